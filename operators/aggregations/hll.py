@@ -1,0 +1,105 @@
+"""Approximate distinct count with HyperLogLog (Flajolet et al. 2007).
+
+Registers are kept sparse (``dict register -> rank``), so a sketch of a handful of
+values costs a handful of entries, not ``2**precision`` bytes. Values are hashed
+with BLAKE2b-64 over a type-tagged canonical encoding, which is stable across
+processes and Python versions (unlike the salted built-in ``hash``).
+
+Error: the relative standard error is ``1.04 / sqrt(2**precision)`` — 1.6 % at the
+default precision 12 — and small cardinalities (below ``2.5 * 2**precision``) use
+linear counting, which is near exact for the per-entity counts features usually
+see (e.g. < 100 distinct merchants: typically exact or off by one).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from hashlib import blake2b
+from typing import Any
+
+from operators.codec import Reader, StateFormatError, Writer
+
+_VERSION = 1
+_PAIR = struct.Struct(">HB")
+
+
+def hash64(value: Any) -> int:
+    """Stable 64-bit hash of a scalar event value."""
+    if isinstance(value, str):
+        raw = b"s" + value.encode("utf-8")
+    elif isinstance(value, bool):
+        raw = b"b1" if value else b"b0"
+    elif isinstance(value, int):
+        raw = b"i" + str(value).encode()
+    elif isinstance(value, float):
+        raw = b"i" + str(int(value)).encode() if value.is_integer() else b"f" + repr(value).encode()
+    else:
+        raise TypeError(f"cannot hash value of type {type(value).__name__}")
+    return int.from_bytes(blake2b(raw, digest_size=8).digest(), "big")
+
+
+class ApproxCountDistinct:
+    """HyperLogLog distinct count. Intermediate: ``dict[int, int]``. Empty value: ``0``."""
+
+    name = "approx_distinct"
+    invertible = False
+
+    def __init__(self, precision: int = 12) -> None:
+        if not 4 <= precision <= 16:
+            raise ValueError("HyperLogLog precision must be between 4 and 16")
+        self.precision = precision
+        self._m = 1 << precision
+        self._shift = 64 - precision
+        self._mask = (1 << self._shift) - 1
+        self._alpha = 0.7213 / (1 + 1.079 / self._m) if self._m >= 128 else {16: 0.673, 32: 0.697, 64: 0.709}[self._m]
+
+    def init(self) -> dict[int, int]:
+        return {}
+
+    def add(self, acc: dict[int, int], value, event_time: int, seq: int) -> dict[int, int]:
+        h = hash64(value)
+        index = h >> self._shift
+        rank = self._shift - (h & self._mask).bit_length() + 1
+        if rank > acc.get(index, 0):
+            acc[index] = rank
+        return acc
+
+    def merge(self, a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
+        out = dict(a)
+        for index, rank in b.items():
+            if rank > out.get(index, 0):
+                out[index] = rank
+        return out
+
+    def retract(self, acc, value, event_time: int, seq: int):
+        raise NotImplementedError("HyperLogLog cannot retract; use tiles, two-stacks or the event log")
+
+    def value(self, acc: dict[int, int]) -> int:
+        if not acc:
+            return 0
+        m = self._m
+        empty = m - len(acc)
+        harmonic = empty + sum(2.0**-rank for rank in acc.values())
+        estimate = self._alpha * m * m / harmonic
+        if estimate <= 2.5 * m and empty:
+            estimate = m * math.log(m / empty)
+        return int(round(estimate))
+
+    def to_bytes(self, acc: dict[int, int]) -> bytes:
+        w = Writer()
+        w.u8(_VERSION)
+        w.u8(self.precision)
+        w.u32(len(acc))
+        w.raw(b"".join(_PAIR.pack(i, r) for i, r in acc.items()))
+        return w.getvalue()
+
+    def from_bytes(self, data: bytes) -> dict[int, int]:
+        r = Reader(data)
+        r.version(_VERSION, self.name)
+        if r.u8() != self.precision:
+            raise StateFormatError("HyperLogLog state written with another precision")
+        count = r.u32()
+        acc = dict(_PAIR.iter_unpack(r.raw(count * _PAIR.size)))
+        r.done()
+        return acc

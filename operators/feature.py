@@ -1,0 +1,186 @@
+"""One feature of one entity: a window strategy plus the rules of ``docs/semantics.md``.
+
+:class:`FeatureOperator` combines an aggregator, a window strategy, the window's
+coverage and an optional refresh cadence into the per-(entity, feature) state
+machine that streaming, backfill and serving all run:
+
+* events whose event time is still within reach of a future query's *upper* edge
+  (future-dated events, and for refreshed features everything newer than
+  ``now - (every + lag)``) wait in a small sorted ``pending`` list and move into the
+  strategy once ``now`` has passed them, so strategies only ever cut at their old edge;
+* before an event arriving after a publication instant ``b + lag`` is applied, the
+  value as of boundary ``b`` is sealed into a snapshot, so reads of refreshed
+  features never see later arrivals;
+* events no future query can cover are evicted.
+
+Reads (:meth:`FeatureOperator.read`) never mutate state and are valid for any
+``t`` at or after the entity's newest applied arrival.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from typing import Any
+
+from operators.base import NEG_INF, Aggregator, WindowStrategy
+from operators.codec import Reader, StateFormatError, Writer
+from operators.windows.coverage import Coverage, Refresh
+from operators.windows.event_list import Event, read_events, write_events
+
+_VERSION = 1
+
+
+class ReadBeforeStateError(ValueError):
+    """A read as of a time before the state's newest sealed publication."""
+
+
+def _order_key(item: Event) -> tuple[int, int]:
+    return (item[0], item[1])
+
+
+class FeatureState:
+    """Mutable state of one feature of one entity."""
+
+    __slots__ = ("main", "pending", "sealed_at", "sealed")
+
+    def __init__(self, main: Any) -> None:
+        self.main = main
+        self.pending: list[Event] | None = None
+        self.sealed_at = NEG_INF  # boundary of the sealed snapshot, NEG_INF when none
+        self.sealed: Any = None
+
+
+class FeatureOperator:
+    """Runtime of one compiled feature."""
+
+    __slots__ = (
+        "name",
+        "field",
+        "aggregator",
+        "strategy",
+        "coverage",
+        "refresh",
+        "_query_horizon",
+        "_pending_horizon",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        field: str | None,
+        aggregator: Aggregator,
+        strategy: WindowStrategy,
+        coverage: Coverage,
+        refresh: Refresh | None = None,
+    ) -> None:
+        self.name = name
+        self.field = field
+        self.aggregator = aggregator
+        self.strategy = strategy
+        self.coverage = coverage
+        self.refresh = refresh
+        # Reads can ask for any boundary down to ``now - horizon``.
+        self._query_horizon = refresh.horizon if refresh is not None else 0
+        # Tiles cut exactly at tile boundaries, which every boundary read is (the
+        # definitions enforce ``every % tile == 0``); other strategies need events newer
+        # than the oldest possible boundary kept aside.
+        self._pending_horizon = 0 if strategy.tile_aligned else self._query_horizon
+
+    # -- updates ---------------------------------------------------------------------------
+
+    def new_state(self) -> FeatureState:
+        return FeatureState(self.strategy.new_state())
+
+    def add(self, state: FeatureState, event_time: int, seq: int, value: Any, now: int) -> None:
+        """Apply one accepted event that arrived at ``now`` (non-decreasing per entity)."""
+        refresh = self.refresh
+        if refresh is not None:
+            sealed = refresh.sealed_boundary(now)
+            if sealed > state.sealed_at:
+                state.sealed = self._partial(state, sealed)
+                state.sealed_at = sealed
+        settled = now - self._pending_horizon
+        pending = state.pending
+        if pending:
+            self._promote(state.main, pending, settled)
+        evict_bound = self.coverage.lo(now - self._query_horizon)
+        if event_time > settled:
+            if pending is None:
+                state.pending = pending = []
+            insort(pending, (event_time, seq, value), key=_order_key)
+        elif event_time > evict_bound:
+            self.strategy.insert(state.main, event_time, seq, value)
+        self.strategy.evict(state.main, evict_bound)
+
+    def _promote(self, main: Any, pending: list[Event], settled: int) -> None:
+        """Move pending events that ``now`` has passed into the strategy, oldest first."""
+        count = 0
+        insert = self.strategy.insert
+        for event_time, seq, value in pending:
+            if event_time > settled:
+                break
+            insert(main, event_time, seq, value)
+            count += 1
+        if count:
+            del pending[:count]
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def _partial(self, state: FeatureState, t: int) -> Any:
+        lo, hi = self.coverage.bounds(t)
+        acc = self.strategy.partial(state.main, lo, hi)
+        if state.pending:
+            add = self.aggregator.add
+            for event_time, seq, value in state.pending:
+                if lo < event_time <= hi:
+                    acc = add(acc, value, event_time, seq)
+        return acc
+
+    def intermediate(self, state: FeatureState, t: int) -> Any:
+        """The aggregator intermediate the feature shows at ``t``."""
+        refresh = self.refresh
+        if refresh is None:
+            return self._partial(state, t)
+        boundary = refresh.boundary(t)
+        if boundary == state.sealed_at:
+            return self.aggregator.merge(self.aggregator.init(), state.sealed)
+        if boundary > state.sealed_at:
+            return self._partial(state, boundary)
+        raise ReadBeforeStateError(
+            f"feature {self.name!r}: read at {t} needs boundary {boundary}, "
+            f"but the state has already sealed boundary {state.sealed_at}"
+        )
+
+    def read(self, state: FeatureState, t: int) -> Any:
+        """The feature value as of ``t`` (``t`` >= the entity's newest applied arrival)."""
+        return self.aggregator.value(self.intermediate(state, t))
+
+    def empty_value(self) -> Any:
+        return self.aggregator.value(self.aggregator.init())
+
+    # -- bytes -----------------------------------------------------------------------------
+
+    def to_bytes(self, state: FeatureState) -> bytes:
+        w = Writer()
+        w.u8(_VERSION)
+        w.blob(self.strategy.to_bytes(state.main))
+        write_events(w, state.pending or [])
+        w.i64(state.sealed_at)
+        if state.sealed_at != NEG_INF:
+            w.blob(self.aggregator.to_bytes(state.sealed))
+        return w.getvalue()
+
+    def from_bytes(self, data: bytes) -> FeatureState:
+        r = Reader(data)
+        r.version(_VERSION, f"feature {self.name!r}")
+        state = FeatureState(self.strategy.from_bytes(r.blob()))
+        pending = read_events(r)
+        state.pending = pending or None
+        state.sealed_at = r.i64()
+        if state.sealed_at != NEG_INF:
+            if self.refresh is None:
+                raise StateFormatError(f"feature {self.name!r} has no refresh but its state holds a snapshot")
+            state.sealed = self.aggregator.from_bytes(r.blob())
+        r.done()
+        return state

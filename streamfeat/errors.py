@@ -1,0 +1,21 @@
+"""One exception tree: everything streamfeat raises on purpose is a StreamfeatError."""
+
+from __future__ import annotations
+
+__all__ = ["DefinitionError", "StateError", "StreamfeatError", "WorkloadError"]
+
+
+class StreamfeatError(Exception):
+    """Root of every error streamfeat raises on purpose."""
+
+
+class DefinitionError(StreamfeatError, ValueError):
+    """A feature, window, entity, source or view definition is invalid."""
+
+
+class StateError(StreamfeatError):
+    """Stored state cannot be read (corrupt, or written by an incompatible definition)."""
+
+
+class WorkloadError(StreamfeatError, ValueError):
+    """Invalid parameters for the workload generator."""
