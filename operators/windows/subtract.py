@@ -50,14 +50,17 @@ class SubtractOnEvictStrategy:
             acc = state.acc
             for event_time, seq, value in events[:cut]:
                 acc = retract(acc, value, event_time, seq)
-            state.acc = acc
             del events[:cut]
+            # An empty window restarts from the exact empty value, shedding float drift.
+            state.acc = acc if events else self.aggregator.init()
 
     def partial(self, state: RunningLog, lo: int, hi: int) -> Any:
         agg = self.aggregator
         events = state.events
-        acc = agg.merge(agg.init(), state.acc)  # a copy the caller owns
         start = count_at_or_before(events, lo)
+        if start == len(events):
+            return agg.init()  # nothing left in range: the exact empty value
+        acc = agg.merge(agg.init(), state.acc)  # a copy the caller owns
         for event_time, seq, value in events[:start]:
             acc = agg.retract(acc, value, event_time, seq)
         if events and events[-1][0] > hi:

@@ -80,7 +80,8 @@ class TwoStacksStrategy:
         key = (event_time, seq)
         if back and key >= _order(back[-1]):
             back.append((event_time, seq, value, self.aggregator.merge(back[-1][3], self._lift(event_time, seq, value))))
-        elif back and key > _order(back[0]) or not front:
+        elif (back and key > _order(back[0])) or not front or key > _order(front[0]):
+            # Newer than everything in ``front``: its place is in ``back``.
             position = _insert_position(back, key)
             back.insert(position, (event_time, seq, value, None))
             self._rebuild_back(back, position)

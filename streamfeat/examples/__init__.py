@@ -1,0 +1,1 @@
+"""Example feature definitions shipped with streamfeat."""
