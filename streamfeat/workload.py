@@ -36,11 +36,11 @@ from typing import Any
 import numpy as np
 import orjson
 
+from streamfeat.clock import DAY_MS
 from streamfeat.errors import WorkloadError
 
 __all__ = ["DAY_MS", "EventBatch", "W1", "WorkloadSpec", "generate", "iter_batches", "write_jsonl"]
 
-DAY_MS = 86_400_000
 #: Expected events per generation block; part of the stream's definition (changing it
 #: changes which random numbers each event gets), so it is a constant, not a parameter.
 _BLOCK_EVENTS = 65_536
