@@ -75,8 +75,13 @@ class WindowStrategy(Protocol, Generic[S]):
 
     def new_state(self) -> S: ...
 
-    def insert(self, state: S, event_time: int, seq: int, value: Any) -> None:
-        """Add one accepted event (events may arrive out of event-time order)."""
+    def insert(self, state: S, event_time: int, seq: int, value: Any, bound: int) -> None:
+        """Add one accepted event (events may arrive out of event-time order).
+
+        ``bound``: no future query covers events at or before it, so the strategy may
+        forget them now or later (reads filter by range either way). When it does so
+        depends only on the sequence of calls, keeping state bit-identical between
+        runs that apply the same events."""
 
     def evict(self, state: S, bound: int) -> None:
         """Forget events with ``event_time <= bound``; no future query covers them."""

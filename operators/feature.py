@@ -20,11 +20,12 @@ Reads (:meth:`FeatureOperator.read`) never mutate state and are valid for any
 from __future__ import annotations
 
 from bisect import insort
+from collections.abc import Callable
 from typing import Any
 
 from operators.base import NEG_INF, Aggregator, WindowStrategy
 from operators.codec import Reader, StateFormatError, Writer
-from operators.windows.coverage import Coverage, Refresh
+from operators.windows.coverage import Coverage, LifetimeCoverage, Refresh, SlidingCoverage, TiledCoverage
 from operators.windows.event_list import Event, read_events, write_events
 
 _VERSION = 1
@@ -62,6 +63,7 @@ class FeatureOperator:
         "refresh",
         "_query_horizon",
         "_pending_horizon",
+        "add",
     )
 
     def __init__(
@@ -86,44 +88,135 @@ class FeatureOperator:
         # definitions enforce ``every % tile == 0``); other strategies need events newer
         # than the oldest possible boundary kept aside.
         self._pending_horizon = 0 if strategy.tile_aligned else self._query_horizon
+        #: Apply one accepted event that arrived at ``now`` (non-decreasing per entity):
+        #: ``add(state, event_time, seq, value, now)``.
+        self.add: Callable[[FeatureState, int, int, Any, int], None] = self._build_add()
 
     # -- updates ---------------------------------------------------------------------------
 
     def new_state(self) -> FeatureState:
         return FeatureState(self.strategy.new_state())
 
-    def add(self, state: FeatureState, event_time: int, seq: int, value: Any, now: int) -> None:
-        """Apply one accepted event that arrived at ``now`` (non-decreasing per entity)."""
-        refresh = self.refresh
-        if refresh is not None:
-            sealed = refresh.sealed_boundary(now)
-            if sealed > state.sealed_at:
-                state.sealed = self._partial(state, sealed)
-                state.sealed_at = sealed
+    def _seal(self, state: FeatureState, now: int) -> None:
+        """Freeze the value of the newest boundary published before ``now``, if not yet done."""
+        sealed = self.refresh.sealed_boundary(now)  # type: ignore[union-attr]
+        if sealed > state.sealed_at:
+            state.sealed = self._partial(state, sealed)
+            state.sealed_at = sealed
+
+    def _add_slow(self, state: FeatureState, event_time: int, seq: int, value: Any, now: int) -> None:
+        """Apply one accepted event: the general path (see :meth:`_build_add`)."""
+        if self.refresh is not None:
+            self._seal(state, now)
         settled = now - self._pending_horizon
+        bound = self.coverage.lo(now - self._query_horizon)
         pending = state.pending
         if pending:
-            self._promote(state.main, pending, settled)
-        evict_bound = self.coverage.lo(now - self._query_horizon)
+            self._promote(state.main, pending, settled, bound)
         if event_time > settled:
             if pending is None:
                 state.pending = pending = []
             insort(pending, (event_time, seq, value), key=_order_key)
-        elif event_time > evict_bound:
-            self.strategy.insert(state.main, event_time, seq, value)
-        self.strategy.evict(state.main, evict_bound)
+        elif event_time > bound:
+            self.strategy.insert(state.main, event_time, seq, value, bound)
 
-    def _promote(self, main: Any, pending: list[Event], settled: int) -> None:
+    def _promote(self, main: Any, pending: list[Event], settled: int, bound: int) -> None:
         """Move pending events that ``now`` has passed into the strategy, oldest first."""
         count = 0
         insert = self.strategy.insert
         for event_time, seq, value in pending:
             if event_time > settled:
                 break
-            insert(main, event_time, seq, value)
+            if event_time > bound:
+                insert(main, event_time, seq, value, bound)
             count += 1
         if count:
             del pending[:count]
+
+    def _build_add(self) -> Callable[[FeatureState, int, int, Any, int], None]:
+        """The hot path of :meth:`add`, specialised per coverage and strategy.
+
+        Events that are not future-dated, on a state with nothing pending, go straight
+        to the strategy with an inline eviction bound; tiles of counts and sums update
+        in place. Everything else takes :meth:`_add_slow`. Streaming, backfill, per-event
+        and batch application all call this same function, so they agree bit for bit.
+        """
+        slow = self._add_slow
+        refresh = self.refresh
+        if refresh is not None and not self.strategy.tile_aligned:
+            return slow
+        insert = self.strategy.insert
+        coverage = self.coverage
+        seal = self._seal
+        every, lag = (refresh.every, refresh.lag) if refresh is not None else (0, 0)
+        if isinstance(coverage, LifetimeCoverage):
+
+            def add_lifetime(state: FeatureState, event_time: int, seq: int, value: Any, now: int) -> None:
+                if event_time > now or state.pending:
+                    slow(state, event_time, seq, value, now)
+                else:
+                    insert(state.main, event_time, seq, value, NEG_INF)
+
+            return add_lifetime if refresh is None else slow
+        if isinstance(coverage, SlidingCoverage):
+            size = coverage.size
+
+            def add_sliding(state: FeatureState, event_time: int, seq: int, value: Any, now: int) -> None:
+                if event_time > now or state.pending:
+                    slow(state, event_time, seq, value, now)
+                elif event_time > now - size:
+                    insert(state.main, event_time, seq, value, now - size)
+
+            return add_sliding
+        # Tiles (sliding-tiled, hopping, tumbling): the strategy is TilesStrategy, whose
+        # tile equals the coverage's tile or hop, so the eviction bound is inline arithmetic.
+        strategy = self.strategy
+        tile = strategy.tile
+        size = coverage.size
+        round_up = isinstance(coverage, TiledCoverage)  # hopping rounds down
+        horizon = self._query_horizon
+        step = getattr(self.aggregator, "step", None)  # "one" (count) / "value" (sum) / None
+        agg_add = self.aggregator.add
+        agg_init = self.aggregator.init
+        evict = strategy.evict
+
+        def add_tiles(state: FeatureState, event_time: int, seq: int, value: Any, now: int) -> None:
+            if event_time > now or state.pending:
+                slow(state, event_time, seq, value, now)
+                return
+            if every and ((now - lag - 1) // every) * every > state.sealed_at:
+                seal(state, now)
+            main = state.main
+            tiles = main.tiles
+            index = (event_time - 1) // tile
+            acc = tiles.get(index)
+            if acc is not None:
+                if step == "one":
+                    tiles[index] = acc + 1
+                elif step == "value":
+                    tiles[index] = acc + value
+                else:
+                    tiles[index] = agg_add(acc, value, event_time, seq)
+                return
+            # A new tile (TilesStrategy.insert, inlined): skip it if already expired,
+            # and forget expired tiles now.
+            t = now - horizon
+            bound = (-((-t) // tile) if round_up else t // tile) * tile - size
+            if event_time <= bound:
+                return
+            if step == "one":
+                tiles[index] = 1
+            elif step == "value":
+                tiles[index] = agg_init() + value
+            else:
+                tiles[index] = agg_add(agg_init(), value, event_time, seq)
+            oldest = main.oldest
+            if oldest is None or index < oldest:
+                main.oldest = index
+            elif oldest < bound // tile:
+                evict(main, bound)
+
+        return add_tiles
 
     # -- reads -----------------------------------------------------------------------------
 

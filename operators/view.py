@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from itertools import count, repeat
 from typing import Any, Hashable
 
 from operators.base import NEG_INF
@@ -122,35 +123,59 @@ class ViewOperator:
         ahead = result.too_far_ahead
         allowed = self.allowed_lateness
         max_ahead = self.max_ahead
-        plan = [(f.add, col) for f, col in zip(self.features, columns)]
-        single = plan[0] if len(plan) == 1 else None
         new_state = self.new_state
+        get = states.get
+        adds = [f.add for f in self.features]
+        inputs = [repeat(None) if col is None else col for col in columns]
         accepted = 0
-        for i, key in enumerate(keys):
-            state = states.get(key)
+        if len(adds) == 1:
+            # One feature: the same steps as below, without per-event tuple building.
+            add = adds[0]
+            for i, key, event_time, arrival, value in zip(count(), keys, event_times, arrivals, inputs[0]):
+                state = get(key)
+                if state is None:
+                    state = states[key] = new_state()
+                now = state.now
+                if arrival > now:
+                    now = arrival
+                if event_time > now + max_ahead:
+                    ahead.append(i)
+                    continue
+                frontier = state.frontier
+                if event_time < frontier - allowed:
+                    late.append(i)
+                    continue
+                state.now = now
+                if event_time > frontier:
+                    state.frontier = event_time
+                seq = state.seq
+                state.seq = seq + 1
+                accepted += 1
+                add(state.features[0], event_time, seq, value, now)
+            result.accepted = accepted
+            return result
+        for i, key, event_time, arrival, values in zip(count(), keys, event_times, arrivals, zip(*inputs)):
+            state = get(key)
             if state is None:
                 state = states[key] = new_state()
-            event_time = event_times[i]
-            arrival = arrivals[i]
-            now = arrival if arrival > state.now else state.now
+            now = state.now
+            if arrival > now:
+                now = arrival
             if event_time > now + max_ahead:
                 ahead.append(i)
                 continue
-            if event_time < state.frontier - allowed:
+            frontier = state.frontier
+            if event_time < frontier - allowed:
                 late.append(i)
                 continue
             state.now = now
-            if event_time > state.frontier:
+            if event_time > frontier:
                 state.frontier = event_time
             seq = state.seq
             state.seq = seq + 1
             accepted += 1
-            if single is not None:
-                add, col = single
-                add(state.features[0], event_time, seq, None if col is None else col[i], now)
-            else:
-                for (add, col), feature_state in zip(plan, state.features):
-                    add(feature_state, event_time, seq, None if col is None else col[i], now)
+            for add, feature_state, value in zip(adds, state.features, values):
+                add(feature_state, event_time, seq, value, now)
         result.accepted = accepted
         return result
 

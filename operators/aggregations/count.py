@@ -14,6 +14,8 @@ class Count:
 
     name = "count"
     invertible = True
+    #: Tiles may apply ``add`` inline as ``acc + 1`` (same bits).
+    step = "one"
 
     def init(self) -> int:
         return 0

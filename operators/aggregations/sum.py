@@ -17,6 +17,8 @@ class Sum:
 
     name = "sum"
     invertible = True
+    #: Tiles may apply ``add`` inline as ``acc + value`` (same bits).
+    step = "value"
 
     def __init__(self, *, integer: bool = False) -> None:
         self.integer = integer

@@ -35,8 +35,11 @@ class ExactLogStrategy:
     def new_state(self) -> EventLog:
         return EventLog()
 
-    def insert(self, state: EventLog, event_time: int, seq: int, value: Any) -> None:
-        insert_sorted(state.events, (event_time, seq, value))
+    def insert(self, state: EventLog, event_time: int, seq: int, value: Any, bound: int) -> None:
+        events = state.events
+        if events and events[0][0] <= bound:
+            del events[: count_at_or_before(events, bound)]
+        insert_sorted(events, (event_time, seq, value))
 
     def evict(self, state: EventLog, bound: int) -> None:
         events = state.events

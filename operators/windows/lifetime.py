@@ -31,7 +31,7 @@ class LifetimeStrategy:
     def new_state(self) -> Running:
         return Running(self.aggregator.init())
 
-    def insert(self, state: Running, event_time: int, seq: int, value: Any) -> None:
+    def insert(self, state: Running, event_time: int, seq: int, value: Any, bound: int) -> None:
         state.acc = self.aggregator.add(state.acc, value, event_time, seq)
         state.events += 1
 

@@ -38,7 +38,9 @@ class SubtractOnEvictStrategy:
     def new_state(self) -> RunningLog:
         return RunningLog([], self.aggregator.init())
 
-    def insert(self, state: RunningLog, event_time: int, seq: int, value: Any) -> None:
+    def insert(self, state: RunningLog, event_time: int, seq: int, value: Any, bound: int) -> None:
+        if state.events and state.events[0][0] <= bound:
+            self.evict(state, bound)
         state.acc = self.aggregator.add(state.acc, value, event_time, seq)
         insert_sorted(state.events, (event_time, seq, value))
 

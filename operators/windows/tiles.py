@@ -36,15 +36,18 @@ class TilesStrategy:
     def new_state(self) -> TileMap:
         return TileMap()
 
-    def insert(self, state: TileMap, event_time: int, seq: int, value: Any) -> None:
+    def insert(self, state: TileMap, event_time: int, seq: int, value: Any, bound: int) -> None:
         index = (event_time - 1) // self.tile
         tiles = state.tiles
         acc = tiles.get(index)
-        if acc is None:
-            acc = self.aggregator.init()
-            if state.oldest is None or index < state.oldest:
-                state.oldest = index
-        tiles[index] = self.aggregator.add(acc, value, event_time, seq)
+        if acc is not None:
+            tiles[index] = self.aggregator.add(acc, value, event_time, seq)
+            return
+        # A new tile: the moment to forget expired ones (reads never cover them anyway).
+        tiles[index] = self.aggregator.add(self.aggregator.init(), value, event_time, seq)
+        if state.oldest is None or index < state.oldest:
+            state.oldest = index
+        self.evict(state, bound)
 
     def evict(self, state: TileMap, bound: int) -> None:
         # A tile may go once every event it can hold is at or before ``bound``.

@@ -75,7 +75,9 @@ class TwoStacksStrategy:
             own = self._lift(et, seq, value)
             front[i] = (et, seq, value, merge(own, front[i - 1][3]) if i else own)
 
-    def insert(self, state: TwoStacks, event_time: int, seq: int, value: Any) -> None:
+    def insert(self, state: TwoStacks, event_time: int, seq: int, value: Any, bound: int) -> None:
+        if (state.front and state.front[-1][0] <= bound) or (not state.front and state.back and state.back[0][0] <= bound):
+            self.evict(state, bound)
         back, front = state.back, state.front
         key = (event_time, seq)
         if back and key >= _order(back[-1]):
