@@ -118,6 +118,15 @@ class ViewOperator:
         ``columns[i]`` holds feature ``i``'s input per event (``None`` for counts).
         Missing entities are created. Equivalent to calling :meth:`apply` per event.
         """
+        size = len(keys)
+        if len(event_times) != size or len(arrivals) != size or len(columns) != len(self.features):
+            raise ValueError(
+                f"batch columns disagree: {size} keys, {len(event_times)} event times, {len(arrivals)} arrivals, "
+                f"{len(columns)} feature columns for {len(self.features)} features"
+            )
+        for feature, column in zip(self.features, columns, strict=True):
+            if column is not None and len(column) != size:
+                raise ValueError(f"batch column of feature {feature.name!r} has {len(column)} values for {size} keys")
         result = BatchResult()
         late = result.late
         ahead = result.too_far_ahead

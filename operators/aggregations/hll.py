@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import struct
+from functools import lru_cache
 from hashlib import blake2b
 from typing import Any
 
@@ -24,8 +25,9 @@ _VERSION = 1
 _PAIR = struct.Struct(">HB")
 
 
+@lru_cache(maxsize=1 << 16, typed=True)  # typed: 1, 1.0 and True must not share an entry
 def hash64(value: Any) -> int:
-    """Stable 64-bit hash of a scalar event value."""
+    """Stable 64-bit hash of a scalar event value (memoised: ids repeat a lot)."""
     if isinstance(value, str):
         raw = b"s" + value.encode("utf-8")
     elif isinstance(value, bool):

@@ -11,7 +11,6 @@ so the sketch works with subtract-on-evict and with tiles alike.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from operators.codec import Reader, Writer
 

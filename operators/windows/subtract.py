@@ -11,7 +11,14 @@ from typing import Any
 
 from operators.base import Aggregator
 from operators.codec import Reader, Writer
-from operators.windows.event_list import Event, count_at_or_before, event_time_of, insert_sorted, read_events, write_events
+from operators.windows.event_list import (
+    Event,
+    count_at_or_before,
+    event_time_of,
+    insert_sorted,
+    read_events,
+    write_events,
+)
 
 _VERSION = 1
 

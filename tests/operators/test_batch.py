@@ -84,3 +84,13 @@ def test_batch_equals_per_event(rows, cuts):
         assert op.to_bytes(batched[key]) == op.to_bytes(one_by_one[key])
         t = max(batched[key].now, 0) + 7
         assert op.read(batched[key], t) == op.read(one_by_one[key], t)
+
+
+def test_batch_rejects_columns_of_different_lengths():
+    import pytest
+
+    op = build_view(VIEW)
+    with pytest.raises(ValueError, match="batch columns disagree"):
+        op.apply_batch({}, ["u1", "u2"], [1], [1, 2], [None] * 7)
+    with pytest.raises(ValueError, match="has 1 values for 2 keys"):
+        op.apply_batch({}, ["u1", "u2"], [1, 2], [1, 2], [None, None, [1.0], [1.0, 2.0], ["a", "b"], [1.0, 2.0], [1.0, 2.0]])
