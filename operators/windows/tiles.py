@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from operators.base import Aggregator
+from operators.base import NEG_INF, Aggregator
 from operators.codec import Reader, Writer
 
 _VERSION = 1
@@ -20,7 +20,8 @@ class TileMap:
 
     def __init__(self) -> None:
         self.tiles: dict[int, Any] = {}
-        self.oldest: int | None = None  # smallest tile index present
+        #: No tile has a smaller index (a lower bound: eviction need not search for the exact minimum).
+        self.oldest: int | None = None
 
 
 class TilesStrategy:
@@ -52,12 +53,17 @@ class TilesStrategy:
     def evict(self, state: TileMap, bound: int) -> None:
         # A tile may go once every event it can hold is at or before ``bound``.
         last_dead = (bound // self.tile) - 1  # tile k ends at (k+1)*tile <= bound
-        if state.oldest is None or state.oldest > last_dead:
+        oldest = state.oldest
+        if oldest is None or oldest > last_dead:
             return
         tiles = state.tiles
-        for index in [k for k in tiles if k <= last_dead]:
-            del tiles[index]
-        state.oldest = min(tiles) if tiles else None
+        if last_dead - oldest < len(tiles):
+            for index in range(oldest, last_dead + 1):  # walk the few expired slots
+                tiles.pop(index, None)
+        else:  # a long quiet gap: fewer tiles than expired slots
+            for index in [k for k in tiles if k <= last_dead]:
+                del tiles[index]
+        state.oldest = last_dead + 1 if tiles else None
 
     def partial(self, state: TileMap, lo: int, hi: int) -> Any:
         # Tiles whose range lies in (lo, hi], plus the (partial) tile containing hi.
@@ -76,6 +82,7 @@ class TilesStrategy:
     def to_bytes(self, state: TileMap) -> bytes:
         w = Writer()
         w.u8(_VERSION)
+        w.i64(NEG_INF if state.oldest is None else state.oldest)
         w.u32(len(state.tiles))
         to_bytes = self.aggregator.to_bytes
         for index, acc in state.tiles.items():
@@ -87,10 +94,11 @@ class TilesStrategy:
         r = Reader(data)
         r.version(_VERSION, "tiles")
         state = TileMap()
+        oldest = r.i64()
         from_bytes = self.aggregator.from_bytes
         for _ in range(r.u32()):
             index = r.i64()
             state.tiles[index] = from_bytes(r.blob())
         r.done()
-        state.oldest = min(state.tiles) if state.tiles else None
+        state.oldest = None if oldest == NEG_INF else oldest  # restored as kept: same future evictions
         return state

@@ -96,8 +96,8 @@ class TwoStacksStrategy:
             self._rebuild_front(front, position)
 
     def evict(self, state: TwoStacks, bound: int) -> None:
-        front = state.front
         while True:
+            front = state.front  # re-read: a flip replaces the list
             while front and front[-1][0] <= bound:
                 front.pop()
             if front or not state.back or state.back[0][0] > bound:
