@@ -13,25 +13,62 @@ Event = tuple[int, int, Any]  # (event_time, seq, value)
 event_time_of = itemgetter(0)
 
 
-def insert_sorted(events: list[Event], item: Event) -> None:
-    """Insert keeping ``(event_time, seq)`` order; O(1) for in-order arrivals."""
-    if events:
-        last = events[-1]
-        if item[0] < last[0] or (item[0] == last[0] and item[1] < last[1]):
-            insort(events, item, key=_order_key)
-            return
-    events.append(item)
+class EventQueue:
+    """Events sorted by ``(event_time, seq)``; ``events[:head]`` have expired.
+
+    Expiring moves ``head`` instead of deleting from the front of the list (which
+    would copy the whole window per eviction for a busy entity); the dead prefix is
+    dropped once it is at least half the list, so the cost is amortised O(1).
+    """
+
+    __slots__ = ("events", "head")
+
+    def __init__(self, events: list[Event] | None = None) -> None:
+        self.events: list[Event] = events if events is not None else []
+        self.head = 0
+
+    def __len__(self) -> int:
+        return len(self.events) - self.head
+
+    def live(self) -> list[Event]:
+        return self.events[self.head :]
+
+    def push(self, item: Event) -> None:
+        """Insert keeping order; O(1) for in-order arrivals."""
+        events = self.events
+        if len(events) > self.head:
+            last = events[-1]
+            if item[0] < last[0] or (item[0] == last[0] and item[1] < last[1]):
+                insort(events, item, lo=self.head, key=_order_key)
+                return
+        events.append(item)
+
+    def oldest_time(self) -> int | None:
+        return self.events[self.head][0] if len(self.events) > self.head else None
+
+    def index_after(self, t: int) -> int:
+        """Index of the first live event with ``event_time > t``."""
+        events, head = self.events, self.head
+        if head == len(events) or events[head][0] > t:
+            return head
+        return bisect_right(events, t, lo=head, key=event_time_of)
+
+    def expire(self, bound: int) -> tuple[int, int]:
+        """Mark events with ``event_time <= bound`` expired; returns the ``events`` index
+        range that just expired (valid until the next call of :meth:`compact`)."""
+        start = self.head
+        self.head = stop = self.index_after(bound)
+        return start, stop
+
+    def compact(self) -> None:
+        head = self.head
+        if head > 32 and 2 * head >= len(self.events):
+            del self.events[:head]
+            self.head = 0
 
 
 def _order_key(item: Event) -> tuple[int, int]:
     return (item[0], item[1])
-
-
-def count_at_or_before(events: list[Event], bound: int) -> int:
-    """Number of leading events with ``event_time <= bound``."""
-    if not events or events[0][0] > bound:
-        return 0
-    return bisect_right(events, bound, key=event_time_of)
 
 
 def write_events(w: Writer, events: list[Event]) -> None:

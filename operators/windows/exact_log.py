@@ -11,27 +11,13 @@ from typing import Any
 
 from operators.base import Aggregator
 from operators.codec import Reader, Writer
-from operators.windows.event_list import (
-    Event,
-    count_at_or_before,
-    event_time_of,
-    insert_sorted,
-    read_events,
-    write_events,
-)
+from operators.windows.event_list import EventQueue, event_time_of, read_events, write_events
 
 _VERSION = 1
 
 
-class EventLog:
-    __slots__ = ("events",)
-
-    def __init__(self, events: list[Event] | None = None) -> None:
-        self.events: list[Event] = events if events is not None else []
-
-
 class ExactLogStrategy:
-    """Sorted list of raw events; ``partial`` folds the events in range."""
+    """Sorted queue of raw events; ``partial`` folds the events in range."""
 
     name = "log"
     tile_aligned = False
@@ -39,23 +25,23 @@ class ExactLogStrategy:
     def __init__(self, aggregator: Aggregator) -> None:
         self.aggregator = aggregator
 
-    def new_state(self) -> EventLog:
-        return EventLog()
+    def new_state(self) -> EventQueue:
+        return EventQueue()
 
-    def insert(self, state: EventLog, event_time: int, seq: int, value: Any, bound: int) -> None:
+    def insert(self, state: EventQueue, event_time: int, seq: int, value: Any, bound: int) -> None:
         events = state.events
-        if events and events[0][0] <= bound:
-            del events[: count_at_or_before(events, bound)]
-        insert_sorted(events, (event_time, seq, value))
+        if len(events) > state.head and events[state.head][0] <= bound:
+            state.expire(bound)
+            state.compact()
+        state.push((event_time, seq, value))
 
-    def evict(self, state: EventLog, bound: int) -> None:
-        events = state.events
-        if events and events[0][0] <= bound:
-            del events[: count_at_or_before(events, bound)]
+    def evict(self, state: EventQueue, bound: int) -> None:
+        state.expire(bound)
+        state.compact()
 
-    def partial(self, state: EventLog, lo: int, hi: int) -> Any:
+    def partial(self, state: EventQueue, lo: int, hi: int) -> Any:
         events = state.events
-        start = count_at_or_before(events, lo)
+        start = state.index_after(lo)
         stop = bisect_right(events, hi, lo=start, key=event_time_of)
         agg = self.aggregator
         acc = agg.init()
@@ -63,18 +49,18 @@ class ExactLogStrategy:
             acc = agg.add(acc, value, event_time, seq)
         return acc
 
-    def is_empty(self, state: EventLog) -> bool:
-        return not state.events
+    def is_empty(self, state: EventQueue) -> bool:
+        return not len(state)
 
-    def to_bytes(self, state: EventLog) -> bytes:
+    def to_bytes(self, state: EventQueue) -> bytes:
         w = Writer()
         w.u8(_VERSION)
-        write_events(w, state.events)
+        write_events(w, state.live())
         return w.getvalue()
 
-    def from_bytes(self, data: bytes) -> EventLog:
+    def from_bytes(self, data: bytes) -> EventQueue:
         r = Reader(data)
         r.version(_VERSION, "event log")
-        state = EventLog(read_events(r))
+        state = EventQueue(read_events(r))
         r.done()
         return state

@@ -11,28 +11,23 @@ from typing import Any
 
 from operators.base import Aggregator
 from operators.codec import Reader, Writer
-from operators.windows.event_list import (
-    Event,
-    count_at_or_before,
-    event_time_of,
-    insert_sorted,
-    read_events,
-    write_events,
-)
+from operators.windows.event_list import EventQueue, event_time_of, read_events, write_events
 
 _VERSION = 1
 
 
-class RunningLog:
-    __slots__ = ("events", "acc")
+class RunningLog(EventQueue):
+    """The window's events plus the aggregate of the live ones."""
 
-    def __init__(self, events: list[Event], acc: Any) -> None:
-        self.events = events
+    __slots__ = ("acc",)
+
+    def __init__(self, events: list, acc: Any) -> None:
+        super().__init__(events)
         self.acc = acc
 
 
 class SubtractOnEvictStrategy:
-    """Raw events sorted by time plus the aggregate of all of them."""
+    """Raw events sorted by time plus the aggregate of all live ones."""
 
     name = "subtract"
     tile_aligned = False
@@ -46,46 +41,50 @@ class SubtractOnEvictStrategy:
         return RunningLog([], self.aggregator.init())
 
     def insert(self, state: RunningLog, event_time: int, seq: int, value: Any, bound: int) -> None:
-        if state.events and state.events[0][0] <= bound:
+        events = state.events
+        if len(events) > state.head and events[state.head][0] <= bound:
             self.evict(state, bound)
         state.acc = self.aggregator.add(state.acc, value, event_time, seq)
-        insert_sorted(state.events, (event_time, seq, value))
+        state.push((event_time, seq, value))
 
     def evict(self, state: RunningLog, bound: int) -> None:
-        events = state.events
-        if events and events[0][0] <= bound:
-            cut = count_at_or_before(events, bound)
+        start, stop = state.expire(bound)
+        if stop == start:
+            return
+        if stop == len(state.events):
+            # An empty window restarts from the exact empty value, shedding float drift.
+            state.acc = self.aggregator.init()
+        else:
             retract = self.aggregator.retract
             acc = state.acc
-            for event_time, seq, value in events[:cut]:
+            for event_time, seq, value in state.events[start:stop]:
                 acc = retract(acc, value, event_time, seq)
-            del events[:cut]
-            # An empty window restarts from the exact empty value, shedding float drift.
-            state.acc = acc if events else self.aggregator.init()
+            state.acc = acc
+        state.compact()
 
     def partial(self, state: RunningLog, lo: int, hi: int) -> Any:
         agg = self.aggregator
         events = state.events
-        start = count_at_or_before(events, lo)
+        start = state.index_after(lo)
         if start == len(events):
             return agg.init()  # nothing left in range: the exact empty value
         acc = agg.merge(agg.init(), state.acc)  # a copy the caller owns
-        for event_time, seq, value in events[:start]:
+        for event_time, seq, value in events[state.head : start]:
             acc = agg.retract(acc, value, event_time, seq)
-        if events and events[-1][0] > hi:
+        if events[-1][0] > hi:
             stop = bisect_right(events, hi, lo=start, key=event_time_of)
-            for event_time, seq, value in events[max(stop, start) :]:
+            for event_time, seq, value in events[stop:]:
                 acc = agg.retract(acc, value, event_time, seq)
         return acc
 
     def is_empty(self, state: RunningLog) -> bool:
-        return not state.events
+        return not len(state)
 
     def to_bytes(self, state: RunningLog) -> bytes:
         w = Writer()
         w.u8(_VERSION)
         w.blob(self.aggregator.to_bytes(state.acc))
-        write_events(w, state.events)
+        write_events(w, state.live())
         return w.getvalue()
 
     def from_bytes(self, data: bytes) -> RunningLog:
