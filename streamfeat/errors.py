@@ -19,3 +19,19 @@ class StateError(StreamfeatError):
 
 class WorkloadError(StreamfeatError, ValueError):
     """Invalid parameters for the workload generator."""
+
+
+class OnlineStoreError(StreamfeatError):
+    """The online store failed (cannot open, write or read); the cause is chained."""
+
+
+class UnknownViewError(StreamfeatError, LookupError):
+    """A read named a feature view the reader does not serve."""
+
+
+class ReadTimeError(StreamfeatError, ValueError):
+    """An online read asked for a time before the entity's newest applied arrival; the
+    online store only answers "now or later" (earlier values are what backfill computes)."""
+
+
+__all__ += ["OnlineStoreError", "ReadTimeError", "UnknownViewError"]
