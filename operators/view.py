@@ -117,7 +117,8 @@ class ViewOperator:
         """Apply a batch of events, in order, to the entities' states in ``states``.
 
         ``columns[i]`` holds feature ``i``'s input per event (``None`` for counts).
-        Missing entities are created. Equivalent to calling :meth:`apply` per event.
+        An entity enters ``states`` with its first accepted event (one whose events are
+        all rejected leaves no state). Equivalent to calling :meth:`apply` per event.
 
         The cyclic garbage collector is paused for the batch: the loop allocates many
         small acyclic objects (states, tiles, events), and collection passes over
@@ -166,7 +167,7 @@ class ViewOperator:
             for i, key, event_time, arrival, value in zip(count(), keys, event_times, arrivals, inputs[0]):
                 state = get(key)
                 if state is None:
-                    state = states[key] = new_state()
+                    state = new_state()  # stored only once an event is accepted
                 now = state.now
                 if arrival > now:
                     now = arrival
@@ -182,6 +183,8 @@ class ViewOperator:
                     state.frontier = event_time
                 seq = state.seq
                 state.seq = seq + 1
+                if not seq:
+                    states[key] = state
                 accepted += 1
                 add(state.features[0], event_time, seq, value, now)
             result.accepted = accepted
@@ -189,7 +192,7 @@ class ViewOperator:
         for i, key, event_time, arrival, values in zip(count(), keys, event_times, arrivals, zip(*inputs)):
             state = get(key)
             if state is None:
-                state = states[key] = new_state()
+                state = new_state()  # stored only once an event is accepted
             now = state.now
             if arrival > now:
                 now = arrival
@@ -205,6 +208,8 @@ class ViewOperator:
                 state.frontier = event_time
             seq = state.seq
             state.seq = seq + 1
+            if not seq:
+                states[key] = state
             accepted += 1
             for add, feature_state, value in zip(adds, state.features, values):
                 add(feature_state, event_time, seq, value, now)
