@@ -1,0 +1,32 @@
+"""Online store: the latest state of every entity, for serving reads "now".
+
+Decision: what is stored is each entity's *partial* state — the serialised
+:class:`operators.view.EntityState` bytes (``ViewOperator.to_bytes``) plus its
+version (the entity's ``seq``) and the event time of its last update — and readers
+*finalise at read time*: :class:`FeatureReader` decodes the state and calls
+``ViewOperator.read(state, t)`` for the time asked. This is what Tecton and Chronon
+do (they store tiles / intermediate results and finish aggregation on read). No
+timers: a quiet entity's 7-day sum drops expired events because the read at ``t``
+evaluates the window ``(t - 7d, t]`` over the stored partial aggregates, not because
+something rewrote the value when the event expired. Reads therefore match the
+contract of ``docs/semantics.md`` exactly, at any ``t`` at or after the entity's
+newest applied arrival.
+
+Writes never regress: a row is written only when its version is greater than the
+stored one, so replaying a Kafka range after a crash (which re-sends old versions)
+is harmless. Rows are keyed by ``(view, fingerprint, entity)``: state written by a
+view whose definition has since changed is never decoded by the new one.
+
+Backends, behind the :class:`OnlineStore` protocol:
+
+* :class:`EmbeddedStore` — the default: one SQLite file in WAL mode, readable by
+  other processes while a writer writes;
+* :class:`RedisStore` — a Redis server (redis-py, imported only when used).
+"""
+
+from streamfeat.online.base import OnlineStore, StoredEntity
+from streamfeat.online.embedded import EmbeddedStore
+from streamfeat.online.reader import FeatureReader, FeatureValues
+from streamfeat.online.redis_store import RedisStore
+
+__all__ = ["EmbeddedStore", "FeatureReader", "FeatureValues", "OnlineStore", "RedisStore", "StoredEntity"]

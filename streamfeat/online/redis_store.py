@@ -1,0 +1,146 @@
+"""Online store on a Redis server (redis-py, imported only when this store is used).
+
+Each entity is one hash at ``{prefix}:{view}:{fingerprint}:{entity}`` with fields
+``s`` (state bytes), ``v`` (version) and ``t`` (event time). A batch is one pipeline
+— one round trip — of one small Lua script call per row; the script compares the
+stored version and writes only a newer one, so non-regression holds atomically even
+with several writers. One call per row (rather than one call for the whole batch)
+keeps every script on a single key, as Redis Cluster requires, and never blocks the
+server for a whole batch. An optional TTL is set on every write (``PEXPIRE``).
+
+Retries are the runtime's business: every redis-py failure is raised as
+:class:`~streamfeat.errors.OnlineStoreError` naming the server and the operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+from streamfeat.durations import Duration, parse_duration
+from streamfeat.errors import OnlineStoreError
+from streamfeat.online.base import StoredEntity
+
+__all__ = ["RedisStore"]
+
+# KEYS[1] = entity key; ARGV = state, version, event time, ttl ms (0: none).
+_WRITE_IF_NEWER = """
+local stored = redis.call('HGET', KEYS[1], 'v')
+if stored and tonumber(stored) >= tonumber(ARGV[2]) then
+    return 0
+end
+redis.call('HSET', KEYS[1], 's', ARGV[1], 'v', ARGV[2], 't', ARGV[3])
+if ARGV[4] ~= '0' then
+    redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
+return 1
+"""
+
+_FIELDS = ("s", "v", "t")
+
+
+def _import_redis() -> Any:
+    try:
+        import redis
+    except ImportError as exc:
+        raise OnlineStoreError("RedisStore needs the redis package (redis-py >= 5): pip install 'redis>=5'") from exc
+    return redis
+
+
+class RedisStore:
+    """Online store on the Redis server at ``url`` (``redis://host:port/db``).
+
+    ``ttl`` (e.g. ``"30d"``, or milliseconds): drop an entity this long after its last
+    write. An expired entity reads as never seen, so choose a TTL no shorter than the
+    longest finite window served from it (and none for lifetime features that must
+    survive quiet entities). ``ssl=True`` is the same as a ``rediss://`` URL.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ttl: Duration | None = None,
+        password: str | None = None,
+        ssl: bool = False,
+        key_prefix: str = "sf",
+        socket_timeout: float = 10.0,
+    ) -> None:
+        redis = _import_redis()
+        self._errors: tuple[type[BaseException], ...] = (redis.RedisError,)
+        self.ttl_ms = 0 if ttl is None else parse_duration(ttl, what="RedisStore ttl")
+        self.key_prefix = key_prefix
+        if ssl and url.startswith("redis://"):
+            url = "rediss://" + url[len("redis://") :]
+        parts = urlsplit(url)
+        self._where = f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"  # no password
+        try:
+            self._client = redis.Redis.from_url(url, password=password, socket_timeout=socket_timeout)
+        except (redis.RedisError, ValueError) as exc:
+            raise OnlineStoreError(f"cannot connect to the Redis online store at {self._where}: {exc}") from exc
+        # The script runs by its SHA (EVALSHA); it is loaded on first use and again
+        # after the server forgets it (restart, SCRIPT FLUSH), so a batch stays one
+        # round trip instead of redis-py's per-pipeline SCRIPT EXISTS check.
+        self._write_if_newer = self._client.register_script(_WRITE_IF_NEWER)
+        self._no_script: type[BaseException] = redis.exceptions.NoScriptError
+
+    def key(self, view: str, fingerprint: str, entity: str) -> str:
+        return f"{self.key_prefix}:{view}:{fingerprint}:{entity}"
+
+    def write(self, view: str, fingerprint: str, rows: Mapping[str, StoredEntity]) -> int:
+        if not rows:
+            return 0
+        prefix = f"{self.key_prefix}:{view}:{fingerprint}:"
+        try:
+            try:
+                results = self._write_batch(prefix, rows)
+            except self._no_script:
+                # Nothing ran; retrying the whole batch is safe anyway (writes never regress).
+                self._client.script_load(_WRITE_IF_NEWER)
+                results = self._write_batch(prefix, rows)
+        except self._errors as exc:
+            raise OnlineStoreError(
+                f"cannot write {len(rows)} rows of view {view!r} to the Redis online store at {self._where}: {exc}"
+            ) from exc
+        return sum(results)
+
+    def _write_batch(self, prefix: str, rows: Mapping[str, StoredEntity]) -> list[int]:
+        sha = self._write_if_newer.sha
+        ttl = self.ttl_ms
+        with self._client.pipeline(transaction=False) as pipe:
+            evalsha = pipe.evalsha
+            for entity, row in rows.items():
+                evalsha(sha, 1, prefix + entity, row.state, row.version, row.event_time, ttl)
+            return pipe.execute()
+
+    def get_raw(self, view: str, fingerprint: str, entities: Sequence[str]) -> list[StoredEntity | None]:
+        prefix = f"{self.key_prefix}:{view}:{fingerprint}:"
+        try:
+            if len(entities) == 1:
+                found = [self._client.hmget(prefix + entities[0], _FIELDS)]
+            else:
+                with self._client.pipeline(transaction=False) as pipe:
+                    for entity in entities:
+                        pipe.hmget(prefix + entity, _FIELDS)
+                    found = pipe.execute()
+        except self._errors as exc:
+            raise OnlineStoreError(
+                f"cannot read view {view!r} from the Redis online store at {self._where}: {exc}"
+            ) from exc
+        return [None if s is None else StoredEntity(s, int(v), int(t)) for s, v, t in found]
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self._where!r}, key_prefix={self.key_prefix!r}, ttl_ms={self.ttl_ms})"

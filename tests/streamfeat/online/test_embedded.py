@@ -1,0 +1,98 @@
+"""EmbeddedStore specifics: another OS process reads the file while this one writes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from streamfeat.errors import OnlineStoreError
+from streamfeat.online import EmbeddedStore, StoredEntity
+
+VIEW, FP = "user_txn", "0123456789abcdef"
+
+READER_SNIPPET = """
+import json, sys, time
+from streamfeat.online import EmbeddedStore
+start = time.monotonic()
+with EmbeddedStore(sys.argv[1], readonly=True) as store:
+    rows = store.get_raw(sys.argv[2], sys.argv[3], sys.argv[4:])
+print(json.dumps({
+    "rows": [None if r is None else [r.state.decode(), r.version, r.event_time] for r in rows],
+    "seconds": time.monotonic() - start,
+}))
+"""
+
+
+def read_in_another_process(path: Path, *entities: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", READER_SNIPPET, str(path), VIEW, FP, *entities],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def row(version: int) -> StoredEntity:
+    return StoredEntity(state=f"v{version}".encode(), version=version, event_time=1_000 * version)
+
+
+def test_another_process_reads_while_this_one_writes(tmp_path: Path) -> None:
+    path = tmp_path / "online.db"
+    with EmbeddedStore(path) as store:
+        store.write(VIEW, FP, {"u1": row(1)})
+        assert read_in_another_process(path, "u1", "u2")["rows"] == [["v1", 1, 1_000], None]
+
+        store.write(VIEW, FP, {"u1": row(2), "u2": row(1)})
+        assert read_in_another_process(path, "u1", "u2")["rows"] == [["v2", 2, 2_000], ["v1", 1, 1_000]]
+
+        # A writer in the middle of a transaction blocks no reader: the other process
+        # sees the last committed batch at once, not the uncommitted one.
+        other_writer = sqlite3.connect(path, isolation_level=None)
+        try:
+            other_writer.execute("BEGIN IMMEDIATE")
+            other_writer.execute("UPDATE online_state SET version = 99, state = x'00'")
+            started = time.monotonic()
+            seen = read_in_another_process(path, "u1")
+            assert seen["rows"] == [["v2", 2, 2_000]]
+            assert seen["seconds"] < 2.0 and time.monotonic() - started < 30
+        finally:
+            other_writer.execute("ROLLBACK")
+            other_writer.close()
+        assert store.write(VIEW, FP, {"u1": row(3)}) == 1
+        assert read_in_another_process(path, "u1")["rows"] == [["v3", 3, 3_000]]
+
+
+def test_the_file_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "online.db"
+    with EmbeddedStore(path) as store:
+        store.write(VIEW, FP, {"u1": row(7)})
+    with EmbeddedStore(path) as store:
+        assert store.get_raw(VIEW, FP, ["u1"]) == [row(7)]
+        assert store.write(VIEW, FP, {"u1": row(7)}) == 0
+
+
+def test_readonly_store_refuses_writes(tmp_path: Path) -> None:
+    path = tmp_path / "online.db"
+    EmbeddedStore(path).close()
+    with (
+        EmbeddedStore(path, readonly=True) as store,
+        pytest.raises(OnlineStoreError, match="cannot write to the embedded online store"),
+    ):
+        store.write(VIEW, FP, {"u1": row(1)})
+
+
+def test_failures_are_online_store_errors(tmp_path: Path) -> None:
+    with pytest.raises(OnlineStoreError, match="cannot open"):
+        EmbeddedStore(tmp_path / "missing.db", readonly=True).get_raw(VIEW, FP, ["u1"])
+    (tmp_path / "not-a-db").write_bytes(b"this is not a database file" * 100)
+    with pytest.raises(OnlineStoreError, match="not-a-db"):
+        EmbeddedStore(tmp_path / "not-a-db")

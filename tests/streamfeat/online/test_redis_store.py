@@ -1,0 +1,67 @@
+"""RedisStore specifics: key layout, TTL, script reloading, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from streamfeat.errors import DefinitionError, OnlineStoreError
+from streamfeat.online import RedisStore, StoredEntity
+
+VIEW, FP = "user_txn", "0123456789abcdef"
+ROW = StoredEntity(state=b"\x01state", version=3, event_time=1_767_225_600_000)
+
+
+@pytest.fixture
+def client(redis_url: str):
+    r = redis.Redis.from_url(redis_url)
+    yield r
+    r.close()
+
+
+def test_one_hash_per_entity(redis_url: str, redis_prefix: str, client: redis.Redis) -> None:
+    with RedisStore(redis_url, key_prefix=redis_prefix) as store:
+        store.write(VIEW, FP, {"u:1": ROW})
+        key = f"{redis_prefix}:{VIEW}:{FP}:u:1"
+        assert store.key(VIEW, FP, "u:1") == key
+        assert client.hgetall(key) == {b"s": b"\x01state", b"v": b"3", b"t": b"1767225600000"}
+        assert client.pttl(key) == -1  # no TTL unless asked
+
+
+def test_ttl_sets_an_expiry_on_every_write(redis_url: str, redis_prefix: str, client: redis.Redis) -> None:
+    with RedisStore(redis_url, key_prefix=redis_prefix, ttl="1h") as store:
+        assert store.ttl_ms == 3_600_000
+        store.write(VIEW, FP, {"u1": ROW, "u2": ROW})
+        key = store.key(VIEW, FP, "u1")
+        assert 3_500_000 < client.pttl(key) <= 3_600_000
+        client.pexpire(key, 1_000)
+        store.write(VIEW, FP, {"u1": StoredEntity(b"newer", 4, 0)})
+        assert client.pttl(key) > 3_500_000  # a write renews it
+        store.write(VIEW, FP, {"u2": StoredEntity(b"older", 1, 0)})
+        assert 0 < client.pttl(store.key(VIEW, FP, "u2")) <= 3_600_000
+    with RedisStore(redis_url, key_prefix=redis_prefix, ttl=250) as store:
+        store.write(VIEW, FP, {"short": ROW})
+        assert 0 < client.pttl(store.key(VIEW, FP, "short")) <= 250
+
+
+def test_bad_ttl_is_a_definition_error(redis_url: str) -> None:
+    with pytest.raises(DefinitionError, match="RedisStore ttl"):
+        RedisStore(redis_url, ttl="soon")
+
+
+def test_writes_survive_a_flushed_script_cache(redis_url: str, redis_prefix: str, client: redis.Redis) -> None:
+    with RedisStore(redis_url, key_prefix=redis_prefix) as store:
+        assert store.write(VIEW, FP, {"u1": ROW}) == 1
+        client.script_flush()
+        assert store.write(VIEW, FP, {"u1": StoredEntity(b"newer", 4, 0), "u2": ROW}) == 2
+        assert store.write(VIEW, FP, {"u1": ROW}) == 0
+        assert store.get_raw(VIEW, FP, ["u1", "u2"]) == [StoredEntity(b"newer", 4, 0), ROW]
+
+
+def test_unreachable_server_is_a_clear_online_store_error() -> None:
+    with RedisStore("redis://:secret@127.0.0.1:1/0", socket_timeout=2) as store:
+        with pytest.raises(OnlineStoreError, match=r"cannot write 1 rows .* redis://127\.0\.0\.1:1/0") as info:
+            store.write(VIEW, FP, {"u1": ROW})
+        assert "secret" not in str(info.value)
+        with pytest.raises(OnlineStoreError, match="cannot read view 'user_txn'"):
+            store.get_raw(VIEW, FP, ["u1"])

@@ -1,0 +1,91 @@
+"""The OnlineStore contract, run against the embedded (SQLite) and the Redis store."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamfeat.online import OnlineStore, StoredEntity
+
+VIEW, FP = "user_txn", "0123456789abcdef"
+
+
+def row(version: int, payload: bytes | None = None, event_time: int | None = None) -> StoredEntity:
+    return StoredEntity(
+        state=payload if payload is not None else f"state-v{version}".encode() + bytes(range(256)),
+        version=version,
+        event_time=1_700_000_000_000 + version if event_time is None else event_time,
+    )
+
+
+@pytest.fixture
+def store(store_factory) -> OnlineStore:
+    return store_factory()
+
+
+def test_round_trip(store: OnlineStore) -> None:
+    rows = {"u1": row(3), "u2": row(1, payload=b"\x00\xff" * 150, event_time=-(2**62))}
+    assert store.write(VIEW, FP, rows) == 2
+    assert store.get_raw(VIEW, FP, ["u2", "u1"]) == [rows["u2"], rows["u1"]]
+    assert store.get_raw(VIEW, FP, ["u1"]) == [rows["u1"]]
+
+
+def test_missing_entities_read_as_none_in_order(store: OnlineStore) -> None:
+    store.write(VIEW, FP, {"u1": row(1)})
+    assert store.get_raw(VIEW, FP, ["nobody"]) == [None]
+    assert store.get_raw(VIEW, FP, ["x", "u1", "y", "u1"]) == [None, row(1), None, row(1)]
+    assert store.get_raw(VIEW, FP, []) == []
+
+
+def test_views_and_fingerprints_are_separate(store: OnlineStore) -> None:
+    store.write(VIEW, FP, {"u1": row(5)})
+    assert store.get_raw(VIEW, "fedcba9876543210", ["u1"]) == [None]
+    assert store.get_raw("other_view", FP, ["u1"]) == [None]
+    assert store.write(VIEW, "fedcba9876543210", {"u1": row(1)}) == 1  # its own row, not "older"
+    assert store.get_raw(VIEW, FP, ["u1"]) == [row(5)]
+
+
+def test_older_and_equal_versions_are_ignored_newer_applied(store: OnlineStore) -> None:
+    assert store.write(VIEW, FP, {"u1": row(5)}) == 1
+    assert store.write(VIEW, FP, {"u1": row(4, payload=b"older")}) == 0
+    assert store.write(VIEW, FP, {"u1": row(5, payload=b"same version, other bytes")}) == 0
+    assert store.get_raw(VIEW, FP, ["u1"]) == [row(5)]
+    assert store.write(VIEW, FP, {"u1": row(6)}) == 1
+    assert store.get_raw(VIEW, FP, ["u1"]) == [row(6)]
+
+
+def test_replayed_batch_is_idempotent(store: OnlineStore) -> None:
+    batch = {f"u{i}": row(i + 1) for i in range(20)}
+    assert store.write(VIEW, FP, batch) == 20
+    assert store.write(VIEW, FP, batch) == 0
+    assert store.get_raw(VIEW, FP, list(batch)) == list(batch.values())
+
+
+def test_mixed_batch_writes_only_newer_rows(store: OnlineStore) -> None:
+    store.write(VIEW, FP, {"old": row(10), "same": row(10), "new": row(10)})
+    mixed = {
+        "old": row(9, payload=b"stale"),
+        "same": row(10, payload=b"equal"),
+        "new": row(11),
+        "fresh": row(1),
+    }
+    assert store.write(VIEW, FP, mixed) == 2
+    assert store.get_raw(VIEW, FP, ["old", "same", "new", "fresh"]) == [row(10), row(10), row(11), row(1)]
+
+
+def test_batch_of_1000_rows(store: OnlineStore) -> None:
+    rows = {f"entity-{i:04d}": row(i + 1, payload=i.to_bytes(4, "big") * 75) for i in range(1_000)}
+    assert store.write(VIEW, FP, rows) == 1_000
+    entities = list(rows)
+    assert store.get_raw(VIEW, FP, entities) == list(rows.values())
+    newer = {e: row(r.version + 1) for e, r in list(rows.items())[::2]}
+    assert store.write(VIEW, FP, {**rows, **newer}) == 500
+    assert store.get_raw(VIEW, FP, entities[:4]) == [
+        newer[entities[0]],
+        rows[entities[1]],
+        newer[entities[2]],
+        rows[entities[3]],
+    ]
+
+
+def test_empty_batch_writes_nothing(store: OnlineStore) -> None:
+    assert store.write(VIEW, FP, {}) == 0
