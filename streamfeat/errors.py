@@ -35,3 +35,14 @@ class ReadTimeError(StreamfeatError, ValueError):
 
 
 __all__ += ["OnlineStoreError", "ReadTimeError", "UnknownViewError"]
+
+
+class StateStoreError(StreamfeatError):
+    """The state store failed (I/O error, locked or closed database, rejected write)."""
+
+
+class StateKeyError(StreamfeatError, ValueError):
+    """An entity key, topic or partition cannot be encoded as a state store key."""
+
+
+__all__ += ["StateKeyError", "StateStoreError"]

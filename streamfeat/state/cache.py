@@ -1,0 +1,220 @@
+"""A bounded, write-back cache of one view's entity states over a :class:`StateStore`.
+
+:class:`EntityStateCache` is a ``MutableMapping[str, EntityState]`` that
+``ViewOperator.apply_batch`` uses directly as its ``states``. The streaming loop per batch::
+
+    cache.prefetch(keys)                      # one store read for the batch's entities
+    op.apply_batch(cache, keys, ...)          # mutates the resident states
+    cache.flush({(topic, partition): next_offset})   # one atomic commit, then evict
+
+Every entity handed out by ``get`` / ``[]`` (or stored with ``[] =``) is *dirty*: the
+caller may have changed it, so the next :meth:`~EntityStateCache.flush` writes it back.
+Between flushes resident entities are never evicted; after a flush the least recently
+used ones beyond ``capacity`` are dropped, so resident memory stays within ``capacity``
+plus one batch's entities however many entities the store holds. Recency is counted in
+flushes (entities touched in the same batch rank by first touch), which is all eviction
+needs and keeps the per-event ``get`` to two dictionary operations. Prefetching is only an
+optimisation: an entity that was not prefetched is loaded on first access.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from typing import overload
+
+from operators.view import EntityState, ViewOperator
+from streamfeat.errors import StateError, StateKeyError
+from streamfeat.state import keys as layout
+from streamfeat.state.store import StateStore
+
+__all__ = ["EntityStateCache", "read_state"]
+
+
+def decode_state(op: ViewOperator, entity_key: str, data: bytes) -> EntityState:
+    """``op.from_bytes`` with failures reported as :class:`StateError` naming the entity."""
+    try:
+        return op.from_bytes(data)
+    except (ValueError, IndexError, TypeError) as exc:  # StateFormatError, struct.error, truncation
+        raise StateError(f"stored state of entity {entity_key!r} cannot be decoded ({len(data)} bytes): {exc}") from exc
+
+
+def read_state(store: StateStore, op: ViewOperator, fingerprint: str, entity_key: str) -> EntityState | None:
+    """The committed state of one entity of the view with ``fingerprint``, or ``None``."""
+    (data,) = store.get_many([layout.state_key(layout.view_prefix(fingerprint), entity_key)])
+    return None if data is None else decode_state(op, entity_key, data)
+
+
+class EntityStateCache(MutableMapping[str, EntityState]):
+    """Entity states of one view, resident up to ``capacity``, persisted by :meth:`flush`."""
+
+    def __init__(
+        self, store: StateStore, view_operator: ViewOperator, fingerprint: str, *, capacity: int = 100_000
+    ) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
+            raise ValueError(f"capacity must be an int >= 0, got {capacity!r}")
+        self.store = store
+        self.op = view_operator
+        self.fingerprint = fingerprint
+        self.capacity = capacity
+        self._prefix = layout.view_prefix(fingerprint)
+        self._resident: OrderedDict[str, EntityState] = OrderedDict()  # least recently flushed first
+        self._dirty: dict[str, None] = {}  # handed out or set since the last flush, first touch first
+        self._absent: set[str] = set()  # known not to exist: prefetched and missing, or deleted
+        self._deleted: set[str] = set()  # to delete from the store at the next flush
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def prefetch(self, entity_keys: Iterable[str]) -> int:
+        """Load every entity of ``entity_keys`` that is not resident with one store read;
+        returns how many were read from the store (found or not)."""
+        wanted = [k for k in dict.fromkeys(entity_keys) if k not in self._resident and k not in self._absent]
+        if not wanted:
+            return 0
+        prefix = self._prefix
+        values = self.store.get_many([layout.state_key(prefix, k) for k in wanted])
+        resident = self._resident
+        for key, data in zip(wanted, values, strict=True):
+            if data is None:
+                self._absent.add(key)
+            else:
+                resident[key] = decode_state(self.op, key, data)
+        return len(wanted)
+
+    def _load(self, key: str) -> EntityState | None:
+        if key in self._absent:
+            return None
+        (data,) = self.store.get_many([layout.state_key(self._prefix, key)])
+        if data is None:
+            self._absent.add(key)
+            return None
+        state = self._resident[key] = decode_state(self.op, key, data)
+        return state
+
+    def read(self, entity_key: str) -> EntityState | None:
+        """The entity's state as of the last flush, decoded afresh from the store; neither
+        cached nor marked dirty, so changing it changes nothing."""
+        return read_state(self.store, self.op, self.fingerprint, entity_key)
+
+    # -- mapping ---------------------------------------------------------------------------
+
+    @overload
+    def get(self, key: str, default: None = None) -> EntityState | None: ...
+
+    @overload
+    def get(self, key: str, default: EntityState) -> EntityState: ...
+
+    def get(self, key: str, default: EntityState | None = None) -> EntityState | None:
+        state = self._resident.get(key)
+        if state is None:
+            state = self._load(key)
+            if state is None:
+                return default
+        self._dirty[key] = None
+        return state
+
+    def __getitem__(self, key: str) -> EntityState:
+        state = self.get(key)
+        if state is None:
+            raise KeyError(key)
+        return state
+
+    def __setitem__(self, key: str, state: EntityState) -> None:
+        if key not in self._resident:
+            layout.entity_key_bytes(key)  # validate before it can reach a commit
+        if not isinstance(state, EntityState):
+            raise TypeError(f"entity {key!r}: expected an EntityState, got {type(state).__name__}")
+        self._resident[key] = state
+        self._dirty[key] = None
+        self._absent.discard(key)
+        self._deleted.discard(key)
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self._resident and self._load(key) is None:
+            raise KeyError(key)
+        del self._resident[key]
+        self._dirty.pop(key, None)
+        self._absent.add(key)
+        self._deleted.add(key)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        if key in self._resident:
+            return True
+        if key in self._absent:
+            return False
+        try:
+            store_key = layout.state_key(self._prefix, key)
+        except StateKeyError:
+            return False  # no such entity can exist
+        return self.store.get_many([store_key])[0] is not None
+
+    def __iter__(self) -> Iterator[str]:
+        """Every entity: unflushed ones, then the store's (a full scan of the view's keys)."""
+        pending = [k for k in self._dirty if k in self._resident]
+        yield from pending
+        skip = self._deleted.union(self._dirty)
+        prefix = self._prefix
+        for key, _value in self.store.scan(prefix):
+            entity = layout.decode_state_key(prefix, key)
+            if entity not in skip:
+                yield entity
+
+    def __len__(self) -> int:
+        """The number of entities (a full scan of the view's keys)."""
+        return sum(1 for _ in self)
+
+    # -- persisting ------------------------------------------------------------------------
+
+    def flush(self, offsets: Mapping[tuple[str, int], int]) -> int:
+        """Commit every dirty entity, every deletion and ``offsets`` atomically, then evict
+        the least recently used entities beyond ``capacity``. Returns the entities written.
+
+        If the commit fails nothing is lost from memory: the entities stay dirty and a
+        later flush writes them.
+        """
+        prefix = self._prefix
+        to_bytes = self.op.to_bytes
+        resident = self._resident
+        dirty = self._dirty
+        puts = {prefix + k.encode(): to_bytes(resident[k]) for k in dirty}
+        deletes = [layout.state_key(prefix, k) for k in self._deleted]
+        self.store.commit(puts, deletes, offsets)
+        move_to_end = resident.move_to_end
+        for key in dirty:
+            move_to_end(key)
+        written = len(dirty)
+        self._dirty = {}
+        self._deleted = set()
+        self._absent = set()
+        self._evict()
+        return written
+
+    def _evict(self) -> int:
+        """Drop the least recently used clean entities beyond ``capacity``; returns how many."""
+        popitem = self._resident.popitem
+        excess = max(0, len(self._resident) - self.capacity)
+        for _ in range(excess):
+            popitem(last=False)
+        return excess
+
+    # -- introspection ---------------------------------------------------------------------
+
+    @property
+    def resident_count(self) -> int:
+        return len(self._resident)
+
+    def resident_keys(self) -> list[str]:
+        """Resident entities, least recently used first."""
+        return list(self._resident)
+
+    @property
+    def dirty_count(self) -> int:
+        return len(self._dirty)
+
+    def __repr__(self) -> str:
+        return (
+            f"EntityStateCache(view {self.fingerprint}, {len(self._resident)} resident of capacity "
+            f"{self.capacity}, {len(self._dirty)} dirty)"
+        )

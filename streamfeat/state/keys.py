@@ -1,0 +1,138 @@
+"""The state store's key layout: one byte of keyspace, then fixed-width, big-endian parts.
+
+========================  =====================================================  ==========================
+keyspace                  key                                                    value
+========================  =====================================================  ==========================
+``M`` meta                ``b"Mformat"``                                         format version, u32 BE
+``O`` consumed offsets    ``b"O" + topic (UTF-8) + b"\\x00" + partition (u32 BE)``  next offset, i64 BE
+``S`` entity state        ``b"S" + fingerprint (8 bytes) + entity key (UTF-8)``  ``ViewOperator.to_bytes``
+========================  =====================================================  ==========================
+
+State keys start with the view's fingerprint, so a view whose definition changed (a new
+fingerprint) can never read state written by the old one, and each view's entities are
+one contiguous key range. Topics cannot contain NUL, so the offset key parses back
+unambiguously; partitions are fixed width, so a topic's partitions sort in order.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from streamfeat.errors import StateError, StateKeyError
+
+__all__ = [
+    "FORMAT_KEY",
+    "FORMAT_VERSION",
+    "MAX_ENTITY_KEY_BYTES",
+    "META_PREFIX",
+    "OFFSET_PREFIX",
+    "STATE_PREFIX",
+    "decode_format",
+    "decode_offset",
+    "decode_offset_key",
+    "decode_state_key",
+    "encode_format",
+    "encode_offset",
+    "entity_key_bytes",
+    "offset_key",
+    "state_key",
+    "view_prefix",
+]
+
+STATE_PREFIX = b"S"
+OFFSET_PREFIX = b"O"
+META_PREFIX = b"M"
+FORMAT_KEY = META_PREFIX + b"format"
+FORMAT_VERSION = 1
+MAX_ENTITY_KEY_BYTES = 1024
+_FINGERPRINT_BYTES = 8
+_MAX_PARTITION = 2**31 - 1
+_MAX_OFFSET = 2**63 - 1
+
+_U32 = struct.Struct(">I")
+_I64 = struct.Struct(">q")
+
+
+def view_prefix(fingerprint: str) -> bytes:
+    """The key prefix of every entity of the view with this fingerprint (16 hex characters)."""
+    if not isinstance(fingerprint, str) or len(fingerprint) != 2 * _FINGERPRINT_BYTES:
+        raise StateKeyError(f"view fingerprint must be {2 * _FINGERPRINT_BYTES} hex characters, got {fingerprint!r}")
+    try:
+        raw = bytes.fromhex(fingerprint)
+    except ValueError as exc:
+        raise StateKeyError(f"view fingerprint must be hex, got {fingerprint!r}") from exc
+    return STATE_PREFIX + raw
+
+
+def entity_key_bytes(entity_key: str) -> bytes:
+    """UTF-8 of a valid entity key: a non-empty string of at most 1024 bytes."""
+    if not isinstance(entity_key, str):
+        raise StateKeyError(f"entity key must be a str, got {type(entity_key).__name__} {entity_key!r}")
+    try:
+        raw = entity_key.encode()
+    except UnicodeEncodeError as exc:  # lone surrogates
+        raise StateKeyError(f"entity key {entity_key!r} is not valid Unicode") from exc
+    if not raw:
+        raise StateKeyError("entity key must not be empty")
+    if len(raw) > MAX_ENTITY_KEY_BYTES:
+        raise StateKeyError(
+            f"entity key {entity_key[:40]!r}… is {len(raw)} bytes of UTF-8; the limit is {MAX_ENTITY_KEY_BYTES}"
+        )
+    return raw
+
+
+def state_key(prefix: bytes, entity_key: str) -> bytes:
+    """The key of one entity's state; ``prefix`` comes from :func:`view_prefix`."""
+    return prefix + entity_key_bytes(entity_key)
+
+
+def decode_state_key(prefix: bytes, key: bytes) -> str:
+    """The entity key of a state key under ``prefix``."""
+    if not key.startswith(prefix) or len(key) == len(prefix):
+        raise StateError(f"{key!r} is not a state key of view prefix {prefix!r}")
+    try:
+        return key[len(prefix) :].decode()
+    except UnicodeDecodeError as exc:
+        raise StateError(f"state key {key!r} does not hold a UTF-8 entity key") from exc
+
+
+def offset_key(topic: str, partition: int) -> bytes:
+    """The key of a topic-partition's consumed offset."""
+    if not isinstance(topic, str) or not topic or "\x00" in topic:
+        raise StateKeyError(f"topic must be a non-empty string without NUL, got {topic!r}")
+    if isinstance(partition, bool) or not isinstance(partition, int) or not 0 <= partition <= _MAX_PARTITION:
+        raise StateKeyError(f"partition of topic {topic!r} must be an int in [0, 2**31), got {partition!r}")
+    return OFFSET_PREFIX + topic.encode() + b"\x00" + _U32.pack(partition)
+
+
+def decode_offset_key(key: bytes) -> tuple[str, int]:
+    """``(topic, partition)`` of an offset key."""
+    topic, sep, partition = key[1:-5], key[-5:-4], key[-4:]
+    if not key.startswith(OFFSET_PREFIX) or sep != b"\x00" or not topic or b"\x00" in topic:
+        raise StateError(f"{key!r} is not an offset key")
+    try:
+        return topic.decode(), _U32.unpack(partition)[0]
+    except UnicodeDecodeError as exc:
+        raise StateError(f"offset key {key!r} does not hold a UTF-8 topic") from exc
+
+
+def encode_offset(offset: int) -> bytes:
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= _MAX_OFFSET:
+        raise StateKeyError(f"offset must be an int in [0, 2**63), got {offset!r}")
+    return _I64.pack(offset)
+
+
+def decode_offset(value: bytes) -> int:
+    if len(value) != _I64.size:
+        raise StateError(f"stored offset {value!r} is not 8 bytes")
+    return _I64.unpack(value)[0]
+
+
+def encode_format(version: int = FORMAT_VERSION) -> bytes:
+    return _U32.pack(version)
+
+
+def decode_format(value: bytes) -> int:
+    if len(value) != _U32.size:
+        raise StateError(f"stored format version {value!r} is not 4 bytes")
+    return _U32.unpack(value)[0]

@@ -1,0 +1,232 @@
+"""EntityStateCache: apply_batch through a small cache over RocksDB equals an in-memory run."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+import pytest
+import rocksdict
+
+from operators.view import EntityState, ViewOperator
+from streamfeat import Count, Entity, FeatureView, Max, Sliding, Source, Sum, build_view
+from streamfeat.errors import StateError, StateKeyError, StateStoreError
+from streamfeat.state import EntityStateCache, RocksDBStateStore, StateStore
+from streamfeat.state import keys as layout
+
+HOUR = 3_600_000
+USER = Entity("user", key="user_id")
+TXNS = Source("txns", timestamp="ts", schema={"user_id": str, "amount": float, "qty": int, "ts": int}, max_ahead="1h")
+VIEW = FeatureView(
+    "user_activity",
+    entity=USER,
+    source=TXNS,
+    features=[
+        Count(window=Sliding("1h")),
+        Sum("amount", window=Sliding("2h")),
+        Max("qty", window=Sliding("1h")),
+        Count(window=Sliding("1d", tile="1h")),
+        Sum("amount", window=Sliding("6h", tile="30m")),
+        Max("amount", window=Sliding("1d", tile="1h")),
+    ],
+    allowed_lateness="10m",
+)
+OP = build_view(VIEW)
+FP = VIEW.fingerprint()
+
+
+def batches(seed: int, *, entities: int, batches: int, size: int) -> Iterator[dict[str, list]]:
+    """Seeded event batches: mostly in order, some late, a few too far ahead."""
+    rng = random.Random(seed)
+    t = 1_700_000_000_000
+    for _ in range(batches):
+        batch: dict[str, list] = {"user_id": [], "ts": [], "arrival": [], "amount": [], "qty": []}
+        for _ in range(size):
+            t += rng.randrange(0, 20_000)
+            batch["user_id"].append(f"user-{rng.randrange(entities)}")
+            batch["arrival"].append(t)
+            batch["ts"].append(t - rng.choice([0, 0, 0, 1000, 15 * 60_000, -2 * HOUR]))
+            batch["amount"].append(round(rng.uniform(-5, 100), 2))
+            batch["qty"].append(rng.randrange(1, 10))
+        yield batch
+
+
+def apply(op: ViewOperator, states, batch: Mapping[str, list]):
+    return op.apply_batch(states, batch["user_id"], batch["ts"], batch["arrival"], op.columns_for(batch))
+
+
+@pytest.mark.parametrize("prefetch", [True, False], ids=["prefetch", "load-on-demand"])
+def test_cache_over_rocksdb_equals_in_memory_run(tmp_path, prefetch):
+    memory: dict[str, EntityState] = {}
+    with RocksDBStateStore(tmp_path / "db") as store:
+        cache = EntityStateCache(store, OP, FP, capacity=10)
+        for i, batch in enumerate(batches(7, entities=1000, batches=8, size=1000)):
+            if prefetch:
+                cache.prefetch(batch["user_id"])
+            assert apply(OP, cache, batch) == apply(OP, memory, batch)
+            cache.flush({("txns", 0): (i + 1) * 1000})
+            assert cache.resident_count <= 10
+        assert len(memory) > 990
+    with RocksDBStateStore(tmp_path / "db") as store:
+        assert store.offsets() == {("txns", 0): 8000}
+        cache = EntityStateCache(store, OP, FP, capacity=10)
+        assert sorted(cache) == sorted(memory)
+        for key, state in memory.items():
+            assert OP.to_bytes(cache.read(key)) == OP.to_bytes(state)
+    # the stored values are exactly op.to_bytes, raw (no pickle framing)
+    db = rocksdict.Rdict(str(tmp_path / "db"), rocksdict.Options(raw_mode=True))
+    try:
+        prefix = layout.view_prefix(FP)
+        for key, state in memory.items():
+            assert db[prefix + key.encode()] == OP.to_bytes(state)
+    finally:
+        db.close()
+
+
+def test_prefetch_reads_the_store_once_per_batch(store_factory):
+    store = CountingStore(store_factory())
+    cache = EntityStateCache(store, OP, FP, capacity=100)
+    batch = next(batches(3, entities=50, batches=1, size=500))
+    assert cache.prefetch(batch["user_id"]) == len(set(batch["user_id"]))
+    apply(OP, cache, batch)
+    assert store.reads == [len(set(batch["user_id"]))]  # every missing entity in one get_many, none after
+    cache.flush({})
+    assert cache.prefetch(batch["user_id"]) == 0  # all resident now
+    assert store.reads == [len(set(batch["user_id"]))]
+
+
+def test_lru_eviction_after_flush(store_factory):
+    store = store_factory()
+    cache = EntityStateCache(store, OP, FP, capacity=2)
+    for key in "abc":
+        cache[key] = OP.new_state()
+    assert cache.resident_keys() == ["a", "b", "c"]  # never evicted before a flush
+    cache.flush({})
+    assert cache.resident_keys() == ["b", "c"]
+    cache.get("b")
+    cache.flush({})
+    assert cache.resident_keys() == ["c", "b"]
+    cache.get("a")  # loaded back from the store
+    cache.flush({})
+    assert cache.resident_keys() == ["b", "a"]
+    assert sorted(cache) == ["a", "b", "c"] and len(cache) == 3
+
+
+def test_resident_memory_stays_bounded_as_entities_grow(store_factory):
+    cache = EntityStateCache(store_factory(), OP, FP, capacity=50)
+    for batch in batches(11, entities=5000, batches=10, size=200):
+        cache.prefetch(batch["user_id"])
+        apply(OP, cache, batch)
+        assert cache.resident_count <= 50 + len(set(batch["user_id"]))
+        cache.flush({})
+        assert cache.resident_count == 50
+    assert len(cache) > 1000
+
+
+def test_dirty_state_reaches_the_store_only_at_flush(store_factory):
+    store = store_factory()
+    cache = EntityStateCache(store, OP, FP, capacity=10)
+    batch = {"user_id": ["u"], "ts": [1_000], "arrival": [1_000], "amount": [2.5], "qty": [3]}
+    apply(OP, cache, batch)
+    assert cache.read("u") is None and "u" in cache
+    cache.flush({("txns", 0): 1})
+    committed = cache.read("u")
+    assert committed is not None and committed.seq == 1
+    apply(OP, cache, batch)
+    assert cache.read("u").seq == 1 and cache["u"].seq == 2
+    committed.seq = 99  # read() hands out a copy; changing it changes nothing
+    cache.flush({("txns", 0): 2})
+    assert cache.read("u").seq == 2 and store.offsets() == {("txns", 0): 2}
+
+
+def test_delete(store_factory):
+    cache = EntityStateCache(store_factory(), OP, FP)
+    cache["a"] = OP.new_state()
+    cache["b"] = OP.new_state()
+    cache.flush({})
+    del cache["a"]
+    assert "a" not in cache and cache.get("a") is None and cache.read("a") is not None
+    with pytest.raises(KeyError):
+        del cache["a"]
+    cache.flush({})
+    assert cache.read("a") is None and list(cache) == ["b"]
+    with pytest.raises(KeyError):
+        cache["a"]
+
+
+def test_views_never_see_each_others_state(store_factory):
+    store = store_factory()
+    cache = EntityStateCache(store, OP, FP)
+    cache["u"] = OP.new_state()
+    cache.flush({})
+    other = EntityStateCache(store, OP, "ffffffffffffffff")
+    assert other.get("u") is None and len(other) == 0
+
+
+def test_corrupt_state_names_the_entity(store_factory):
+    store = store_factory()
+    store.commit({layout.state_key(layout.view_prefix(FP), "bad-user"): b"\x01garbage"}, [], {})
+    cache = EntityStateCache(store, OP, FP)
+    with pytest.raises(StateError, match="'bad-user'"):
+        cache.prefetch(["ok", "bad-user"])
+    with pytest.raises(StateError, match="'bad-user'"):
+        cache.get("bad-user")
+    with pytest.raises(StateError, match="'bad-user'"):
+        cache.read("bad-user")
+
+
+def test_invalid_keys_fail_before_any_commit(store_factory):
+    cache = EntityStateCache(store_factory(), OP, FP)
+    with pytest.raises(StateKeyError, match="empty"):
+        cache[""] = OP.new_state()
+    with pytest.raises(StateKeyError, match="bytes of UTF-8"):
+        cache["x" * 1025] = OP.new_state()
+    with pytest.raises(StateKeyError):
+        EntityStateCache(cache.store, OP, "not-a-fingerprint")
+    with pytest.raises(ValueError):
+        EntityStateCache(cache.store, OP, FP, capacity=-1)
+
+
+def test_a_failed_flush_keeps_entities_dirty(store_factory):
+    store = FailingStore(store_factory())
+    cache = EntityStateCache(store, OP, FP, capacity=0)
+    cache["u"] = OP.new_state()
+    store.fail = True
+    with pytest.raises(StateStoreError):
+        cache.flush({("txns", 0): 1})
+    assert cache.dirty_count == 1 and cache.resident_count == 1
+    store.fail = False
+    assert cache.flush({("txns", 0): 1}) == 1
+    assert cache.resident_count == 0 and cache.read("u") is not None
+
+
+class CountingStore:
+    """A StateStore that records the size of every get_many."""
+
+    def __init__(self, inner: StateStore) -> None:
+        self.inner = inner
+        self.reads: list[int] = []
+
+    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        self.reads.append(len(keys))
+        return self.inner.get_many(keys)
+
+    def commit(self, puts: Mapping[bytes, bytes], deletes: Iterable[bytes], offsets) -> None:
+        self.inner.commit(puts, deletes, offsets)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+class FailingStore(CountingStore):
+    fail = False
+
+    def commit(self, puts, deletes, offsets) -> None:
+        if self.fail:
+            raise StateStoreError("injected failure")
+        super().commit(puts, deletes, offsets)
+
+
+def test_membership_of_impossible_keys_is_false(store_factory):
+    cache = EntityStateCache(store_factory(), OP, FP)
+    assert "" not in cache and 42 not in cache and "x" * 2000 not in cache

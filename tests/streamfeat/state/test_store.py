@@ -1,0 +1,123 @@
+"""RocksDBStateStore: raw bytes, atomic commits, durable reopen, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import rocksdict
+
+from streamfeat.errors import StateError, StateKeyError, StateStoreError
+from streamfeat.state import RocksDBStateStore, StateStore
+from streamfeat.state import keys as layout
+
+PREFIX = layout.view_prefix("00112233445566ff")
+
+
+def k(entity: str) -> bytes:
+    return layout.state_key(PREFIX, entity)
+
+
+def test_implements_the_protocol(store_factory):
+    assert isinstance(store_factory(), StateStore)
+
+
+def test_empty_store(store_factory):
+    store = store_factory()
+    assert store.get_many([k("a"), k("b")]) == [None, None]
+    assert store.get_many([]) == []
+    assert store.offsets() == {}
+    assert list(store.scan(PREFIX)) == []
+    assert store.size_on_disk() > 0
+
+
+def test_commit_puts_deletes_and_offsets_together(store_factory):
+    store = store_factory()
+    store.commit({k("a"): b"1", k("b"): b"2"}, [], {("t", 0): 10, ("t", 1): 3})
+    assert store.get_many([k("a"), k("b"), k("c")]) == [b"1", b"2", None]
+    assert store.offsets() == {("t", 0): 10, ("t", 1): 3}
+    store.commit({k("c"): b"3"}, [k("a")], {("t", 0): 12, ("u", 0): 1})
+    assert store.get_many([k("a"), k("b"), k("c")]) == [None, b"2", b"3"]
+    assert store.offsets() == {("t", 0): 12, ("t", 1): 3, ("u", 0): 1}
+    assert list(store.scan(PREFIX)) == [(k("b"), b"2"), (k("c"), b"3")]
+
+
+@pytest.mark.parametrize(
+    "puts, deletes, offsets, error",
+    [
+        ({k("x"): b"x", k("y"): "not bytes"}, [], {("t", 0): 99}, StateStoreError),
+        ({k("x"): b"x", k("y"): 5}, [], {("t", 0): 99}, StateStoreError),
+        ({k("x"): b"x"}, [], {("t", 0): -1}, StateKeyError),
+        ({k("x"): b"x"}, [], {("", 0): 99}, StateKeyError),
+        ({k("x"): b"x", "str key": b"y"}, [], {("t", 0): 99}, StateStoreError),
+        ({k("x"): b"x", b"Ot\x00\x00\x00\x00\x00": b"y"}, [], {}, StateStoreError),
+        ({k("x"): b"x"}, [layout.FORMAT_KEY], {("t", 0): 99}, StateStoreError),
+    ],
+)
+def test_a_failed_commit_writes_nothing(store_factory, puts, deletes, offsets, error):
+    store = store_factory()
+    store.commit({k("a"): b"1"}, [], {("t", 0): 1})
+    with pytest.raises(error):
+        store.commit(puts, [k("a"), *deletes], offsets)
+    assert store.get_many([k("a"), k("x"), k("y")]) == [b"1", None, None]
+    assert store.offsets() == {("t", 0): 1}
+
+
+def test_values_are_stored_as_raw_bytes(store_factory, tmp_path):
+    store = store_factory()
+    value = bytes(range(256))
+    store.commit({k("a"): value}, [], {("t", 0): 5})
+    store.close()
+    # read the database behind the store's back, in raw mode: exactly our bytes, no pickle framing
+    options = rocksdict.Options(raw_mode=True)
+    db = rocksdict.Rdict(str(tmp_path / "db"), options)
+    try:
+        assert db[k("a")] == value
+        assert db[layout.offset_key("t", 0)] == (5).to_bytes(8, "big")
+        assert db[layout.FORMAT_KEY] == layout.FORMAT_VERSION.to_bytes(4, "big")
+    finally:
+        db.close()
+
+
+def test_reopen_keeps_state_and_offsets(store_factory):
+    with store_factory(sync=True) as store:
+        store.commit({k(f"e{i}"): f"v{i}".encode() for i in range(100)}, [], {("t", 3): 100})
+        store.commit({}, [k("e0")], {("t", 3): 101})
+    reopened = store_factory()
+    assert reopened.offsets() == {("t", 3): 101}
+    assert reopened.get_many([k("e0"), k("e1"), k("e99")]) == [None, b"v1", b"v99"]
+    assert len(list(reopened.scan(PREFIX))) == 99
+
+
+def test_closed_store_raises_and_close_is_idempotent(store_factory):
+    store = store_factory()
+    store.close()
+    store.close()
+    with pytest.raises(StateStoreError, match="closed"):
+        store.get_many([k("a")])
+    with pytest.raises(StateStoreError, match="closed"):
+        store.commit({k("a"): b"1"}, [], {})
+
+
+def test_a_path_open_elsewhere_is_a_store_error(store_factory):
+    store_factory()
+    with pytest.raises(StateStoreError, match="cannot open"):
+        store_factory()
+
+
+def test_incompatible_format_version_is_a_state_error(store_factory, tmp_path):
+    store_factory().close()
+    db = rocksdict.Rdict(str(tmp_path / "db"), rocksdict.Options(raw_mode=True))
+    db[layout.FORMAT_KEY] = layout.encode_format(layout.FORMAT_VERSION + 1)
+    db.close()
+    with pytest.raises(StateError, match="format version 2; this streamfeat reads version 1"):
+        RocksDBStateStore(tmp_path / "db")
+    db = rocksdict.Rdict(str(tmp_path / "db"), rocksdict.Options(raw_mode=True))  # the failed open released the lock
+    assert db[layout.FORMAT_KEY] == layout.encode_format(layout.FORMAT_VERSION + 1)  # and changed nothing
+    db.close()
+
+
+def test_a_foreign_database_is_a_state_error(tmp_path):
+    db = rocksdict.Rdict(str(tmp_path / "pickled"))  # rocksdict's default (pickling) mode
+    db["key"] = {"a": 1}
+    db.close()
+    with pytest.raises(StateError, match="not a streamfeat state store"):
+        RocksDBStateStore(tmp_path / "pickled")
