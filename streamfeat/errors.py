@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["DefinitionError", "StateError", "StreamfeatError", "WorkloadError"]
+__all__ = [
+    "DefinitionError",
+    "OnlineStoreError",
+    "ReadTimeError",
+    "StateError",
+    "StateKeyError",
+    "StateStoreError",
+    "StreamfeatError",
+    "UnknownViewError",
+    "WorkloadError",
+]
 
 
 class StreamfeatError(Exception):
@@ -34,8 +44,6 @@ class ReadTimeError(StreamfeatError, ValueError):
     online store only answers "now or later" (earlier values are what backfill computes)."""
 
 
-__all__ += ["OnlineStoreError", "ReadTimeError", "UnknownViewError"]
-
 
 class StateStoreError(StreamfeatError):
     """The state store failed (I/O error, locked or closed database, rejected write)."""
@@ -44,5 +52,3 @@ class StateStoreError(StreamfeatError):
 class StateKeyError(StreamfeatError, ValueError):
     """An entity key, topic or partition cannot be encoded as a state store key."""
 
-
-__all__ += ["StateKeyError", "StateStoreError"]
