@@ -96,6 +96,18 @@ class EntityStateCache(MutableMapping[str, EntityState]):
         cached nor marked dirty, so changing it changes nothing."""
         return read_state(self.store, self.op, self.fingerprint, entity_key)
 
+    def peek(self, entity_key: str) -> EntityState | None:
+        """The resident state of an entity, without loading it or marking it dirty."""
+        return self._resident.get(entity_key)
+
+    def clear_memory(self) -> None:
+        """Drop every resident entity and pending change; later reads reload from the store
+        (what was last flushed). Used to recover after a failed commit."""
+        self._resident.clear()
+        self._dirty = {}
+        self._absent = set()
+        self._deleted = set()
+
     # -- mapping ---------------------------------------------------------------------------
 
     @overload
@@ -174,13 +186,28 @@ class EntityStateCache(MutableMapping[str, EntityState]):
         If the commit fails nothing is lost from memory: the entities stay dirty and a
         later flush writes them.
         """
+        puts, deletes = self.pending_writes()
+        self.store.commit(puts, deletes, offsets)
+        return self.mark_flushed()
+
+    def dirty_keys(self) -> list[str]:
+        """Entities touched since the last flush."""
+        return list(self._dirty)
+
+    def pending_writes(self) -> tuple[dict[bytes, bytes], list[bytes]]:
+        """What a flush would commit — for a caller that commits several views (and the
+        offsets) in one atomic write, then calls :meth:`mark_flushed`."""
         prefix = self._prefix
         to_bytes = self.op.to_bytes
         resident = self._resident
-        dirty = self._dirty
-        puts = {prefix + k.encode(): to_bytes(resident[k]) for k in dirty}
+        puts = {prefix + k.encode(): to_bytes(resident[k]) for k in self._dirty}
         deletes = [layout.state_key(prefix, k) for k in self._deleted]
-        self.store.commit(puts, deletes, offsets)
+        return puts, deletes
+
+    def mark_flushed(self) -> int:
+        """Record that :meth:`pending_writes` was committed; returns the entities written."""
+        resident = self._resident
+        dirty = self._dirty
         move_to_end = resident.move_to_end
         for key in dirty:
             move_to_end(key)

@@ -1,0 +1,238 @@
+"""The one processing path: raw records of one topic-partition -> features -> stores.
+
+Live streaming (Kafka) and replay (files, topic ranges) both hand batches of raw
+records to :meth:`FeaturePipeline.process`, which
+
+1. skips records at offsets already committed (a re-delivery after a crash);
+2. decodes and validates them (:mod:`streamfeat.ingest`) — bad ones become dead letters;
+3. applies them to every view on the topic through the compiled operators, with
+   entity state loaded from the state store (:class:`EntityStateCache`);
+4. publishes the touched entities' state to the online store — idempotent, versioned
+   by the entity's sequence number, so a replay can never regress a value;
+5. commits every view's state changes together with the next offset in ONE atomic
+   state-store write.
+
+Publishing before committing makes a crash at any point safe: before the commit,
+the batch is replayed from the old offset and re-publishes the same versions
+(ignored); after it, the offset has moved. Hence exactly-once in effect.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from streamfeat.build import build_view
+from streamfeat.definitions import FeatureView, Source
+from streamfeat.errors import DefinitionError, OnlineStoreError, StateStoreError, StreamfeatError
+from streamfeat.ingest import DeadLetter, Reason, decode_records
+from streamfeat.online.base import OnlineStore, StoredEntity
+from streamfeat.state.cache import EntityStateCache
+from streamfeat.state.store import StateStore
+
+__all__ = ["BatchReport", "FeaturePipeline", "LateRecord", "PipelineError"]
+
+
+class PipelineError(StreamfeatError):
+    """A batch could not be published or committed after retries; restart from the store."""
+
+
+@dataclass(frozen=True, slots=True)
+class LateRecord:
+    """An event that was late for a view (counted, changed nothing)."""
+
+    view: str
+    entity: str
+    event_time: int
+    arrival: int
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(slots=True)
+class BatchReport:
+    """What one call of :meth:`FeaturePipeline.process` did."""
+
+    records: int = 0
+    skipped: int = 0  # already committed (re-delivered)
+    accepted: dict[str, int] = field(default_factory=dict)  # per view
+    late: list[LateRecord] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    published: int = 0  # online rows written (newer versions only)
+    next_offset: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _ViewRuntime:
+    view: FeatureView
+    op: object
+    cache: EntityStateCache
+
+
+class FeaturePipeline:
+    """Applies raw records to feature state and publishes it; see the module docstring."""
+
+    def __init__(
+        self,
+        views: Sequence[FeatureView],
+        *,
+        state_store: StateStore,
+        online_store: OnlineStore | None = None,
+        cache_capacity: int = 100_000,
+        arrival_field: str | None = None,
+        retry_for_s: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not views:
+            raise DefinitionError("a pipeline needs at least one FeatureView")
+        self.state_store = state_store
+        self.online_store = online_store
+        self.retry_for_s = retry_for_s
+        self.arrival_field = arrival_field
+        self._sleep = sleep
+        self._sources: dict[str, Source] = {}
+        self._views: dict[str, list[_ViewRuntime]] = {}
+        names = [v.name for v in views]
+        if len(set(names)) != len(names):
+            raise DefinitionError(f"view names must be unique, got {names}")
+        for view in views:
+            topic = view.source.topic
+            known = self._sources.setdefault(topic, view.source)
+            if known != view.source:
+                raise DefinitionError(
+                    f"views on topic {topic!r} must share one Source definition "
+                    f"({known.name!r} and {view.source.name!r} differ)"
+                )
+            op = build_view(view)
+            cache = EntityStateCache(state_store, op, view.fingerprint(), capacity=cache_capacity)
+            self._views.setdefault(topic, []).append(_ViewRuntime(view, op, cache))
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self._views)
+
+    def next_offset(self, topic: str, partition: int) -> int | None:
+        """The first offset of ``topic``/``partition`` not yet committed, if any was."""
+        return self.state_store.offsets().get((topic, partition))
+
+    def reset(self) -> None:
+        """Forget in-memory state (after a failed commit): it reloads from the store."""
+        for runtimes in self._views.values():
+            for runtime in runtimes:
+                runtime.cache.clear_memory()
+
+    def process(
+        self,
+        topic: str,
+        partition: int,
+        offsets: Sequence[int],
+        payloads: Sequence[bytes],
+        arrivals: Sequence[int | None],
+    ) -> BatchReport:
+        """Apply one batch of records of one topic-partition, in offset order.
+
+        ``arrivals[i]`` is the record's arrival time (the Kafka timestamp), or ``None``
+        to take it from the source's arrival field / the event time (file replays).
+        """
+        runtimes = self._views.get(topic)
+        if runtimes is None:
+            raise DefinitionError(f"no feature view reads topic {topic!r}; known topics: {', '.join(self._views)}")
+        report = BatchReport(records=len(offsets))
+        committed = self.next_offset(topic, partition)
+        start = 0
+        if committed is not None:
+            while start < len(offsets) and offsets[start] < committed:
+                start += 1
+        report.skipped = start
+        if start == len(offsets):
+            report.next_offset = committed
+            return report
+        if start:
+            offsets, payloads, arrivals = offsets[start:], payloads[start:], arrivals[start:]
+        source = self._sources[topic]
+        decoded, dead = decode_records(
+            source,
+            runtimes[0].view.entity.key,
+            payloads,
+            arrivals,
+            topic=topic,
+            partition=partition,
+            offsets=offsets,
+            arrival_field=self.arrival_field,
+        )
+        report.dead_letters = dead
+        too_far: set[int] = set()
+        for runtime in runtimes:
+            op, cache = runtime.op, runtime.cache
+            keys = decoded.keys
+            if runtime.view.entity.key != runtimes[0].view.entity.key:
+                keys = [str(k) for k in decoded.columns[runtime.view.entity.key]]
+            cache.prefetch(keys)
+            result = op.apply_batch(cache, keys, decoded.event_times, decoded.arrivals, op.columns_for(decoded.columns))
+            report.accepted[runtime.view.name] = result.accepted
+            too_far.update(result.too_far_ahead)
+            for i in result.late:
+                p = decoded.positions[i]
+                report.late.append(
+                    LateRecord(runtime.view.name, keys[i], decoded.event_times[i], decoded.arrivals[i], topic, partition, offsets[p])
+                )
+        for i in sorted(too_far):
+            p = decoded.positions[i]
+            dead.append(
+                DeadLetter(
+                    Reason.TOO_FAR_AHEAD,
+                    f"event time {decoded.event_times[i]} is more than {source.max_ahead} ms after arrival "
+                    f"{decoded.arrivals[i]}",
+                    bytes(payloads[p]),
+                    topic,
+                    partition,
+                    offsets[p],
+                )
+            )
+        next_offset = offsets[-1] + 1
+        report.published = self._with_retries(lambda: self._publish(runtimes), "publish to the online store")
+        self._with_retries(lambda: self._commit(runtimes, topic, partition, next_offset), "commit state")
+        report.next_offset = next_offset
+        return report
+
+    def _publish(self, runtimes: list[_ViewRuntime]) -> int:
+        if self.online_store is None:
+            return 0
+        written = 0
+        for runtime in runtimes:
+            cache, op = runtime.cache, runtime.op
+            rows = {}
+            for key in cache.dirty_keys():
+                state = cache.peek(key)
+                if state is not None and state.seq:
+                    rows[key] = StoredEntity.of(op, state)
+            if rows:
+                written += self.online_store.write(runtime.view.name, runtime.view.fingerprint(), rows)
+        return written
+
+    def _commit(self, runtimes: list[_ViewRuntime], topic: str, partition: int, next_offset: int) -> None:
+        puts: dict[bytes, bytes] = {}
+        deletes: list[bytes] = []
+        for runtime in runtimes:
+            view_puts, view_deletes = runtime.cache.pending_writes()
+            puts.update(view_puts)
+            deletes.extend(view_deletes)
+        self.state_store.commit(puts, deletes, {(topic, partition): next_offset})
+        for runtime in runtimes:
+            runtime.cache.mark_flushed()
+
+    def _with_retries(self, action: Callable[[], int | None], what: str) -> int:
+        """Run ``action``, retrying store outages with exponential backoff for up to
+        ``retry_for_s``; nothing is lost meanwhile (the batch stays applied in memory)."""
+        delay = 0.05
+        deadline = time.monotonic() + self.retry_for_s
+        while True:
+            try:
+                return action() or 0
+            except (OnlineStoreError, StateStoreError) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise PipelineError(f"could not {what} for {self.retry_for_s:.0f} s: {exc}") from exc
+                self._sleep(delay)
+                delay = min(delay * 2, 5.0)

@@ -1,0 +1,160 @@
+"""The processing path: same values as the operators, exactly once across restarts."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from streamfeat import Count, Entity, FeatureView, LastN, Lifetime, Max, Sliding, Source, Sum, build_view
+from streamfeat.errors import DefinitionError, OnlineStoreError
+from streamfeat.ingest import Reason
+from streamfeat.online import EmbeddedStore, FeatureReader
+from streamfeat.pipeline import FeaturePipeline, PipelineError
+from streamfeat.state import RocksDBStateStore
+from streamfeat.workload import WorkloadSpec, generate
+
+SOURCE = Source(
+    "transactions", timestamp="ts", schema={"user_id": str, "merchant_id": str, "amount": float, "ts": int},
+    max_ahead="1h",
+)
+VIEWS = [
+    FeatureView("user_txn", entity=Entity("user", key="user_id"), source=SOURCE, allowed_lateness="5m", features=[
+        Count(window=Lifetime()),
+        Count(window=Sliding("30d", tile="1d"), refresh="1d", publish_lag="2h"),
+        Sum("amount", window=Sliding("7d")),
+        Max("amount", window=Sliding("3d")),
+        LastN("merchant_id", n=3),
+    ]),
+    FeatureView("merchant_txn", entity=Entity("merchant", key="merchant_id"), source=SOURCE, features=[
+        Count(window=Sliding("1d")),
+        Sum("amount", window=Lifetime()),
+    ]),
+]
+SPEC = WorkloadSpec(users=300, events=20_000, days=20, merchants=40, seed=3, out_of_order=0.05)
+
+
+def stream():
+    batch = generate(SPEC)
+    records = list(batch.records())
+    payloads = [orjson.dumps({k: v for k, v in r.items() if k != "arrival"}) for r in records]
+    return payloads, [r["arrival"] for r in records]
+
+
+def expected_values(payloads, arrivals, t):
+    """Every view applied in memory, straight through the operators."""
+    out = {}
+    for view in VIEWS:
+        op = build_view(view)
+        states = {}
+        rows = [orjson.loads(p) for p in payloads]
+        op.apply_batch(states, [r[view.entity.key] for r in rows], [r["ts"] for r in rows], arrivals,
+                       op.columns_for({k: [r[k] for r in rows] for k in SOURCE.schema}))
+        out[view.name] = {key: op.read(state, t) for key, state in states.items()}
+    return out
+
+
+def run(tmp_path, payloads, arrivals, *, batch=1_000, stop_after=None, name="run"):
+    with RocksDBStateStore(tmp_path / name / "state") as state, EmbeddedStore(tmp_path / name / "online.db") as online:
+        pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=online)
+        start = pipeline.next_offset("transactions", 0) or 0
+        for offset in range(start, len(payloads), batch):
+            if stop_after is not None and offset >= stop_after:
+                break
+            stop = min(offset + batch, len(payloads))
+            pipeline.process("transactions", 0, list(range(offset, stop)), payloads[offset:stop], arrivals[offset:stop])
+
+
+def read_all(tmp_path, t, name="run"):
+    with EmbeddedStore(tmp_path / name / "online.db", readonly=True) as online:
+        reader = FeatureReader(online, VIEWS)
+        out = {}
+        for view in VIEWS:
+            keys = sorted({orjson.loads(p)[view.entity.key] for p in PAYLOADS})
+            out[view.name] = {v.entity: v.values for v in reader.get_many(view.name, keys, at=t)}
+        return out
+
+
+PAYLOADS, ARRIVALS = stream()
+END = max(ARRIVALS)
+
+
+def test_pipeline_values_equal_the_operators(tmp_path):
+    run(tmp_path, PAYLOADS, ARRIVALS)
+    want = expected_values(PAYLOADS, ARRIVALS, END + 3_600_000)
+    got = read_all(tmp_path, END + 3_600_000)
+    for view in want:
+        assert {k: v for k, v in got[view].items() if k in want[view]} == want[view]
+
+
+def test_restart_midway_gives_the_same_values(tmp_path):
+    run(tmp_path, PAYLOADS, ARRIVALS, name="straight")
+    run(tmp_path, PAYLOADS, ARRIVALS, name="restarted", stop_after=7_000)
+    run(tmp_path, PAYLOADS, ARRIVALS, name="restarted", batch=777)  # new process, other batch sizes
+    for t in (END, END + 86_400_000):
+        assert read_all(tmp_path, t, "straight") == read_all(tmp_path, t, "restarted")
+
+
+def test_redelivered_records_are_skipped(tmp_path):
+    with RocksDBStateStore(tmp_path / "s") as state, EmbeddedStore(tmp_path / "o.db") as online:
+        pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=online)
+        first = pipeline.process("transactions", 0, list(range(100)), PAYLOADS[:100], ARRIVALS[:100])
+        again = pipeline.process("transactions", 0, list(range(50, 150)), PAYLOADS[50:150], ARRIVALS[50:150])
+        assert first.next_offset == 100 and again.skipped == 50 and again.next_offset == 150
+        assert sum(again.accepted.values()) <= 2 * 50
+
+
+def test_dead_letters_and_late_records(tmp_path):
+    payloads = [
+        orjson.dumps({"user_id": "u1", "merchant_id": "m1", "amount": 1.0, "ts": 10_000_000}),
+        b"garbage",
+        orjson.dumps({"user_id": "u1", "merchant_id": "m1", "amount": 1.0, "ts": 1_000}),  # late by far
+        orjson.dumps({"user_id": "u1", "merchant_id": "m1", "amount": 1.0, "ts": 99_000_000}),  # too far ahead
+    ]
+    with RocksDBStateStore(tmp_path / "s") as state:
+        pipeline = FeaturePipeline(VIEWS, state_store=state)
+        report = pipeline.process("transactions", 0, [0, 1, 2, 3], payloads, [10_000_000] * 4)
+    reasons = sorted((d.reason, d.offset) for d in report.dead_letters)
+    assert reasons == [(Reason.MALFORMED_JSON, 1), (Reason.TOO_FAR_AHEAD, 3)]
+    # Lateness is judged per view: the record is late for both (same user, same merchant).
+    assert sorted((late.view, late.offset) for late in report.late) == [("merchant_txn", 2), ("user_txn", 2)]
+    assert report.accepted == {"user_txn": 1, "merchant_txn": 1}
+
+
+class FlakyStore:
+    """The real embedded store behind a switch that fails the next ``failures`` writes."""
+
+    def __init__(self, inner, failures):
+        self.inner, self.failures = inner, failures
+
+    def write(self, view, fingerprint, rows):
+        if self.failures:
+            self.failures -= 1
+            raise OnlineStoreError("store briefly unavailable")
+        return self.inner.write(view, fingerprint, rows)
+
+    def get_raw(self, *args):
+        return self.inner.get_raw(*args)
+
+    def close(self):
+        self.inner.close()
+
+
+def test_online_outage_is_retried_and_nothing_is_lost(tmp_path):
+    sleeps = []
+    with RocksDBStateStore(tmp_path / "s") as state, EmbeddedStore(tmp_path / "o.db") as online:
+        flaky = FlakyStore(online, failures=3)
+        pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=flaky, sleep=sleeps.append)
+        report = pipeline.process("transactions", 0, list(range(500)), PAYLOADS[:500], ARRIVALS[:500])
+        assert len(sleeps) == 3 and sleeps == sorted(sleeps) and report.published > 0
+        flaky.failures = 10**9
+        pipeline.retry_for_s = 0.0
+        with pytest.raises(PipelineError, match="could not publish"):
+            pipeline.process("transactions", 0, list(range(500, 600)), PAYLOADS[500:600], ARRIVALS[500:600])
+        assert pipeline.next_offset("transactions", 0) == 500, "a failed batch is not committed"
+
+
+def test_unknown_topic_and_mismatched_sources():
+    with pytest.raises(DefinitionError, match="share one Source"):
+        other = Source("other", topic="transactions", timestamp="ts", schema={"user_id": str, "ts": int})
+        FeaturePipeline([VIEWS[0], FeatureView("x", entity=Entity("u", key="user_id"), source=other,
+                                               features=[Count()])], state_store=None)
