@@ -39,7 +39,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from streamfeat.loader import load_views
     from streamfeat.online import EmbeddedStore, RedisStore
     from streamfeat.pipeline import FeaturePipeline
-    from streamfeat.replay import replay_jsonl
+    from streamfeat.replay import JsonlRejectSink, replay_jsonl
     from streamfeat.state import RocksDBStateStore
 
     views = load_views(args.features)
@@ -59,10 +59,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
                   f"{sum(summary.dead_letters.values()):,} dead letters", end="", file=sys.stderr, flush=True)
 
     with RocksDBStateStore(state_dir / "state") as state, online:
-        pipeline = FeaturePipeline(views, state_store=state, online_store=online, arrival_field=args.arrival_field)
-        with (state_dir / "dead_letters.jsonl").open("ab") as dead_sink, (state_dir / "late.jsonl").open("ab") as late:
-            summary = replay_jsonl(pipeline, topics.pop(), args.input, batch_size=args.batch_size,
-                                   dead_letter_sink=dead_sink, late_sink=late, on_batch=status)
+        with JsonlRejectSink(state_dir / "dead_letters.jsonl", state_dir / "late.jsonl") as rejects:
+            pipeline = FeaturePipeline(
+                views, state_store=state, online_store=online, arrival_field=args.arrival_field, rejects=rejects
+            )
+            summary = replay_jsonl(pipeline, topics.pop(), args.input, batch_size=args.batch_size, on_batch=status)
     if interactive:
         print(file=sys.stderr)
     dead = sum(summary.dead_letters.values())

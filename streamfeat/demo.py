@@ -26,7 +26,7 @@ from streamfeat.definitions import FeatureView
 from streamfeat.loader import EXAMPLE_FEATURES, load_views
 from streamfeat.online import EmbeddedStore, FeatureReader
 from streamfeat.pipeline import FeaturePipeline
-from streamfeat.replay import replay_jsonl
+from streamfeat.replay import JsonlRejectSink, replay_jsonl
 from streamfeat.state import RocksDBStateStore
 from streamfeat.workload import WorkloadSpec, generate, write_jsonl
 
@@ -85,9 +85,11 @@ def run_demo(
     activity = np.bincount(generate(spec).user, minlength=users)
 
     with RocksDBStateStore(workdir / "state") as state, EmbeddedStore(workdir / "online.sqlite") as online:
-        pipeline = FeaturePipeline([view], state_store=state, online_store=online, arrival_field="arrival")
-        with (workdir / "dead_letters.jsonl").open("ab") as dead_sink, (workdir / "late.jsonl").open("ab") as late:
-            summary = replay_jsonl(pipeline, view.source.topic, stream, dead_letter_sink=dead_sink, late_sink=late)
+        with JsonlRejectSink(workdir / "dead_letters.jsonl", workdir / "late.jsonl") as rejects:
+            pipeline = FeaturePipeline(
+                [view], state_store=state, online_store=online, arrival_field="arrival", rejects=rejects
+            )
+            summary = replay_jsonl(pipeline, view.source.topic, stream)
         accepted = summary.accepted.get(view.name, 0)
         dead = sum(summary.dead_letters.values())
 

@@ -6,6 +6,7 @@ __all__ = [
     "DefinitionError",
     "OnlineStoreError",
     "ReadTimeError",
+    "RejectSinkError",
     "StateError",
     "StateKeyError",
     "StateStoreError",
@@ -52,3 +53,7 @@ class StateStoreError(StreamfeatError):
 class StateKeyError(StreamfeatError, ValueError):
     """An entity key, topic or partition cannot be encoded as a state store key."""
 
+
+
+class RejectSinkError(StreamfeatError):
+    """Dead letters or late events could not be written to their sink (file or topic)."""

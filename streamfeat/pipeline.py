@@ -22,16 +22,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from streamfeat.build import build_view
 from streamfeat.definitions import FeatureView, Source
-from streamfeat.errors import DefinitionError, OnlineStoreError, StateStoreError, StreamfeatError
+from streamfeat.errors import DefinitionError, OnlineStoreError, RejectSinkError, StateStoreError, StreamfeatError
 from streamfeat.ingest import DeadLetter, Reason, decode_records
 from streamfeat.online.base import OnlineStore, StoredEntity
 from streamfeat.state.cache import EntityStateCache
 from streamfeat.state.store import StateStore
 
-__all__ = ["BatchReport", "FeaturePipeline", "LateRecord", "PipelineError"]
+__all__ = ["BatchReport", "FeaturePipeline", "LateRecord", "PipelineError", "RejectSink"]
 
 
 class PipelineError(StreamfeatError):
@@ -49,6 +50,14 @@ class LateRecord:
     topic: str
     partition: int
     offset: int
+
+
+class RejectSink(Protocol):
+    """Where dead letters and late events go (a file, a Kafka topic). Written before the
+    batch's commit, so none is lost in a crash (a replay may write one twice; each
+    carries its topic, partition and offset to deduplicate on)."""
+
+    def write(self, dead_letters: Sequence[DeadLetter], late: Sequence[LateRecord]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -82,6 +91,7 @@ class FeaturePipeline:
         online_store: OnlineStore | None = None,
         cache_capacity: int = 100_000,
         arrival_field: str | None = None,
+        rejects: RejectSink | None = None,
         retry_for_s: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -91,6 +101,7 @@ class FeaturePipeline:
         self.online_store = online_store
         self.retry_for_s = retry_for_s
         self.arrival_field = arrival_field
+        self.rejects = rejects
         self._sleep = sleep
         self._sources: dict[str, Source] = {}
         self._views: dict[str, list[_ViewRuntime]] = {}
@@ -193,6 +204,9 @@ class FeaturePipeline:
             )
         next_offset = offsets[-1] + 1
         report.published = self._with_retries(lambda: self._publish(runtimes), "publish to the online store")
+        if self.rejects is not None and (report.dead_letters or report.late):
+            rejects = self.rejects
+            self._with_retries(lambda: rejects.write(report.dead_letters, report.late), "write dead letters")
         self._with_retries(lambda: self._commit(runtimes, topic, partition, next_offset), "commit state")
         report.next_offset = next_offset
         return report
@@ -231,7 +245,7 @@ class FeaturePipeline:
         while True:
             try:
                 return action() or 0
-            except (OnlineStoreError, StateStoreError) as exc:
+            except (OnlineStoreError, StateStoreError, RejectSinkError) as exc:
                 if time.monotonic() + delay > deadline:
                     raise PipelineError(f"could not {what} for {self.retry_for_s:.0f} s: {exc}") from exc
                 self._sleep(delay)

@@ -9,16 +9,15 @@ too — is a record, so a bad line becomes a dead letter, never a silent skip.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
-from streamfeat.errors import StreamfeatError
+from streamfeat.errors import RejectSinkError, StreamfeatError
 from streamfeat.ingest import DeadLetter
 from streamfeat.pipeline import BatchReport, FeaturePipeline, LateRecord
 
-__all__ = ["ReplaySummary", "iter_jsonl_batches", "replay_jsonl"]
+__all__ = ["JsonlRejectSink", "ReplaySummary", "iter_jsonl_batches", "late_to_json", "replay_jsonl"]
 
 
 @dataclass(slots=True)
@@ -64,9 +63,40 @@ def iter_jsonl_batches(path: str | Path, batch_size: int, *, start: int = 0) -> 
             yield offsets, payloads
 
 
-def _write_jsonl(sink: BinaryIO | None, items: list[DeadLetter] | list[LateRecord], encode: Callable) -> None:
-    if sink is not None and items:
-        sink.write(b"".join(encode(item) + b"\n" for item in items))
+def late_to_json(late: LateRecord) -> bytes:
+    """A late event as a JSON object."""
+    import orjson
+
+    return orjson.dumps({name: getattr(late, name) for name in late.__slots__})
+
+
+class JsonlRejectSink:
+    """Dead letters and late events appended to two JSON Lines files (flushed per batch)."""
+
+    def __init__(self, dead_letter_path: str | Path, late_path: str | Path) -> None:
+        self._dead = Path(dead_letter_path).open("ab")
+        self._late = Path(late_path).open("ab")
+
+    def write(self, dead_letters: Sequence[DeadLetter], late: Sequence[LateRecord]) -> None:
+        try:
+            if dead_letters:
+                self._dead.write(b"".join(d.to_json() + b"\n" for d in dead_letters))
+                self._dead.flush()
+            if late:
+                self._late.write(b"".join(late_to_json(r) + b"\n" for r in late))
+                self._late.flush()
+        except OSError as exc:
+            raise RejectSinkError(f"cannot append rejects: {exc}") from exc
+
+    def close(self) -> None:
+        self._dead.close()
+        self._late.close()
+
+    def __enter__(self) -> JsonlRejectSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def replay_jsonl(
@@ -75,15 +105,11 @@ def replay_jsonl(
     path: str | Path,
     *,
     batch_size: int = 50_000,
-    dead_letter_sink: BinaryIO | None = None,
-    late_sink: BinaryIO | None = None,
     on_batch: Callable[[ReplaySummary], None] | None = None,
 ) -> ReplaySummary:
     """Replay ``path`` as partition 0 of ``topic``; resumes after the committed offset.
 
-    Dead letters and late events are appended as JSON lines to the sinks given."""
-    import orjson
-
+    Dead letters and late events go to the pipeline's reject sink."""
     summary = ReplaySummary()
     started = time.perf_counter()
     start = pipeline.next_offset(topic, 0) or 0
@@ -91,8 +117,6 @@ def replay_jsonl(
     for offsets, payloads in iter_jsonl_batches(path, batch_size, start=start):
         report = pipeline.process(topic, 0, offsets, payloads, [None] * len(offsets))
         summary.add(report)
-        _write_jsonl(dead_letter_sink, report.dead_letters, DeadLetter.to_json)
-        _write_jsonl(late_sink, report.late, lambda late: orjson.dumps({k: getattr(late, k) for k in late.__slots__}))
         summary.seconds = time.perf_counter() - started
         if on_batch is not None:
             on_batch(summary)

@@ -1,0 +1,153 @@
+"""Definitions -> a bytewax dataflow over Kafka. The one module that imports bytewax.
+
+Each Kafka partition of the views' topic is one bytewax source partition, so a
+cluster of workers and processes (``-w``, ``-p``) shares the partitions. A partition
+owns its state — a RocksDB store at ``STATE_DIR/{topic}-{partition}`` holding its
+entities' state and its next offset — and runs the one processing path
+(:class:`~streamfeat.pipeline.FeaturePipeline`): read a batch, decode, apply,
+publish, commit state and offset atomically. Entities live in exactly one partition
+because the topic is keyed by entity, so state follows its partition to whichever
+worker runs it. bytewax recovery is not used: on restart each partition resumes
+from the offset committed with its state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bytewax import operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+
+from streamfeat.definitions import FeatureView
+from streamfeat.errors import DefinitionError
+from streamfeat.kafka_io import KafkaRejectSink, PartitionReader, list_partitions
+from streamfeat.online import EmbeddedStore, OnlineStore, RedisStore
+from streamfeat.pipeline import FeaturePipeline
+from streamfeat.state import RocksDBStateStore
+
+__all__ = ["KafkaRunConfig", "PartitionProgress", "build_dataflow", "open_online_store"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaRunConfig:
+    """How ``streamfeat run`` consumes Kafka."""
+
+    bootstrap: str
+    state_dir: Path
+    online_store: str | None = None  # embedded file path or redis:// URL; default STATE_DIR/online.sqlite
+    batch_size: int = 10_000
+    poll_timeout_s: float = 0.2
+    stop_at_end: bool = False  # drain what the topic holds at start, then stop (backfills, tests)
+    dead_letter_topic: str | None = None  # default "{topic}.dead-letters"
+    late_topic: str | None = None  # default "{topic}.late"
+    cache_capacity: int = 100_000
+    consumer_config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionProgress:
+    """What one batch of one partition did (the dataflow's output items)."""
+
+    partition: int
+    records: int
+    accepted: int
+    late: int
+    dead_letters: int
+    published: int
+    next_offset: int | None
+
+
+def open_online_store(spec: str | None, state_dir: Path) -> OnlineStore:
+    target = spec or str(state_dir / "online.sqlite")
+    if target.startswith(("redis://", "rediss://")):
+        return RedisStore(target)
+    return EmbeddedStore(target)
+
+
+class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
+    def __init__(self, views: Sequence[FeatureView], config: KafkaRunConfig, topic: str, partition: int) -> None:
+        self.topic, self.partition, self.config = topic, partition, config
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state = RocksDBStateStore(config.state_dir / f"{topic}-{partition}")
+        self.online = open_online_store(config.online_store, config.state_dir)
+        rejects = KafkaRejectSink(
+            config.bootstrap, config.dead_letter_topic or f"{topic}.dead-letters", config.late_topic or f"{topic}.late"
+        )
+        self.pipeline = FeaturePipeline(
+            views, state_store=self.state, online_store=self.online, rejects=rejects, cache_capacity=config.cache_capacity
+        )
+        start = self.pipeline.next_offset(topic, partition)
+        self.reader = PartitionReader(config.bootstrap, topic, partition, start, extra=config.consumer_config)
+        self.position = start or 0
+        self.end = self.reader.end_offset() if config.stop_at_end else None
+
+    def next_batch(self) -> list[PartitionProgress]:
+        if self.end is not None and self.position >= self.end:
+            raise StopIteration
+        batch = self.reader.read(self.config.batch_size, self.config.poll_timeout_s)
+        if not batch.offsets:
+            return []
+        report = self.pipeline.process(self.topic, self.partition, batch.offsets, batch.payloads, batch.timestamps)
+        if report.next_offset is not None:
+            self.position = report.next_offset
+        return [
+            PartitionProgress(
+                self.partition,
+                report.records - report.skipped,
+                sum(report.accepted.values()),
+                len(report.late),
+                len(report.dead_letters),
+                report.published,
+                report.next_offset,
+            )
+        ]
+
+    def snapshot(self) -> None:
+        return None  # the position lives in the state store, committed with the state
+
+    def close(self) -> None:
+        self.reader.close()
+        self.online.close()
+        self.state.close()
+
+
+class _KafkaFeatureSource(FixedPartitionedSource[PartitionProgress, None]):
+    def __init__(self, views: Sequence[FeatureView], config: KafkaRunConfig) -> None:
+        topics = {view.source.topic for view in views}
+        if len(topics) != 1:
+            raise DefinitionError(f"one dataflow consumes one topic; these views read {sorted(topics)}")
+        self.views, self.config, self.topic = list(views), config, topics.pop()
+
+    def list_parts(self) -> list[str]:
+        return [str(p) for p in list_partitions(self.config.bootstrap, self.topic)]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _FeaturePartition:
+        return _FeaturePartition(self.views, self.config, self.topic, int(for_part))
+
+
+class _ProgressSink(DynamicSink[PartitionProgress]):
+    def __init__(self, on_progress) -> None:  # type: ignore[no-untyped-def]
+        self.on_progress = on_progress
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> StatelessSinkPartition[PartitionProgress]:
+        on_progress = self.on_progress
+
+        class _Partition(StatelessSinkPartition[PartitionProgress]):
+            def write_batch(self, items: list[PartitionProgress]) -> None:
+                for item in items:
+                    on_progress(item)
+
+        return _Partition()
+
+
+def build_dataflow(views: Sequence[FeatureView], config: KafkaRunConfig, on_progress=None) -> Dataflow:  # type: ignore[no-untyped-def]
+    """The streaming dataflow: Kafka partitions -> feature pipeline -> progress items."""
+    flow = Dataflow("streamfeat")
+    progress = op.input("kafka", flow, _KafkaFeatureSource(views, config))
+    op.output("progress", progress, _ProgressSink(on_progress or (lambda item: None)))
+    return flow

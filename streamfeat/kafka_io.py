@@ -1,0 +1,175 @@
+"""A thin layer over confluent-kafka: batch reads of one partition, and record sinks.
+
+Kafka errors surface as :class:`KafkaIOError`. Offsets are never committed to Kafka:
+the next offset of each partition lives in the state store, committed atomically
+with the state it produced (see :mod:`streamfeat.pipeline`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from streamfeat.errors import RejectSinkError
+
+__all__ = ["ensure_topics", "KafkaIOError", "KafkaRejectSink", "PartitionBatch", "PartitionReader", "RecordProducer", "list_partitions"]
+
+
+class KafkaIOError(RejectSinkError):
+    """Kafka could not be read or written (a reject sink error too: the pipeline retries it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionBatch:
+    offsets: list[int]
+    payloads: list[bytes]
+    timestamps: list[int | None]
+
+
+def list_partitions(bootstrap: str, topic: str, *, timeout_s: float = 10.0) -> list[int]:
+    """The partitions of ``topic``; raises KafkaIOError when the topic does not exist."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "streamfeat-metadata", "enable.auto.commit": False})
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout_s)
+    except KafkaException as exc:
+        raise KafkaIOError(f"cannot read metadata of topic {topic!r} from {bootstrap}: {exc}") from exc
+    finally:
+        consumer.close()
+    info = metadata.topics.get(topic)
+    if info is None or info.error is not None or not info.partitions:
+        why = info.error if info is not None and info.error is not None else "no partitions"
+        raise KafkaIOError(f"topic {topic!r} is not available on {bootstrap}: {why}")
+    return sorted(info.partitions)
+
+
+def ensure_topics(bootstrap: str, topics: dict[str, int], *, timeout_s: float = 30.0) -> list[str]:
+    """Create the topics of ``{name: partitions}`` that do not exist yet; returns those
+    created. Waits until every partition of each has a leader."""
+    import time
+
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        existing = admin.list_topics(timeout=timeout_s).topics
+    except KafkaException as exc:
+        raise KafkaIOError(f"cannot list topics on {bootstrap}: {exc}") from exc
+    missing = [name for name in topics if name not in existing]
+    if missing:
+        futures = admin.create_topics([NewTopic(name, num_partitions=topics[name], replication_factor=1) for name in missing])
+        for name, future in futures.items():
+            try:
+                future.result(timeout=timeout_s)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise KafkaIOError(f"cannot create topic {name!r}: {exc}") from exc
+    deadline = time.monotonic() + timeout_s
+    for name in topics:
+        while True:
+            info = admin.list_topics(topic=name, timeout=timeout_s).topics.get(name)
+            if info is not None and info.error is None and info.partitions and all(
+                p.leader >= 0 for p in info.partitions.values()
+            ):
+                break
+            if time.monotonic() > deadline:
+                raise KafkaIOError(f"topic {name!r} has no leader after {timeout_s:.0f} s")
+            time.sleep(0.1)
+    return missing
+
+
+class PartitionReader:
+    """Reads one topic-partition from a given offset, in batches."""
+
+    def __init__(self, bootstrap: str, topic: str, partition: int, start: int | None, *, extra: dict | None = None):
+        self.topic = topic
+        self.partition = partition
+        config = {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"streamfeat-{topic}",  # required by librdkafka; offsets are never committed here
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "enable.partition.eof": False,
+            "fetch.min.bytes": 1,
+            **(extra or {}),
+        }
+        self._consumer = Consumer(config)
+        self._consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING if start is None else start)])
+
+    def end_offset(self, timeout_s: float = 10.0) -> int:
+        """The partition's high watermark now (the offset after the last record)."""
+        try:
+            _, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, self.partition), timeout=timeout_s)
+        except KafkaException as exc:
+            raise KafkaIOError(f"cannot read the end offset of {self.topic}/{self.partition}: {exc}") from exc
+        return high
+
+    def read(self, max_records: int, timeout_s: float) -> PartitionBatch:
+        """Up to ``max_records`` records (possibly none) waiting at most ``timeout_s``."""
+        messages = self._consumer.consume(num_messages=max_records, timeout=timeout_s)
+        offsets: list[int] = []
+        payloads: list[bytes] = []
+        timestamps: list[int | None] = []
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if error.retriable():
+                    break  # read again later; nothing consumed past this point is lost
+                raise KafkaIOError(f"reading {self.topic}/{self.partition}: {error}")
+            offsets.append(message.offset())
+            payloads.append(message.value() or b"")
+            kind, stamp = message.timestamp()
+            timestamps.append(stamp if kind != 0 and stamp >= 0 else None)
+        return PartitionBatch(offsets, payloads, timestamps)
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+class RecordProducer:
+    """Writes records (dead letters, late events) to a topic; flushes per batch."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self._producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+        self._errors: list[str] = []
+
+    def _delivered(self, error: KafkaError | None, _message: object) -> None:
+        if error is not None:
+            self._errors.append(str(error))
+
+    def send(self, records: Iterable[tuple[bytes | None, bytes]], *, timeout_s: float = 30.0) -> int:
+        count = 0
+        for key, value in records:
+            while True:
+                try:
+                    self._producer.produce(self.topic, value=value, key=key, on_delivery=self._delivered)
+                    break
+                except BufferError:
+                    self._producer.poll(0.1)
+            count += 1
+        remaining = self._producer.flush(timeout_s)
+        if remaining or self._errors:
+            errors, self._errors = self._errors, []
+            raise KafkaIOError(f"could not write {remaining or len(errors)} record(s) to {self.topic!r}: {errors[:3]}")
+        return count
+
+
+class KafkaRejectSink:
+    """Dead letters to one topic, late events to another (JSON values, keyed by entity
+    for late events); see :class:`streamfeat.pipeline.RejectSink`."""
+
+    def __init__(self, bootstrap: str, dead_letter_topic: str, late_topic: str) -> None:
+        self.dead = RecordProducer(bootstrap, dead_letter_topic)
+        self.late = RecordProducer(bootstrap, late_topic)
+
+    def write(self, dead_letters, late) -> None:  # type: ignore[no-untyped-def]
+        from streamfeat.replay import late_to_json
+
+        if dead_letters:
+            self.dead.send((None, d.to_json()) for d in dead_letters)
+        if late:
+            self.late.send((r.entity.encode(), late_to_json(r)) for r in late)

@@ -1,0 +1,65 @@
+"""The bytewax dataflow against a real Kafka broker: same values as the operators."""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+from bytewax.run import cli_main
+from confluent_kafka import Consumer, Producer
+
+from streamfeat.compile import KafkaRunConfig, build_dataflow
+from streamfeat.kafka_io import ensure_topics
+from streamfeat.online import EmbeddedStore, FeatureReader
+from tests.services.fixtures import kafka_bootstrap  # noqa: F401  (fixture)
+from tests.streamfeat.test_pipeline import ARRIVALS, PAYLOADS, VIEWS, expected_values
+
+USER_VIEW = VIEWS[0]
+
+
+def produce(bootstrap, topic, payloads, arrivals):
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 20})
+    for payload, arrival in zip(payloads, arrivals, strict=True):
+        key = orjson.loads(payload)["user_id"].encode() if payload.startswith(b"{") else b"u1"
+        producer.produce(topic, value=payload, key=key, timestamp=arrival)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+def test_dataflow_over_four_partitions_with_two_workers(kafka_bootstrap, tmp_path):  # noqa: F811
+    topic = f"txns-{uuid.uuid4().hex[:10]}"
+    ensure_topics(kafka_bootstrap, {topic: 4, f"{topic}.dead-letters": 1, f"{topic}.late": 1})
+    payloads = PAYLOADS[:6000] + [b"not json"]
+    arrivals = ARRIVALS[:6000] + [ARRIVALS[5999]]
+    produce(kafka_bootstrap, topic, payloads, arrivals)
+
+    view = type(USER_VIEW)(
+        USER_VIEW.name, entity=USER_VIEW.entity, source=type(USER_VIEW.source)(
+            USER_VIEW.source.name, topic=topic, timestamp="ts", schema=dict(USER_VIEW.source.schema),
+            max_ahead=USER_VIEW.source.max_ahead),
+        features=USER_VIEW.features, allowed_lateness=USER_VIEW.allowed_lateness,
+    )
+    progress = []
+    config = KafkaRunConfig(bootstrap=kafka_bootstrap, state_dir=tmp_path, stop_at_end=True, batch_size=500)
+    cli_main(build_dataflow([view], config, progress.append), workers_per_process=2)
+
+    assert sum(p.records for p in progress) == 6001
+    assert sum(p.dead_letters for p in progress) == 1
+    t = max(arrivals) + 60_000
+    want = expected_values(PAYLOADS[:6000], ARRIVALS[:6000], t)[view.name]
+    with EmbeddedStore(tmp_path / "online.sqlite", readonly=True) as online:
+        got = {v.entity: v.values for v in FeatureReader(online, [view]).get_many(view.name, sorted(want), at=t)}
+    assert got == want
+
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"check-{topic}",
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([f"{topic}.dead-letters"])
+    letters = []
+    for _ in range(50):
+        letters += [m for m in consumer.consume(10, timeout=0.5) if m.error() is None]
+        if letters:
+            break
+    consumer.close()
+    (letter,) = letters
+    body = orjson.loads(letter.value())
+    assert body["reason"] == "malformed_json" and body["payload"] == "not json" and body["topic"] == topic
