@@ -45,9 +45,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     views = load_views(args.features)
     topics = {view.source.topic for view in views}
     if len(topics) != 1:
-        raise StreamfeatError(f"--input replays one topic, but the views read {sorted(topics)}; split the file")
+        raise StreamfeatError(f"one run reads one topic, but the views read {sorted(topics)}; split them")
     state_dir = Path(args.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
+    if args.bootstrap_servers:
+        return _run_kafka(args, views, topics.pop(), state_dir)
+    if not args.input:
+        raise StreamfeatError("give --input FILE.jsonl (embedded run) or --bootstrap-servers HOST:PORT (Kafka)")
     target = args.online_store or str(state_dir / "online.sqlite")
     online = RedisStore(target) if target.startswith(("redis://", "rediss://")) else EmbeddedStore(target)
     interactive = sys.stderr.isatty()
@@ -72,6 +76,45 @@ def _cmd_run(args: argparse.Namespace) -> int:
           f"accepted: {accepted}; {summary.late:,} late; {dead:,} dead letter{'s' if dead != 1 else ''}"
           + (f" ({', '.join(f'{k} {v}' for k, v in summary.dead_letters.items())})" if dead else "")
           + f"; {summary.published:,} online writes -> {target}")
+    return 0
+
+
+def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> int:  # type: ignore[no-untyped-def]
+    import time
+
+    from bytewax.run import cli_main
+
+    from streamfeat.compile import KafkaRunConfig, build_dataflow
+    from streamfeat.kafka_io import ensure_topics
+
+    config = KafkaRunConfig(
+        bootstrap=args.bootstrap_servers,
+        state_dir=state_dir,
+        online_store=args.online_store,
+        batch_size=args.batch_size,
+        stop_at_end=args.stop_at_end,
+        dead_letter_topic=f"{topic}.dead-letters",
+        late_topic=f"{topic}.late",
+    )
+    ensure_topics(args.bootstrap_servers, {config.dead_letter_topic: 1, config.late_topic: 1})
+    totals = {"records": 0, "accepted": 0, "late": 0, "dead_letters": 0, "published": 0}
+    started = time.perf_counter()
+    interactive = sys.stderr.isatty()
+
+    def on_progress(item) -> None:  # type: ignore[no-untyped-def]
+        for name in totals:
+            totals[name] += getattr(item, name)
+        if interactive:
+            rate = totals["records"] / max(time.perf_counter() - started, 1e-9)
+            print(f"\r{totals['records']:,} records ({rate:,.0f}/s), {totals['late']:,} late, "
+                  f"{totals['dead_letters']:,} dead letters", end="", file=sys.stderr, flush=True)
+
+    cli_main(build_dataflow(views, config, on_progress), workers_per_process=args.workers)
+    if interactive:
+        print(file=sys.stderr)
+    print(f"{totals['records']:,} records from {topic} in {time.perf_counter() - started:.2f} s; "
+          f"{totals['accepted']:,} accepted, {totals['late']:,} late, {totals['dead_letters']:,} dead letters; "
+          f"{totals['published']:,} online writes")
     return 0
 
 
@@ -130,23 +173,36 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run the feature pipeline over an input file into local state and an online store",
         description=(
-            "Replay a JSON Lines file through the feature pipeline — decode and validate, the compiled "
-            "operators, entity state in RocksDB under --state-dir, values published to the online store — "
-            "exactly the path a Kafka stream takes. The file is one partition of the views' topic (line n = "
-            "offset n); a second run resumes after the last committed line, so nothing is applied twice. "
+            "Run the feature pipeline — decode and validate, the compiled operators, entity state in RocksDB "
+            "under --state-dir, values published to the online store (embedded SQLite file by default, or "
+            "Redis) — over a Kafka topic (--bootstrap-servers, a bytewax dataflow over its partitions) or a "
+            "JSON Lines file (--input: one partition, line n = offset n). Offsets are committed with the state, "
+            "so a restart resumes exactly where the last committed batch ended: nothing is applied twice. "
             "Bad records go to STATE_DIR/dead_letters.jsonl with the reason and position; late events to "
             "STATE_DIR/late.jsonl."
         ),
     )
     run.add_argument("features", metavar="FEATURES.py", help="Python file defining FeatureView objects")
-    run.add_argument("--input", required=True, metavar="FILE.jsonl", help="records, one JSON object per line")
+    run.add_argument("--input", metavar="FILE.jsonl", help="embedded run: records, one JSON object per line")
+    run.add_argument(
+        "--bootstrap-servers",
+        metavar="HOST:PORT",
+        help="Kafka run: consume the views' topic (keyed by entity) with a bytewax dataflow; dead letters go to "
+        "TOPIC.dead-letters and late events to TOPIC.late",
+    )
+    run.add_argument("-w", "--workers", type=int, default=1, help="Kafka run: bytewax workers (default: 1)")
+    run.add_argument(
+        "--stop-at-end",
+        action="store_true",
+        help="Kafka run: stop once the records present at start are processed (default: run until stopped)",
+    )
     run.add_argument("--state-dir", default="streamfeat-state", help="where state lives (default: ./streamfeat-state)")
     run.add_argument(
         "--online-store",
         metavar="PATH|redis://HOST:PORT/DB",
         help="embedded store file (default: STATE_DIR/online.sqlite) or a Redis URL",
     )
-    run.add_argument("--batch-size", type=int, default=50_000, help="records per batch (default: 50000)")
+    run.add_argument("--batch-size", type=int, default=10_000, help="records per batch (default: 10000)")
     run.add_argument(
         "--arrival-field",
         default="arrival",

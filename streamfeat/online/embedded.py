@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,11 +76,25 @@ class EmbeddedStore:
                 self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             if not readonly:
+                self._prepare_for_writing()
+        except (sqlite3.Error, OSError) as exc:
+            raise OnlineStoreError(f"cannot open the embedded online store at {self.path}: {exc}") from exc
+
+    def _prepare_for_writing(self) -> None:
+        """WAL mode and the schema. Switching the journal mode can answer "database is
+        locked" at once, without waiting, while another process opens the same new file
+        (several partitions of a dataflow do): retry that for the busy timeout."""
+        deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
                 self._conn.execute("PRAGMA journal_mode = WAL")
                 self._conn.execute("PRAGMA synchronous = NORMAL")
                 self._conn.execute(_SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise OnlineStoreError(f"cannot open the embedded online store at {self.path}: {exc}") from exc
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def write(self, view: str, fingerprint: str, rows: Mapping[str, StoredEntity]) -> int:
         if not rows:
