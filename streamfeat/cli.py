@@ -86,6 +86,7 @@ def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> 
 
     from streamfeat.compile import KafkaRunConfig, build_dataflow
     from streamfeat.kafka_io import ensure_topics
+    from streamfeat.metrics import json_logger, serve_metrics
 
     config = KafkaRunConfig(
         bootstrap=args.bootstrap_servers,
@@ -97,21 +98,31 @@ def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> 
         late_topic=f"{topic}.late",
     )
     ensure_topics(args.bootstrap_servers, {config.dead_letter_topic: 1, config.late_topic: 1})
+    if args.metrics_port:
+        serve_metrics(args.metrics_port)
+    log = json_logger()
+    log.info("starting", extra={"fields": {"topic": topic, "workers": args.workers, "state_dir": str(state_dir)}})
     totals = {"records": 0, "accepted": 0, "late": 0, "dead_letters": 0, "published": 0}
     started = time.perf_counter()
+    last_log = [started]
     interactive = sys.stderr.isatty()
 
     def on_progress(item) -> None:  # type: ignore[no-untyped-def]
         for name in totals:
             totals[name] += getattr(item, name)
+        now = time.perf_counter()
+        rate = totals["records"] / max(now - started, 1e-9)
         if interactive:
-            rate = totals["records"] / max(time.perf_counter() - started, 1e-9)
             print(f"\r{totals['records']:,} records ({rate:,.0f}/s), {totals['late']:,} late, "
                   f"{totals['dead_letters']:,} dead letters", end="", file=sys.stderr, flush=True)
+        elif now - last_log[0] >= 10:
+            last_log[0] = now
+            log.info("progress", extra={"fields": {**totals, "records_per_s": round(rate)}})
 
     cli_main(build_dataflow(views, config, on_progress), workers_per_process=args.workers)
     if interactive:
         print(file=sys.stderr)
+    log.info("stopped", extra={"fields": {**totals, "seconds": round(time.perf_counter() - started, 3)}})
     print(f"{totals['records']:,} records from {topic} in {time.perf_counter() - started:.2f} s; "
           f"{totals['accepted']:,} accepted, {totals['late']:,} late, {totals['dead_letters']:,} dead letters; "
           f"{totals['published']:,} online writes")
@@ -191,6 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
         "TOPIC.dead-letters and late events to TOPIC.late",
     )
     run.add_argument("-w", "--workers", type=int, default=1, help="Kafka run: bytewax workers (default: 1)")
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="Kafka run: serve Prometheus metrics (rates, consumer lag, freshness, dead letters, state size) "
+        "on this port at /metrics",
+    )
     run.add_argument(
         "--stop-at-end",
         action="store_true",

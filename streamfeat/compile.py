@@ -13,6 +13,7 @@ from the offset committed with its state.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from streamfeat.definitions import FeatureView
 from streamfeat.errors import DefinitionError
 from streamfeat.kafka_io import KafkaRejectSink, PartitionReader, list_partitions
+from streamfeat.metrics import RuntimeMetrics
 from streamfeat.online import EmbeddedStore, OnlineStore, RedisStore
 from streamfeat.pipeline import FeaturePipeline
 from streamfeat.state import RocksDBStateStore
@@ -85,6 +87,8 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
         self.reader = PartitionReader(config.bootstrap, topic, partition, start, extra=config.consumer_config)
         self.position = start or 0
         self.end = self.reader.end_offset() if config.stop_at_end else None
+        self.metrics = RuntimeMetrics(topic, partition)
+        self.batches = 0
 
     def next_batch(self) -> list[PartitionProgress]:
         if self.end is not None and self.position >= self.end:
@@ -92,9 +96,21 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
         batch = self.reader.read(self.config.batch_size, self.config.poll_timeout_s)
         if not batch.offsets:
             return []
+        started = time.perf_counter()
         report = self.pipeline.process(self.topic, self.partition, batch.offsets, batch.payloads, batch.timestamps)
         if report.next_offset is not None:
             self.position = report.next_offset
+        stamps = [t for t in batch.timestamps if t is not None]
+        lag = self.reader.cached_end_offset()
+        self.metrics.batch(
+            report,
+            time.perf_counter() - started,
+            None if lag is None else max(0, lag - self.position),
+            max(stamps) if stamps else None,
+        )
+        self.batches += 1
+        if self.batches % 100 == 1:
+            self.metrics.state_size(self.state.size_on_disk())
         return [
             PartitionProgress(
                 self.partition,

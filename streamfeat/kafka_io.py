@@ -105,6 +105,14 @@ class PartitionReader:
             raise KafkaIOError(f"cannot read the end offset of {self.topic}/{self.partition}: {exc}") from exc
         return high
 
+    def cached_end_offset(self) -> int | None:
+        """The end offset last reported by the broker with fetched data (no request)."""
+        try:
+            _, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, self.partition), cached=True)
+        except KafkaException:
+            return None
+        return high if high >= 0 else None
+
     def read(self, max_records: int, timeout_s: float) -> PartitionBatch:
         """Up to ``max_records`` records (possibly none) waiting at most ``timeout_s``."""
         messages = self._consumer.consume(num_messages=max_records, timeout=timeout_s)

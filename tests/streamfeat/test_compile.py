@@ -20,7 +20,10 @@ USER_VIEW = VIEWS[0]
 def produce(bootstrap, topic, payloads, arrivals):
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 20})
     for payload, arrival in zip(payloads, arrivals, strict=True):
-        key = orjson.loads(payload)["user_id"].encode() if payload.startswith(b"{") else b"u1"
+        try:
+            key = str(orjson.loads(payload).get("user_id", "u1")).encode()
+        except orjson.JSONDecodeError:
+            key = b"u1"
         producer.produce(topic, value=payload, key=key, timestamp=arrival)
         producer.poll(0)
     assert producer.flush(30) == 0
@@ -63,3 +66,29 @@ def test_dataflow_over_four_partitions_with_two_workers(kafka_bootstrap, tmp_pat
     (letter,) = letters
     body = orjson.loads(letter.value())
     assert body["reason"] == "malformed_json" and body["payload"] == "not json" and body["topic"] == topic
+
+
+def test_runtime_metrics_are_exported(kafka_bootstrap, tmp_path):  # noqa: F811
+    import socket
+    import urllib.request
+
+    from streamfeat.metrics import serve_metrics
+
+    topic = f"metrics-{uuid.uuid4().hex[:10]}"
+    ensure_topics(kafka_bootstrap, {topic: 2, f"{topic}.dead-letters": 1, f"{topic}.late": 1})
+    produce(kafka_bootstrap, topic, PAYLOADS[:500] + [b"{}"], ARRIVALS[:501])
+    view = type(USER_VIEW)(
+        USER_VIEW.name, entity=USER_VIEW.entity, source=type(USER_VIEW.source)(
+            USER_VIEW.source.name, topic=topic, timestamp="ts", schema=dict(USER_VIEW.source.schema)),
+        features=USER_VIEW.features,
+    )
+    cli_main(build_dataflow([view], KafkaRunConfig(bootstrap=kafka_bootstrap, state_dir=tmp_path, stop_at_end=True)))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    serve_metrics(port)
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    for name in ("streamfeat_records_total", "streamfeat_consumer_lag", "streamfeat_freshness_seconds",
+                 "streamfeat_dead_letters_total", "streamfeat_state_bytes", "streamfeat_batch_seconds"):
+        assert name in text, name
+    assert f'streamfeat_dead_letters_total{{topic="{topic}"}} 1.0' in text
