@@ -119,7 +119,15 @@ def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> 
             last_log[0] = now
             log.info("progress", extra={"fields": {**totals, "records_per_s": round(rate)}})
 
-    cli_main(build_dataflow(views, config, on_progress), workers_per_process=args.workers)
+    addresses = args.addresses.split(";") if args.addresses else None
+    if (addresses is None) != (args.process_id is None):
+        raise StreamfeatError("a cluster run needs both --process-id and --addresses")
+    cli_main(
+        build_dataflow(views, config, on_progress),
+        workers_per_process=args.workers,
+        process_id=args.process_id,
+        addresses=addresses,
+    )
     if interactive:
         print(file=sys.stderr)
     log.info("stopped", extra={"fields": {**totals, "seconds": round(time.perf_counter() - started, 3)}})
@@ -201,7 +209,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="Kafka run: consume the views' topic (keyed by entity) with a bytewax dataflow; dead letters go to "
         "TOPIC.dead-letters and late events to TOPIC.late",
     )
-    run.add_argument("-w", "--workers", type=int, default=1, help="Kafka run: bytewax workers (default: 1)")
+    run.add_argument("-w", "--workers", type=int, default=1, help="Kafka run: bytewax workers per process (default: 1)")
+    run.add_argument(
+        "-i",
+        "--process-id",
+        type=int,
+        help="Kafka run as a cluster: this process's index into --addresses (start one process per address)",
+    )
+    run.add_argument(
+        "-a",
+        "--addresses",
+        metavar="HOST:PORT;HOST:PORT",
+        help="Kafka run as a cluster: every process's address, ';'-separated, the same list for all processes; "
+        "the topic's partitions are shared among all workers of all processes",
+    )
     run.add_argument(
         "--metrics-port",
         type=int,

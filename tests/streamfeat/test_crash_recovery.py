@@ -45,10 +45,10 @@ user_txn = FeatureView("user_txn", entity=Entity("user", key="user_id"), source=
 '''
 
 
-def start(features: Path, bootstrap: str, state_dir: Path) -> subprocess.Popen:
+def start(features: Path, bootstrap: str, state_dir: Path, *, workers: int = 2) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "streamfeat.cli", "run", str(features), "--bootstrap-servers", bootstrap,
-         "--state-dir", str(state_dir), "--stop-at-end", "--batch-size", "40", "-w", "2"],
+         "--state-dir", str(state_dir), "--stop-at-end", "--batch-size", "40", "-w", str(workers)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 
@@ -103,3 +103,41 @@ def test_sigkill_at_random_moments_changes_nothing(kafka_bootstrap, tmp_path):  
         got = values(crashed, features, keys, t)
         differences = {k: (want[k], got[k]) for k in keys if want[k] != got[k]}
         assert differences == {}
+
+
+def test_two_processes_equal_one_worker(kafka_bootstrap, tmp_path):  # noqa: F811
+    """A 2-process bytewax cluster over 4 partitions gives the values of a single worker."""
+    import socket
+
+    from streamfeat.kafka_io import ensure_topics
+
+    topic = f"cluster-{uuid.uuid4().hex[:10]}"
+    ensure_topics(kafka_bootstrap, {topic: 4})
+    produce(kafka_bootstrap, topic, FIRST_PAYLOADS, FIRST_ARRIVALS)
+    features = tmp_path / "features.py"
+    features.write_text(FEATURES.format(topic=topic))
+
+    single = start(features, kafka_bootstrap, tmp_path / "single", workers=1)
+    assert single.wait(timeout=300) == 0, single.stderr.read().decode()[-2000:]
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    addresses = ";".join(f"127.0.0.1:{port}" for port in ports)
+    cluster_dir = tmp_path / "cluster"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "streamfeat.cli", "run", str(features), "--bootstrap-servers", kafka_bootstrap,
+             "--state-dir", str(cluster_dir), "--stop-at-end", "-i", str(i), "-a", addresses],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        for i in range(2)
+    ]
+    for process in processes:
+        assert process.wait(timeout=300) == 0, process.stderr.read().decode()[-2000:]
+    assert committed(cluster_dir, topic) == committed(tmp_path / "single", topic) == len(FIRST_PAYLOADS)
+    keys = sorted({orjson.loads(p)["user_id"] for p in FIRST_PAYLOADS})
+    t = max(FIRST_ARRIVALS) + 3_600_000
+    assert values(cluster_dir, features, keys, t) == values(tmp_path / "single", features, keys, t)
