@@ -14,7 +14,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from streamfeat.errors import RejectSinkError
 
-__all__ = ["ensure_topics", "KafkaIOError", "KafkaRejectSink", "PartitionBatch", "PartitionReader", "RecordProducer", "list_partitions"]
+__all__ = ["produce_jsonl", "ensure_topics", "KafkaIOError", "KafkaRejectSink", "PartitionBatch", "PartitionReader", "RecordProducer", "list_partitions"]
 
 
 class KafkaIOError(RejectSinkError):
@@ -181,3 +181,53 @@ class KafkaRejectSink:
             self.dead.send((None, d.to_json()) for d in dead_letters)
         if late:
             self.late.send((r.entity.encode(), late_to_json(r)) for r in late)
+
+
+def produce_jsonl(
+    bootstrap: str, topic: str, path: str, *, key_field: str, timestamp_field: str | None = None
+) -> int:
+    """Produce every line of a JSON Lines file to ``topic``, keyed by ``key_field`` (so an
+    entity's events share a partition, in file order) and stamped with the integer
+    ``timestamp_field`` (UTC ms) when given. Lines that are not JSON objects with the key
+    are still produced (unkeyed), so the runtime dead-letters them: nothing is dropped."""
+    import orjson
+
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 20, "batch.size": 1 << 20}
+    )
+    errors: list[str] = []
+
+    def delivered(error: KafkaError | None, _message: object) -> None:
+        if error is not None:
+            errors.append(str(error))
+
+    count = 0
+    with open(path, "rb") as handle:
+        for line in handle:
+            value = line.rstrip(b"\r\n")
+            key = stamp = None
+            try:
+                record = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                record = None
+            if isinstance(record, dict):
+                if record.get(key_field) is not None:
+                    key = str(record[key_field]).encode()
+                if timestamp_field and type(record.get(timestamp_field)) is int:
+                    stamp = record[timestamp_field]
+            while True:
+                try:
+                    if stamp is None:
+                        producer.produce(topic, value=value, key=key, on_delivery=delivered)
+                    else:
+                        producer.produce(topic, value=value, key=key, timestamp=stamp, on_delivery=delivered)
+                    break
+                except BufferError:
+                    producer.poll(0.1)
+            count += 1
+            if count % 10_000 == 0:
+                producer.poll(0)
+    remaining = producer.flush(60)
+    if remaining or errors:
+        raise KafkaIOError(f"{remaining or len(errors)} record(s) not delivered to {topic!r}: {errors[:3]}")
+    return count
