@@ -101,3 +101,11 @@ def test_run_replays_a_file_into_the_stores(tmp_path, capsys):
     # Running again resumes after the committed offset: nothing is applied twice.
     assert main(argv) == 0
     assert "0 records" in capsys.readouterr().out
+    # Values come back from the online store, as of a given time.
+    records = [orjson.loads(line) for line in events.read_bytes().splitlines()[:-1]]
+    end = max(r["arrival"] for r in records)
+    assert main(["get", str(EXAMPLE_FEATURES), "user_txn", records[0]["user_id"], "nobody", "--state-dir",
+                 str(state_dir), "--at", str(end + 1)]) == 0
+    lines = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["values"]["count_lifetime"] >= 1 and lines[0]["event_time"] is not None
+    assert lines[1]["values"]["count_lifetime"] == 0 and lines[1]["event_time"] is None

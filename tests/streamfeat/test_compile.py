@@ -92,3 +92,28 @@ def test_runtime_metrics_are_exported(kafka_bootstrap, tmp_path):  # noqa: F811
                  "streamfeat_dead_letters_total", "streamfeat_state_bytes", "streamfeat_batch_seconds"):
         assert name in text, name
     assert f'streamfeat_dead_letters_total{{topic="{topic}"}} 1.0' in text
+
+
+def test_produce_jsonl_keys_by_entity(kafka_bootstrap, tmp_path):  # noqa: F811
+    from streamfeat.kafka_io import list_partitions, produce_jsonl
+
+    topic = f"produce-{uuid.uuid4().hex[:10]}"
+    ensure_topics(kafka_bootstrap, {topic: 3})
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(PAYLOADS[:300]) + b"\nnot json\n")
+    assert produce_jsonl(kafka_bootstrap, topic, str(path), key_field="user_id") == 301
+    assert list_partitions(kafka_bootstrap, topic) == [0, 1, 2]
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"c-{topic}", "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    seen = []
+    for _ in range(60):
+        seen += [m for m in consumer.consume(500, timeout=0.5) if m.error() is None]
+        if len(seen) >= 301:
+            break
+    consumer.close()
+    assert len(seen) == 301
+    partitions_by_user = {}
+    for message in seen:
+        if message.key() is not None:
+            partitions_by_user.setdefault(message.key(), set()).add(message.partition())
+    assert all(len(parts) == 1 for parts in partitions_by_user.values())
