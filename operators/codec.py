@@ -4,18 +4,47 @@ Every serialised blob written by an aggregator or a window strategy starts with
 a version byte so that a changed layout can never be misread; readers reject
 unknown versions with :class:`StateFormatError`.
 
-Raw event values (ints, floats, strings, booleans, None) use a one-byte type tag.
+Raw event values (ints, floats, strings, booleans, None) use a one-byte type tag
+(:func:`encode_value`). Runs of values and lists of events are packed in bulk
+(:func:`encode_values`, :func:`encode_events`): homogeneous runs — all floats, all
+int64 ints, all ``None`` or all strings — take one ``struct`` call instead of one
+per value, anything else falls back to tagged values.
+
+Decoders work on an integer cursor over the original buffer (``unpack_from``) rather
+than slicing it field by field. Helpers that read at an offset return
+``(result, new_offset)``; they raise :class:`StateFormatError` for bad tags and
+short strings, and let ``struct.error`` escape for reads past the end, which the
+public ``from_bytes`` methods turn into :class:`StateFormatError` (see
+:data:`DECODE_ERRORS` and :func:`corrupt`).
 """
 
 from __future__ import annotations
 
 import struct
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any
 
 __all__ = [
+    "DECODE_ERRORS",
     "StateFormatError",
     "Reader",
     "Writer",
+    "bad_version",
+    "check_end",
+    "corrupt",
+    "decode_events",
+    "decode_value",
+    "decode_values",
+    "encode_blob",
+    "encode_events",
+    "encode_value",
+    "encode_values",
+    "float_array",
+    "int_array",
+    "read_blob",
+    "unpack_floats",
+    "unpack_ints",
 ]
 
 _Q = struct.Struct(">q")
@@ -30,12 +59,344 @@ _TAG_FLOAT = 4
 _TAG_STR = 5
 _TAG_BIGINT = 6
 
+#: Layout of a run of values (:func:`encode_values`): one kind byte, then
+_RUN_TAGGED = 0  # one tagged value after another (the general case)
+_RUN_FLOAT = 1  # ``n`` big-endian float64
+_RUN_INT = 2  # ``n`` big-endian int64 (no bools, every value within int64)
+_RUN_NONE = 3  # nothing: every value is None
+_RUN_STR = 4  # u32 byte length, then the UTF-8 of the strings joined by "\x00" (none contains one)
+
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
+
+_NoneType = type(None)
+_first = itemgetter(0)
+_second = itemgetter(1)
+_third = itemgetter(2)
+_fourth = itemgetter(3)
 
 
 class StateFormatError(ValueError):
     """Bytes that are not a valid encoding of the expected state."""
+
+
+#: What decoding malformed bytes can raise besides :class:`StateFormatError`: reads past
+#: the end (``struct.error``), an index past the end (``IndexError``), bad UTF-8
+#: (``UnicodeDecodeError``). ``from_bytes`` methods convert them with :func:`corrupt`.
+#: (:class:`StateFormatError` itself is not among them, so it passes through unchanged.)
+DECODE_ERRORS = (struct.error, IndexError, UnicodeDecodeError)
+
+
+def corrupt(what: str, exc: BaseException) -> StateFormatError:
+    """The :class:`StateFormatError` for an exception out of :data:`DECODE_ERRORS`."""
+    if isinstance(exc, (struct.error, IndexError)):
+        return StateFormatError(f"{what}: truncated state ({exc})")
+    return StateFormatError(f"{what}: corrupt state ({exc})")
+
+
+def bad_version(data: bytes, expected: int, what: str) -> StateFormatError:
+    """The error for a blob whose first byte is not ``expected`` (or that is empty)."""
+    if not len(data):
+        return StateFormatError(f"{what}: empty state, expected format version {expected}")
+    return StateFormatError(f"{what}: state format version {data[0]}, this code reads {expected}")
+
+
+def check_end(data: bytes, pos: int, what: str) -> None:
+    """Raise unless ``pos`` is exactly the end of ``data``."""
+    if pos != len(data):
+        if pos > len(data):
+            raise StateFormatError(f"{what}: truncated state: needs {pos} bytes, has {len(data)}")
+        raise StateFormatError(f"{what}: {len(data) - pos} trailing bytes in state")
+
+
+# -- arrays of fixed-width numbers ---------------------------------------------------------
+
+_INT_ARRAYS: dict[int, struct.Struct] = {}
+_FLOAT_ARRAYS: dict[int, struct.Struct] = {}
+_U32_ARRAYS: dict[int, struct.Struct] = {}
+
+
+def int_array(n: int) -> struct.Struct:
+    """``struct.Struct`` of ``n`` big-endian int64 (memoised)."""
+    s = _INT_ARRAYS.get(n)
+    if s is None:
+        s = struct.Struct(f">{n}q")
+        if n <= 4096:
+            _INT_ARRAYS[n] = s
+    return s
+
+
+def float_array(n: int) -> struct.Struct:
+    """``struct.Struct`` of ``n`` big-endian float64 (memoised)."""
+    s = _FLOAT_ARRAYS.get(n)
+    if s is None:
+        s = struct.Struct(f">{n}d")
+        if n <= 4096:
+            _FLOAT_ARRAYS[n] = s
+    return s
+
+
+def _u32_array(n: int) -> struct.Struct:
+    s = _U32_ARRAYS.get(n)
+    if s is None:
+        s = struct.Struct(f">{n}I")
+        if n <= 4096:
+            _U32_ARRAYS[n] = s
+    return s
+
+
+def unpack_ints(data: bytes, pos: int, n: int) -> tuple[tuple[int, ...], int]:
+    """``n`` int64 at ``pos``; struct.error when short."""
+    return int_array(n).unpack_from(data, pos), pos + 8 * n
+
+
+def unpack_floats(data: bytes, pos: int, n: int) -> tuple[tuple[float, ...], int]:
+    """``n`` float64 at ``pos``; struct.error when short."""
+    return float_array(n).unpack_from(data, pos), pos + 8 * n
+
+
+# -- blobs ---------------------------------------------------------------------------------
+
+
+def encode_blob(data: bytes) -> bytes:
+    """u32 length + ``data``."""
+    return _I.pack(len(data)) + data
+
+
+def read_blob(data: bytes, pos: int) -> tuple[bytes, int]:
+    """A length-prefixed blob at ``pos`` (a copy); StateFormatError when short."""
+    size = _I.unpack_from(data, pos)[0]
+    start = pos + 4
+    end = start + size
+    if end > len(data):
+        raise StateFormatError(f"truncated state: blob of {size} bytes at offset {start}, {len(data) - start} left")
+    return bytes(data[start:end]), end
+
+
+# -- single tagged values ------------------------------------------------------------------
+
+_NONE_BYTES = b"\x00"
+_FALSE_BYTES = b"\x01"
+_TRUE_BYTES = b"\x02"
+_INT_TAG = b"\x03"
+_FLOAT_TAG = b"\x04"
+_STR_TAG = b"\x05"
+_BIGINT_TAG = b"\x06"
+_TAG_Q = struct.Struct(">Bq")
+_TAG_D = struct.Struct(">Bd")
+_TAG_I = struct.Struct(">BI")
+
+
+def encode_value(value: Any) -> bytes:
+    """A raw event value with a one-byte type tag."""
+    cls = type(value)
+    if cls is float:
+        return _TAG_D.pack(_TAG_FLOAT, value)
+    if cls is int:
+        if _INT64_MIN <= value <= _INT64_MAX:
+            return _TAG_Q.pack(_TAG_INT, value)
+        raw = str(value).encode()
+        return _TAG_I.pack(_TAG_BIGINT, len(raw)) + raw
+    if cls is str:
+        raw = value.encode("utf-8")
+        return _TAG_I.pack(_TAG_STR, len(raw)) + raw
+    if value is None:
+        return _NONE_BYTES
+    if value is True:
+        return _TRUE_BYTES
+    if value is False:
+        return _FALSE_BYTES
+    # Subclasses (IntEnum, numpy.float64, ...) encode as their base type.
+    if isinstance(value, int):
+        return encode_value(int(value))
+    if isinstance(value, float):
+        return encode_value(float(value))
+    if isinstance(value, str):
+        return encode_value(str(value))
+    raise TypeError(f"cannot encode value of type {cls.__name__}")
+
+
+def decode_value(data: bytes, pos: int) -> tuple[Any, int]:
+    """The tagged value at ``pos`` and the offset after it."""
+    tag = data[pos]
+    if tag == _TAG_FLOAT:
+        return _D.unpack_from(data, pos + 1)[0], pos + 9
+    if tag == _TAG_INT:
+        return _Q.unpack_from(data, pos + 1)[0], pos + 9
+    if tag == _TAG_NONE:
+        return None, pos + 1
+    if tag == _TAG_TRUE:
+        return True, pos + 1
+    if tag == _TAG_FALSE:
+        return False, pos + 1
+    if tag == _TAG_STR or tag == _TAG_BIGINT:
+        size = _I.unpack_from(data, pos + 1)[0]
+        start = pos + 5
+        end = start + size
+        if end > len(data):
+            raise StateFormatError(f"truncated state: string of {size} bytes at offset {start}")
+        text = str(data[start:end], "utf-8")
+        return (text if tag == _TAG_STR else _parse_bigint(text)), end
+    raise StateFormatError(f"unknown value tag {tag} at offset {pos}")
+
+
+def _parse_bigint(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise StateFormatError(f"bad big integer {text[:40]!r}") from None
+    if _INT64_MIN <= value <= _INT64_MAX or text != str(value):
+        raise StateFormatError(f"non-canonical big integer {text!r}")
+    return value
+
+
+# -- runs of values ------------------------------------------------------------------------
+
+
+def _run_kind(values: list[Any] | tuple[Any, ...]) -> int:
+    classes = set(map(type, values))
+    if len(classes) == 1:
+        cls = classes.pop()
+        if cls is float:
+            return _RUN_FLOAT
+        if cls is int:
+            return _RUN_INT
+        if cls is _NoneType:
+            return _RUN_NONE
+        if cls is str:
+            return _RUN_STR
+        classes.add(cls)
+    # Subclasses (numpy.float64, IntEnum, ...) are stored as their base type, exactly as
+    # tagged values are, so a decoded run re-encodes to the same bytes.
+    if all(issubclass(c, float) for c in classes):
+        return _RUN_FLOAT
+    if all(issubclass(c, int) and not issubclass(c, bool) for c in classes):
+        return _RUN_INT
+    if all(issubclass(c, str) for c in classes):
+        return _RUN_STR
+    return _RUN_TAGGED
+
+
+def encode_values(values: list[Any] | tuple[Any, ...]) -> bytes:
+    """A run of ``len(values)`` values (the count is not included: callers store it).
+
+    An empty run is empty bytes; otherwise a kind byte (see ``_RUN_*``) and the values.
+    """
+    n = len(values)
+    if not n:
+        return b""
+    kind = _run_kind(values)
+    if kind == _RUN_FLOAT:
+        return b"\x01" + float_array(n).pack(*values)
+    if kind == _RUN_INT:
+        try:
+            return b"\x02" + int_array(n).pack(*values)
+        except struct.error:  # an int beyond int64: tagged (big-int fallback)
+            pass
+    elif kind == _RUN_NONE:
+        return b"\x03"
+    elif kind == _RUN_STR:
+        joined = "\x00".join(values)
+        if joined.count("\x00") == n - 1:  # no string contains the separator
+            raw = joined.encode("utf-8")
+            return _TAG_I.pack(_RUN_STR, len(raw)) + raw
+    return b"\x00" + b"".join(map(encode_value, values))
+
+
+def decode_values(data: bytes, pos: int, n: int) -> tuple[list[Any] | tuple[Any, ...], int]:
+    """A run of ``n`` values written by :func:`encode_values`, and the offset after it
+    (a list or a tuple). Callers check ``n`` is plausible first (a run of ``None`` takes
+    one byte whatever ``n``), e.g. by having read ``n`` int64s it belongs to."""
+    if not n:
+        return (), pos
+    kind = data[pos]
+    pos += 1
+    if kind == _RUN_FLOAT:
+        return float_array(n).unpack_from(data, pos), pos + 8 * n
+    if kind == _RUN_INT:
+        return int_array(n).unpack_from(data, pos), pos + 8 * n
+    if kind == _RUN_NONE:
+        return (None,) * n, pos
+    if kind == _RUN_STR:
+        size = _I.unpack_from(data, pos)[0]
+        start = pos + 4
+        end = start + size
+        if end > len(data):
+            raise StateFormatError(f"truncated state: {size} bytes of strings at offset {start}")
+        values = str(data[start:end], "utf-8").split("\x00")
+        if len(values) != n:
+            raise StateFormatError(f"string run holds {len(values)} values, expected {n}")
+        return values, end
+    if kind != _RUN_TAGGED:
+        raise StateFormatError(f"unknown value run kind {kind} at offset {pos - 1}")
+    out: list[Any] = []
+    append = out.append
+    unpack_d = _D.unpack_from
+    unpack_q = _Q.unpack_from
+    for _ in range(n):
+        tag = data[pos]
+        if tag == _TAG_FLOAT:
+            append(unpack_d(data, pos + 1)[0])
+            pos += 9
+        elif tag == _TAG_INT:
+            append(unpack_q(data, pos + 1)[0])
+            pos += 9
+        else:
+            value, pos = decode_value(data, pos)
+            append(value)
+    return out, pos
+
+
+# -- event lists ---------------------------------------------------------------------------
+
+
+def encode_events(events: list[tuple[Any, ...]] | tuple[tuple[Any, ...], ...], fourth: bool = False) -> bytes:
+    """Events ``(event_time, seq, value, ...)``: u32 count, then all event times (int64),
+    all seqs (int64) and the value run; with ``fourth``, a second value run of the
+    events' fourth fields (otherwise fields after the value are not stored)."""
+    n = len(events)
+    if not n:
+        return b"\x00\x00\x00\x00"
+    ints = _INT_ARRAYS.get(n) or int_array(n)
+    # One pass over the (scattered) event tuples, then strided slices of a flat list.
+    flat = list(chain.from_iterable(events))
+    width = len(events[0])
+    if len(flat) != width * n or width < (4 if fourth else 3):
+        raise ValueError("events must be tuples of one length, (event_time, seq, value[, fourth], ...)")
+    parts = [
+        _I.pack(n),
+        ints.pack(*flat[0::width]),
+        ints.pack(*flat[1::width]),
+        encode_values(flat[2::width]),
+    ]
+    if fourth:
+        parts.append(encode_values(flat[3::width]))
+    return b"".join(parts)
+
+
+def decode_events(data: bytes, pos: int, pad: bool = False, fourth: bool = False) -> tuple[list[tuple[Any, ...]], int]:
+    """Events written by :func:`encode_events` as ``(event_time, seq, value)`` tuples,
+    ``(event_time, seq, value, None)`` with ``pad``, ``(event_time, seq, value, fourth)``
+    with ``fourth`` (written with ``fourth=True``); and the offset after them."""
+    n = _I.unpack_from(data, pos)[0]
+    pos += 4
+    if not n:
+        return [], pos
+    if pos + 16 * n > len(data):
+        raise StateFormatError(f"truncated state: {n} events need {16 * n} bytes at offset {pos}")
+    ints = _INT_ARRAYS.get(n) or int_array(n)
+    times = ints.unpack_from(data, pos)
+    seqs = ints.unpack_from(data, pos + 8 * n)
+    values, pos = decode_values(data, pos + 16 * n, n)
+    if fourth:
+        extra, pos = decode_values(data, pos, n)
+        return list(zip(times, seqs, values, extra)), pos
+    if pad:
+        return list(zip(times, seqs, values, repeat(None, n))), pos
+    return list(zip(times, seqs, values)), pos
+
+
+# -- general-purpose builder and cursor ----------------------------------------------------
 
 
 class Writer:
@@ -67,25 +428,7 @@ class Writer:
 
     def value(self, value: Any) -> None:
         """A raw event value with a type tag."""
-        if value is None:
-            self._parts.append(b"\x00")
-        elif value is True:
-            self._parts.append(b"\x02")
-        elif value is False:
-            self._parts.append(b"\x01")
-        elif isinstance(value, int):
-            if _INT64_MIN <= value <= _INT64_MAX:
-                self._parts.append(b"\x03" + _Q.pack(value))
-            else:
-                raw = str(value).encode()
-                self._parts.append(b"\x06" + _I.pack(len(raw)) + raw)
-        elif isinstance(value, float):
-            self._parts.append(b"\x04" + _D.pack(value))
-        elif isinstance(value, str):
-            raw = value.encode("utf-8")
-            self._parts.append(b"\x05" + _I.pack(len(raw)) + raw)
-        else:
-            raise TypeError(f"cannot encode value of type {type(value).__name__}")
+        self._parts.append(encode_value(value))
 
     def getvalue(self) -> bytes:
         return b"".join(self._parts)
@@ -97,52 +440,64 @@ class Reader:
     __slots__ = ("_data", "_pos")
 
     def __init__(self, data: bytes) -> None:
-        self._data = memoryview(data)
+        self._data = data
         self._pos = 0
 
-    def _take(self, size: int) -> memoryview:
-        end = self._pos + size
+    @property
+    def data(self) -> bytes:
+        return self._data
+
+    @property
+    def pos(self) -> int:
+        return self._pos
+
+    @pos.setter
+    def pos(self, value: int) -> None:
+        if value > len(self._data):
+            raise StateFormatError(f"truncated state: needs {value} bytes, has {len(self._data)}")
+        self._pos = value
+
+    def _unpack(self, fmt: struct.Struct) -> Any:
+        pos = self._pos
+        end = pos + fmt.size
         if end > len(self._data):
-            raise StateFormatError(f"truncated state: wanted {size} bytes at offset {self._pos}")
-        chunk = self._data[self._pos : end]
+            raise StateFormatError(f"truncated state: wanted {fmt.size} bytes at offset {pos}")
         self._pos = end
-        return chunk
+        return fmt.unpack_from(self._data, pos)[0]
 
     def u8(self) -> int:
-        return self._take(1)[0]
+        pos = self._pos
+        if pos >= len(self._data):
+            raise StateFormatError(f"truncated state: wanted 1 byte at offset {pos}")
+        self._pos = pos + 1
+        return self._data[pos]
 
     def i64(self) -> int:
-        return _Q.unpack(self._take(8))[0]
+        return self._unpack(_Q)
 
     def f64(self) -> float:
-        return _D.unpack(self._take(8))[0]
+        return self._unpack(_D)
 
     def u32(self) -> int:
-        return _I.unpack(self._take(4))[0]
+        return self._unpack(_I)
 
     def raw(self, size: int) -> bytes:
-        return bytes(self._take(size))
+        pos = self._pos
+        end = pos + size
+        if end > len(self._data):
+            raise StateFormatError(f"truncated state: wanted {size} bytes at offset {pos}")
+        self._pos = end
+        return bytes(self._data[pos:end])
 
     def blob(self) -> bytes:
-        return bytes(self._take(self.u32()))
+        return self.raw(self.u32())
 
     def value(self) -> Any:
-        tag = self.u8()
-        if tag == _TAG_NONE:
-            return None
-        if tag == _TAG_TRUE:
-            return True
-        if tag == _TAG_FALSE:
-            return False
-        if tag == _TAG_INT:
-            return self.i64()
-        if tag == _TAG_FLOAT:
-            return self.f64()
-        if tag == _TAG_STR:
-            return bytes(self._take(self.u32())).decode("utf-8")
-        if tag == _TAG_BIGINT:
-            return int(bytes(self._take(self.u32())).decode())
-        raise StateFormatError(f"unknown value tag {tag}")
+        try:
+            value, self._pos = decode_value(self._data, self._pos)
+        except DECODE_ERRORS as exc:
+            raise corrupt("value", exc) from exc
+        return value
 
     def version(self, expected: int, what: str) -> None:
         got = self.u8()

@@ -19,16 +19,31 @@ Reads (:meth:`FeatureOperator.read`) never mutate state and are valid for any
 
 from __future__ import annotations
 
+import struct
 from bisect import insort
 from collections.abc import Callable
 from typing import Any
 
 from operators.base import NEG_INF, Aggregator, WindowStrategy
-from operators.codec import Reader, StateFormatError, Writer
+from operators.codec import (
+    DECODE_ERRORS,
+    StateFormatError,
+    bad_version,
+    check_end,
+    corrupt,
+    decode_events,
+    encode_blob,
+    encode_events,
+    read_blob,
+)
 from operators.windows.coverage import Coverage, LifetimeCoverage, Refresh, SlidingCoverage, TiledCoverage
-from operators.windows.event_list import Event, read_events, write_events
+from operators.windows.event_list import Event
 
-_VERSION = 1
+#: 2: pending events as columns (operators.codec.encode_events).
+_VERSION = 2
+_V = bytes((_VERSION,))
+_HEAD = struct.Struct(">BI")  # version, strategy blob size
+_Q = struct.Struct(">q")
 
 
 class ReadBeforeStateError(ValueError):
@@ -255,25 +270,32 @@ class FeatureOperator:
     # -- bytes -----------------------------------------------------------------------------
 
     def to_bytes(self, state: FeatureState) -> bytes:
-        w = Writer()
-        w.u8(_VERSION)
-        w.blob(self.strategy.to_bytes(state.main))
-        write_events(w, state.pending or [])
-        w.i64(state.sealed_at)
-        if state.sealed_at != NEG_INF:
-            w.blob(self.aggregator.to_bytes(state.sealed))
-        return w.getvalue()
+        main = self.strategy.to_bytes(state.main)
+        sealed_at = state.sealed_at
+        parts = [_HEAD.pack(_VERSION, len(main)), main, encode_events(state.pending or ()), _Q.pack(sealed_at)]
+        if sealed_at != NEG_INF:
+            parts.append(encode_blob(self.aggregator.to_bytes(state.sealed)))
+        return b"".join(parts)
 
     def from_bytes(self, data: bytes) -> FeatureState:
-        r = Reader(data)
-        r.version(_VERSION, f"feature {self.name!r}")
-        state = FeatureState(self.strategy.from_bytes(r.blob()))
-        pending = read_events(r)
+        if data[:1] != _V:
+            raise bad_version(data, _VERSION, f"feature {self.name!r}")
+        try:
+            main, pos = read_blob(data, 1)
+            pending, pos = decode_events(data, pos)
+            sealed_at = _Q.unpack_from(data, pos)[0]
+            pos += 8
+            sealed = None
+            if sealed_at != NEG_INF:
+                if self.refresh is None:
+                    raise StateFormatError(f"feature {self.name!r} has no refresh but its state holds a snapshot")
+                sealed, pos = read_blob(data, pos)
+        except DECODE_ERRORS as exc:
+            raise corrupt(f"feature {self.name!r}", exc) from exc
+        check_end(data, pos, f"feature {self.name!r}")
+        state = FeatureState(self.strategy.from_bytes(main))
         state.pending = pending or None
-        state.sealed_at = r.i64()
-        if state.sealed_at != NEG_INF:
-            if self.refresh is None:
-                raise StateFormatError(f"feature {self.name!r} has no refresh but its state holds a snapshot")
-            state.sealed = self.aggregator.from_bytes(r.blob())
-        r.done()
+        state.sealed_at = sealed_at
+        if sealed is not None:
+            state.sealed = self.aggregator.from_bytes(sealed)
         return state

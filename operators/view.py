@@ -18,6 +18,7 @@ The same code runs per event (:meth:`ViewOperator.apply`) and per batch
 from __future__ import annotations
 
 import gc
+import struct
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -25,10 +26,14 @@ from itertools import count, repeat
 from typing import Any, Hashable
 
 from operators.base import NEG_INF
-from operators.codec import Reader, StateFormatError, Writer
+from operators.codec import DECODE_ERRORS, StateFormatError, bad_version, check_end, corrupt
 from operators.feature import FeatureOperator, FeatureState
 
-_VERSION = 1
+#: 2: the features' blobs use their version-2 layouts (columnar events, packed tiles).
+_VERSION = 2
+_V = bytes((_VERSION,))
+_HEAD = struct.Struct(">BqqqI")  # version, now, frontier, seq, feature count
+_I = struct.Struct(">I")
 
 
 class Outcome(IntEnum):
@@ -223,24 +228,38 @@ class ViewOperator:
     # -- bytes -----------------------------------------------------------------------------
 
     def to_bytes(self, state: EntityState) -> bytes:
-        w = Writer()
-        w.u8(_VERSION)
-        w.i64(state.now)
-        w.i64(state.frontier)
-        w.i64(state.seq)
-        w.u32(len(self.features))
+        parts = [_HEAD.pack(_VERSION, state.now, state.frontier, state.seq, len(self.features))]
+        append = parts.append
         for feature, feature_state in zip(self.features, state.features):
-            w.blob(feature.to_bytes(feature_state))
-        return w.getvalue()
+            blob = feature.to_bytes(feature_state)
+            append(_I.pack(len(blob)))
+            append(blob)
+        return b"".join(parts)
 
     def from_bytes(self, data: bytes) -> EntityState:
-        r = Reader(data)
-        r.version(_VERSION, "entity state")
-        now, frontier, seq = r.i64(), r.i64(), r.i64()
-        count = r.u32()
+        if data[:1] != _V:
+            raise bad_version(data, _VERSION, "entity state")
+        try:
+            _, now, frontier, seq, count = _HEAD.unpack_from(data, 0)
+        except DECODE_ERRORS as exc:
+            raise corrupt("entity state", exc) from exc
         if count != len(self.features):
             raise StateFormatError(f"entity state holds {count} features, the view has {len(self.features)}")
-        state = EntityState([f.from_bytes(r.blob()) for f in self.features])
-        r.done()
+        pos = _HEAD.size
+        size = len(data)
+        unpack_size = _I.unpack_from
+        features = []
+        append = features.append
+        try:
+            for feature in self.features:
+                start = pos + 4
+                pos = start + unpack_size(data, pos)[0]
+                if pos > size:
+                    raise StateFormatError(f"entity state: truncated feature {feature.name!r}")
+                append(feature.from_bytes(data[start:pos]))
+        except DECODE_ERRORS as exc:
+            raise corrupt("entity state", exc) from exc
+        check_end(data, pos, "entity state")
+        state = EntityState(features)
         state.now, state.frontier, state.seq = now, frontier, seq
         return state

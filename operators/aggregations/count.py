@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
-from operators.codec import Reader, Writer
+from operators.codec import bad_version, check_end
 
 _VERSION = 1
+_V = bytes((_VERSION,))
+_LAYOUT = struct.Struct(">Bq")  # version, count
 
 
 class Count:
@@ -33,14 +36,10 @@ class Count:
         return acc
 
     def to_bytes(self, acc: int) -> bytes:
-        w = Writer()
-        w.u8(_VERSION)
-        w.i64(acc)
-        return w.getvalue()
+        return _LAYOUT.pack(_VERSION, acc)
 
     def from_bytes(self, data: bytes) -> int:
-        r = Reader(data)
-        r.version(_VERSION, "count")
-        acc = r.i64()
-        r.done()
-        return acc
+        if data[:1] != _V:
+            raise bad_version(data, _VERSION, "count")
+        check_end(data, _LAYOUT.size, "count")
+        return _LAYOUT.unpack_from(data, 0)[1]

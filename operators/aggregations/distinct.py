@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
-from operators.codec import Reader, Writer
+from operators.codec import DECODE_ERRORS, StateFormatError, bad_version, check_end, corrupt, decode_value, encode_value
 
 _VERSION = 1
+_V = bytes((_VERSION,))
+_HEAD = struct.Struct(">BI")  # version, distinct values (then per value: tagged value, int64 count)
+_Q = struct.Struct(">q")
 
 
 class CountDistinct:
@@ -41,20 +45,31 @@ class CountDistinct:
         return len(acc)
 
     def to_bytes(self, acc: dict[Any, int]) -> bytes:
-        w = Writer()
-        w.u8(_VERSION)
-        w.u32(len(acc))
+        parts = [_HEAD.pack(_VERSION, len(acc))]
+        append = parts.append
+        pack = _Q.pack
         for key, count in acc.items():
-            w.value(key)
-            w.i64(count)
-        return w.getvalue()
+            append(encode_value(key))
+            append(pack(count))
+        return b"".join(parts)
 
     def from_bytes(self, data: bytes) -> dict[Any, int]:
-        r = Reader(data)
-        r.version(_VERSION, self.name)
-        acc = {}
-        for _ in range(r.u32()):
-            key = r.value()
-            acc[key] = r.i64()
-        r.done()
+        if data[:1] != _V:
+            raise bad_version(data, _VERSION, self.name)
+        try:
+            n = _HEAD.unpack_from(data, 0)[1]
+            if n > len(data):
+                raise StateFormatError(f"{self.name}: {n} values in {len(data)} bytes")
+            pos = _HEAD.size
+            unpack = _Q.unpack_from
+            acc = {}
+            for _ in range(n):
+                key, pos = decode_value(data, pos)
+                acc[key] = unpack(data, pos)[0]
+                pos += 8
+        except DECODE_ERRORS as exc:
+            raise corrupt(self.name, exc) from exc
+        check_end(data, pos, self.name)
+        if len(acc) != n:
+            raise StateFormatError(f"{self.name}: repeated value in state")
         return acc

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from operators.codec import Reader, Writer
+from operators.codec import DECODE_ERRORS, bad_version, check_end, corrupt, decode_value, encode_value
 
 _VERSION = 1
+_V = bytes((_VERSION,))
 
 
 class _Extreme:
@@ -23,16 +24,16 @@ class _Extreme:
         raise NotImplementedError(f"{self.name} cannot retract; use a non-subtracting strategy")
 
     def to_bytes(self, acc: Any) -> bytes:
-        w = Writer()
-        w.u8(_VERSION)
-        w.value(acc)
-        return w.getvalue()
+        return _V + encode_value(acc)
 
     def from_bytes(self, data: bytes) -> Any:
-        r = Reader(data)
-        r.version(_VERSION, self.name)
-        acc = r.value()
-        r.done()
+        if data[:1] != _V:
+            raise bad_version(data, _VERSION, self.name)
+        try:
+            acc, pos = decode_value(data, 1)
+        except DECODE_ERRORS as exc:
+            raise corrupt(self.name, exc) from exc
+        check_end(data, pos, self.name)
         return acc
 
 

@@ -17,11 +17,14 @@ import math
 import struct
 from functools import lru_cache
 from hashlib import blake2b
+from itertools import starmap
 from typing import Any
 
-from operators.codec import Reader, StateFormatError, Writer
+from operators.codec import DECODE_ERRORS, StateFormatError, bad_version, check_end, corrupt
 
 _VERSION = 1
+_V = bytes((_VERSION,))
+_HEAD = struct.Struct(">BBI")  # version, precision, registers (then per register: u16 index, u8 rank)
 _PAIR = struct.Struct(">HB")
 
 
@@ -89,19 +92,19 @@ class ApproxCountDistinct:
         return int(round(estimate))
 
     def to_bytes(self, acc: dict[int, int]) -> bytes:
-        w = Writer()
-        w.u8(_VERSION)
-        w.u8(self.precision)
-        w.u32(len(acc))
-        w.raw(b"".join(_PAIR.pack(i, r) for i, r in acc.items()))
-        return w.getvalue()
+        return _HEAD.pack(_VERSION, self.precision, len(acc)) + b"".join(starmap(_PAIR.pack, acc.items()))
 
     def from_bytes(self, data: bytes) -> dict[int, int]:
-        r = Reader(data)
-        r.version(_VERSION, self.name)
-        if r.u8() != self.precision:
+        if data[:1] != _V:
+            raise bad_version(data, _VERSION, self.name)
+        try:
+            _, precision, count = _HEAD.unpack_from(data, 0)
+        except DECODE_ERRORS as exc:
+            raise corrupt(self.name, exc) from exc
+        if precision != self.precision:
             raise StateFormatError("HyperLogLog state written with another precision")
-        count = r.u32()
-        acc = dict(_PAIR.iter_unpack(r.raw(count * _PAIR.size)))
-        r.done()
+        check_end(data, _HEAD.size + count * _PAIR.size, self.name)
+        acc = dict(_PAIR.iter_unpack(data[_HEAD.size :]))
+        if len(acc) != count:
+            raise StateFormatError(f"{self.name}: repeated register in state")
         return acc

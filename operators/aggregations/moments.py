@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import struct
 
-from operators.codec import Reader, Writer
+from operators.codec import bad_version, check_end
 
 _VERSION = 1
+_V = bytes((_VERSION,))
+_LAYOUT = struct.Struct(">Bqdd")  # version, n, mean, m2
 
 Moments = tuple[int, float, float]  # (count, mean, M2 = sum of squared deviations)
 _EMPTY: Moments = (0, 0.0, 0.0)
@@ -54,19 +57,13 @@ class _MomentsBase:
         return (n1, mean1, m2 - (value - mean1) * (value - mean))
 
     def to_bytes(self, acc: Moments) -> bytes:
-        w = Writer()
-        w.u8(_VERSION)
-        w.i64(acc[0])
-        w.f64(acc[1])
-        w.f64(acc[2])
-        return w.getvalue()
+        return _LAYOUT.pack(_VERSION, *acc)
 
     def from_bytes(self, data: bytes) -> Moments:
-        r = Reader(data)
-        r.version(_VERSION, self.name)
-        acc = (r.i64(), r.f64(), r.f64())
-        r.done()
-        return acc
+        if data[:1] != _V:
+            raise bad_version(data, _VERSION, self.name)
+        check_end(data, _LAYOUT.size, self.name)
+        return _LAYOUT.unpack_from(data, 0)[1:]
 
 
 class Mean(_MomentsBase):

@@ -6,23 +6,19 @@ entity's arrival sequence, so the event that arrived later counts as later.
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
-from operators.codec import Reader, Writer
+from operators.codec import DECODE_ERRORS, StateFormatError, bad_version, check_end, corrupt, decode_value, encode_value
 
 _VERSION = 1
+_V = bytes((_VERSION,))
+_EMPTY_SINGLE = b"\x01\x00"  # version, absent
+_SINGLE = struct.Struct(">BBqq")  # version, present, event_time, seq (then the tagged value)
+_MANY = struct.Struct(">BI")  # version, count (then per item: event_time, seq, tagged value)
+_STAMP = struct.Struct(">qq")
 
 Stamped = tuple[int, int, Any]  # (event_time, seq, value)
-
-
-def _write_stamped(w: Writer, item: Stamped) -> None:
-    w.i64(item[0])
-    w.i64(item[1])
-    w.value(item[2])
-
-
-def _read_stamped(r: Reader) -> Stamped:
-    return (r.i64(), r.i64(), r.value())
 
 
 class _Single:
@@ -39,18 +35,27 @@ class _Single:
         raise NotImplementedError(f"{self.name} cannot retract; use a non-subtracting strategy")
 
     def to_bytes(self, acc: Stamped | None) -> bytes:
-        w = Writer()
-        w.u8(_VERSION)
-        w.u8(0 if acc is None else 1)
-        if acc is not None:
-            _write_stamped(w, acc)
-        return w.getvalue()
+        if acc is None:
+            return _EMPTY_SINGLE
+        return _SINGLE.pack(_VERSION, 1, acc[0], acc[1]) + encode_value(acc[2])
 
     def from_bytes(self, data: bytes) -> Stamped | None:
-        r = Reader(data)
-        r.version(_VERSION, self.name)
-        acc = _read_stamped(r) if r.u8() else None
-        r.done()
+        if data[:1] != _V:
+            raise bad_version(data, _VERSION, self.name)
+        try:
+            present = data[1]
+            if not present:
+                pos = 2
+                acc = None
+            elif present == 1:
+                _, _, event_time, seq = _SINGLE.unpack_from(data, 0)
+                value, pos = decode_value(data, _SINGLE.size)
+                acc = (event_time, seq, value)
+            else:
+                raise StateFormatError(f"{self.name}: bad presence flag {present}")
+        except DECODE_ERRORS as exc:
+            raise corrupt(self.name, exc) from exc
+        check_end(data, pos, self.name)
         return acc
 
 
@@ -131,19 +136,32 @@ class LastN:
         return [item[2] for item in acc]
 
     def to_bytes(self, acc) -> bytes:
-        w = Writer()
-        w.u8(_VERSION)
-        w.u32(len(acc))
-        for item in acc:
-            _write_stamped(w, item)
-        return w.getvalue()
+        parts = [_MANY.pack(_VERSION, len(acc))]
+        append = parts.append
+        pack = _STAMP.pack
+        for event_time, seq, value in acc:
+            append(pack(event_time, seq))
+            append(encode_value(value))
+        return b"".join(parts)
 
     def from_bytes(self, data: bytes):
-        r = Reader(data)
-        r.version(_VERSION, self.name)
-        acc = tuple(_read_stamped(r) for _ in range(r.u32()))
-        r.done()
-        return acc
+        if data[:1] != _V:
+            raise bad_version(data, _VERSION, self.name)
+        try:
+            n = _MANY.unpack_from(data, 0)[1]
+            if n > len(data):
+                raise StateFormatError(f"{self.name}: {n} items in {len(data)} bytes")
+            pos = _MANY.size
+            unpack = _STAMP.unpack_from
+            items = []
+            for _ in range(n):
+                event_time, seq = unpack(data, pos)
+                value, pos = decode_value(data, pos + 16)
+                items.append((event_time, seq, value))
+        except DECODE_ERRORS as exc:
+            raise corrupt(self.name, exc) from exc
+        check_end(data, pos, self.name)
+        return tuple(items)
 
 
 def _stamp_key(item: Stamped) -> tuple[int, int]:

@@ -11,10 +11,15 @@ so the sketch works with subtract-on-evict and with tiles alike.
 from __future__ import annotations
 
 import math
+import struct
+from itertools import chain
 
-from operators.codec import Reader, Writer
+from operators.codec import DECODE_ERRORS, StateFormatError, bad_version, check_end, corrupt, int_array, unpack_ints
 
 _VERSION = 1
+_V = bytes((_VERSION,))
+_HEAD = struct.Struct(">BqqI")  # version, zeros, count, positive buckets
+_I = struct.Struct(">I")
 
 
 class Sketch:
@@ -116,27 +121,34 @@ class ApproxQuantile:
         raise ValueError("inconsistent sketch: bucket counts do not add up to the total")
 
     def to_bytes(self, acc: Sketch) -> bytes:
-        w = Writer()
-        w.u8(_VERSION)
-        w.i64(acc.zeros)
-        w.i64(acc.count)
-        for store in (acc.pos, acc.neg):
-            w.u32(len(store))
-            for index, count in store.items():
-                w.i64(index)
-                w.i64(count)
-        return w.getvalue()
+        pos, neg = acc.pos, acc.neg
+        return b"".join(
+            (
+                _HEAD.pack(_VERSION, acc.zeros, acc.count, len(pos)),
+                int_array(2 * len(pos)).pack(*chain.from_iterable(pos.items())),
+                _I.pack(len(neg)),
+                int_array(2 * len(neg)).pack(*chain.from_iterable(neg.items())),
+            )
+        )
 
     def from_bytes(self, data: bytes) -> Sketch:
-        r = Reader(data)
-        r.version(_VERSION, self.name)
+        if data[:1] != _V:
+            raise bad_version(data, _VERSION, self.name)
         acc = Sketch()
-        acc.zeros = r.i64()
-        acc.count = r.i64()
-        for store in (acc.pos, acc.neg):
-            for _ in range(r.u32()):
-                index = r.i64()
-                store[index] = r.i64()
-        r.done()
+        try:
+            _, acc.zeros, acc.count, n = _HEAD.unpack_from(data, 0)
+            pos = _HEAD.size
+            for store in (acc.pos, acc.neg):
+                if store is acc.neg:
+                    n = _I.unpack_from(data, pos)[0]
+                    pos += 4
+                if pos + 16 * n > len(data):
+                    raise StateFormatError(f"{self.name}: truncated state: {n} buckets at offset {pos}")
+                flat, pos = unpack_ints(data, pos, 2 * n)
+                store.update(zip(flat[::2], flat[1::2]))
+                if len(store) != n:
+                    raise StateFormatError(f"{self.name}: repeated bucket in state")
+        except DECODE_ERRORS as exc:
+            raise corrupt(self.name, exc) from exc
+        check_end(data, pos, self.name)
         return acc
-

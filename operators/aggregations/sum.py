@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from operators.codec import Reader, Writer
+from operators.codec import DECODE_ERRORS, bad_version, check_end, corrupt, decode_value, encode_value
 
 _VERSION = 1
+_V = bytes((_VERSION,))
 
 
 class Sum:
@@ -39,14 +40,14 @@ class Sum:
         return acc
 
     def to_bytes(self, acc) -> bytes:
-        w = Writer()
-        w.u8(_VERSION)
-        w.value(acc)
-        return w.getvalue()
+        return _V + encode_value(acc)
 
     def from_bytes(self, data: bytes):
-        r = Reader(data)
-        r.version(_VERSION, "sum")
-        acc = r.value()
-        r.done()
+        if data[:1] != _V:
+            raise bad_version(data, _VERSION, "sum")
+        try:
+            acc, pos = decode_value(data, 1)
+        except DECODE_ERRORS as exc:
+            raise corrupt("sum", exc) from exc
+        check_end(data, pos, "sum")
         return acc

@@ -6,7 +6,7 @@ from bisect import bisect_right, insort
 from operator import itemgetter
 from typing import Any
 
-from operators.codec import Reader, Writer
+from operators.codec import DECODE_ERRORS, Reader, Writer, corrupt, decode_events, encode_events
 
 Event = tuple[int, int, Any]  # (event_time, seq, value)
 
@@ -72,12 +72,15 @@ def _order_key(item: Event) -> tuple[int, int]:
 
 
 def write_events(w: Writer, events: list[Event]) -> None:
-    w.u32(len(events))
-    for event_time, seq, value in events:
-        w.i64(event_time)
-        w.i64(seq)
-        w.value(value)
+    """Append ``events`` in the layout of :func:`operators.codec.encode_events`."""
+    w.raw(encode_events(events))
 
 
 def read_events(r: Reader) -> list[Event]:
-    return [(r.i64(), r.i64(), r.value()) for _ in range(r.u32())]
+    """Events written by :func:`write_events`."""
+    try:
+        events, pos = decode_events(r.data, r.pos)
+    except DECODE_ERRORS as exc:
+        raise corrupt("events", exc) from exc
+    r.pos = pos
+    return events

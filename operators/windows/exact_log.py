@@ -10,10 +10,12 @@ from bisect import bisect_right
 from typing import Any
 
 from operators.base import Aggregator
-from operators.codec import Reader, Writer
-from operators.windows.event_list import EventQueue, event_time_of, read_events, write_events
+from operators.codec import DECODE_ERRORS, bad_version, check_end, corrupt, decode_events, encode_events
+from operators.windows.event_list import EventQueue, event_time_of
 
-_VERSION = 1
+#: 2: events as columns (operators.codec.encode_events).
+_VERSION = 2
+_V = bytes((_VERSION,))
 
 
 class ExactLogStrategy:
@@ -53,14 +55,14 @@ class ExactLogStrategy:
         return not len(state)
 
     def to_bytes(self, state: EventQueue) -> bytes:
-        w = Writer()
-        w.u8(_VERSION)
-        write_events(w, state.live())
-        return w.getvalue()
+        return _V + encode_events(state.live())
 
     def from_bytes(self, data: bytes) -> EventQueue:
-        r = Reader(data)
-        r.version(_VERSION, "event log")
-        state = EventQueue(read_events(r))
-        r.done()
-        return state
+        if data[:1] != _V:
+            raise bad_version(data, _VERSION, "event log")
+        try:
+            events, pos = decode_events(data, 1)
+        except DECODE_ERRORS as exc:
+            raise corrupt("event log", exc) from exc
+        check_end(data, pos, "event log")
+        return EventQueue(events)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from operators.base import Aggregator
-from operators.codec import Reader, Writer
+from operators.codec import DECODE_ERRORS, bad_version, check_end, corrupt
 
 _VERSION = 1
+_V = bytes((_VERSION,))
+_HEAD = struct.Struct(">BqI")  # version, events, aggregate blob size
 
 
 class Running:
@@ -46,16 +49,15 @@ class LifetimeStrategy:
         return state.events == 0
 
     def to_bytes(self, state: Running) -> bytes:
-        w = Writer()
-        w.u8(_VERSION)
-        w.i64(state.events)
-        w.blob(self.aggregator.to_bytes(state.acc))
-        return w.getvalue()
+        acc = self.aggregator.to_bytes(state.acc)
+        return _HEAD.pack(_VERSION, state.events, len(acc)) + acc
 
     def from_bytes(self, data: bytes) -> Running:
-        r = Reader(data)
-        r.version(_VERSION, "lifetime")
-        events = r.i64()
-        state = Running(self.aggregator.from_bytes(r.blob()), events)
-        r.done()
-        return state
+        if data[:1] != _V:
+            raise bad_version(data, _VERSION, "lifetime")
+        try:
+            _, events, size = _HEAD.unpack_from(data, 0)
+        except DECODE_ERRORS as exc:
+            raise corrupt("lifetime", exc) from exc
+        check_end(data, _HEAD.size + size, "lifetime")
+        return Running(self.aggregator.from_bytes(data[_HEAD.size :]), events)

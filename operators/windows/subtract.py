@@ -6,14 +6,18 @@ O(1) amortised per event and O(expired since last update) per read.
 
 from __future__ import annotations
 
+import struct
 from bisect import bisect_right
 from typing import Any
 
 from operators.base import Aggregator
-from operators.codec import Reader, Writer
-from operators.windows.event_list import EventQueue, event_time_of, read_events, write_events
+from operators.codec import DECODE_ERRORS, bad_version, check_end, corrupt, decode_events, encode_events, read_blob
+from operators.windows.event_list import EventQueue, event_time_of
 
-_VERSION = 1
+#: 2: events as columns (operators.codec.encode_events).
+_VERSION = 2
+_V = bytes((_VERSION,))
+_HEAD = struct.Struct(">BI")  # version, aggregate blob size
 
 
 class RunningLog(EventQueue):
@@ -81,16 +85,16 @@ class SubtractOnEvictStrategy:
         return not len(state)
 
     def to_bytes(self, state: RunningLog) -> bytes:
-        w = Writer()
-        w.u8(_VERSION)
-        w.blob(self.aggregator.to_bytes(state.acc))
-        write_events(w, state.live())
-        return w.getvalue()
+        acc = self.aggregator.to_bytes(state.acc)
+        return b"".join((_HEAD.pack(_VERSION, len(acc)), acc, encode_events(state.live())))
 
     def from_bytes(self, data: bytes) -> RunningLog:
-        r = Reader(data)
-        r.version(_VERSION, "subtract-on-evict")
-        acc = self.aggregator.from_bytes(r.blob())
-        state = RunningLog(read_events(r), acc)
-        r.done()
-        return state
+        if data[:1] != _V:
+            raise bad_version(data, _VERSION, "subtract-on-evict")
+        try:
+            acc, pos = read_blob(data, 1)
+            events, pos = decode_events(data, pos)
+        except DECODE_ERRORS as exc:
+            raise corrupt("subtract-on-evict", exc) from exc
+        check_end(data, pos, "subtract-on-evict")
+        return RunningLog(events, self.aggregator.from_bytes(acc))

@@ -7,12 +7,40 @@ whatever the event rate — the cheap way to keep a 365-day window.
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from operators.base import NEG_INF, Aggregator
-from operators.codec import Reader, Writer
+from operators.aggregations.count import Count
+from operators.aggregations.extremes import Max, Min
+from operators.aggregations.sum import Sum
+from operators.codec import (
+    DECODE_ERRORS,
+    StateFormatError,
+    bad_version,
+    check_end,
+    corrupt,
+    decode_values,
+    encode_blob,
+    encode_values,
+    int_array,
+    read_blob,
+    unpack_ints,
+)
 
-_VERSION = 1
+#: 2: ``version, oldest (int64), n (u32), n tile indices (int64), mode (u8)`` then, for
+#: mode 1, the tile aggregates as one value run (operators.codec.encode_values) — for
+#: aggregators whose intermediate is a plain value that their own ``to_bytes`` stores as
+#: a tagged value or int64 (count, sum, min, max) — or, for mode 0, one length-prefixed
+#: ``aggregator.to_bytes`` blob per tile.
+_VERSION = 2
+_V = bytes((_VERSION,))
+_HEAD = struct.Struct(">BqI")
+_TILES_BLOBS = b"\x00"
+_TILES_VALUES = b"\x01"
+#: Aggregators whose intermediate is a plain int / float / str / bool / None value,
+#: stored by their ``to_bytes`` as exactly that value (so a value run is equivalent).
+PLAIN_AGGREGATORS = (Count, Sum, Min, Max)
 
 
 class TileMap:
@@ -80,25 +108,49 @@ class TilesStrategy:
         return not state.tiles
 
     def to_bytes(self, state: TileMap) -> bytes:
-        w = Writer()
-        w.u8(_VERSION)
-        w.i64(NEG_INF if state.oldest is None else state.oldest)
-        w.u32(len(state.tiles))
-        to_bytes = self.aggregator.to_bytes
-        for index, acc in state.tiles.items():
-            w.i64(index)
-            w.blob(to_bytes(acc))
-        return w.getvalue()
+        tiles = state.tiles
+        n = len(tiles)
+        head = _HEAD.pack(_VERSION, NEG_INF if state.oldest is None else state.oldest, n)
+        if not n:
+            return head
+        if type(self.aggregator) in PLAIN_AGGREGATORS:
+            body = encode_values(list(tiles.values()))
+            mode = _TILES_VALUES
+        else:
+            to_bytes = self.aggregator.to_bytes
+            body = b"".join([encode_blob(to_bytes(acc)) for acc in tiles.values()])
+            mode = _TILES_BLOBS
+        return b"".join((head, int_array(n).pack(*tiles), mode, body))
 
     def from_bytes(self, data: bytes) -> TileMap:
-        r = Reader(data)
-        r.version(_VERSION, "tiles")
+        if data[:1] != _V:
+            raise bad_version(data, _VERSION, "tiles")
+        try:
+            _, oldest, n = _HEAD.unpack_from(data, 0)
+            pos = _HEAD.size
+            if n:
+                if pos + 8 * n >= len(data):
+                    raise StateFormatError(f"tiles: truncated state: {n} tiles in {len(data)} bytes")
+                indices, pos = unpack_ints(data, pos, n)
+                mode = data[pos]
+                pos += 1
+                if mode == _TILES_VALUES[0] and type(self.aggregator) in PLAIN_AGGREGATORS:
+                    accs, pos = decode_values(data, pos, n)
+                elif mode == _TILES_BLOBS[0]:
+                    from_bytes = self.aggregator.from_bytes
+                    accs = []
+                    for _ in range(n):
+                        blob, pos = read_blob(data, pos)
+                        accs.append(from_bytes(blob))
+                else:
+                    raise StateFormatError(f"tiles: unknown tile encoding {mode} for {self.aggregator.name}")
+        except DECODE_ERRORS as exc:
+            raise corrupt("tiles", exc) from exc
+        check_end(data, pos, "tiles")
         state = TileMap()
-        oldest = r.i64()
-        from_bytes = self.aggregator.from_bytes
-        for _ in range(r.u32()):
-            index = r.i64()
-            state.tiles[index] = from_bytes(r.blob())
-        r.done()
+        if n:
+            state.tiles = dict(zip(indices, accs))
+            if len(state.tiles) != n:
+                raise StateFormatError("tiles: repeated tile index")
         state.oldest = None if oldest == NEG_INF else oldest  # restored as kept: same future evictions
         return state

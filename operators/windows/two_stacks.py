@@ -19,10 +19,18 @@ from bisect import bisect_right
 from typing import Any
 
 from operators.base import Aggregator
-from operators.codec import Reader, Writer
-from operators.windows.event_list import Event, read_events, write_events
+from operators.codec import DECODE_ERRORS, StateFormatError, bad_version, check_end, corrupt, decode_events, encode_events
+from operators.windows.event_list import Event
+from operators.windows.tiles import PLAIN_AGGREGATORS
 
-_VERSION = 1
+#: 2: ``version, mode (u8)``, then the ``front`` and the ``back`` stack as event columns
+#: (operators.codec.encode_events). Mode 1, for aggregators whose intermediates are plain
+#: values (count, sum, min, max), stores each element's aggregate as a fourth column;
+#: mode 0 stores the events only and recomputes the aggregates.
+_VERSION = 2
+_V = bytes((_VERSION,))
+_EVENTS_ONLY = b"\x02\x00"
+_WITH_AGGREGATES = b"\x02\x01"
 
 Element = tuple[int, int, Any, Any]  # (event_time, seq, value, aggregate)
 
@@ -140,21 +148,32 @@ class TwoStacksStrategy:
         return not state.front and not state.back
 
     def to_bytes(self, state: TwoStacks) -> bytes:
-        w = Writer()
-        w.u8(_VERSION)
-        write_events(w, [(et, seq, value) for et, seq, value, _ in state.front])
-        write_events(w, [(et, seq, value) for et, seq, value, _ in state.back])
-        return w.getvalue()
+        if type(self.aggregator) in PLAIN_AGGREGATORS:
+            return b"".join((_WITH_AGGREGATES, encode_events(state.front, True), encode_events(state.back, True)))
+        return b"".join((_EVENTS_ONLY, encode_events(state.front), encode_events(state.back)))
 
     def from_bytes(self, data: bytes) -> TwoStacks:
-        r = Reader(data)
-        r.version(_VERSION, "two-stacks")
+        if data[:1] != _V:
+            raise bad_version(data, _VERSION, "two-stacks")
+        try:
+            mode = data[1]
+            if mode == _WITH_AGGREGATES[1] and type(self.aggregator) in PLAIN_AGGREGATORS:
+                front, pos = decode_events(data, 2, fourth=True)
+                back, pos = decode_events(data, pos, fourth=True)
+            elif mode == _EVENTS_ONLY[1]:
+                front, pos = decode_events(data, 2, pad=True)
+                back, pos = decode_events(data, pos, pad=True)
+            else:
+                raise StateFormatError(f"two-stacks: unknown encoding {mode} for {self.aggregator.name}")
+        except DECODE_ERRORS as exc:
+            raise corrupt("two-stacks", exc) from exc
+        check_end(data, pos, "two-stacks")
         state = TwoStacks()
-        state.front = [(et, seq, value, None) for et, seq, value in read_events(r)]
-        state.back = [(et, seq, value, None) for et, seq, value in read_events(r)]
-        r.done()
-        self._rebuild_front(state.front, 0)
-        self._rebuild_back(state.back, 0)
+        state.front = front
+        state.back = back
+        if mode == _EVENTS_ONLY[1]:
+            self._rebuild_front(front, 0)
+            self._rebuild_back(back, 0)
         return state
 
 
