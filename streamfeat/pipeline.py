@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from operators.view import ViewOperator
 from streamfeat.build import build_view
 from streamfeat.definitions import FeatureView, Source
 from streamfeat.errors import DefinitionError, OnlineStoreError, RejectSinkError, StateStoreError, StreamfeatError
@@ -76,7 +77,7 @@ class BatchReport:
 @dataclass(frozen=True, slots=True)
 class _ViewRuntime:
     view: FeatureView
-    op: object
+    op: ViewOperator
     cache: EntityStateCache
 
 
