@@ -70,6 +70,7 @@ _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 
 _NoneType = type(None)
+_JUST_FLOAT = {float}
 _first = itemgetter(0)
 _second = itemgetter(1)
 _third = itemgetter(2)
@@ -253,8 +254,8 @@ def _parse_bigint(text: str) -> int:
 # -- runs of values ------------------------------------------------------------------------
 
 
-def _run_kind(values: list[Any] | tuple[Any, ...]) -> int:
-    classes = set(map(type, values))
+def _run_kind(classes: set[type]) -> int:
+    """The run kind for values of these classes (the set is consumed)."""
     if len(classes) == 1:
         cls = classes.pop()
         if cls is float:
@@ -285,7 +286,10 @@ def encode_values(values: list[Any] | tuple[Any, ...]) -> bytes:
     n = len(values)
     if not n:
         return b""
-    kind = _run_kind(values)
+    classes = set(map(type, values))
+    if classes == _JUST_FLOAT:  # the common case first
+        return b"\x01" + (_FLOAT_ARRAYS.get(n) or float_array(n)).pack(*values)
+    kind = _run_kind(classes)
     if kind == _RUN_FLOAT:
         return b"\x01" + float_array(n).pack(*values)
     if kind == _RUN_INT:

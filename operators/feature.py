@@ -44,6 +44,7 @@ _VERSION = 2
 _V = bytes((_VERSION,))
 _HEAD = struct.Struct(">BI")  # version, strategy blob size
 _Q = struct.Struct(">q")
+_BARE_TAIL = encode_events(()) + _Q.pack(NEG_INF)  # nothing pending, no snapshot
 
 
 class ReadBeforeStateError(ValueError):
@@ -272,6 +273,8 @@ class FeatureOperator:
     def to_bytes(self, state: FeatureState) -> bytes:
         main = self.strategy.to_bytes(state.main)
         sealed_at = state.sealed_at
+        if sealed_at == NEG_INF and not state.pending:
+            return _HEAD.pack(_VERSION, len(main)) + main + _BARE_TAIL
         parts = [_HEAD.pack(_VERSION, len(main)), main, encode_events(state.pending or ()), _Q.pack(sealed_at)]
         if sealed_at != NEG_INF:
             parts.append(encode_blob(self.aggregator.to_bytes(state.sealed)))
@@ -280,6 +283,12 @@ class FeatureOperator:
     def from_bytes(self, data: bytes) -> FeatureState:
         if data[:1] != _V:
             raise bad_version(data, _VERSION, f"feature {self.name!r}")
+        try:
+            end = _HEAD.size + _HEAD.unpack_from(data, 0)[1]
+        except DECODE_ERRORS as exc:
+            raise corrupt(f"feature {self.name!r}", exc) from exc
+        if data[end:] == _BARE_TAIL:  # the common case: nothing pending, no snapshot
+            return FeatureState(self.strategy.from_bytes(data[_HEAD.size : end]))
         try:
             main, pos = read_blob(data, 1)
             pending, pos = decode_events(data, pos)

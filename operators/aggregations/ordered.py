@@ -17,6 +17,7 @@ _EMPTY_SINGLE = b"\x01\x00"  # version, absent
 _SINGLE = struct.Struct(">BBqq")  # version, present, event_time, seq (then the tagged value)
 _MANY = struct.Struct(">BI")  # version, count (then per item: event_time, seq, tagged value)
 _STAMP = struct.Struct(">qq")
+_STAMP_FLOAT = struct.Struct(">qqBd")  # event_time, seq, float value with its tag
 
 Stamped = tuple[int, int, Any]  # (event_time, seq, value)
 
@@ -140,8 +141,11 @@ class LastN:
         append = parts.append
         pack = _STAMP.pack
         for event_time, seq, value in acc:
-            append(pack(event_time, seq))
-            append(encode_value(value))
+            if type(value) is float:
+                append(_STAMP_FLOAT.pack(event_time, seq, 4, value))  # tag 4: float
+            else:
+                append(pack(event_time, seq))
+                append(encode_value(value))
         return b"".join(parts)
 
     def from_bytes(self, data: bytes):
@@ -153,10 +157,15 @@ class LastN:
                 raise StateFormatError(f"{self.name}: {n} items in {len(data)} bytes")
             pos = _MANY.size
             unpack = _STAMP.unpack_from
+            unpack_float = _STAMP_FLOAT.unpack_from
             items = []
             for _ in range(n):
-                event_time, seq = unpack(data, pos)
-                value, pos = decode_value(data, pos + 16)
+                if data[pos + 16] == 4:  # a float value (tag 4): one unpack
+                    event_time, seq, _, value = unpack_float(data, pos)
+                    pos += 25
+                else:
+                    event_time, seq = unpack(data, pos)
+                    value, pos = decode_value(data, pos + 16)
                 items.append((event_time, seq, value))
         except DECODE_ERRORS as exc:
             raise corrupt(self.name, exc) from exc
