@@ -286,6 +286,8 @@ def encode_values(values: list[Any] | tuple[Any, ...]) -> bytes:
     n = len(values)
     if not n:
         return b""
+    if n == 1 and type(values[0]) is float:
+        return _TAG_D.pack(_RUN_FLOAT, values[0])
     classes = set(map(type, values))
     if classes == _JUST_FLOAT:  # the common case first
         return b"\x01" + (_FLOAT_ARRAYS.get(n) or float_array(n)).pack(*values)
@@ -361,21 +363,33 @@ def encode_events(events: list[tuple[Any, ...]] | tuple[tuple[Any, ...], ...], f
     n = len(events)
     if not n:
         return b"\x00\x00\x00\x00"
-    ints = _INT_ARRAYS.get(n) or int_array(n)
+    if n == 1:
+        event = events[0]
+        head = _ONE_EVENT.pack(1, event[0], event[1])
+        if fourth:
+            return head + encode_values((event[2],)) + encode_values((event[3],))
+        return head + encode_values((event[2],))
     # One pass over the (scattered) event tuples, then strided slices of a flat list.
     flat = list(chain.from_iterable(events))
     width = len(events[0])
     if len(flat) != width * n or width < (4 if fourth else 3):
         raise ValueError("events must be tuples of one length, (event_time, seq, value[, fourth], ...)")
-    parts = [
-        _I.pack(n),
-        ints.pack(*flat[0::width]),
-        ints.pack(*flat[1::width]),
-        encode_values(flat[2::width]),
-    ]
+    head = (_EVENT_HEADS.get(n) or _event_head(n)).pack(n, *flat[0::width], *flat[1::width])
     if fourth:
-        parts.append(encode_values(flat[3::width]))
-    return b"".join(parts)
+        return b"".join((head, encode_values(flat[2::width]), encode_values(flat[3::width])))
+    return head + encode_values(flat[2::width])
+
+
+_ONE_EVENT = struct.Struct(">Iqq")
+_EVENT_HEADS: dict[int, struct.Struct] = {}
+
+
+def _event_head(n: int) -> struct.Struct:
+    """u32 count, ``n`` event times and ``n`` seqs (memoised)."""
+    s = struct.Struct(f">I{2 * n}q")
+    if n <= 4096:
+        _EVENT_HEADS[n] = s
+    return s
 
 
 def decode_events(data: bytes, pos: int, pad: bool = False, fourth: bool = False) -> tuple[list[tuple[Any, ...]], int]:
