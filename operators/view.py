@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import gc
 import struct
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import IntEnum
 from itertools import count, repeat
@@ -34,6 +35,20 @@ _VERSION = 2
 _V = bytes((_VERSION,))
 _HEAD = struct.Struct(">BqqqI")  # version, now, frontier, seq, feature count
 _I = struct.Struct(">I")
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a batch of allocation-heavy, cycle-free work
+    (reference counting still frees everything); restores the previous setting."""
+    enabled = gc.isenabled()
+    if enabled:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Outcome(IntEnum):
@@ -130,14 +145,8 @@ class ViewOperator:
         millions of live state objects would otherwise cost more than the updates.
         Reference counting still frees everything; no cycles are created here.
         """
-        paused = gc.isenabled()
-        if paused:
-            gc.disable()
-        try:
+        with gc_paused():
             return self._apply_batch(states, keys, event_times, arrivals, columns)
-        finally:
-            if paused:
-                gc.enable()
 
     def _apply_batch(
         self,

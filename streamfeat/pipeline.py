@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from operators.view import ViewOperator
+from operators.view import ViewOperator, gc_paused
 from streamfeat.build import build_view
 from streamfeat.definitions import FeatureView, Source
 from streamfeat.errors import DefinitionError, OnlineStoreError, RejectSinkError, StateStoreError, StreamfeatError
@@ -148,6 +148,17 @@ class FeaturePipeline:
         ``arrivals[i]`` is the record's arrival time (the Kafka timestamp), or ``None``
         to take it from the source's arrival field / the event time (file replays).
         """
+        with gc_paused():  # decoding and loading states allocate many acyclic objects
+            return self._process(topic, partition, offsets, payloads, arrivals)
+
+    def _process(
+        self,
+        topic: str,
+        partition: int,
+        offsets: Sequence[int],
+        payloads: Sequence[bytes],
+        arrivals: Sequence[int | None],
+    ) -> BatchReport:
         runtimes = self._views.get(topic)
         if runtimes is None:
             raise DefinitionError(f"no feature view reads topic {topic!r}; known topics: {', '.join(self._views)}")

@@ -10,10 +10,10 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from operators.base import NEG_INF, Aggregator
 from operators.aggregations.count import Count
 from operators.aggregations.extremes import Max, Min
 from operators.aggregations.sum import Sum
+from operators.base import NEG_INF, Aggregator
 from operators.codec import (
     DECODE_ERRORS,
     StateFormatError,

@@ -19,7 +19,15 @@ from bisect import bisect_right
 from typing import Any
 
 from operators.base import Aggregator
-from operators.codec import DECODE_ERRORS, StateFormatError, bad_version, check_end, corrupt, decode_events, encode_events
+from operators.codec import (
+    DECODE_ERRORS,
+    StateFormatError,
+    bad_version,
+    check_end,
+    corrupt,
+    decode_events,
+    encode_events,
+)
 from operators.windows.event_list import Event
 from operators.windows.tiles import PLAIN_AGGREGATORS
 
