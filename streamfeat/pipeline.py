@@ -215,34 +215,42 @@ class FeaturePipeline:
                 )
             )
         next_offset = offsets[-1] + 1
-        report.published = self._with_retries(lambda: self._publish(runtimes), "publish to the online store")
+        encoded = [runtime.cache.pending_states() for runtime in runtimes]  # once, for both stores
+        report.published = self._with_retries(lambda: self._publish(runtimes, encoded), "publish to the online store")
         if self.rejects is not None and (report.dead_letters or report.late):
             rejects = self.rejects
             self._with_retries(lambda: rejects.write(report.dead_letters, report.late), "write dead letters")
-        self._with_retries(lambda: self._commit(runtimes, topic, partition, next_offset), "commit state")
+        self._with_retries(lambda: self._commit(runtimes, encoded, topic, partition, next_offset), "commit state")
         report.next_offset = next_offset
         return report
 
-    def _publish(self, runtimes: list[_ViewRuntime]) -> int:
+    def _publish(self, runtimes: list[_ViewRuntime], encoded: list[dict[str, bytes]]) -> int:
         if self.online_store is None:
             return 0
         written = 0
-        for runtime in runtimes:
-            cache, op = runtime.cache, runtime.op
+        for runtime, states in zip(runtimes, encoded, strict=True):
+            peek = runtime.cache.peek
             rows = {}
-            for key in cache.dirty_keys():
-                state = cache.peek(key)
+            for key, data in states.items():
+                state = peek(key)
                 if state is not None and state.seq:
-                    rows[key] = StoredEntity.of(op, state)
+                    rows[key] = StoredEntity(state=data, version=state.seq, event_time=state.frontier)
             if rows:
                 written += self.online_store.write(runtime.view.name, runtime.view.fingerprint(), rows)
         return written
 
-    def _commit(self, runtimes: list[_ViewRuntime], topic: str, partition: int, next_offset: int) -> None:
+    def _commit(
+        self,
+        runtimes: list[_ViewRuntime],
+        encoded: list[dict[str, bytes]],
+        topic: str,
+        partition: int,
+        next_offset: int,
+    ) -> None:
         puts: dict[bytes, bytes] = {}
         deletes: list[bytes] = []
-        for runtime in runtimes:
-            view_puts, view_deletes = runtime.cache.pending_writes()
+        for runtime, states in zip(runtimes, encoded, strict=True):
+            view_puts, view_deletes = runtime.cache.pending_writes(states)
             puts.update(view_puts)
             deletes.extend(view_deletes)
         self.state_store.commit(puts, deletes, {(topic, partition): next_offset})

@@ -194,13 +194,21 @@ class EntityStateCache(MutableMapping[str, EntityState]):
         """Entities touched since the last flush."""
         return list(self._dirty)
 
-    def pending_writes(self) -> tuple[dict[bytes, bytes], list[bytes]]:
-        """What a flush would commit — for a caller that commits several views (and the
-        offsets) in one atomic write, then calls :meth:`mark_flushed`."""
-        prefix = self._prefix
+    def pending_states(self) -> dict[str, bytes]:
+        """Every dirty entity's serialised state, by entity key."""
         to_bytes = self.op.to_bytes
         resident = self._resident
-        puts = {prefix + k.encode(): to_bytes(resident[k]) for k in self._dirty}
+        return {k: to_bytes(resident[k]) for k in self._dirty}
+
+    def pending_writes(self, encoded: dict[str, bytes] | None = None) -> tuple[dict[bytes, bytes], list[bytes]]:
+        """What a flush would commit — for a caller that commits several views (and the
+        offsets) in one atomic write, then calls :meth:`mark_flushed`. ``encoded``: the
+        result of :meth:`pending_states` when the caller already has it (one encoding
+        serves both the state store and the online store)."""
+        prefix = self._prefix
+        if encoded is None:
+            encoded = self.pending_states()
+        puts = {prefix + k.encode(): data for k, data in encoded.items()}
         deletes = [layout.state_key(prefix, k) for k in self._deleted]
         return puts, deletes
 
