@@ -1,0 +1,727 @@
+"""End-to-end streaming throughput over a real Kafka broker, against its ceilings.
+
+Run ``python -m benchmarks.streaming [--events N] [--partitions P] [--workers W]
+[--quick] [--online embedded|redis] [--out DIR]``.
+
+One run:
+
+1. uses the Kafka broker at ``--bootstrap`` / ``STREAMFEAT_KAFKA_BOOTSTRAP``, or starts
+   ``deploy/local/kafka.sh`` on its own port (19292) (stopped again at the end when this run started it);
+2. creates a fresh topic (P partitions, unlimited retention: W1's event times are in
+   2023) and produces a prefix of :data:`~streamfeat.workload.W1` to it — JSON values
+   (orjson), keyed by ``user_id``, Kafka timestamp = the event's arrival time — with a
+   batched lz4 producer, timing the produce calls and the final flush;
+3. measures two ceilings on that topic: consume-only (``consume(num_messages=10000)``
+   over every partition, counting bytes) and consume+decode (plus ``orjson.loads``);
+4. runs ``streamfeat run FEATURES --bootstrap-servers ... --stop-at-end`` on the shipped
+   example features (its source pointed at the topic) in a subprocess, polling its
+   ``VmHWM`` for the peak resident memory, and reads the run's own summary line for
+   records, seconds and online writes; then sums the state on disk;
+5. memory vs entities: the same flow on two 1M-event streams with 100k and 1M users
+   (a flatter user skew than W1's, so most of the users really appear);
+6. freshness: with the producer paced at half the measured end-to-end rate and the flow
+   running live, how long until a sampled event is visible in the embedded online store;
+7. writes ``benchmarks/results/streaming.{json,md}`` (written by the run, never by hand),
+   deletes every topic it created and stops the services it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import json
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streamfeat.loader import EXAMPLE_FEATURES
+from streamfeat.workload import DAY_MS, W1, WorkloadSpec, generate, iter_batches
+
+DEFAULT_EVENTS = 5_000_000
+QUICK_EVENTS = 50_000
+ENTITY_EVENTS = 1_000_000  # events per memory-vs-entities run
+QUICK_ENTITY_EVENTS = 20_000
+ENTITY_USERS = (100_000, 1_000_000)
+# Flatter than W1's 1.1 so a 1M-event stream over 1M users really touches most of them
+# (about 557k distinct, against about 137k with W1's skew).
+ENTITY_ZIPF_S = 0.5
+PRODUCE_BATCH = 100_000  # events generated and encoded at a time
+FLOW_BATCH = 10_000  # streamfeat run --batch-size (its default)
+CACHE_CAPACITY = 100_000  # KafkaRunConfig.cache_capacity default, reported for the record
+FRESHNESS_SECONDS = 60.0  # paced production time
+QUICK_FRESHNESS_SECONDS = 5.0
+FRESHNESS_SAMPLE = 200  # most active users watched by the reader
+FRESHNESS_POLL_S = 0.01
+KAFKA_PORT = 19292  # the benchmark's own broker (tests use 19092)
+REDIS_PORT = 16479
+REPO = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO / "benchmarks" / "results"
+KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
+REDIS_SH = REPO / "deploy" / "local" / "redis.sh"
+PRODUCER_CONFIG = {
+    "linger.ms": 20,
+    "batch.size": 1_000_000,
+    "compression.type": "lz4",
+    "queue.buffering.max.messages": 1_000_000,
+    "queue.buffering.max.kbytes": 1_048_576,
+    "acks": "all",
+}
+_SUMMARY = re.compile(
+    r"([\d,]+) records from (\S+) in ([\d.]+) s; ([\d,]+) accepted, ([\d,]+) late, ([\d,]+) dead letters; "
+    r"([\d,]+) online writes"
+)
+
+
+# -- services -------------------------------------------------------------------------------
+
+
+@contextmanager
+def local_service(script: Path, given: str | None, name: str, port: int) -> Iterator[dict[str, Any]]:
+    """The address of a service: ``given`` as is, else ``script start --port PORT`` (stopped
+    afterwards only when this call started it). The benchmark's own port keeps test
+    sessions that start and stop the default-port servers from pulling it away mid-run."""
+    if given:
+        yield {"address": given, "source": "given", "started_here": False}
+        return
+    flags = ["--port", str(port)]
+    running = (
+        subprocess.run(["bash", str(script), "status", *flags], check=False, capture_output=True, text=True).returncode
+        == 0
+    )
+    started = subprocess.run(
+        ["bash", str(script), "start", *flags], check=False, capture_output=True, text=True, timeout=900
+    )
+    if started.returncode != 0:
+        raise SystemExit(f"{script.name} start failed:\n{started.stderr[-2000:]}")
+    address = started.stdout.strip().splitlines()[-1]
+    print(f"{name}: {address} ({'reused' if running else 'started'} via {script.relative_to(REPO)})", flush=True)
+    try:
+        yield {"address": address, "source": str(script.relative_to(REPO)), "started_here": not running}
+    finally:
+        if not running:
+            subprocess.run(
+                ["bash", str(script), "stop", *flags], check=False, capture_output=True, text=True, timeout=120
+            )
+
+
+def create_topic(admin: AdminClient, name: str, partitions: int) -> None:
+    config = {"retention.ms": "-1", "retention.bytes": "-1"}  # W1's timestamps are old: never expire them
+    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1, config=config)])[name].result(
+        60
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        info = admin.list_topics(topic=name, timeout=10).topics.get(name)
+        if (
+            info
+            and info.error is None
+            and len(info.partitions) == partitions
+            and all(p.leader >= 0 for p in info.partitions.values())
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"topic {name} has no leaders after 60 s")
+        time.sleep(0.1)
+
+
+def delete_topics(admin: AdminClient, names: list[str]) -> None:
+    existing = admin.list_topics(timeout=10).topics
+    names = [n for n in names if n in existing]
+    if names:
+        for future in admin.delete_topics(names, operation_timeout=30).values():
+            future.result(60)
+
+
+# -- produce and ceilings ---------------------------------------------------------------------
+
+
+def produce(bootstrap: str, topic: str, spec: WorkloadSpec, events: int) -> dict[str, Any]:
+    """Write the first ``events`` events of ``spec``; times the produce calls plus the flush
+    separately from generating and encoding."""
+    producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG})
+    errors: list[str] = []
+
+    def delivered(error: Any, _message: Any) -> None:
+        if error is not None:
+            errors.append(str(error))
+
+    dumps = orjson.dumps
+    produce_one = producer.produce
+    count = value_bytes = 0
+    encode_s = produce_s = 0.0
+    users: list[np.ndarray] = []
+    last_event_time = spec.start_ms
+    for batch in iter_batches(spec, PRODUCE_BATCH, limit=events):
+        t0 = time.perf_counter()
+        values = [dumps(r) for r in batch.records()]
+        keys = [u.encode() for u in batch.user_ids()]
+        stamps = batch.arrival.tolist()
+        t1 = time.perf_counter()
+        for key, value, stamp in zip(keys, values, stamps):
+            while True:
+                try:
+                    produce_one(topic, value, key, timestamp=stamp, on_delivery=delivered)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+        producer.poll(0)
+        produce_s += time.perf_counter() - t1
+        encode_s += t1 - t0
+        count += len(values)
+        value_bytes += sum(map(len, values))
+        users.append(batch.user)
+        last_event_time = int(batch.event_time.max())
+    t1 = time.perf_counter()
+    remaining = producer.flush(120)
+    produce_s += time.perf_counter() - t1
+    if remaining or errors:
+        raise SystemExit(f"producing to {topic}: {remaining} undelivered, errors {errors[:3]}")
+    return {
+        "events": count,
+        "value_bytes": value_bytes,
+        "users_seen": int(np.unique(np.concatenate(users)).size) if users else 0,
+        "event_time_span_days": round((last_event_time - spec.start_ms) / DAY_MS, 2),
+        "generate_encode_s": round(encode_s, 2),
+        "produce_s": round(produce_s, 2),
+        "produce_events_per_s": round(count / produce_s) if produce_s else None,
+        "producer_config": PRODUCER_CONFIG,
+    }
+
+
+def consume_ceiling(bootstrap: str, topic: str, partitions: int, *, decode: bool) -> dict[str, Any]:
+    """Read every record of ``topic`` once with one consumer (optionally ``orjson.loads``)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-ceiling-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+        }
+    )
+    try:
+        total = sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions))
+        started = time.perf_counter()
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+        loads = orjson.loads
+        count = size = 0
+        while count < total:
+            messages = consumer.consume(num_messages=10_000, timeout=0.1)
+            for message in messages:
+                if message.error() is not None:
+                    continue
+                value = message.value()
+                size += len(value)
+                if decode:
+                    loads(value)
+                count += 1
+            if time.perf_counter() - started > 1800:
+                raise SystemExit(f"ceiling read of {topic} stalled at {count:,} of {total:,}")
+        seconds = time.perf_counter() - started
+    finally:
+        consumer.close()
+    return {"events": count, "bytes": size, "seconds": round(seconds, 3), "events_per_s": round(count / seconds)}
+
+
+# -- the streamfeat flow -------------------------------------------------------------------------
+
+
+def features_file(directory: Path, topic: str) -> Path:
+    source = EXAMPLE_FEATURES.read_text()
+    if 'topic="transactions"' not in source:
+        raise SystemExit(f'{EXAMPLE_FEATURES} no longer names topic="transactions"; update the benchmark')
+    path = directory / f"features_{topic}.py"
+    path.write_text(source.replace('topic="transactions"', f'topic="{topic}"'))
+    return path
+
+
+def _vmhwm(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def disk_usage(state_dir: Path) -> dict[str, int]:
+    """Bytes under ``state_dir``: RocksDB partition stores vs the embedded online store."""
+    rocksdb = online = other = 0
+    for path in state_dir.rglob("*"):
+        if not path.is_file():
+            continue
+        size = path.stat().st_size
+        top = path.relative_to(state_dir).parts[0]
+        if top.startswith("online.sqlite"):
+            online += size
+        elif path.parent != state_dir:
+            rocksdb += size
+        else:
+            other += size
+    return {"rocksdb_bytes": rocksdb, "online_sqlite_bytes": online, "other_bytes": other}
+
+
+def run_flow(bootstrap: str, topic: str, work: Path, *, workers: int, online: str | None, label: str) -> dict[str, Any]:
+    """``streamfeat run --stop-at-end`` in a subprocess; its peak RSS, summary and state size."""
+    state_dir = work / f"state-{label}"
+    command = [
+        sys.executable, "-m", "streamfeat.cli", "run", str(features_file(work, topic)),
+        "--bootstrap-servers", bootstrap, "-w", str(workers), "--stop-at-end",
+        "--state-dir", str(state_dir), "--batch-size", str(FLOW_BATCH),
+    ]  # fmt: skip
+    if online:
+        command += ["--online-store", online]
+    log = work / f"flow-{label}.log"
+    started = time.perf_counter()
+    with open(log, "w") as out:
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=out, text=True, cwd=work)
+        peak = 0
+        while child.poll() is None:
+            peak = max(peak, _vmhwm(child.pid) or 0)
+            time.sleep(0.1)
+        stdout = child.stdout.read() if child.stdout else ""
+    wall = time.perf_counter() - started
+    match = _SUMMARY.search(stdout)
+    if child.returncode != 0 or match is None:
+        raise SystemExit(f"streamfeat run ({label}) exited {child.returncode}:\n{stdout}\n{log.read_text()[-3000:]}")
+    records, _, seconds, accepted, late, dead, published = match.groups()
+    number = lambda s: int(s.replace(",", ""))
+    seconds_f = float(seconds)
+    return {
+        "command": " ".join(["streamfeat", *command[3:]]),
+        "records": number(records),
+        "accepted": number(accepted),
+        "late": number(late),
+        "dead_letters": number(dead),
+        "online_writes": number(published),
+        "flow_seconds": seconds_f,
+        "wall_seconds_with_startup": round(wall, 2),
+        "events_per_s": round(number(records) / seconds_f) if seconds_f else None,
+        "online_writes_per_s": round(number(published) / seconds_f) if seconds_f else None,
+        "peak_rss_bytes": peak or None,
+        "state_on_disk": disk_usage(state_dir),
+    }
+
+
+def measure_freshness(
+    bootstrap: str, topic: str, work: Path, *, rate: float, seconds: float, sample: int, workers: int
+) -> dict[str, Any]:
+    """Event arrival -> visible in the embedded online store, with the producer paced at ``rate``.
+
+    The flow runs without ``--stop-at-end`` on an empty topic. A reader thread polls the
+    store (read-only, as a feature server would) for the ``sample`` most active users of
+    the stream. An event counts when it was newer than every earlier event of its user
+    (so the stored ``event_time`` — the user's newest accepted event time — reaching
+    its time means this event, not an earlier one, was applied); its latency is the first
+    poll that sees it minus the moment it was handed to the producer.
+    """
+    from streamfeat.loader import load_views
+    from streamfeat.online import EmbeddedStore
+
+    events = max(1, int(rate * seconds))
+    batch = generate(W1, limit=events)
+    values = [orjson.dumps(r) for r in batch.records()]
+    keys = batch.user_ids()
+    times = batch.event_time.tolist()
+    ids, counts = np.unique(batch.user, return_counts=True)
+    sampled = {f"u{u}" for u in ids[np.argsort(-counts, kind="stable")[:sample]].tolist()}
+    features = features_file(work, topic)
+    view = load_views(features)[0]
+    fingerprint = view.fingerprint()
+    state_dir = work / "state-freshness"
+    command = [
+        sys.executable, "-m", "streamfeat.cli", "run", str(features), "--bootstrap-servers", bootstrap,
+        "-w", str(workers), "--state-dir", str(state_dir), "--batch-size", str(FLOW_BATCH),
+    ]  # fmt: skip
+    pending: dict[str, collections.deque[tuple[int, float]]] = {u: collections.deque() for u in sampled}
+    latencies: list[float] = []
+    stop = threading.Event()
+    polls = [0]
+
+    def reader() -> None:
+        store = EmbeddedStore(state_dir / "online.sqlite", readonly=True)
+        try:
+            while not stop.is_set():
+                waiting = [u for u, q in pending.items() if q]
+                if waiting:
+                    rows = store.get_raw(view.name, fingerprint, waiting)
+                    now = time.monotonic()
+                    polls[0] += 1
+                    for user, row in zip(waiting, rows):
+                        q = pending[user]
+                        while row is not None and q and q[0][0] <= row.event_time:
+                            latencies.append(now - q.popleft()[1])
+                time.sleep(FRESHNESS_POLL_S)
+        finally:
+            store.close()
+
+    log = open(work / "flow-freshness.log", "w")  # noqa: SIM115 - closed in the finally below
+    child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+    thread = threading.Thread(target=reader, daemon=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (state_dir / "online.sqlite").exists():  # the partitions open the store before their readers
+            if child.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(
+                    f"the freshness flow did not start: {(work / 'flow-freshness.log').read_text()[-2000:]}"
+                )
+            time.sleep(0.1)
+        time.sleep(3.0)
+        thread.start()
+        producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG, "linger.ms": 5})
+        newest: dict[str, int] = {}
+        chunk = max(1, int(rate * 0.01))  # one send every ~10 ms
+        started = time.monotonic()
+        for at in range(0, events, chunk):
+            delay = started + at / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            for i in range(at, min(at + chunk, events)):
+                user, ts = keys[i], times[i]
+                producer.produce(topic, values[i], user.encode(), timestamp=int(batch.arrival[i]))
+                if user in pending and ts > newest.get(user, -1):
+                    pending[user].append((ts, time.monotonic()))
+                newest[user] = max(ts, newest.get(user, -1))
+            producer.poll(0)
+        produced_s = time.monotonic() - started
+        producer.flush(60)
+        drain = time.monotonic() + 60
+        while any(pending.values()) and time.monotonic() < drain:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join(10)
+        child.send_signal(signal.SIGINT)
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        log.close()
+    ms = np.array(latencies) * 1000.0
+    return {
+        "status": "measured",
+        "target_rate_events_per_s": round(rate),
+        "achieved_rate_events_per_s": round(events / produced_s),
+        "events": events,
+        "seconds": round(produced_s, 1),
+        "sampled_entities": len(sampled),
+        "samples": len(latencies),
+        "unresolved": sum(len(q) for q in pending.values()),
+        "reader_poll_interval_ms": FRESHNESS_POLL_S * 1000,
+        "reader_polls": polls[0],
+        "p50_ms": round(float(np.percentile(ms, 50)), 1) if len(ms) else None,
+        "p99_ms": round(float(np.percentile(ms, 99)), 1) if len(ms) else None,
+        "max_ms": round(float(ms.max()), 1) if len(ms) else None,
+        "flow_poll_timeout_s": 0.2,
+    }
+
+
+# -- report --------------------------------------------------------------------------------------
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, check=True, cwd=REPO)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip()
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    changed = _git("status", "--porcelain", "--", "operators", "streamfeat")
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "git_commit": _git("rev-parse", "--short", "HEAD"),
+        # uncommitted changes to the measured code at run time (others edit the tree concurrently)
+        "git_dirty": None if changed is None else bool(changed),
+    }
+
+
+def _mb(n: int | None) -> str:
+    return "" if n is None else f"{n / 1e6:,.0f}"
+
+
+def markdown(r: dict[str, Any]) -> str:
+    m, p, w, e2e, c = r["machine"], r["produce"], r["workload"], r["end_to_end"], r["ceilings"]
+    disk = e2e["state_on_disk"]
+    lines = [
+        "# streaming benchmark (Kafka -> streamfeat run -> online store)",
+        "",
+        f"Written by `{r['command']}` on {r['timestamp']} — do not edit by hand.",
+        "",
+        f"- machine: {m['cpu']}, {m['cores']} cores, {m['platform']}, {m['python']}; load average at start "
+        f"{m['load_average_at_start']}, at end {r['load_average_at_end']}; git {m['git_commit']}"
+        + (" (with uncommitted changes to operators/ or streamfeat/)" if m["git_dirty"] else ""),
+        (
+            f"- workload: first {w['events']:,} events of {'W1' if w['is_w1'] else 'a W1 variant'} in arrival order "
+            f"({w['spec']['users']:,} users, {w['users_seen']:,} seen; event times span {w['event_time_span_days']} days); "
+            f"topic with {r['parameters']['partitions']} partitions on a local single-node Kafka "
+            f"({r['kafka']['source']}); JSON values keyed by user_id, {w['value_bytes'] / max(w['events'], 1):.0f} B/event"
+        ),
+        (
+            f"- flow: example features (7, view user_txn), `-w {r['parameters']['workers']}`, batch size {FLOW_BATCH:,}, "
+            f"state cache capacity {CACHE_CAPACITY:,}, online store {r['parameters']['online']}"
+        ),
+        "",
+        "| measurement | events/s | notes |",
+        "|---|---:|---|",
+        (
+            f"| produce (lz4, linger {PRODUCER_CONFIG['linger.ms']} ms, batch.size {PRODUCER_CONFIG['batch.size']:,}) "
+            f"| {p['produce_events_per_s']:,} | {p['produce_s']} s of produce calls + flush; generation + orjson "
+            f"encoding {p['generate_encode_s']} s not included |"
+        ),
+        (
+            f"| consume only (ceiling) | {c['consume_only']['events_per_s']:,} | "
+            f"{c['consume_only']['bytes'] / 1e6:,.0f} MB in {c['consume_only']['seconds']} s, one consumer |"
+        ),
+        (
+            f"| consume + orjson.loads (ceiling) | {c['consume_decode']['events_per_s']:,} | "
+            f"{c['consume_decode']['seconds']} s |"
+        ),
+        (
+            f"| **streamfeat run end to end** | **{e2e['events_per_s']:,}** | {e2e['flow_seconds']} s "
+            f"({e2e['wall_seconds_with_startup']} s with process start-up); "
+            f"{e2e['ratio_to_consume_only']:.1%} of consume-only, {e2e['ratio_to_consume_decode']:.1%} of "
+            f"consume+decode |"
+        ),
+        f"| online-store writes | {e2e['online_writes_per_s']:,} | {e2e['online_writes']:,} rows published |",
+        "",
+        (
+            f"End to end: {e2e['records']:,} records ({e2e['accepted']:,} accepted, {e2e['late']:,} late, "
+            f"{e2e['dead_letters']:,} dead letters); peak RSS {_mb(e2e['peak_rss_bytes'])} MB; state on disk: "
+            f"RocksDB {_mb(disk['rocksdb_bytes'])} MB, online.sqlite {_mb(disk['online_sqlite_bytes'])} MB."
+        ),
+        "",
+        "## Memory vs entities",
+        "",
+    ]
+    mem = r["memory_vs_entities"]
+    if mem.get("skipped"):
+        lines.append("Not run (`--skip-entities`).")
+    else:
+        lines += [
+            (
+                f"Same flow on the first {mem['events']:,} events of W1 with another user count and a flatter "
+                f"user skew (zipf_s {r['parameters']['entity_zipf_s']} instead of {W1.zipf_s}, so most users "
+                f"appear); state cache capacity {CACHE_CAPACITY:,} per partition."
+            ),
+            "",
+            "| users in spec | users seen | events/s | peak RSS MB | RocksDB MB | online.sqlite MB |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for run in mem["runs"]:
+            d = run["state_on_disk"]
+            lines.append(
+                f"| {run['users']:,} | {run['users_seen']:,} | {run['events_per_s']:,} | {_mb(run['peak_rss_bytes'])} "
+                f"| {_mb(d['rocksdb_bytes'])} | {_mb(d['online_sqlite_bytes'])} |"
+            )
+    f = r["freshness"]
+    lines += ["", "## Freshness (event handed to the producer -> visible in the online store)", ""]
+    if f["status"] != "measured":
+        lines.append(f"{f['status']}: {f['reason']}")
+    else:
+        lines += [
+            (
+                f"Producer paced at half the end-to-end rate ({f['target_rate_events_per_s']:,} events/s targeted, "
+                f"{f['achieved_rate_events_per_s']:,} achieved) for {f['seconds']} s while `streamfeat run` (no "
+                f"--stop-at-end) consumes; a read-only reader polls the embedded store every "
+                f"{f['reader_poll_interval_ms']:.0f} ms for the {f['sampled_entities']} most active users; an event "
+                "counts when it is newer than its user's earlier events."
+            ),
+            "",
+            "| samples | unresolved | p50 ms | p99 ms | max ms |",
+            "|---:|---:|---:|---:|---:|",
+            f"| {f['samples']:,} | {f['unresolved']:,} | {f['p50_ms']} | {f['p99_ms']} | {f['max_ms']} |",
+        ]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write(report: dict[str, Any], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "streaming.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / "streaming.md").write_text(markdown(report))
+
+
+# -- entry point ---------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.streaming", description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=None, help=f"W1 prefix (default {DEFAULT_EVENTS:,})")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions of the topic (default 4)")
+    parser.add_argument("--workers", type=int, default=1, help="streamfeat run -w (default 1)")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_EVENTS:,} events, small entity runs")
+    parser.add_argument("--online", choices=("embedded", "redis"), default="embedded", help="online store")
+    parser.add_argument("--entity-events", type=int, default=None, help="events per memory-vs-entities run")
+    parser.add_argument("--skip-entities", action="store_true", help="skip the memory-vs-entities runs")
+    parser.add_argument("--freshness-seconds", type=float, default=None, help="paced production time for freshness")
+    parser.add_argument("--skip-freshness", action="store_true", help="skip the freshness measurement")
+    parser.add_argument(
+        "--bootstrap",
+        default=None,
+        help=f"Kafka to use (default $STREAMFEAT_KAFKA_BOOTSTRAP, else deploy/local/kafka.sh on port {KAFKA_PORT})",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default benchmarks/results)")
+    args = parser.parse_args(argv)
+    if args.events is None:
+        args.events = QUICK_EVENTS if args.quick else DEFAULT_EVENTS
+    if args.entity_events is None:
+        args.entity_events = QUICK_ENTITY_EVENTS if args.quick else ENTITY_EVENTS
+    if args.freshness_seconds is None:
+        args.freshness_seconds = QUICK_FRESHNESS_SECONDS if args.quick else FRESHNESS_SECONDS
+    if min(args.events, args.partitions, args.workers, args.entity_events, args.freshness_seconds) <= 0:
+        parser.error("--events, --partitions, --workers, --entity-events and --freshness-seconds must be positive")
+    return args
+
+
+@contextmanager
+def optional_redis(online: str, given: str | None) -> Iterator[dict[str, Any] | None]:
+    if online != "redis":
+        yield None
+        return
+    with local_service(REDIS_SH, given, "redis", REDIS_PORT) as info:
+        yield info
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark; returns the report it wrote."""
+    args = parse_args(argv)
+    info = machine()
+    print(f"machine: {info['cpu']} ({info['cores']} cores), {info['python']}; load {info['load_average_at_start']}")
+    bootstrap_given = args.bootstrap or os.environ.get("STREAMFEAT_KAFKA_BOOTSTRAP", "").strip() or None
+    redis_given = os.environ.get("STREAMFEAT_REDIS_URL", "").strip() or None
+    run_id = uuid.uuid4().hex[:8]
+    topics: list[str] = []
+    memory: dict[str, Any] = {"skipped": True} if args.skip_entities else {"events": args.entity_events, "runs": []}
+    freshness: dict[str, Any] = {"status": "not measured", "reason": "skipped (--skip-freshness)"}
+    with (
+        tempfile.TemporaryDirectory(prefix="streamfeat-bench-") as tmp,
+        local_service(KAFKA_SH, bootstrap_given, "kafka", KAFKA_PORT) as kafka,
+        optional_redis(args.online, redis_given) as redis_info,
+    ):
+        work = Path(tmp)
+        bootstrap = kafka["address"]
+        online_target = None if redis_info is None else redis_info["address"]
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+
+        def new_topic(name: str) -> str:
+            topics.extend([name, f"{name}.dead-letters", f"{name}.late"])
+            create_topic(admin, name, args.partitions)
+            return name
+
+        try:
+            topic = new_topic(f"bench-stream-{run_id}")
+            print(f"producing {args.events:,} W1 events to {topic} ({args.partitions} partitions)...", flush=True)
+            produced = produce(bootstrap, topic, W1, args.events)
+            print(f"  {produced['produce_events_per_s']:,} events/s produce", flush=True)
+            ceilings = {}
+            for name, decode in (("consume_only", False), ("consume_decode", True)):
+                ceilings[name] = consume_ceiling(bootstrap, topic, args.partitions, decode=decode)
+                print(f"  {name}: {ceilings[name]['events_per_s']:,} events/s", flush=True)
+            print("streamfeat run --stop-at-end ...", flush=True)
+            e2e = run_flow(bootstrap, topic, work, workers=args.workers, online=online_target, label="main")
+            for name in ceilings:
+                e2e[f"ratio_to_{name}"] = round(e2e["events_per_s"] / ceilings[name]["events_per_s"], 4)
+            print(
+                f"  {e2e['events_per_s']:,} events/s end to end, peak RSS {_mb(e2e['peak_rss_bytes'])} MB, "
+                f"{e2e['online_writes_per_s']:,} online writes/s, state {e2e['state_on_disk']}",
+                flush=True,
+            )
+            for users in () if args.skip_entities else ENTITY_USERS:
+                name = new_topic(f"bench-users{users}-{run_id}")
+                spec = dataclasses.replace(W1, users=users, zipf_s=ENTITY_ZIPF_S)
+                made = produce(bootstrap, name, spec, args.entity_events)
+                run = run_flow(bootstrap, name, work, workers=args.workers, online=online_target, label=f"u{users}")
+                run.update(users=users, zipf_s=ENTITY_ZIPF_S, users_seen=made["users_seen"])
+                memory["runs"].append(run)
+                print(
+                    f"  {users:,} users ({made['users_seen']:,} seen): {run['events_per_s']:,} events/s, "
+                    f"peak RSS {_mb(run['peak_rss_bytes'])} MB",
+                    flush=True,
+                )
+            if args.online != "embedded":
+                freshness["reason"] = "measured only with the embedded online store"
+            elif not args.skip_freshness:
+                rate = e2e["events_per_s"] / 2
+                print(f"freshness at {rate:,.0f} events/s for {args.freshness_seconds:.0f} s ...", flush=True)
+                freshness = measure_freshness(
+                    bootstrap, new_topic(f"bench-fresh-{run_id}"), work, rate=rate,
+                    seconds=args.freshness_seconds, sample=FRESHNESS_SAMPLE, workers=args.workers,
+                )  # fmt: skip
+                print(f"  p50 {freshness['p50_ms']} ms, p99 {freshness['p99_ms']} ms", flush=True)
+        finally:
+            delete_topics(admin, topics)
+    report = {
+        "benchmark": "streaming",
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python -m benchmarks.streaming", *(argv if argv is not None else sys.argv[1:])]),
+        "machine": info,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "parameters": {
+            "events": args.events,
+            "partitions": args.partitions,
+            "workers": args.workers,
+            "online": args.online,
+            "entity_events": None if args.skip_entities else args.entity_events,
+            "entity_users": None if args.skip_entities else list(ENTITY_USERS),
+            "entity_zipf_s": None if args.skip_entities else ENTITY_ZIPF_S,
+            "freshness_seconds": None if args.skip_freshness else args.freshness_seconds,
+            "flow_batch_size": FLOW_BATCH,
+            "cache_capacity": CACHE_CAPACITY,
+            "features": "streamfeat/examples/transactions.py (view user_txn, 7 features)",
+        },
+        "kafka": {"source": kafka["source"], "started_here": kafka["started_here"]},
+        "redis": None if redis_info is None else {"source": redis_info["source"]},
+        "workload": {
+            "spec": dataclasses.asdict(W1),
+            "is_w1": True,
+            "events": produced["events"],
+            "users_seen": produced["users_seen"],
+            "event_time_span_days": produced["event_time_span_days"],
+            "value_bytes": produced["value_bytes"],
+        },
+        "produce": produced,
+        "ceilings": ceilings,
+        "end_to_end": e2e,
+        "memory_vs_entities": memory,
+        "freshness": freshness,
+    }
+    write(report, args.out)
+    print(f"wrote {args.out / 'streaming.json'} and {args.out / 'streaming.md'}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Smoke test: the streaming benchmark runs end to end on a tiny W1 prefix over a real broker."""
+
+from __future__ import annotations
+
+import json
+
+from confluent_kafka.admin import AdminClient
+
+from benchmarks.streaming import main
+from tests.services.fixtures import kafka_bootstrap  # noqa: F401
+
+
+def test_tiny_run_writes_the_report_and_cleans_up(tmp_path, kafka_bootstrap: str) -> None:  # noqa: F811
+    before = set(AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics)
+    args = ["--events", "5000", "--partitions", "2", "--skip-entities", "--freshness-seconds", "2"]
+    report = main([*args, "--bootstrap", kafka_bootstrap, "--out", str(tmp_path)])
+    written = json.loads((tmp_path / "streaming.json").read_text())
+    assert written == report
+    assert {"cpu", "cores", "python", "load_average_at_start", "git_commit"} <= written["machine"].keys()
+    assert written["parameters"]["events"] == 5_000 and written["parameters"]["partitions"] == 2
+    assert written["workload"]["is_w1"] and written["workload"]["events"] == 5_000
+    assert written["produce"]["events"] == 5_000 and written["produce"]["produce_events_per_s"] > 0
+    for name in ("consume_only", "consume_decode"):
+        assert written["ceilings"][name]["events"] == 5_000 and written["ceilings"][name]["events_per_s"] > 0
+    e2e = written["end_to_end"]
+    assert e2e["records"] == 5_000 and e2e["accepted"] + e2e["late"] + e2e["dead_letters"] == 5_000
+    assert e2e["events_per_s"] > 0 and e2e["online_writes"] > 0 and e2e["peak_rss_bytes"] > 0
+    assert e2e["state_on_disk"]["rocksdb_bytes"] > 0 and e2e["state_on_disk"]["online_sqlite_bytes"] > 0
+    assert 0 < e2e["ratio_to_consume_only"] and 0 < e2e["ratio_to_consume_decode"]
+    assert written["memory_vs_entities"] == {"skipped": True}
+    fresh = written["freshness"]
+    assert fresh["status"] == "measured" and fresh["samples"] > 0 and fresh["unresolved"] == 0
+    assert 0 < fresh["p50_ms"] <= fresh["p99_ms"] <= fresh["max_ms"]
+    table = (tmp_path / "streaming.md").read_text()
+    assert "streamfeat run end to end" in table and "Freshness" in table
+    after = set(AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics)
+    assert not {t for t in after - before if t.startswith("bench-")}, "benchmark topics were left behind"
