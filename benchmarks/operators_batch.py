@@ -22,12 +22,10 @@ import gc
 import io
 import json
 import os
-import platform
 import pstats
 import select
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -38,6 +36,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from benchmarks._common import RESULTS_DIR, machine, write_results
 from streamfeat import (
     ApproxDistinct,
     Count,
@@ -65,7 +64,6 @@ REPEAT_BUDGET_S = 20.0  # no further repeats once one run takes longer than this
 CASE_TIMEOUT_S = 300.0  # a case still running after this long is stopped and reported as such
 TILED_TARGET = 1_000_000
 LOG_TARGET = 300_000
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 SOURCE = Source(
     "transactions",
@@ -409,40 +407,6 @@ def profile_case(case: Case, inputs: Inputs, top: int = 15) -> str:
 # -- machine and report ------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    commit = _git("rev-parse", "--short", "HEAD")
-    changed = _git("status", "--porcelain", "--", "operators", "streamfeat")
-    return {
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "numpy": np.__version__,
-        # 1/5/15-minute load when the run started: other work on the machine skews the figures.
-        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-        "git_commit": commit,
-        # Uncommitted changes to the measured code at run time (None when git is unavailable).
-        "git_dirty": None if changed is None else bool(changed),
-    }
-
-
-def _git(*args: str) -> str | None:
-    try:
-        done = subprocess.run(["git", *args], capture_output=True, text=True, check=True, cwd=RESULTS_DIR.parent)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return done.stdout.strip()
-
-
 def workload_info(spec: WorkloadSpec, batch: EventBatch) -> dict[str, Any]:
     span_days = float((batch.event_time.max() - spec.start_ms) / DAY_MS) if len(batch) else 0.0
     return {
@@ -482,7 +446,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"- {describe(report['workload'])}",
         f"- machine: {m['cpu']}, {m['cores']} cores, {m['platform']}, {m['python']}, "
-        f"load average at start {m['load_average']}, git {m['git_commit']}"
+        f"load average at start {m['load_average_at_start']}, git {m['git_commit']}"
         + (" (with uncommitted changes to operators/ or streamfeat/)" if m.get("git_dirty") else ""),
         f"- timed: `ViewOperator.apply_batch` over pre-built Python lists, batches of {BATCH_SIZE:,}, "
         f"up to {report['repeats']} run(s) per case (best and median; no repeat after a run over "
@@ -529,12 +493,6 @@ def print_row(r: dict[str, Any]) -> None:
     )
 
 
-def write(report: dict[str, Any], out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "operators_batch.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out_dir / "operators_batch.md").write_text(markdown(report))
-
-
 # -- entry point ---------------------------------------------------------------------------
 
 
@@ -572,10 +530,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     workload = workload_info(spec, batch)
     inputs = prepare(batch)
     del batch
-    info = machine()
+    info = {**machine(), "numpy": np.__version__}
     print(
         f"machine: {info['cpu']} ({info['cores']} cores), {info['platform']}, {info['python']}; "
-        f"load average {info['load_average']}"
+        f"load average {info['load_average_at_start']}"
     )
     print(describe(workload))
     if args.profile:
@@ -603,7 +561,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "machine": info,
         "results": results,
     }
-    write(report, args.out)
+    write_results("operators_batch", report, markdown, args.out)
     print(f"wrote {args.out / 'operators_batch.json'} and {args.out / 'operators_batch.md'}")
     return report
 

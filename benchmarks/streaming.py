@@ -30,9 +30,7 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
-import json
 import os
-import platform
 import re
 import signal
 import subprocess
@@ -52,6 +50,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from benchmarks._common import REPO, RESULTS_DIR, machine, write_results
 from streamfeat.loader import EXAMPLE_FEATURES
 from streamfeat.workload import DAY_MS, W1, WorkloadSpec, generate, iter_batches
 
@@ -72,8 +71,6 @@ FRESHNESS_SAMPLE = 200  # most active users watched by the reader
 FRESHNESS_POLL_S = 0.01
 KAFKA_PORT = 19292  # the benchmark's own broker (tests use 19092)
 REDIS_PORT = 16479
-REPO = Path(__file__).resolve().parents[1]
-RESULTS_DIR = REPO / "benchmarks" / "results"
 KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
 REDIS_SH = REPO / "deploy" / "local" / "redis.sh"
 PRODUCER_CONFIG = {
@@ -440,34 +437,6 @@ def measure_freshness(
 # -- report --------------------------------------------------------------------------------------
 
 
-def _git(*args: str) -> str | None:
-    try:
-        done = subprocess.run(["git", *args], capture_output=True, text=True, check=True, cwd=REPO)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return done.stdout.strip()
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    changed = _git("status", "--porcelain", "--", "operators", "streamfeat")
-    return {
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "git_commit": _git("rev-parse", "--short", "HEAD"),
-        # uncommitted changes to the measured code at run time (others edit the tree concurrently)
-        "git_dirty": None if changed is None else bool(changed),
-    }
-
-
 def _mb(n: int | None) -> str:
     return "" if n is None else f"{n / 1e6:,.0f}"
 
@@ -566,12 +535,6 @@ def markdown(r: dict[str, Any]) -> str:
         ]
     lines.append("")
     return "\n".join(lines)
-
-
-def write(report: dict[str, Any], out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "streaming.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out_dir / "streaming.md").write_text(markdown(report))
 
 
 # -- entry point ---------------------------------------------------------------------------------
@@ -718,7 +681,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "memory_vs_entities": memory,
         "freshness": freshness,
     }
-    write(report, args.out)
+    write_results("streaming", report, markdown, args.out)
     print(f"wrote {args.out / 'streaming.json'} and {args.out / 'streaming.md'}")
     return report
 
