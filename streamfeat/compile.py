@@ -47,7 +47,7 @@ class KafkaRunConfig:
     stop_at_end: bool = False  # drain what the topic holds at start, then stop (backfills, tests)
     dead_letter_topic: str | None = None  # default "{topic}.dead-letters"
     late_topic: str | None = None  # default "{topic}.late"
-    cache_capacity: int = 100_000
+    cache_capacity: int = 100_000  # entities kept in memory, shared by all partitions of the topic
     consumer_config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -72,7 +72,9 @@ def open_online_store(spec: str | None, state_dir: Path) -> OnlineStore:
 
 
 class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
-    def __init__(self, views: Sequence[FeatureView], config: KafkaRunConfig, topic: str, partition: int) -> None:
+    def __init__(
+        self, views: Sequence[FeatureView], config: KafkaRunConfig, topic: str, partition: int, partitions: int
+    ) -> None:
         self.topic, self.partition, self.config = topic, partition, config
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.state = RocksDBStateStore(config.state_dir / f"{topic}-{partition}")
@@ -81,7 +83,13 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             config.bootstrap, config.dead_letter_topic or f"{topic}.dead-letters", config.late_topic or f"{topic}.late"
         )
         self.pipeline = FeaturePipeline(
-            views, state_store=self.state, online_store=self.online, rejects=rejects, cache_capacity=config.cache_capacity
+            views,
+            state_store=self.state,
+            online_store=self.online,
+            rejects=rejects,
+            # The budget is split over every partition of the topic, so resident state stays
+            # bounded however many entities (and partitions on this process) there are.
+            cache_capacity=max(1_000, config.cache_capacity // max(1, partitions)),
         )
         start = self.pipeline.next_offset(topic, partition)
         self.reader = PartitionReader(config.bootstrap, topic, partition, start, extra=config.consumer_config)
@@ -143,7 +151,8 @@ class _KafkaFeatureSource(FixedPartitionedSource[PartitionProgress, None]):
         return [str(p) for p in list_partitions(self.config.bootstrap, self.topic)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _FeaturePartition:
-        return _FeaturePartition(self.views, self.config, self.topic, int(for_part))
+        partitions = len(list_partitions(self.config.bootstrap, self.topic))
+        return _FeaturePartition(self.views, self.config, self.topic, int(for_part), partitions)
 
 
 class _ProgressSink(DynamicSink[PartitionProgress]):
