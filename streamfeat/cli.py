@@ -12,6 +12,14 @@ from streamfeat.errors import StreamfeatError
 
 __all__ = ["main"]
 
+# Subcommands that live beside the code they drive: each module exposes
+# ``add_command(commands)``, which adds its parser and sets ``func``. Keep their
+# top-level imports light (argparse only): every ``streamfeat`` call imports them.
+_COMMAND_MODULES: tuple[str, ...] = (
+    "streamfeat.backfill_cli",
+    "streamfeat.serving.cli",
+)
+
 _DESCRIPTION = """\
 streamfeat: streaming features for machine learning, identical in training and serving.
 
@@ -334,6 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
     generate.add_argument("--out", required=True, help="output file (.jsonl)")
     generate.set_defaults(func=_cmd_generate)
+
+    import importlib
+
+    for module_name in _COMMAND_MODULES:
+        importlib.import_module(module_name).add_command(commands)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""HTTP feature serving (see :mod:`streamfeat.serving.cli`)."""
