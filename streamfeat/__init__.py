@@ -28,12 +28,14 @@ from streamfeat.features import (
     Variance,
 )
 from streamfeat.windows import Hopping, Lifetime, Sliding, Tumbling, Window
+from streamfeat.serving.client import Client  # noqa: E402  (after the definitions it imports)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ApproxDistinct",
     "ApproxQuantile",
+    "Client",
     "Clock",
     "Count",
     "CountDistinct",
