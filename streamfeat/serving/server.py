@@ -31,11 +31,11 @@ import threading
 import time
 from collections.abc import Callable
 from email.utils import formatdate
-from typing import Self
+from typing import Any, Self
 
 import orjson
 
-from streamfeat.serving.service import MAX_BODY_BYTES, FeatureService, Reply
+from streamfeat.serving.service import MAX_BODY_BYTES, FeatureService, Reply, SingleRead
 
 __all__ = ["FeatureServer"]
 
@@ -52,6 +52,8 @@ _REASONS = {
 _STATUS_LINES = {code: f"HTTP/1.1 {code} {reason}\r\n".encode() for code, reason in _REASONS.items()}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _UNAUTHORIZED_EXTRA = b"WWW-Authenticate: Bearer\r\n"
+_FEATURES_PREFIX = "/v1/features/"
+_INTERNAL = Reply(500, b'{"error":"internal","message":"unexpected server error; see the server log"}')
 
 
 class _Dates:
@@ -89,7 +91,7 @@ def _response(reply: Reply, date: bytes, close: bool) -> bytes:
 class _Connection(asyncio.Protocol):
     """One client connection: parse requests from the buffer, answer them in order."""
 
-    __slots__ = ("server", "transport", "buffer", "last_active", "closing", "writing_paused", "continued")
+    __slots__ = ("server", "transport", "buffer", "last_active", "closing", "writing_paused", "continued", "waiting")
 
     def __init__(self, server: FeatureServer) -> None:
         self.server = server
@@ -99,6 +101,7 @@ class _Connection(asyncio.Protocol):
         self.closing = False
         self.writing_paused = False
         self.continued = False  # "100 Continue" sent for the request being read
+        self.waiting = False  # a single read of this connection awaits the gathered store read
 
     # -- asyncio callbacks -----------------------------------------------------------------
 
@@ -115,7 +118,7 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         self.last_active = time.monotonic()
-        if not self.writing_paused:
+        if not self.writing_paused and not self.waiting:
             self._answer_buffered()
 
     def pause_writing(self) -> None:  # the client does not read its responses: stop reading requests
@@ -127,13 +130,14 @@ class _Connection(asyncio.Protocol):
         self.writing_paused = False
         if self.transport is not None and not self.closing:
             self.transport.resume_reading()
-            self._answer_buffered()
+            if not self.waiting:
+                self._answer_buffered()
 
     # -- parsing ---------------------------------------------------------------------------
 
     def _answer_buffered(self) -> None:
         buffer = self.buffer
-        while buffer and not self.closing and not self.writing_paused:
+        while buffer and not self.closing and not self.writing_paused and not self.waiting:
             end = buffer.find(b"\r\n\r\n")
             if end < 0:
                 if len(buffer) > MAX_HEAD_BYTES:
@@ -196,23 +200,42 @@ class _Connection(asyncio.Protocol):
             body = bytes(buffer[start : start + length])
             del buffer[: start + length]
             self.continued = False
-            self._answer(method, target, authorization, body, keep_alive)
+            started = time.perf_counter()
+            if method == "GET" and target.startswith(_FEATURES_PREFIX):
+                read = self._call(self.server.service.single_read, target, authorization)
+                if isinstance(read, SingleRead):
+                    # Answered with the other reads that arrive in this loop iteration, from one
+                    # store round trip; this connection's next request waits (responses stay in order).
+                    self.waiting = True
+                    self.server._gather(self, read, keep_alive, started)
+                    return
+                self.respond(read, keep_alive, started)
+            else:
+                reply = self._call(self.server.service.handle, method, target, authorization, body)
+                self.respond(reply, keep_alive, started)
 
-    def _answer(self, method: str, target: str, authorization: bytes | None, body: bytes, keep_alive: bool) -> None:
-        server = self.server
-        started = time.perf_counter()
+    @staticmethod
+    def _call(function: Callable[..., Any], *args: Any) -> Any:
         try:
-            reply = server.service.handle(method, target, authorization, body)
+            return function(*args)
         except Exception:  # a bug, not a client error: log it whole, answer 500, keep serving
-            log.exception("unexpected error answering %s %s", method, target[:200])
-            reply = Reply(500, b'{"error":"internal","message":"unexpected server error; see the server log"}')
+            log.exception("unexpected error answering %s", str(args[:2])[:300])
+            return _INTERNAL
+
+    def respond(self, reply: Reply, keep_alive: bool, started: float) -> None:
         transport = self.transport
-        if transport is None:
+        if transport is None or self.closing:
             return
-        transport.write(_response(reply, server._dates.get(), not keep_alive))
-        server.service.metrics.observe(reply.route, reply.status, time.perf_counter() - started)
+        transport.write(_response(reply, self.server._dates.get(), not keep_alive))
+        self.server.service.metrics.observe(reply.route, reply.status, time.perf_counter() - started)
         if not keep_alive:
             self._close()
+
+    def resume(self) -> None:
+        """Continue with the requests buffered behind an answered single read."""
+        self.waiting = False
+        if not self.closing and not self.writing_paused:
+            self._answer_buffered()
 
     def _fail(self, status: int, code: str, message: str) -> None:
         """Answer a request that cannot be parsed or read, then close the connection."""
@@ -262,6 +285,25 @@ class FeatureServer:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._failure: BaseException | None = None
+        self._gathered: list[tuple[_Connection, SingleRead, bool, float]] = []
+
+    def _gather(self, connection: _Connection, read: SingleRead, keep_alive: bool, started: float) -> None:
+        if not self._gathered:
+            assert self._loop is not None
+            self._loop.call_soon(self._answer_gathered)
+        self._gathered.append((connection, read, keep_alive, started))
+
+    def _answer_gathered(self) -> None:
+        """Answer every single read gathered since the last call: under load, requests that
+        arrive together share one store round trip (and one call's fixed costs)."""
+        gathered, self._gathered = self._gathered, []
+        replies = _Connection._call(self.service.answer_singles, [read for _, read, _, _ in gathered])
+        if not isinstance(replies, list):
+            replies = [replies] * len(gathered)
+        for (connection, _, keep_alive, started), reply in zip(gathered, replies):
+            connection.respond(reply, keep_alive, started)
+        for connection, _, _, _ in gathered:
+            connection.resume()
 
     @property
     def url(self) -> str:

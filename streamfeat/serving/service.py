@@ -36,7 +36,7 @@ from streamfeat.online import FeatureReader, FeatureValues, OnlineStore
 from streamfeat.serving.metrics import ServingMetrics
 from streamfeat.serving.openapi import openapi_document
 
-__all__ = ["MAX_BATCH", "MAX_BODY_BYTES", "MAX_KEY_BYTES", "FeatureService", "Reply"]
+__all__ = ["MAX_BATCH", "MAX_BODY_BYTES", "MAX_KEY_BYTES", "FeatureService", "Reply", "SingleRead"]
 
 log = logging.getLogger("streamfeat.serving")
 
@@ -71,6 +71,16 @@ class _View:
     name: str
     features: tuple[str, ...]
     feature_set: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class SingleRead:
+    """A checked single-entity read: view, entity, explicit ``at`` or None, feature subset or None."""
+
+    view: _View
+    entity: str
+    at: int | None
+    features: tuple[str, ...] | None
 
 
 class _RequestError(Exception):
@@ -130,7 +140,7 @@ class FeatureService:
                 return self._unauthorized(route)
             try:
                 if method == "GET":
-                    return self._single(path, query)
+                    return self._answer_one(self._parse_single(path, query))
                 if method == "POST":
                     return self._batch(path, query, body)
                 return Reply(405, b'{"error":"method_not_allowed","message":"use GET (one entity) or POST '
@@ -161,7 +171,56 @@ class FeatureService:
 
     # -- features --------------------------------------------------------------------------
 
-    def _single(self, path: str, query: str) -> Reply:
+    def single_read(self, target: str, authorization: bytes | None) -> SingleRead | Reply:
+        """A ``GET /v1/features/{view}/{entity}`` parsed and checked, or the error reply.
+
+        The server gathers the reads that arrive together and answers them with
+        :meth:`answer_singles`: one store round trip for all of them."""
+        if not self._authorized(authorization):
+            return self._unauthorized("features")
+        path, _, query = target.partition("?")
+        try:
+            return self._parse_single(path, query)
+        except _RequestError as exc:
+            return exc.reply("features")
+
+    def answer_singles(self, reads: Sequence[SingleRead]) -> list[Reply]:
+        """The replies to ``reads``, in order. Reads of one view as of the request time are
+        answered from one ``get_many`` (one store round trip); reads with an explicit ``at``
+        one by one (each may be refused as too early on its own)."""
+        if len(reads) == 1:
+            return [self._answer_one(reads[0])]
+        replies: list[Reply | None] = [None] * len(reads)
+        groups: dict[str, list[int]] = {}
+        for i, read in enumerate(reads):
+            if read.at is None:
+                groups.setdefault(read.view.name, []).append(i)
+            else:
+                replies[i] = self._answer_one(read)
+        for indexes in groups.values():
+            view = reads[indexes[0]].view
+            try:
+                found = self._read(view, [reads[i].entity for i in indexes], None)
+            except _RequestError as exc:
+                if exc.status == 503:  # the store is down: every read of the group fails alike
+                    for i in indexes:
+                        replies[i] = exc.reply("features")
+                    continue
+                found = None  # one entity's state is unreadable: answer each alone, so only it fails
+            for k, i in enumerate(indexes):
+                replies[i] = self._answer_one(reads[i]) if found is None else self._reply_single(reads[i], found[k])
+        return replies  # type: ignore[return-value]
+
+    def _answer_one(self, read: SingleRead) -> Reply:
+        try:
+            return self._reply_single(read, self._read(read.view, [read.entity], read.at)[0])
+        except _RequestError as exc:
+            return exc.reply("features")
+
+    def _reply_single(self, read: SingleRead, found: FeatureValues) -> Reply:
+        return Reply(200, orjson.dumps(self._entity_json(found, read.features, with_view=True)), route="features")
+
+    def _parse_single(self, path: str, query: str) -> SingleRead:
         view_name, sep, raw_entity = path[len(_FEATURES_PREFIX) :].partition("/")
         if not sep or not raw_entity or "/" in raw_entity:
             raise _RequestError(404, "not_found", "single-entity reads are GET /v1/features/{view}/{entity}")
@@ -171,8 +230,7 @@ class FeatureService:
         except UnicodeDecodeError:
             raise _RequestError(400, "bad_entity", "the entity key is not percent-encoded UTF-8") from None
         at, features = self._query(query, view)
-        found = self._read(view, [entity], at)[0]
-        return Reply(200, orjson.dumps(self._entity_json(found, features, with_view=True)), route="features")
+        return SingleRead(view, entity, at, features)
 
     def _batch(self, path: str, query: str, body: bytes) -> Reply:
         view_name = path[len(_FEATURES_PREFIX) :]
