@@ -28,9 +28,9 @@ from streamfeat.definitions import FeatureView
 from streamfeat.errors import DefinitionError
 from streamfeat.kafka_io import KafkaRejectSink, PartitionReader, list_partitions
 from streamfeat.metrics import RuntimeMetrics
-from streamfeat.online import EmbeddedStore, OnlineStore, RedisStore
+from streamfeat.online import open_online_store
 from streamfeat.pipeline import FeaturePipeline
-from streamfeat.state import RocksDBStateStore
+from streamfeat.state import RocksDBStateStore, partition_state_dir
 
 __all__ = ["KafkaRunConfig", "PartitionProgress", "build_dataflow", "open_online_store"]
 
@@ -64,20 +64,13 @@ class PartitionProgress:
     next_offset: int | None
 
 
-def open_online_store(spec: str | None, state_dir: Path) -> OnlineStore:
-    target = spec or str(state_dir / "online.sqlite")
-    if target.startswith(("redis://", "rediss://")):
-        return RedisStore(target)
-    return EmbeddedStore(target)
-
-
 class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
     def __init__(
         self, views: Sequence[FeatureView], config: KafkaRunConfig, topic: str, partition: int, partitions: int
     ) -> None:
         self.topic, self.partition, self.config = topic, partition, config
         config.state_dir.mkdir(parents=True, exist_ok=True)
-        self.state = RocksDBStateStore(config.state_dir / f"{topic}-{partition}")
+        self.state = RocksDBStateStore(partition_state_dir(config.state_dir, topic, partition))
         self.online = open_online_store(config.online_store, config.state_dir)
         rejects = KafkaRejectSink(
             config.bootstrap, config.dead_letter_topic or f"{topic}.dead-letters", config.late_topic or f"{topic}.late"

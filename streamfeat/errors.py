@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "DefinitionError",
+    "HistoryError",
     "OnlineStoreError",
     "ReadTimeError",
     "RejectSinkError",
@@ -57,3 +58,7 @@ class StateKeyError(StreamfeatError, ValueError):
 
 class RejectSinkError(StreamfeatError):
     """Dead letters or late events could not be written to their sink (file or topic)."""
+
+
+class HistoryError(StreamfeatError):
+    """History for a backfill (files, a topic range, a spine) cannot be read as asked."""

@@ -7,14 +7,15 @@ with the state it produced (see :mod:`streamfeat.pipeline`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from streamfeat.errors import RejectSinkError
 
-__all__ = ["produce_jsonl", "ensure_topics", "KafkaIOError", "KafkaRejectSink", "PartitionBatch", "PartitionReader", "RecordProducer", "list_partitions"]
+__all__ = ["read_range", "offsets_for_time", "produce_jsonl", "ensure_topics", "KafkaIOError", "KafkaRejectSink", "PartitionBatch", "PartitionReader", "RecordProducer", "list_partitions"]
 
 
 class KafkaIOError(RejectSinkError):
@@ -79,6 +80,31 @@ def ensure_topics(bootstrap: str, topics: dict[str, int], *, timeout_s: float = 
     return missing
 
 
+def offsets_for_time(
+    bootstrap: str, topic: str, partitions: Iterable[int], time_ms: int, *, timeout_s: float = 10.0
+) -> dict[int, int]:
+    """For each partition, the first offset whose record timestamp is >= ``time_ms``
+    (the high watermark when there is none): where a time range starts or ends."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"streamfeat-{topic}", "enable.auto.commit": False})
+    try:
+        wanted = [TopicPartition(topic, p, time_ms) for p in partitions]
+        found = consumer.offsets_for_times(wanted, timeout=timeout_s)
+        result: dict[int, int] = {}
+        for tp in found:
+            if tp.error is not None:
+                raise KafkaIOError(f"cannot look up {topic}/{tp.partition} at time {time_ms}: {tp.error}")
+            if tp.offset < 0:  # no record at or after the time: the end of the partition
+                _, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=timeout_s)
+                result[tp.partition] = high
+            else:
+                result[tp.partition] = tp.offset
+        return result
+    except KafkaException as exc:
+        raise KafkaIOError(f"cannot look up offsets of {topic!r} at time {time_ms}: {exc}") from exc
+    finally:
+        consumer.close()
+
+
 class PartitionReader:
     """Reads one topic-partition from a given offset, in batches."""
 
@@ -135,6 +161,50 @@ class PartitionReader:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def read_range(
+    bootstrap: str,
+    topic: str,
+    partition: int,
+    start: int,
+    end: int,
+    batch_size: int,
+    *,
+    consumer_config: dict | None = None,
+    idle_timeout_s: float = 30.0,
+) -> Iterator[PartitionBatch]:
+    """The records of ``topic``/``partition`` at offsets ``[start, end)``, in batches.
+
+    Offsets missing from the log (compaction, transaction markers) are skipped; a range
+    that yields nothing new for ``idle_timeout_s`` raises :class:`KafkaIOError`."""
+    if start >= end:
+        return
+    reader = PartitionReader(bootstrap, topic, partition, start, extra=consumer_config)
+    try:
+        position = start
+        idle_since = time.monotonic()
+        while position < end:
+            batch = reader.read(min(batch_size, end - position), 0.5)
+            cut = len(batch.offsets)
+            while cut and batch.offsets[cut - 1] >= end:
+                cut -= 1
+            if not cut:
+                if batch.offsets or reader.end_offset() <= position:
+                    return  # the log ends before `end` (or only later offsets remain): done
+                if time.monotonic() - idle_since > idle_timeout_s:
+                    raise KafkaIOError(
+                        f"{topic}/{partition}: nothing read at offset {position} for {idle_timeout_s:.0f} s "
+                        f"(the range ends at {end})"
+                    )
+                continue
+            idle_since = time.monotonic()
+            if cut < len(batch.offsets):
+                batch = PartitionBatch(batch.offsets[:cut], batch.payloads[:cut], batch.timestamps[:cut])
+            position = batch.offsets[-1] + 1
+            yield batch
+    finally:
+        reader.close()
 
 
 class RecordProducer:

@@ -24,9 +24,30 @@ Backends, behind the :class:`OnlineStore` protocol:
 * :class:`RedisStore` — a Redis server (redis-py, imported only when used).
 """
 
+from pathlib import Path
+
 from streamfeat.online.base import OnlineStore, StoredEntity
 from streamfeat.online.embedded import EmbeddedStore
-from streamfeat.online.reader import FeatureReader, FeatureValues
+from streamfeat.online.reader import FeatureReader, FeatureValues, JsonlServedLog, ServedLog
 from streamfeat.online.redis_store import RedisStore
 
-__all__ = ["EmbeddedStore", "FeatureReader", "FeatureValues", "OnlineStore", "RedisStore", "StoredEntity"]
+__all__ = [
+    "EmbeddedStore",
+    "FeatureReader",
+    "FeatureValues",
+    "JsonlServedLog",
+    "OnlineStore",
+    "RedisStore",
+    "ServedLog",
+    "StoredEntity",
+    "open_online_store",
+]
+
+
+def open_online_store(spec: str | None, state_dir: str | Path) -> OnlineStore:
+    """The store named by ``spec``: a ``redis://``/``rediss://`` URL, an embedded store
+    file path, or ``None`` for the default ``STATE_DIR/online.sqlite``."""
+    target = spec or str(Path(state_dir) / "online.sqlite")
+    if target.startswith(("redis://", "rediss://")):
+        return RedisStore(target)
+    return EmbeddedStore(target)

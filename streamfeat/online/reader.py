@@ -7,9 +7,11 @@ bytes never hold final values, so windows close on read, without timers.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from operators.base import NEG_INF
 from operators.codec import StateFormatError
@@ -20,7 +22,7 @@ from streamfeat.definitions import FeatureView
 from streamfeat.errors import DefinitionError, ReadTimeError, StateError, UnknownViewError
 from streamfeat.online.base import OnlineStore, StoredEntity
 
-__all__ = ["FeatureReader", "FeatureValues"]
+__all__ = ["FeatureReader", "FeatureValues", "JsonlServedLog", "ServedLog", "served_record"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,64 @@ class FeatureValues:
     as_of: int
 
 
+def served_record(values: FeatureValues) -> bytes:
+    """One served answer as a JSON object (the served-log line format):
+    ``{"view", "entity", "as_of", "event_time", "values"}``."""
+    import orjson
+
+    return orjson.dumps(
+        {
+            "view": values.view,
+            "entity": values.entity,
+            "as_of": values.as_of,
+            "event_time": values.event_time,
+            "values": values.values,
+        },
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
+
+
+class ServedLog(Protocol):
+    """Where a reader logs what it served, for ``streamfeat parity`` to check later."""
+
+    def record(self, served: Sequence[FeatureValues]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonlServedLog:
+    """Served answers appended to a JSON Lines file, one per entity read (thread-safe).
+
+    Lines are buffered; :meth:`flush` / :meth:`close` (or ``flush_every`` lines) write
+    them out, so logging costs little on the serving path."""
+
+    def __init__(self, path: str | Path, *, flush_every: int = 1_000) -> None:
+        self.path = Path(path)
+        self._handle = self.path.open("ab")
+        self._lock = threading.Lock()
+        self._flush_every = flush_every
+        self._unflushed = 0
+
+    def record(self, served: Sequence[FeatureValues]) -> None:
+        data = b"".join(served_record(v) + b"\n" for v in served)
+        with self._lock:
+            self._handle.write(data)
+            self._unflushed += len(served)
+            if self._unflushed >= self._flush_every:
+                self._handle.flush()
+                self._unflushed = 0
+
+    def flush(self) -> None:
+        with self._lock:
+            self._handle.flush()
+            self._unflushed = 0
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._handle.closed:
+                self._handle.close()
+
+
 @dataclass(frozen=True, slots=True)
 class _ServedView:
     fingerprint: str
@@ -48,6 +108,9 @@ class FeatureReader:
     """Reads features of ``views`` from ``store``; ``clock`` supplies "now" for reads
     without an explicit ``at``.
 
+    With ``served_log``, every answer is logged (view, entity, the time it was
+    evaluated at, values) for ``streamfeat parity`` to compare with a backfill.
+
     A read for time ``t`` must not be earlier than the entity's newest applied
     arrival (the operators cannot un-apply events): an explicit ``at`` that is raises
     :class:`~streamfeat.errors.ReadTimeError`, while a clock read is evaluated at the
@@ -55,9 +118,17 @@ class FeatureReader:
     and says so in :attr:`FeatureValues.as_of`.
     """
 
-    def __init__(self, store: OnlineStore, views: Sequence[FeatureView], clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        store: OnlineStore,
+        views: Sequence[FeatureView],
+        clock: Clock | None = None,
+        *,
+        served_log: ServedLog | None = None,
+    ) -> None:
         self._store = store
         self._clock: Clock = SystemClock() if clock is None else clock
+        self.served_log = served_log
         self._views: dict[str, _ServedView] = {}
         for view in views:
             if view.name in self._views:
@@ -78,7 +149,10 @@ class FeatureReader:
         explicit = at is not None
         t = at if at is not None else self._clock.now_ms()
         rows = self._store.get_raw(view_name, served.fingerprint, entities)
-        return [self._values(view_name, served.op, entity, row, t, explicit) for entity, row in zip(entities, rows)]
+        answers = [self._values(view_name, served.op, entity, row, t, explicit) for entity, row in zip(entities, rows)]
+        if self.served_log is not None:
+            self.served_log.record(answers)
+        return answers
 
     def _served(self, view_name: str) -> _ServedView:
         served = self._views.get(view_name)

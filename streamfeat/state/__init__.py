@@ -7,6 +7,6 @@ exactly once in effect.
 """
 
 from streamfeat.state.cache import EntityStateCache, read_state
-from streamfeat.state.store import RocksDBStateStore, StateStore
+from streamfeat.state.store import RocksDBStateStore, StateStore, partition_state_dir
 
-__all__ = ["EntityStateCache", "RocksDBStateStore", "StateStore", "read_state"]
+__all__ = ["EntityStateCache", "RocksDBStateStore", "StateStore", "partition_state_dir", "read_state"]

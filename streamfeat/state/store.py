@@ -20,7 +20,14 @@ import rocksdict
 from streamfeat.errors import StateError, StateStoreError
 from streamfeat.state import keys as layout
 
-__all__ = ["RocksDBStateStore", "StateStore"]
+__all__ = ["RocksDBStateStore", "StateStore", "partition_state_dir"]
+
+
+def partition_state_dir(state_dir: str | os.PathLike[str], topic: str, partition: int) -> Path:
+    """Where the state of one topic-partition lives: ``STATE_DIR/{topic}-{partition}``.
+    The streaming runtime and a bootstrapping backfill use the same directory, so one
+    continues where the other stopped."""
+    return Path(state_dir) / f"{topic}-{partition}"
 
 Offsets = Mapping[tuple[str, int], int]
 

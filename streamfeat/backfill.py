@@ -1,0 +1,631 @@
+"""Backfill: replay history through the same operators, for training sets and bootstraps.
+
+**Point-in-time training sets.** :func:`get_training_set` takes a *spine* — rows of
+``(entity, timestamp[, label, ...])`` — and a :mod:`history <streamfeat.history>` of the
+views' source, and returns the spine with one column per feature: the value the online
+store would have returned for that entity at that time (``docs/semantics.md``). It
+replays the history in arrival order through the compiled operators — the same
+:meth:`~operators.view.ViewOperator.apply_batch` the live runtime runs, with the same
+lateness decisions — and answers each spine row ``(e, t)`` with
+``ViewOperator.read(state, t)`` — the function the online reader calls — on ``e``'s
+state at the moment every event of ``e`` that arrived at or before ``t`` has been applied
+and none after. That moment is found per entity while replaying: just before the first
+event of ``e`` whose arrival is after ``t``, or at the end of the history.
+
+Spine rows may come in any order, repeat entities and times, fall before an entity's
+first event (the aggregation's empty value, as for an entity never seen) or after its
+last. Memory is bounded: entity state lives in a :class:`~streamfeat.state.EntityStateCache`
+over a temporary RocksDB store (``cache_entities`` resident per view), as in the runtime.
+
+**Bootstrapping a view** for live serving: :func:`bootstrap_from_kafka` runs the
+streaming pipeline itself (:class:`~streamfeat.pipeline.FeaturePipeline`) over a topic
+up to a stop point, writing state and next offsets to the runtime's state directory
+and values to the online store; ``streamfeat run`` then continues from exactly the next
+offsets.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import count
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from operators.view import EntityState, ViewOperator
+from streamfeat.build import build_view
+from streamfeat.definitions import FeatureView
+from streamfeat.errors import DefinitionError, HistoryError, StreamfeatError
+from streamfeat.history import History, HistoryBatch
+from streamfeat.ingest import DeadLetter
+from streamfeat.pipeline import LateRecord, RejectSink
+from streamfeat.progress import Progress
+from streamfeat.state import EntityStateCache, RocksDBStateStore
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = [
+    "BackfillReport",
+    "PointInTimeRequest",
+    "Spine",
+    "bootstrap_from_kafka",
+    "get_training_set",
+    "point_in_time",
+    "read_spine",
+    "to_utc_ms",
+    "write_training_set",
+]
+
+
+# -- spines ------------------------------------------------------------------------------
+
+
+def to_utc_ms(values: Sequence[Any], *, column: str = "timestamp") -> list[int]:
+    """Timestamps as UTC integer milliseconds: integers pass through; ISO-8601 strings,
+    ``datetime`` and pandas/numpy datetimes are converted (naive ones are taken as UTC)."""
+    from datetime import datetime, timezone
+
+    out: list[int] = []
+    for i, value in enumerate(values):
+        if type(value) is int:
+            out.append(value)
+            continue
+        if isinstance(value, bool) or value is None:
+            raise HistoryError(f"spine column {column!r}, row {i}: expected a timestamp, got {value!r}")
+        if hasattr(value, "to_pydatetime"):  # pandas Timestamp
+            value = value.to_pydatetime()
+        elif hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalar
+            value = value.item()
+            if type(value) is int:
+                out.append(value)
+                continue
+        if isinstance(value, float) and value.is_integer():
+            out.append(int(value))
+            continue
+        if isinstance(value, str):
+            text = value.strip()
+            if text.lstrip("-").isdigit():
+                out.append(int(text))
+                continue
+            try:
+                value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise HistoryError(
+                    f"spine column {column!r}, row {i}: {value!r} is neither UTC milliseconds nor ISO-8601"
+                ) from exc
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=timezone.utc)
+            delta = value - datetime(1970, 1, 1, tzinfo=timezone.utc)
+            out.append((delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000)
+            continue
+        raise HistoryError(f"spine column {column!r}, row {i}: cannot read {value!r} as a timestamp")
+    return out
+
+
+@dataclass(frozen=True)
+class Spine:
+    """Rows to compute features for: ``keys[i]`` at ``times[i]`` (UTC ms), plus any other
+    columns (labels, ids), carried through to the training set unchanged."""
+
+    keys: list[str]
+    times: list[int]
+    extra: dict[str, list[Any]] = field(default_factory=dict)
+    entity_column: str = "entity"
+    time_column: str = "ts"
+
+    def __post_init__(self) -> None:
+        if len(self.keys) != len(self.times):
+            raise HistoryError(f"spine has {len(self.keys)} keys but {len(self.times)} times")
+        for name, column in self.extra.items():
+            if len(column) != len(self.keys):
+                raise HistoryError(f"spine column {name!r} has {len(column)} values for {len(self.keys)} rows")
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @classmethod
+    def from_frame(cls, frame: pandas.DataFrame, *, entity_column: str, time_column: str) -> Spine:
+        """A spine from a pandas DataFrame (every other column is carried through)."""
+        for name in (entity_column, time_column):
+            if name not in frame.columns:
+                raise HistoryError(
+                    f"the spine has no column {name!r}; it has {list(frame.columns)} "
+                    "(choose with entity_column= / time_column=)"
+                )
+        keys = frame[entity_column].tolist()
+        if any(k is None or (isinstance(k, float) and k != k) for k in keys):
+            raise HistoryError(f"spine column {entity_column!r} has empty entity keys")
+        times = to_utc_ms(frame[time_column].tolist(), column=time_column)
+        extra = {str(c): frame[c].tolist() for c in frame.columns if c not in (entity_column, time_column)}
+        return cls([str(k) for k in keys], times, extra, entity_column, time_column)
+
+
+def read_spine(path: str | Path, *, entity_column: str, time_column: str) -> Spine:
+    """A spine from a CSV or Parquet file (by extension)."""
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise HistoryError("reading a spine file needs pandas: python3 -m pip install 'streamfeat[backfill]'") from exc
+    path = Path(path)
+    if not path.is_file():
+        raise HistoryError(f"spine file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        frame = pd.read_csv(path, dtype={entity_column: str})
+    elif suffix in (".parquet", ".pq"):
+        frame = pd.read_parquet(path)
+    else:
+        raise HistoryError(f"spine file {str(path)!r}: use .csv or .parquet")
+    return Spine.from_frame(frame, entity_column=entity_column, time_column=time_column)
+
+
+# -- the point-in-time join --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PointInTimeRequest:
+    """Feature values of ``view`` for entity ``keys[i]`` as of ``times[i]``.
+
+    ``features``: the feature names wanted (default: all of the view's), in output order.
+    """
+
+    view: FeatureView
+    keys: Sequence[str]
+    times: Sequence[int]
+    features: Sequence[str] | None = None
+
+
+@dataclass(slots=True)
+class BackfillReport:
+    """What a replay read and decided."""
+
+    records: int = 0
+    accepted: dict[str, int] = field(default_factory=dict)  # per view
+    late: dict[str, int] = field(default_factory=dict)  # per view
+    dead_letters: dict[str, int] = field(default_factory=dict)  # per reason
+    rows: int = 0  # spine rows answered
+    seconds: float = 0.0
+
+    @property
+    def records_per_s(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        dead = sum(self.dead_letters.values())
+        accepted = ", ".join(f"{v} {n:,}" for v, n in self.accepted.items()) or "none"
+        late = sum(self.late.values())
+        return (
+            f"{self.records:,} records in {self.seconds:.1f} s ({self.records_per_s:,.0f}/s); accepted: {accepted}; "
+            f"{late:,} late; {dead:,} dead letter{'s' if dead != 1 else ''}"
+            + (f" ({', '.join(f'{k} {v:,}' for k, v in self.dead_letters.items())})" if dead else "")
+            + f"; {self.rows:,} rows answered"
+        )
+
+
+class _ViewJoin:
+    """Replays one view's events and answers its spine rows at the right moments."""
+
+    def __init__(self, request: PointInTimeRequest, cache: EntityStateCache, op: ViewOperator) -> None:
+        view = request.view
+        self.view = view
+        self.op = op
+        self.cache = cache
+        names = list(op.names)
+        wanted = list(request.features) if request.features is not None else names
+        unknown = [f for f in wanted if f not in names]
+        if unknown:
+            raise DefinitionError(f"view {view.name!r} has no feature(s) {unknown}; it has {names}")
+        self.features = wanted
+        size = len(request.keys)
+        if len(request.times) != size:
+            raise HistoryError(f"view {view.name!r}: {size} keys but {len(request.times)} times")
+        self.columns: dict[str, list[Any]] = {name: [None] * size for name in wanted}
+        self.answered = 0
+        self.too_far_ahead: list[int] = []  # positions in the current batch (dead letters)
+        # entity -> its rows (time, row), latest first, so the next one to answer is last
+        pending: dict[str, list[tuple[int, int]]] = {}
+        for row, key, t in zip(count(), request.keys, request.times):
+            if type(t) is not int:
+                raise HistoryError(f"view {view.name!r}, row {row}: time {t!r} is not integer UTC ms")
+            pending.setdefault(key, []).append((t, row))
+        for rows in pending.values():
+            rows.sort(reverse=True)
+        self.pending = pending
+        self.next_time = {key: rows[-1][0] for key, rows in pending.items()}
+
+    def apply(self, batch: HistoryBatch, keys: list[str], topic: str) -> tuple[int, list[LateRecord]]:
+        """Apply one batch, answering rows as their moment passes; returns (accepted, late)."""
+        decoded = batch.decoded
+        arrivals = decoded.arrivals
+        self.too_far_ahead = []
+        triggers = self._triggers(keys, arrivals) if self.next_time else []
+        event_times = decoded.event_times
+        columns = self.op.columns_for(decoded.columns)
+        cache = self.cache
+        cache.prefetch(keys)
+        accepted = 0
+        late: list[int] = []
+        start = 0
+        for position, key, rows in triggers:
+            if position > start:
+                accepted += self._apply(keys, event_times, arrivals, columns, start, position, late)
+                start = position
+            state = cache.peek(key)
+            if state is None:
+                state = cache.get(key)
+            self._answer(key, state, rows)
+        if start < len(keys):
+            accepted += self._apply(keys, event_times, arrivals, columns, start, len(keys), late)
+        if cache.resident_count > cache.capacity:
+            cache.flush({})  # spill: write back, then evict the least recently used
+        late_records = [
+            LateRecord(self.view.name, keys[i], event_times[i], arrivals[i], topic, batch.partition, batch.offsets[i])
+            for i in late
+        ]
+        return accepted, late_records
+
+    def _triggers(self, keys: Sequence[str], arrivals: Sequence[int]) -> list[tuple[int, str, list[tuple[int, int]]]]:
+        """Positions where an event arrives after some of its entity's pending rows: those
+        rows are answered on the state just before it. (The raw arrival is enough: an
+        effective arrival above ``t`` with a raw one at or below it means an earlier event
+        already arrived after ``t`` and answered those rows.)"""
+        next_time = self.next_time
+        get = next_time.get
+        pending = self.pending
+        found = []
+        for i, key, arrival in zip(count(), keys, arrivals):
+            t = get(key)
+            if t is not None and arrival > t:
+                rows_left = pending[key]
+                due = []
+                while rows_left and rows_left[-1][0] < arrival:
+                    due.append(rows_left.pop())
+                if rows_left:
+                    next_time[key] = rows_left[-1][0]
+                else:
+                    del next_time[key]
+                    del pending[key]
+                found.append((i, key, due))
+        return found
+
+    def _apply(
+        self,
+        keys: Sequence[str],
+        event_times: Sequence[int],
+        arrivals: Sequence[int],
+        columns: Sequence[Sequence[Any] | None],
+        lo: int,
+        hi: int,
+        late: list[int],
+    ) -> int:
+        if lo == 0 and hi == len(keys):
+            result = self.op.apply_batch(self.cache, keys, event_times, arrivals, columns)
+        else:
+            result = self.op.apply_batch(
+                self.cache,
+                keys[lo:hi],
+                event_times[lo:hi],
+                arrivals[lo:hi],
+                [None if c is None else c[lo:hi] for c in columns],
+            )
+        late.extend(lo + i for i in result.late)
+        self.too_far_ahead.extend(lo + i for i in result.too_far_ahead)
+        return result.accepted
+
+    def _answer(self, key: str, state: EntityState | None, rows: Sequence[tuple[int, int]]) -> None:
+        read = self.op.read
+        columns = self.columns
+        features = self.features
+        for t, row in rows:
+            if state is not None and t < state.now:
+                raise StreamfeatError(  # cannot happen: rows are answered before later arrivals
+                    f"internal error: view {self.view.name!r}, entity {key!r}: row at {t} answered after arrival {state.now}"
+                )
+            values = read(state, t)
+            for name in features:
+                columns[name][row] = values[name]
+        self.answered += len(rows)
+
+    def finish(self) -> None:
+        """Answer every row still pending: its entity received nothing after it."""
+        cache = self.cache
+        for key, rows in self.pending.items():
+            state = cache.peek(key)
+            if state is None:
+                state = cache.get(key)
+            self._answer(key, state, rows)
+        self.pending = {}
+        self.next_time = {}
+
+
+def point_in_time(
+    requests: Sequence[PointInTimeRequest],
+    history: History,
+    *,
+    batch_size: int = 50_000,
+    cache_entities: int = 200_000,
+    work_dir: str | Path | None = None,
+    rejects: RejectSink | None = None,
+    progress: bool | Progress = False,
+    on_batch: Callable[[BackfillReport], None] | None = None,
+) -> tuple[list[dict[str, list[Any]]], BackfillReport]:
+    """Answer every request by one replay of ``history``; returns, per request, feature
+    name -> values in the request's row order, and what the replay did.
+
+    All requests' views must read ``history``'s source. Dead letters (bad records, events
+    too far ahead) and late events are counted in the report and written to ``rejects``
+    when given — the same classes the runtime sends to its dead-letter and late topics.
+    """
+    if not requests:
+        raise DefinitionError("point_in_time needs at least one request")
+    source = requests[0].view.source
+    for request in requests:
+        if request.view.source != source:
+            raise DefinitionError(
+                f"one replay reads one source; views {requests[0].view.name!r} and {request.view.name!r} differ"
+            )
+    entity_field = requests[0].view.entity.key
+    report = BackfillReport()
+    bar = progress if isinstance(progress, Progress) else Progress(history.total(), unit="events", label="backfill", enabled=bool(progress))
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="streamfeat-backfill-", dir=work_dir) as scratch:
+        with RocksDBStateStore(Path(scratch) / "state") as store:
+            joins: list[_ViewJoin] = []
+            for request in requests:
+                op = build_view(request.view)
+                cache = EntityStateCache(store, op, request.view.fingerprint(), capacity=cache_entities)
+                joins.append(_ViewJoin(request, cache, op))
+            for join in joins:
+                report.accepted.setdefault(join.view.name, 0)
+                report.late.setdefault(join.view.name, 0)
+            for batch in history.batches(source, entity_field, batch_size):
+                report.records += batch.records
+                dead = list(batch.dead_letters)
+                late_all: list[LateRecord] = []
+                too_far: set[int] = set()
+                if batch.decoded.keys:
+                    for join in joins:
+                        keys = batch.decoded.keys
+                        if join.view.entity.key != entity_field:
+                            keys = [str(k) for k in batch.decoded.columns[join.view.entity.key]]
+                        accepted, late = join.apply(batch, keys, history.topic)
+                        report.accepted[join.view.name] += accepted
+                        report.late[join.view.name] += len(late)
+                        late_all.extend(late)
+                        too_far.update(join.too_far_ahead)
+                dead.extend(_too_far_letters(batch, too_far, source.max_ahead, history.topic))
+                for letter in dead:
+                    report.dead_letters[letter.reason] = report.dead_letters.get(letter.reason, 0) + 1
+                if rejects is not None and (dead or late_all):
+                    rejects.write(dead, late_all)
+                report.seconds = time.perf_counter() - started
+                bar.update(batch.records)
+                if on_batch is not None:
+                    on_batch(report)
+            for join in joins:
+                join.finish()
+                report.rows += join.answered
+    report.seconds = time.perf_counter() - started
+    bar.close()
+    return [join.columns for join in joins], report
+
+
+def _too_far_letters(batch: HistoryBatch, positions: set[int], max_ahead: int, topic: str) -> list[DeadLetter]:
+    from streamfeat.ingest import Reason
+
+    decoded = batch.decoded
+    return [
+        DeadLetter(
+            Reason.TOO_FAR_AHEAD,
+            f"event time {decoded.event_times[i]} is more than {max_ahead} ms after arrival {decoded.arrivals[i]}",
+            batch.payload(i),
+            topic,
+            batch.partition,
+            batch.offsets[i],
+        )
+        for i in sorted(positions)
+    ]
+
+
+# -- training sets -----------------------------------------------------------------------
+
+
+def _resolve_features(
+    views: Sequence[FeatureView], features: Sequence[str] | None
+) -> list[tuple[FeatureView, list[str]]]:
+    """Which features of which view: names are ``feature`` or ``view:feature``."""
+    ops = {view.name: list(build_view(view).names) for view in views}
+    if features is None:
+        chosen = [(view, ops[view.name]) for view in views]
+    else:
+        picked: dict[str, list[str]] = {}
+        for name in features:
+            if ":" in name:
+                view_name, feature = name.split(":", 1)
+                if view_name not in ops:
+                    raise DefinitionError(f"unknown view {view_name!r} in {name!r}; views: {sorted(ops)}")
+                if feature not in ops[view_name]:
+                    raise DefinitionError(f"view {view_name!r} has no feature {feature!r}; it has {ops[view_name]}")
+            else:
+                owners = [v for v, names in ops.items() if name in names]
+                if not owners:
+                    known = sorted(f for names in ops.values() for f in names)
+                    raise DefinitionError(f"unknown feature {name!r}; known features: {known}")
+                if len(owners) > 1:
+                    raise DefinitionError(f"feature {name!r} is in views {owners}; write it as 'view:{name}'")
+                view_name, feature = owners[0], name
+            picked.setdefault(view_name, []).append(feature)
+        chosen = [(view, picked[view.name]) for view in views if view.name in picked]
+    seen: dict[str, str] = {}
+    for view, names in chosen:
+        for name in names:
+            if name in seen:
+                raise DefinitionError(
+                    f"feature {name!r} is in views {seen[name]!r} and {view.name!r}; select one as 'view:{name}'"
+                )
+            seen[name] = view.name
+    return chosen
+
+
+def get_training_set(
+    spine: pandas.DataFrame | Spine | str | Path,
+    views: FeatureView | Sequence[FeatureView],
+    history: History,
+    *,
+    features: Sequence[str] | None = None,
+    entity_column: str | None = None,
+    time_column: str = "ts",
+    batch_size: int = 50_000,
+    cache_entities: int = 200_000,
+    work_dir: str | Path | None = None,
+    rejects: RejectSink | None = None,
+    progress: bool = False,
+) -> pandas.DataFrame:
+    """The spine with one column per feature: each value as the online store would have
+    served it for that row's entity at that row's time.
+
+    ``spine``: a DataFrame, a :class:`Spine`, or a CSV/Parquet path, with an entity column
+    (default: the views' entity key, e.g. ``user_id``) and a time column (default ``ts``;
+    UTC ms or ISO-8601). ``features``: names (``count_lifetime`` or
+    ``user_txn:count_lifetime``), default every feature of every view. Rows keep their
+    order; feature columns follow the spine's.
+    """
+    import pandas as pd
+
+    view_list = [views] if isinstance(views, FeatureView) else list(views)
+    if not view_list:
+        raise DefinitionError("get_training_set needs at least one FeatureView")
+    entity_column = entity_column or view_list[0].entity.key
+    if isinstance(spine, Spine):
+        rows = spine
+    elif isinstance(spine, (str, Path)):
+        rows = read_spine(spine, entity_column=entity_column, time_column=time_column)
+    else:
+        rows = Spine.from_frame(spine, entity_column=entity_column, time_column=time_column)
+    chosen = _resolve_features(view_list, features)
+    requests = [PointInTimeRequest(view, rows.keys, rows.times, names) for view, names in chosen]
+    results, _report = point_in_time(
+        requests,
+        history,
+        batch_size=batch_size,
+        cache_entities=cache_entities,
+        work_dir=work_dir,
+        rejects=rejects,
+        progress=progress,
+    )
+    data: dict[str, list[Any]] = {rows.entity_column: rows.keys, rows.time_column: rows.times}
+    for name, column in rows.extra.items():
+        if name in data:
+            continue
+        data[name] = column
+    for (_view, names), result in zip(chosen, results, strict=True):
+        for name in names:
+            if name in data:
+                raise DefinitionError(f"feature {name!r} has the name of a spine column; rename the column")
+            data[name] = result[name]
+    return pd.DataFrame(data)
+
+
+def write_training_set(frame: pandas.DataFrame, path: str | Path) -> Path:
+    """Write a training set as Parquet (``.parquet``) or CSV (``.csv``; list values as JSON)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        frame.to_parquet(path, index=False)
+    elif suffix == ".csv":
+        import orjson
+
+        out = frame.copy()
+        for name in out.columns:
+            if out[name].map(lambda v: isinstance(v, (list, tuple))).any():
+                out[name] = out[name].map(lambda v: orjson.dumps(v).decode() if isinstance(v, (list, tuple)) else v)
+        out.to_csv(path, index=False)
+    else:
+        raise HistoryError(f"training set output {str(path)!r}: use .parquet or .csv")
+    return path
+
+
+# -- bootstrap for live handover ---------------------------------------------------------
+
+
+@dataclass(slots=True)
+class BootstrapReport:
+    records: int = 0
+    accepted: int = 0
+    late: int = 0
+    dead_letters: int = 0
+    published: int = 0
+    next_offsets: dict[int, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def bootstrap_from_kafka(
+    views: Sequence[FeatureView],
+    bootstrap: str,
+    *,
+    state_dir: str | Path,
+    online_store: str | None = None,
+    until: int | Mapping[int, int] | None = None,
+    batch_size: int = 10_000,
+    cache_entities: int = 100_000,
+    progress: bool = False,
+) -> BootstrapReport:
+    """Build the views' state and online values from their topic, up to ``until`` (a
+    time in UTC ms — records stamped before it —, offsets by partition, or ``None``: the
+    end of each partition now), with the streaming pipeline itself.
+
+    State and each partition's next offset are committed together into
+    ``STATE_DIR/{topic}-{partition}`` — where ``streamfeat run --state-dir STATE_DIR``
+    looks — so the runtime then continues from exactly the next offsets. Running it again
+    resumes where it stopped. Dead letters and late events go to the runtime's topics.
+    """
+    from streamfeat.history import KafkaHistory
+    from streamfeat.kafka_io import KafkaRejectSink, ensure_topics, read_range
+    from streamfeat.online import open_online_store
+    from streamfeat.pipeline import FeaturePipeline
+    from streamfeat.state import partition_state_dir
+
+    topics = {view.source.topic for view in views}
+    if len(topics) != 1:
+        raise DefinitionError(f"one bootstrap reads one topic; these views read {sorted(topics)}")
+    topic = topics.pop()
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    span = KafkaHistory(bootstrap, topic, end=until)
+    report = BootstrapReport()
+    dead_topic, late_topic = f"{topic}.dead-letters", f"{topic}.late"
+    ensure_topics(bootstrap, {dead_topic: 1, late_topic: 1})
+    rejects = KafkaRejectSink(bootstrap, dead_topic, late_topic)
+    started = time.perf_counter()
+    partitions = span.partitions
+    bar = Progress(span.total(), unit="events", label="bootstrap", enabled=progress)
+    with open_online_store(online_store, state_dir) as online:
+        for partition in partitions:
+            with RocksDBStateStore(partition_state_dir(state_dir, topic, partition)) as state:
+                pipeline = FeaturePipeline(
+                    views,
+                    state_store=state,
+                    online_store=online,
+                    rejects=rejects,
+                    cache_capacity=max(1_000, cache_entities // max(1, len(partitions))),
+                )
+                start = pipeline.next_offset(topic, partition)
+                start = span.starts[partition] if start is None else start
+                end = span.ends[partition]
+                for batch in read_range(bootstrap, topic, partition, start, end, batch_size):
+                    result = pipeline.process(topic, partition, batch.offsets, batch.payloads, batch.timestamps)
+                    report.records += result.records - result.skipped
+                    report.accepted += sum(result.accepted.values())
+                    report.late += len(result.late)
+                    report.dead_letters += len(result.dead_letters)
+                    report.published += result.published
+                    bar.update(len(batch.offsets))
+                next_offset = pipeline.next_offset(topic, partition)
+                report.next_offsets[partition] = start if next_offset is None else next_offset
+    report.seconds = time.perf_counter() - started
+    bar.close()
+    return report

@@ -1,0 +1,386 @@
+"""Where backfill reads history from: JSON Lines or Parquet files, or a Kafka topic range.
+
+Every history yields :class:`HistoryBatch` es — validated records as columns, in
+arrival order per partition, and a dead letter for every record that cannot be used —
+so backfill applies exactly what the live runtime would have applied:
+
+* **Kafka** (:class:`KafkaHistory`): the raw records of each partition from a start to
+  an end (earliest / a time / offsets), decoded by :func:`streamfeat.ingest.decode_records`
+  with the record timestamp as arrival — byte for byte the live path.
+* **JSON Lines** (:class:`JsonlHistory`): each file is one partition, line ``n`` offset
+  ``n``, arrival from an integer field (default ``arrival``; the event time when absent),
+  as ``streamfeat run --input`` reads it.
+* **Parquet** (:class:`ParquetHistory`): columns read with pyarrow and checked against the
+  source schema with the same type rules; rows with a null or a bad key become dead
+  letters whose payload is the row rendered as JSON. The optional arrival column
+  defaults to the event time.
+
+An entity's events must all be in one partition (topics are keyed by entity), in
+arrival order within it; that order decides lateness, here as live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from streamfeat.definitions import Source
+from streamfeat.errors import HistoryError
+from streamfeat.ingest import MAX_KEY_BYTES, DeadLetter, DecodedRecords, Reason, decode_records
+
+__all__ = [
+    "History",
+    "HistoryBatch",
+    "JsonlHistory",
+    "KafkaHistory",
+    "ParquetHistory",
+    "open_history",
+]
+
+
+@dataclass(slots=True)
+class HistoryBatch:
+    """Consecutive records of one partition: the usable ones as columns, the rest as
+    dead letters. ``next_offset`` is the offset after the batch's last record."""
+
+    partition: int
+    records: int
+    decoded: DecodedRecords
+    dead_letters: list[DeadLetter]
+    next_offset: int
+    offsets: list[int] = field(default_factory=list)  # of the decoded records, by position
+    raw: Sequence[bytes] | None = None  # the batch's record bytes by input index, where there are any
+
+    def payload(self, i: int) -> bytes:
+        """The original bytes of decoded record ``i`` (empty for Parquet rows: the offset
+        is the row number in the file)."""
+        if self.raw is None:
+            return b""
+        return bytes(self.raw[self.decoded.positions[i]])
+
+
+class History(Protocol):
+    """A replayable stream of one source's records."""
+
+    topic: str
+
+    def total(self) -> int | None:
+        """How many records the replay will read, when known (for progress and ETA)."""
+        ...
+
+    def batches(self, source: Source, entity_field: str, batch_size: int) -> Iterator[HistoryBatch]:
+        """The records as validated batches, partition after partition."""
+        ...
+
+
+def _decoded_offsets(decoded: DecodedRecords, offsets: Sequence[int]) -> list[int]:
+    return [offsets[p] for p in decoded.positions]
+
+
+# -- JSON Lines --------------------------------------------------------------------------
+
+
+class JsonlHistory:
+    """JSON Lines files, one partition each (file order = arrival order)."""
+
+    def __init__(self, paths: Sequence[str | Path], *, topic: str, arrival_field: str | None = "arrival") -> None:
+        if not paths:
+            raise HistoryError("JsonlHistory needs at least one file")
+        self.paths = [Path(p) for p in paths]
+        for path in self.paths:
+            if not path.is_file():
+                raise HistoryError(f"history file {str(path)!r} does not exist")
+        self.topic = topic
+        self.arrival_field = arrival_field
+
+    def total(self) -> int | None:
+        return None  # counting lines would read the files twice; progress shows bytes instead
+
+    def total_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.paths)
+
+    def batches(self, source: Source, entity_field: str, batch_size: int) -> Iterator[HistoryBatch]:
+        if batch_size < 1:
+            raise HistoryError("batch_size must be >= 1")
+        for partition, path in enumerate(self.paths):
+            with path.open("rb") as handle:
+                offsets: list[int] = []
+                payloads: list[bytes] = []
+                for number, line in enumerate(handle):
+                    offsets.append(number)
+                    payloads.append(line.rstrip(b"\r\n"))
+                    if len(offsets) == batch_size:
+                        yield self._batch(source, entity_field, partition, offsets, payloads)
+                        offsets, payloads = [], []
+                if offsets:
+                    yield self._batch(source, entity_field, partition, offsets, payloads)
+
+    def _batch(
+        self, source: Source, entity_field: str, partition: int, offsets: list[int], payloads: list[bytes]
+    ) -> HistoryBatch:
+        decoded, dead = decode_records(
+            source,
+            entity_field,
+            payloads,
+            [None] * len(payloads),  # type: ignore[list-item]
+            topic=self.topic,
+            partition=partition,
+            offsets=offsets,
+            arrival_field=self.arrival_field,
+        )
+        return HistoryBatch(
+            partition, len(offsets), decoded, dead, offsets[-1] + 1, _decoded_offsets(decoded, offsets), payloads
+        )
+
+
+# -- Parquet -----------------------------------------------------------------------------
+
+
+def _import_pyarrow() -> Any:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise HistoryError(
+            "reading Parquet needs pyarrow: python3 -m pip install 'streamfeat[backfill]'"
+        ) from exc
+    return pq
+
+
+class ParquetHistory:
+    """Parquet files, one partition each (row order = arrival order)."""
+
+    def __init__(self, paths: Sequence[str | Path], *, topic: str, arrival_column: str | None = "arrival") -> None:
+        if not paths:
+            raise HistoryError("ParquetHistory needs at least one file")
+        self._pq = _import_pyarrow()
+        self.paths = [Path(p) for p in paths]
+        for path in self.paths:
+            if not path.is_file():
+                raise HistoryError(f"history file {str(path)!r} does not exist")
+        self.topic = topic
+        self.arrival_column = arrival_column
+
+    def total(self) -> int | None:
+        return sum(self._pq.ParquetFile(p).metadata.num_rows for p in self.paths)
+
+    def batches(self, source: Source, entity_field: str, batch_size: int) -> Iterator[HistoryBatch]:
+        if batch_size < 1:
+            raise HistoryError("batch_size must be >= 1")
+        for partition, path in enumerate(self.paths):
+            handle = self._pq.ParquetFile(path)
+            names = set(handle.schema_arrow.names)
+            missing = [name for name in source.schema if name not in names]
+            if missing:
+                raise HistoryError(
+                    f"{path}: the Parquet file lacks the source's field(s) {missing}; it has {sorted(names)}"
+                )
+            arrival = self.arrival_column if self.arrival_column in names else None
+            wanted = list(source.schema) + ([arrival] if arrival and arrival not in source.schema else [])
+            self._check_types(path, handle.schema_arrow, source, entity_field, arrival)
+            offset = 0
+            for record_batch in handle.iter_batches(batch_size=batch_size, columns=wanted):
+                data = {name: record_batch.column(name).to_pylist() for name in wanted}
+                size = record_batch.num_rows
+                yield self._batch(source, entity_field, partition, offset, size, data, arrival)
+                offset += size
+
+    @staticmethod
+    def _check_types(path: Path, schema: Any, source: Source, entity_field: str, arrival: str | None) -> None:
+        import pyarrow.types as pt
+
+        def fits(name: str, kind: type) -> bool:
+            arrow_type = schema.field(name).type
+            if kind is int:
+                return bool(pt.is_integer(arrow_type))
+            if kind is float:
+                return pt.is_integer(arrow_type) or pt.is_floating(arrow_type)
+            if kind is bool:
+                return pt.is_boolean(arrow_type)
+            if name == entity_field and pt.is_integer(arrow_type):
+                return True
+            return pt.is_string(arrow_type) or pt.is_large_string(arrow_type)
+
+        for name, kind in source.schema.items():
+            if not fits(name, kind):
+                raise HistoryError(
+                    f"{path}: column {name!r} has type {schema.field(name).type}, but the source "
+                    f"{source.name!r} declares {kind.__name__}"
+                )
+        if arrival is not None and not pt.is_integer(schema.field(arrival).type):
+            raise HistoryError(f"{path}: arrival column {arrival!r} must hold integers (UTC ms)")
+
+    def _batch(
+        self,
+        source: Source,
+        entity_field: str,
+        partition: int,
+        first_offset: int,
+        size: int,
+        data: Mapping[str, list[Any]],
+        arrival: str | None,
+    ) -> HistoryBatch:
+        import orjson
+
+        names = list(source.schema)
+        float_fields = [n for n, k in source.schema.items() if k is float]
+        timestamp = source.timestamp
+        decoded = DecodedRecords(columns={name: [] for name in names})
+        dead: list[DeadLetter] = []
+        keys_in = data[entity_field]
+        times_in = data[timestamp]
+        arrivals_in = data[arrival] if arrival is not None else times_in
+        columns_in = [data[n] for n in names]
+        offsets: list[int] = []
+        for i in range(size):
+            row = [column[i] for column in columns_in]
+            problem: tuple[str, str] | None = None
+            if None in row:
+                problem = (Reason.MISSING_FIELD, f"field {names[row.index(None)]!r} is null")
+            else:
+                key = keys_in[i]
+                if type(key) is not str:
+                    key = str(key)
+                if not key or len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+                    problem = (Reason.BAD_KEY, f"entity key {entity_field!r} must be 1..{MAX_KEY_BYTES} bytes")
+                elif arrivals_in[i] is None:
+                    problem = (Reason.MISSING_FIELD, f"arrival column {arrival!r} is null")
+            if problem is not None:
+                record = {n: v for n, v in zip(names, row)}
+                if arrival is not None:
+                    record[arrival] = arrivals_in[i]
+                dead.append(
+                    DeadLetter(
+                        problem[0], problem[1], orjson.dumps(record, default=str), self.topic, partition, first_offset + i
+                    )
+                )
+                continue
+            decoded.keys.append(key)
+            decoded.event_times.append(times_in[i])
+            decoded.arrivals.append(arrivals_in[i])
+            decoded.positions.append(i)
+            offsets.append(first_offset + i)
+        if decoded.positions:
+            picked = decoded.positions
+            whole = len(picked) == size
+            for name, column in zip(names, columns_in):
+                values = column if whole else [column[p] for p in picked]
+                if name in float_fields:
+                    values = [float(v) for v in values]
+                elif name == entity_field:
+                    values = decoded.keys
+                decoded.columns[name] = list(values)
+        return HistoryBatch(partition, size, decoded, dead, first_offset + size, offsets)
+
+
+# -- Kafka -------------------------------------------------------------------------------
+
+
+class KafkaHistory:
+    """A range of a Kafka topic: each partition from ``start`` to ``end``.
+
+    ``start``: ``None`` (earliest), a time (UTC ms: the first record stamped at or after
+    it) or ``{partition: offset}``. ``end``: ``None`` (the end of each partition when the
+    replay starts), a time (records stamped before it) or ``{partition: offset}``
+    (exclusive). Times select by record timestamp — the arrival the runtime uses.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        start: int | Mapping[int, int] | None = None,
+        end: int | Mapping[int, int] | None = None,
+        consumer_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        from streamfeat.kafka_io import list_partitions
+
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.consumer_config = dict(consumer_config or {})
+        self.partitions = list_partitions(bootstrap, topic)
+        self.starts = self._resolve(start, default_end=False)
+        self.ends = self._resolve(end, default_end=True)
+
+    def _resolve(self, where: int | Mapping[int, int] | None, *, default_end: bool) -> dict[int, int]:
+        from confluent_kafka import Consumer, TopicPartition
+
+        from streamfeat.kafka_io import offsets_for_time
+
+        if isinstance(where, Mapping):
+            unknown = sorted(set(where) - set(self.partitions))
+            if unknown:
+                raise HistoryError(f"topic {self.topic!r} has no partition(s) {unknown}; it has {self.partitions}")
+            resolved = dict(where)
+        elif isinstance(where, int) and not isinstance(where, bool):
+            return offsets_for_time(self.bootstrap, self.topic, self.partitions, where)
+        elif where is None:
+            resolved = {}
+        else:
+            raise HistoryError(f"a topic range bound is a time in ms, offsets by partition or None, got {where!r}")
+        missing = [p for p in self.partitions if p not in resolved]
+        if missing:
+            consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"streamfeat-{self.topic}"})
+            try:
+                for p in missing:
+                    low, high = consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10.0)
+                    resolved[p] = high if default_end else low
+            finally:
+                consumer.close()
+        return resolved
+
+    def total(self) -> int | None:
+        return sum(max(0, self.ends[p] - self.starts[p]) for p in self.partitions)
+
+    def batches(self, source: Source, entity_field: str, batch_size: int) -> Iterator[HistoryBatch]:
+        from streamfeat.kafka_io import read_range
+
+        for partition in self.partitions:
+            for batch in read_range(
+                self.bootstrap,
+                self.topic,
+                partition,
+                self.starts[partition],
+                self.ends[partition],
+                batch_size,
+                consumer_config=self.consumer_config,
+            ):
+                decoded, dead = decode_records(
+                    source,
+                    entity_field,
+                    batch.payloads,
+                    batch.timestamps,  # type: ignore[arg-type]
+                    topic=self.topic,
+                    partition=partition,
+                    offsets=batch.offsets,
+                )
+                yield HistoryBatch(
+                    partition,
+                    len(batch.offsets),
+                    decoded,
+                    dead,
+                    batch.offsets[-1] + 1,
+                    _decoded_offsets(decoded, batch.offsets),
+                    batch.payloads,
+                )
+
+
+def open_history(
+    inputs: Sequence[str | Path],
+    *,
+    topic: str,
+    arrival_field: str | None = "arrival",
+) -> History:
+    """A file history by extension: ``.jsonl``/``.json``/``.ndjson`` or ``.parquet``/``.pq``."""
+    if not inputs:
+        raise HistoryError("give at least one history file")
+    kinds = {Path(p).suffix.lower() for p in inputs}
+    if kinds <= {".jsonl", ".json", ".ndjson"}:
+        return JsonlHistory(inputs, topic=topic, arrival_field=arrival_field)
+    if kinds <= {".parquet", ".pq"}:
+        return ParquetHistory(inputs, topic=topic, arrival_column=arrival_field)
+    raise HistoryError(
+        f"history files must all be JSON Lines (.jsonl) or all Parquet (.parquet); got {sorted(kinds)}"
+    )
