@@ -91,7 +91,7 @@ def _response(reply: Reply, date: bytes, close: bool) -> bytes:
 class _Connection(asyncio.Protocol):
     """One client connection: parse requests from the buffer, answer them in order."""
 
-    __slots__ = ("server", "transport", "buffer", "last_active", "closing", "writing_paused", "continued", "waiting")
+    __slots__ = ("server", "transport", "buffer", "last_active", "closing", "writing_paused", "continued", "waiting", "eof")
 
     def __init__(self, server: FeatureServer) -> None:
         self.server = server
@@ -102,6 +102,7 @@ class _Connection(asyncio.Protocol):
         self.writing_paused = False
         self.continued = False  # "100 Continue" sent for the request being read
         self.waiting = False  # a single read of this connection awaits the gathered store read
+        self.eof = False  # the client has finished sending (half-close): answer what it sent, then close
 
     # -- asyncio callbacks -----------------------------------------------------------------
 
@@ -121,6 +122,12 @@ class _Connection(asyncio.Protocol):
         if not self.writing_paused and not self.waiting:
             self._answer_buffered()
 
+    def eof_received(self) -> bool:
+        self.eof = True
+        if not self.waiting and not self.writing_paused:
+            self._answer_buffered()
+        return True  # keep the transport open to answer; _answer_buffered closes it
+
     def pause_writing(self) -> None:  # the client does not read its responses: stop reading requests
         self.writing_paused = True
         if self.transport is not None:
@@ -136,6 +143,11 @@ class _Connection(asyncio.Protocol):
     # -- parsing ---------------------------------------------------------------------------
 
     def _answer_buffered(self) -> None:
+        self._parse_and_answer()
+        if self.eof and not self.waiting and not self.closing:
+            self._close()  # whatever is left in the buffer is an incomplete request
+
+    def _parse_and_answer(self) -> None:
         buffer = self.buffer
         while buffer and not self.closing and not self.writing_paused and not self.waiting:
             end = buffer.find(b"\r\n\r\n")
