@@ -263,7 +263,7 @@ class LoadGenerator:
         elapsed = clock() - start
         self._close(conns)
         return {"mode": "open loop", "target_rate": rate, "connections": connections, "requests": total,
-                "achieved_rate": round(total / elapsed), "statuses": dict(self.statuses),
+                "achieved_rate": round(total / elapsed), "statuses": {str(k): v for k, v in self.statuses.items()},
                 **percentiles(self.latencies), "schedule_lag_p99_ms": percentiles(lags)["p99_ms"]}
 
     async def closed_loop(self, seconds: float, connections: int) -> dict[str, Any]:
@@ -282,7 +282,7 @@ class LoadGenerator:
         elapsed = clock() - started
         self._close(conns)
         return {"mode": "closed loop", "connections": connections, "requests": len(self.latencies),
-                "achieved_rate": round(len(self.latencies) / elapsed), "statuses": dict(self.statuses),
+                "achieved_rate": round(len(self.latencies) / elapsed), "statuses": {str(k): v for k, v in self.statuses.items()},
                 **percentiles(self.latencies)}
 
     def _close(self, conns: list[_Conn]) -> None:
@@ -361,7 +361,7 @@ def http_runs(store_args: list[str], view: str, entities: list[str], seconds: fl
 
         asyncio.run(run_all())
     for name, result in out.items():
-        bad = {s: n for s, n in result["statuses"].items() if s != 200}
+        bad = {s: n for s, n in result["statuses"].items() if s != "200"}
         if bad:
             raise SystemExit(f"{name}: the server answered non-200 statuses {bad}")
     return out
