@@ -15,7 +15,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from streamfeat.errors import RejectSinkError
 
-__all__ = ["read_range", "offsets_for_time", "produce_jsonl", "ensure_topics", "KafkaIOError", "KafkaRejectSink", "PartitionBatch", "PartitionReader", "RecordProducer", "list_partitions"]
+__all__ = ["KafkaServedLog", "read_range", "offsets_for_time", "produce_jsonl", "ensure_topics", "KafkaIOError", "KafkaRejectSink", "PartitionBatch", "PartitionReader", "RecordProducer", "list_partitions"]
 
 
 class KafkaIOError(RejectSinkError):
@@ -251,6 +251,44 @@ class KafkaRejectSink:
             self.dead.send((None, d.to_json()) for d in dead_letters)
         if late:
             self.late.send((r.entity.encode(), late_to_json(r)) for r in late)
+
+
+class KafkaServedLog:
+    """A served log (see :class:`streamfeat.online.ServedLog`) on a Kafka topic, keyed by
+    entity: one JSON record per answer. Records are sent asynchronously; :meth:`flush`
+    and :meth:`close` wait for delivery."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self._producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+        self._errors: list[str] = []
+
+    def _delivered(self, error: KafkaError | None, _message: object) -> None:
+        if error is not None:
+            self._errors.append(str(error))
+
+    def record(self, served) -> None:  # type: ignore[no-untyped-def]
+        from streamfeat.online.reader import served_record
+
+        for answer in served:
+            while True:
+                try:
+                    self._producer.produce(
+                        self.topic, value=served_record(answer), key=answer.entity.encode(), on_delivery=self._delivered
+                    )
+                    break
+                except BufferError:
+                    self._producer.poll(0.1)
+        self._producer.poll(0)
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        remaining = self._producer.flush(timeout_s)
+        if remaining or self._errors:
+            errors, self._errors = self._errors, []
+            raise KafkaIOError(f"served log: {remaining or len(errors)} record(s) not delivered to {self.topic!r}: {errors[:3]}")
+
+    def close(self) -> None:
+        self.flush()
 
 
 def produce_jsonl(

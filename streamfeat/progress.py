@@ -54,7 +54,7 @@ class Progress:
         self.log_every_s = log_every_s
         self._clock = clock
         self.started = clock()
-        self._last_draw = -1e18
+        self._last_draw = -1e18 if self.interactive else self.started
         self._width = 0
 
     def update(self, n: int, *, suffix: str = "") -> None:
