@@ -74,17 +74,24 @@ def add_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
         "--keepalive-timeout", type=float, default=75.0, metavar="SECONDS",
         help="close idle keep-alive connections after this long (default: 75)",
     )
+    serve.add_argument(
+        "--log-served",
+        metavar="PATH",
+        help="append every answer (view, entity, as_of, values) to this JSON Lines file, for `streamfeat parity` "
+        "to compare with a backfill of the same history (buffered; flushed every 1,000 answers and at exit)",
+    )
     serve.set_defaults(func=_cmd_serve)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    import gc
     import signal
     import sys
     from pathlib import Path
 
     from streamfeat.errors import StreamfeatError
     from streamfeat.loader import load_views
-    from streamfeat.online import EmbeddedStore, OnlineStore, RedisStore
+    from streamfeat.online import EmbeddedStore, JsonlServedLog, OnlineStore, RedisStore
     from streamfeat.serving.server import FeatureServer
     from streamfeat.serving.service import FeatureService
 
@@ -101,8 +108,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             raise StreamfeatError(f"no embedded online store at {target}; run `streamfeat run` first or give "
                                   "--online-store")
         store = EmbeddedStore(target, readonly=True)
+    served_log = None if args.log_served is None else JsonlServedLog(args.log_served)
     try:
-        service = FeatureService(store, views, token=token)
+        service = FeatureService(store, views, token=token, served_log=served_log)
         server = FeatureServer(service, host=args.host, port=args.port, keepalive_timeout=args.keepalive_timeout)
 
         def listening(srv: FeatureServer) -> None:
@@ -115,11 +123,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             print(f"streamfeat serve: listening on {srv.url} (views: {names}; store: {target}; "
                   f"auth: {'bearer token' if token else 'none'})", flush=True)
 
+        gc.freeze()  # definitions and operators are long-lived: keep them out of every collection
         try:
             server.serve_forever(listening)
         except OSError as exc:
             raise StreamfeatError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
     finally:
         store.close()
+        if served_log is not None:
+            served_log.close()
     print("streamfeat serve: stopped", file=sys.stderr)
     return 0

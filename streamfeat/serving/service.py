@@ -32,7 +32,7 @@ import orjson
 from streamfeat.clock import Clock
 from streamfeat.definitions import FeatureView
 from streamfeat.errors import OnlineStoreError, ReadTimeError, StateError
-from streamfeat.online import FeatureReader, FeatureValues, OnlineStore
+from streamfeat.online import FeatureReader, FeatureValues, OnlineStore, ServedLog
 from streamfeat.serving.metrics import ServingMetrics
 from streamfeat.serving.openapi import openapi_document
 
@@ -104,7 +104,8 @@ class FeatureService:
 
     ``token``: when set, every route but ``/healthz`` and ``/readyz`` needs the header
     ``Authorization: Bearer TOKEN`` (compared in constant time). ``clock`` supplies
-    the request time of reads without ``at`` (default: the wall clock).
+    the request time of reads without ``at`` (default: the wall clock). ``served_log``
+    receives every answer (view, entity, as_of, values), for ``streamfeat parity``.
     """
 
     def __init__(
@@ -115,8 +116,9 @@ class FeatureService:
         clock: Clock | None = None,
         token: str | None = None,
         metrics: ServingMetrics | None = None,
+        served_log: ServedLog | None = None,
     ) -> None:
-        self.reader = FeatureReader(store, views, clock)
+        self.reader = FeatureReader(store, views, clock, served_log=served_log)
         self.metrics = ServingMetrics() if metrics is None else metrics
         self._store = store
         self._views = {v.name: _View(v.name, v.feature_names, frozenset(v.feature_names)) for v in views}

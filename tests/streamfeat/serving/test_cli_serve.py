@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import orjson
 import pytest
 
 from streamfeat.online import EmbeddedStore, RedisStore
@@ -56,8 +57,8 @@ def serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iter
 def test_serve_embedded_with_token_from_the_environment(tmp_path: Path) -> None:
     with EmbeddedStore(tmp_path / "online.sqlite") as writer:
         write_entities(writer)
-        with serve(tmp_path, "--online-store", str(tmp_path / "online.sqlite"),
-                   env={"STREAMFEAT_SERVE_TOKEN": "tok"}) as url:
+        with serve(tmp_path, "--online-store", str(tmp_path / "online.sqlite"), "--log-served",
+                   str(tmp_path / "served.jsonl"), env={"STREAMFEAT_SERVE_TOKEN": "tok"}) as url:
             got = Client(url, token="tok").get("user_txn", "alice")
             assert got.values["count_lifetime"] == 3 and got.event_time is not None
             with pytest.raises(ServingError) as raised:
@@ -66,6 +67,8 @@ def test_serve_embedded_with_token_from_the_environment(tmp_path: Path) -> None:
             # the writer keeps writing while the server reads (read-only, WAL)
             write_entities(writer, {"carol": [(got.event_time, 4)]})
             assert Client(url, token="tok").get("user_txn", "carol").values["count_lifetime"] == 1
+    logged = [orjson.loads(line) for line in (tmp_path / "served.jsonl").read_bytes().splitlines()]
+    assert [(r["entity"], r["values"]["count_lifetime"]) for r in logged] == [("alice", 3), ("carol", 1)]
 
 
 def test_serve_redis(tmp_path: Path, redis_url: str, redis_prefix: str) -> None:
