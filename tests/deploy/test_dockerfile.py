@@ -61,6 +61,7 @@ def test_targets_run_as_a_numeric_non_root_user_with_state_volume_and_healthchec
 
 
 def test_constraints_pin_every_runtime_dependency_and_agree_with_pyproject():
+    """The image installs streamfeat[redis,backfill]: each of those requirements has an exact pin."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     pins = {}
     for line in CONSTRAINTS.read_text().splitlines():
@@ -68,7 +69,8 @@ def test_constraints_pin_every_runtime_dependency_and_agree_with_pyproject():
         if line:
             name, version = line.split("==")
             pins[name.lower().replace("_", "-")] = version
-    for requirement in [*project["dependencies"], *project["optional-dependencies"]["redis"]]:
+    extras = project["optional-dependencies"]
+    for requirement in [*project["dependencies"], *extras["redis"], *extras["backfill"]]:
         name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
         assert name in pins, f"{name} (pyproject) has no exact pin in {CONSTRAINTS.name}"
         exact = re.search(r"==\s*([^,;\s]+)", requirement)
