@@ -12,11 +12,6 @@ import pytest
 
 from streamfeat.cli import build_parser
 
-# Commands whose implementation is still being written (serving: `serve`, backfill:
-# `backfill`). Until the CLI registers them, a deploy file may name them but only them;
-# once registered, their arguments are parsed like every other command's.
-PENDING_COMMANDS = {"serve", "backfill"}
-
 _VARIABLE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
@@ -39,19 +34,12 @@ def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
     raise AssertionError("the streamfeat parser has no subcommands")
 
 
-def check_command_line(args: Sequence[str], where: str) -> argparse.Namespace | None:
-    """Parse ``args`` (without the leading ``streamfeat``) with the real CLI parser.
-
-    Returns the parsed namespace, or None for a pending command not registered yet.
-    """
+def check_command_line(args: Sequence[str], where: str) -> argparse.Namespace:
+    """Parse ``args`` (without the leading ``streamfeat``) with the real CLI parser."""
     parser = build_parser()
     commands = _commands(parser)
     assert args, f"{where}: empty streamfeat command"
-    if args[0] not in commands:
-        assert args[0] in PENDING_COMMANDS, (
-            f"{where}: `streamfeat {args[0]}` is not a streamfeat command (known: {sorted(commands)})"
-        )
-        return None
+    assert args[0] in commands, f"{where}: `streamfeat {args[0]}` is not a streamfeat command (known: {sorted(commands)})"
     errors = io.StringIO()
     with contextlib.redirect_stderr(errors):
         try:

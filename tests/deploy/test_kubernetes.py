@@ -120,18 +120,17 @@ def test_dataflow_state_lives_on_the_per_pod_volume():
 
 def test_every_streamfeat_command_line_parses():
     found = resources()
-    checked = 0
+    commands = {}
     for (kind, name), doc in found.items():
         if kind not in {"StatefulSet", "Deployment", "Job"}:
             continue
         container = _container(doc)
         args = expand(container["args"], _env(container, found))
-        parsed = check_command_line(args, f"{kind}/{name}")
+        commands[args[0]] = check_command_line(args, f"{kind}/{name}")
         mounts = [m["mountPath"] for m in container["volumeMounts"]]
         assert any(args[1].startswith(m.rstrip("/") + "/") for m in mounts), f"{kind}/{name}: {args[1]} not mounted"
-        if parsed is not None:
-            checked += 1
-    assert checked >= 1  # at least the dataflow's `run`
+    assert set(commands) == {"run", "serve", "backfill"}
+    assert commands["backfill"].state_dir and commands["backfill"].bootstrap_servers, "the Job runs a bootstrap"
 
 
 def test_probes_and_resources_are_set_on_long_running_containers():
