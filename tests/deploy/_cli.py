@@ -39,7 +39,9 @@ def check_command_line(args: Sequence[str], where: str) -> argparse.Namespace:
     parser = build_parser()
     commands = _commands(parser)
     assert args, f"{where}: empty streamfeat command"
-    assert args[0] in commands, f"{where}: `streamfeat {args[0]}` is not a streamfeat command (known: {sorted(commands)})"
+    assert args[0] in commands, (
+        f"{where}: `streamfeat {args[0]}` is not a streamfeat command (known: {sorted(commands)})"
+    )
     errors = io.StringIO()
     with contextlib.redirect_stderr(errors):
         try:

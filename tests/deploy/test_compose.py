@@ -40,7 +40,8 @@ def test_compose_file_validates():
     [
         "services:\n  a:\n    imagee: redis\n",  # misspelt key
         "services:\n  a:\n    image: redis\n    restart: sometimes\n",  # bad enum value
-        "services:\n  a:\n    image: redis\n    healthcheck: {test: [CMD, 'true'], interval: fivesec}\n",  # bad duration
+        # bad duration
+        "services:\n  a:\n    image: redis\n    healthcheck: {test: [CMD, 'true'], interval: fivesec}\n",
         "services:\n  a:\n    image: redis\n    ports: 5\n",  # wrong type
     ],
     ids=["unknown-key", "restart-value", "duration", "ports-type"],

@@ -60,7 +60,8 @@ def test_the_validator_rejects_bad_manifests():
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
         "spec": {"replicas": 2, "selector": {"matchLabels": {"a": "b"}},
-                 "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}},
+                 "template": {"metadata": {"labels": {"a": "b"}},
+                              "spec": {"containers": [{"name": "c", "image": "i"}]}}},
     }
     kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
     wrong_type = {**deployment, "spec": {**deployment["spec"], "replicas": "two"}}
