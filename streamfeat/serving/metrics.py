@@ -22,7 +22,8 @@ __all__ = ["LATENCY_BUCKETS", "ROUTES", "ServingMetrics"]
 ROUTES = ("features", "batch", "views", "healthz", "readyz", "metrics", "openapi", "other")
 
 LATENCY_BUCKETS = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5,
+    0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05,
+    0.1, 0.25, 1.0, 2.5,
 )
 
 
