@@ -118,6 +118,9 @@ class PartitionReader:
             "enable.auto.offset.store": False,
             "enable.partition.eof": False,
             "fetch.min.bytes": 1,
+            # A start offset the log no longer holds (retention or deleted records) is an
+            # error, never a silent jump to the end: records would be skipped unseen.
+            "auto.offset.reset": "error",
             **(extra or {}),
         }
         self._consumer = Consumer(config)
@@ -150,6 +153,13 @@ class PartitionReader:
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
                     continue
+                if error.code() == KafkaError._AUTO_OFFSET_RESET:
+                    raise KafkaIOError(
+                        f"{self.topic}/{self.partition}: the offset to resume from is no longer in the log (deleted "
+                        f"by retention or delete-records), so records between it and the log start were never "
+                        f"read. Nothing was skipped silently: rebuild the state from what the topic holds "
+                        f"(`streamfeat backfill --state-dir`) or restore it from a backup. ({error})"
+                    )
                 if error.retriable():
                     break  # read again later; nothing consumed past this point is lost
                 raise KafkaIOError(f"reading {self.topic}/{self.partition}: {error}")

@@ -1,0 +1,44 @@
+"""The Kafka layer against a real broker: offsets the log no longer holds fail loudly."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from confluent_kafka import Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from streamfeat.kafka_io import KafkaIOError, PartitionReader, ensure_topics, offsets_for_time, read_range
+from tests.services.fixtures import kafka_bootstrap  # noqa: F401  (fixture)
+
+
+def _topic_with_records(bootstrap: str, count: int) -> str:
+    topic = f"kio-{uuid.uuid4().hex[:10]}"
+    ensure_topics(bootstrap, {topic: 1})
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for i in range(count):
+        producer.produce(topic, value=b"%d" % i, timestamp=1_000 + i)
+    assert producer.flush(30) == 0
+    return topic
+
+
+def test_resuming_below_the_log_start_is_an_error_not_a_skip(kafka_bootstrap):  # noqa: F811
+    topic = _topic_with_records(kafka_bootstrap, 100)
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    for future in admin.delete_records([TopicPartition(topic, 0, 50)]).values():
+        future.result()
+    reader = PartitionReader(kafka_bootstrap, topic, 0, 10)  # a committed offset retention has deleted
+    try:
+        with pytest.raises(KafkaIOError, match="no longer in the log"):
+            for _ in range(20):
+                reader.read(100, 1.0)
+    finally:
+        reader.close()
+
+
+def test_ranges_by_offset_and_time(kafka_bootstrap):  # noqa: F811
+    topic = _topic_with_records(kafka_bootstrap, 100)
+    assert offsets_for_time(kafka_bootstrap, topic, [0], 1_030) == {0: 30}
+    assert offsets_for_time(kafka_bootstrap, topic, [0], 99_999) == {0: 100}  # after the last: the end
+    got = [o for batch in read_range(kafka_bootstrap, topic, 0, 30, 45, 4) for o in batch.offsets]
+    assert got == list(range(30, 45))
