@@ -110,8 +110,8 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
     from streamfeat.backfill import get_training_set, read_spine, write_training_set
     from streamfeat.replay import JsonlRejectSink
 
-    spine = read_spine(args.spine, entity_column=args.entity_column or views[0].entity.key, time_column=args.time_column)
     history = _history(args, views)
+    spine = read_spine(args.spine, entity_column=args.entity_column or views[0].entity.key, time_column=args.time_column)
     features = [f.strip() for f in args.features_only.split(",") if f.strip()] if args.features_only else None
     rejects = None
     if args.rejects_dir:
