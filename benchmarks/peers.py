@@ -5,7 +5,7 @@ Run ``python -m benchmarks.peers [--events N] [--repeats R] [--max-seconds S] [-
 1. Produces a prefix of :data:`~streamfeat.workload.W1` (default 5M events; JSON values
    keyed by ``user_id``, Kafka timestamp = arrival; 4 partitions) to a fresh topic, once,
    with the batched producer of :mod:`benchmarks.streaming`; and a small "agreement"
-   topic: a W1-like stream of 1,000 users over the full 400 days, which every system
+   topic: a W1-like stream of 500 users over the full 400 days, which every system
    drains completely so their values can be compared.
 2. Runs four systems, each in its own process (so peak RSS is per system) with its own
    consumer group, round-robin for ``--repeats`` rounds (:mod:`benchmarks.peers_systems`):
@@ -53,7 +53,7 @@ from streamfeat.workload import DAY_MS, W1, generate
 
 DEFAULT_EVENTS = 5_000_000
 QUICK_EVENTS = 5_000
-AGREEMENT_SPEC = dataclasses.replace(W1, users=1_000, events=50_000)
+AGREEMENT_SPEC = dataclasses.replace(W1, users=500, events=10_000)  # Quix drains it at a few hundred events/s
 QUICK_AGREEMENT_SPEC = dataclasses.replace(W1, users=50, events=1_500)
 AGREEMENT_SAMPLE = 200
 PARTITIONS = 4
