@@ -17,6 +17,7 @@ __all__ = ["main"]
 # top-level imports light (argparse only): every ``streamfeat`` call imports them.
 _COMMAND_MODULES: tuple[str, ...] = (
     "streamfeat.backfill_cli",
+    "streamfeat.repartition_cli",
     "streamfeat.serving.cli",
 )
 
