@@ -121,6 +121,7 @@ class PartitionReader:
             # A start offset the log no longer holds (retention or deleted records) is an
             # error, never a silent jump to the end: records would be skipped unseen.
             "auto.offset.reset": "error",
+            "isolation.level": "read_committed",
             **(extra or {}),
         }
         self._consumer = Consumer(config)
