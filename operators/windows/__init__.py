@@ -10,6 +10,7 @@ from operators.windows.coverage import (
 )
 from operators.windows.exact_log import ExactLogStrategy
 from operators.windows.lifetime import LifetimeStrategy
+from operators.windows.sliding_hll import SlidingHllStrategy
 from operators.windows.subtract import SubtractOnEvictStrategy
 from operators.windows.tiles import TilesStrategy
 from operators.windows.two_stacks import TwoStacksStrategy
@@ -22,6 +23,7 @@ __all__ = [
     "LifetimeStrategy",
     "Refresh",
     "SlidingCoverage",
+    "SlidingHllStrategy",
     "SubtractOnEvictStrategy",
     "TiledCoverage",
     "TilesStrategy",
