@@ -37,6 +37,13 @@ from tests.streamfeat.test_pipeline import ARRIVALS, PAYLOADS
 
 DAY = 86_400_000
 
+# The stream twice (the copy 40 days later, after every arrival of the first), so the
+# chunks streamed with kills take long enough for a kill to land mid-stream.
+LONG_PAYLOADS = PAYLOADS + [
+    orjson.dumps({**orjson.loads(p), "ts": orjson.loads(p)["ts"] + 40 * DAY}) for p in PAYLOADS
+]
+LONG_ARRIVALS = ARRIVALS + [a + 40 * DAY for a in ARRIVALS]
+
 
 def _setup(bootstrap: str, tmp_path, partitions: int):  # type: ignore[no-untyped-def]
     topic = f"backfill-{uuid.uuid4().hex[:10]}"
@@ -93,38 +100,42 @@ def test_backfill_then_live_equals_one_streaming_run(kafka_bootstrap, tmp_path):
         assert {k: (want[k], got[k]) for k in keys if want[k] != got[k]} == {}
 
 
-def _chunks(n: int) -> list[tuple[int, int]]:
+def _chunks(arrivals: list[int], n: int) -> list[tuple[int, int]]:
     """``n`` index ranges of the arrival-ordered stream, cut where the arrival changes, so
     every arrival of a chunk is below every arrival of the next."""
     bounds = [0]
     for c in range(1, n):
-        cut = c * len(ARRIVALS) // n
-        while cut < len(ARRIVALS) and ARRIVALS[cut] == ARRIVALS[cut - 1]:
+        cut = c * len(arrivals) // n
+        while cut < len(arrivals) and arrivals[cut] == arrivals[cut - 1]:
             cut += 1
         bounds.append(cut)
-    bounds.append(len(ARRIVALS))
+    bounds.append(len(arrivals))
     return list(zip(bounds, bounds[1:]))
 
 
 def test_served_values_equal_backfill_with_kill9_restarts(kafka_bootstrap, tmp_path):  # noqa: F811
-    assert ARRIVALS == sorted(ARRIVALS)
+    payloads, arrivals = LONG_PAYLOADS, LONG_ARRIVALS
+    assert arrivals == sorted(arrivals)
     topic, features, view = _setup(kafka_bootstrap, tmp_path, 2)
     state_dir = tmp_path / "live"
     served = tmp_path / "served.jsonl"
     log = JsonlServedLog(served)
     clock = ManualClock(0)
     rng = random.Random(4242)
-    keys = sorted({orjson.loads(p)["user_id"] for p in PAYLOADS}) + ["never-seen"]
+    keys = sorted({orjson.loads(p)["user_id"] for p in payloads}) + ["never-seen"]
     kills = 0
-    for number, (lo, hi) in enumerate(_chunks(6)):
-        produce(kafka_bootstrap, topic, PAYLOADS[lo:hi], ARRIVALS[lo:hi])
-        if number in (1, 3, 4):
+    for number, (lo, hi) in enumerate(_chunks(arrivals, 5)):
+        produce(kafka_bootstrap, topic, payloads[lo:hi], arrivals[lo:hi])
+        for _attempt in range(4 if number else 0):  # kill -9 mid-chunk (retry if the run was quicker)
             process = start(features, kafka_bootstrap, state_dir)
-            time.sleep(rng.uniform(1.0, 1.6))
-            if process.poll() is None:
+            time.sleep(rng.uniform(0.6, 1.4))
+            finished = process.poll() is not None
+            if not finished:
                 process.send_signal(signal.SIGKILL)
                 kills += 1
             process.wait(timeout=30)
+            if finished or committed(state_dir, topic) < hi:
+                break
         process = start(features, kafka_bootstrap, state_dir)
         assert process.wait(timeout=300) == 0, process.stderr.read().decode()[-2000:]
         assert committed(state_dir, topic) == hi
@@ -132,13 +143,14 @@ def test_served_values_equal_backfill_with_kill9_restarts(kafka_bootstrap, tmp_p
         # newest arrival is evaluated at that arrival (the reader logs the time it used).
         with EmbeddedStore(state_dir / "online.sqlite", readonly=True) as online:
             reader = FeatureReader(online, [view], clock=clock, served_log=log)
-            for _ in range(200):
-                clock.set(rng.randint(ARRIVALS[lo] - 2 * DAY, ARRIVALS[hi - 1]))
+            for _ in range(240):
+                clock.set(rng.randint(arrivals[lo] - 2 * DAY, arrivals[hi - 1]))
                 if rng.random() < 0.2:
                     reader.get_many(view.name, rng.sample(keys, 5))
                 else:
                     reader.get(view.name, rng.choice(keys))
     log.close()
+    print(f"kill -9 landed {kills} times mid-stream")
     assert kills >= 2, f"only {kills} kill(s) landed while the dataflow ran"
 
     answers = read_served_log([served])
