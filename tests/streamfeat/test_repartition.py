@@ -87,9 +87,10 @@ def read_topic(bootstrap, topic, *, isolation="read_committed"):
 
 
 def group_committed(bootstrap, group, topic) -> int:
-    """Sum over partitions of the group's committed offsets (0 where none)."""
+    """Sum over partitions of the group's committed offsets (0 where none). Read as
+    read_uncommitted: a stable read would wait for the transaction the kill left open."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
-                         "isolation.level": "read_committed"})
+                         "isolation.level": "read_uncommitted"})
     try:
         found = consumer.committed([TopicPartition(topic, p) for p in list_partitions(bootstrap, topic)], timeout=30)
         return sum(max(0, tp.offset) for tp in found)
@@ -261,21 +262,28 @@ def test_entities_spread_over_source_partitions_keep_each_partitions_order(kafka
     assert read_topic(kafka_bootstrap, config.target) == target, "a replay reads the same order"
 
 
+_SHIFT = 40 * 86_400_000
+KILL_PAYLOADS = DOUBLE_PAYLOADS + [
+    orjson.dumps({**orjson.loads(p), "ts": orjson.loads(p)["ts"] + _SHIFT}) for p in DOUBLE_PAYLOADS
+]
+KILL_ARRIVALS = DOUBLE_ARRIVALS + [a + _SHIFT for a in DOUBLE_ARRIVALS]
+
+
 def test_sigkilled_repartitioner_writes_every_record_exactly_once(kafka_bootstrap, tmp_path):  # noqa: F811
     topic = f"repart-kill-{uuid.uuid4().hex[:10]}"
     ensure_topics(kafka_bootstrap, {topic: 3})
-    produce_unkeyed(kafka_bootstrap, topic, DOUBLE_PAYLOADS, DOUBLE_ARRIVALS, partitions=3, seed=13, by_entity=False)
+    produce_unkeyed(kafka_bootstrap, topic, KILL_PAYLOADS, KILL_ARRIVALS, partitions=3, seed=13, by_entity=False)
     features = tmp_path / "features.py"
     features.write_text(FEATURES.format(topic=topic))
     group = f"streamfeat-repartition.{topic}.by-user_id"
 
     rng = random.Random(20261128)
     progress, waits = [], []
-    total = len(DOUBLE_PAYLOADS)
+    total = len(KILL_PAYLOADS)
     while len([p for p in progress if 0 < p < total]) < 4:
-        assert len(progress) < 15, f"too little progress between kills: {progress}"
-        process = start_repartition(features, kafka_bootstrap, partitions=2, stop_at_end=False, batch=400)
-        waits.append(round(rng.uniform(1.5, 4.0), 2))  # start-up ~1.5 s: some kills land in it, most mid-stream
+        assert len(progress) < 25, f"too little progress between kills: {progress}"
+        process = start_repartition(features, kafka_bootstrap, partitions=2, stop_at_end=False, batch=100)
+        waits.append(round(rng.uniform(0.8, 2.5), 2))  # start-up ~1 s: some kills land in it, most mid-stream
         time.sleep(waits[-1])
         assert process.poll() is None, process.stderr.read().decode()[-2000:]
         process.send_signal(signal.SIGKILL)
@@ -283,7 +291,7 @@ def test_sigkilled_repartitioner_writes_every_record_exactly_once(kafka_bootstra
         progress.append(group_committed(kafka_bootstrap, group, topic))
     print(f"kills after {waits} s; source offsets committed after each kill: {progress}")
     assert progress == sorted(progress), "committed progress never goes backwards"
-    final = start_repartition(features, kafka_bootstrap, partitions=2, stop_at_end=True, batch=400)
+    final = start_repartition(features, kafka_bootstrap, partitions=2, stop_at_end=True, batch=1000)
     out, err = final.communicate(timeout=300)
     assert final.returncode == 0, err.decode()[-2000:]
     assert group_committed(kafka_bootstrap, group, topic) == total
@@ -293,9 +301,9 @@ def test_sigkilled_repartitioner_writes_every_record_exactly_once(kafka_bootstra
     everything = read_topic(kafka_bootstrap, target, isolation="read_uncommitted")
     print(f"{len(committed)} committed records; {len(everything) - len(committed)} more in aborted transactions")
     assert len(committed) == total
-    assert Counter(value for *_, value, _ in committed) == Counter(DOUBLE_PAYLOADS)
+    assert Counter(value for *_, value, _ in committed) == Counter(KILL_PAYLOADS)
     assert Counter((key, value, stamp) for _, _, key, value, stamp in committed) == Counter(
-        (user_of(p).encode(), p, a) for p, a in zip(DOUBLE_PAYLOADS, DOUBLE_ARRIVALS, strict=True)
+        (user_of(p).encode(), p, a) for p, a in zip(KILL_PAYLOADS, KILL_ARRIVALS, strict=True)
     )
     assert read_topic(kafka_bootstrap, f"{topic}.dead-letters") == []
 
