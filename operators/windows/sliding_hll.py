@@ -253,16 +253,18 @@ class SlidingHllStrategy:
             pos = _HEAD.size
             order = struct.unpack_from(f">{n}H", data, pos)
             pos += 2 * n
-            counts = data[pos : pos + n]
+            counts = bytes(data[pos : pos + n])
             pos += n
+            if len(counts) != n:
+                raise StateFormatError(f"sliding HyperLogLog: truncated state: {n} staircase lengths")
             pairs = sum(counts)
             times = int_array(pairs).unpack_from(data, pos)
             pos += 8 * pairs
-            ranks = data[pos : pos + pairs]
+            ranks = bytes(data[pos : pos + pairs])
             pos += pairs
         except DECODE_ERRORS as exc:
             raise corrupt("sliding HyperLogLog", exc) from exc
-        check_end(data, pos, "sliding HyperLogLog")
+        check_end(data, pos, "sliding HyperLogLog")  # also catches short counts and ranks
         state = SlidingHllState(self._m)
         state.newest = newest
         max_rank = self._shift + 1

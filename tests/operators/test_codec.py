@@ -28,6 +28,7 @@ from operators.view import ViewOperator
 from operators.windows.coverage import LifetimeCoverage, Refresh, SlidingCoverage, TiledCoverage
 from operators.windows.exact_log import ExactLogStrategy
 from operators.windows.lifetime import LifetimeStrategy
+from operators.windows.sliding_hll import SlidingHllStrategy
 from operators.windows.subtract import SubtractOnEvictStrategy
 from operators.windows.tiles import TilesStrategy
 from operators.windows.two_stacks import TwoStacksStrategy
@@ -230,6 +231,8 @@ def features():
                         coverage=SlidingCoverage(30 * DAY)),
         FeatureOperator(name="hll30", field="x", aggregator=agg.ApproxCountDistinct(),
                         strategy=ExactLogStrategy(agg.ApproxCountDistinct()), coverage=SlidingCoverage(30 * DAY)),
+        FeatureOperator(name="hll30s", field="x", aggregator=agg.ApproxCountDistinct(),
+                        strategy=SlidingHllStrategy(agg.ApproxCountDistinct()), coverage=SlidingCoverage(30 * DAY)),
         FeatureOperator(name="last5", field="x", aggregator=agg.LastN(5), strategy=LifetimeStrategy(agg.LastN(5)),
                         coverage=LifetimeCoverage()),
         FeatureOperator(name="p50", field="x", aggregator=agg.ApproxQuantile(0.5),
