@@ -76,7 +76,7 @@ class SlidingHllState:
     * ``newest``: the newest event time ever inserted (``NEG_INF`` when none).
     """
 
-    __slots__ = ("stairs", "maxima", "units", "heads", "newest")
+    __slots__ = ("heads", "maxima", "newest", "stairs", "units")
 
     def __init__(self, m: int) -> None:
         self.stairs: dict[int, list[int]] = {}
@@ -112,7 +112,7 @@ class SlidingHllStrategy:
             self.evict(state, bound)
         if event_time <= bound:  # no read can cover it
             return
-        if event_time > state.newest:
+        if event_time > state.newest:  # noqa: PLR1730 (hot path: a compare, not a call)
             state.newest = event_time
         h = hash64(value)
         index = h >> self._shift

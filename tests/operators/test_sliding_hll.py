@@ -30,8 +30,14 @@ from operators.windows.sliding_hll import ReadBeforeNewestEventError, SlidingHll
 def pair(precision: int, size: int, refresh: Refresh | None) -> tuple[FeatureOperator, FeatureOperator]:
     def feature(strategy_class: type) -> FeatureOperator:
         aggregator = ApproxCountDistinct(precision)
-        return FeatureOperator(name="hll", field="x", aggregator=aggregator, strategy=strategy_class(aggregator),
-                               coverage=SlidingCoverage(size), refresh=refresh)
+        return FeatureOperator(
+            name="hll",
+            field="x",
+            aggregator=aggregator,
+            strategy=strategy_class(aggregator),
+            coverage=SlidingCoverage(size),
+            refresh=refresh,
+        )
 
     return feature(ExactLogStrategy), feature(SlidingHllStrategy)
 
@@ -192,7 +198,9 @@ def test_registers_refuse_mutators_that_would_skip_the_sum():
             mutate(registers)
 
 
-@given(st.sampled_from([4, 8, 12, 16]), st.lists(st.tuples(st.integers(0, 2**16 - 1), st.integers(1, 61)), max_size=300))
+@given(
+    st.sampled_from([4, 8, 12, 16]), st.lists(st.tuples(st.integers(0, 2**16 - 1), st.integers(1, 61)), max_size=300)
+)
 def test_value_is_the_float_sum_when_that_is_exact_and_order_free_always(precision, raw):
     """The exact harmonic sum equals the float sum in register order whenever every rank is
     at most ``53 - precision`` (that float sum is then exact); above that it still does not
@@ -211,4 +219,4 @@ def test_value_is_the_float_sum_when_that_is_exact_and_order_free_always(precisi
         estimate = hll._alpha * m * m / float_sum
         if estimate <= 2.5 * m and empty:
             estimate = m * math.log(m / empty)
-        assert hll.value(acc) == int(round(estimate))
+        assert hll.value(acc) == round(estimate)
