@@ -292,7 +292,7 @@ def test_sigkilled_repartitioner_writes_every_record_exactly_once(kafka_bootstra
     print(f"kills after {waits} s; source offsets committed after each kill: {progress}")
     assert progress == sorted(progress), "committed progress never goes backwards"
     final = start_repartition(features, kafka_bootstrap, partitions=2, stop_at_end=True, batch=1000)
-    out, err = final.communicate(timeout=300)
+    _out, err = final.communicate(timeout=300)
     assert final.returncode == 0, err.decode()[-2000:]
     assert group_committed(kafka_bootstrap, group, topic) == total
 
