@@ -319,6 +319,57 @@ def run_flow(bootstrap: str, topic: str, work: Path, *, workers: int, online: st
     }
 
 
+def store_write_ceiling(target: str | None, work: Path, *, events: int = 200_000, passes: int = 3) -> dict[str, Any]:
+    """Entity updates/s the online store itself sustains: the example view's states after
+    the first ``events`` W1 events (encoded once, in process), written in batches of
+    FLOW_BATCH rows — the pipeline's coalesced writes, without the rest of the flow."""
+    from streamfeat.build import build_view
+    from streamfeat.loader import EXAMPLE_FEATURES, load_views
+    from streamfeat.online import StoredEntity, open_online_store
+    from streamfeat.workload import iter_batches
+
+    (view,) = load_views(EXAMPLE_FEATURES)
+    op = build_view(view)
+    states: dict[str, Any] = {}
+    for batch in iter_batches(W1, 100_000, limit=events):
+        keys = batch.user_ids()
+        columns = {"amount": batch.amount.tolist(), "merchant_id": batch.merchant_ids()}
+        op.apply_batch(states, keys, batch.event_time.tolist(), batch.arrival.tolist(), op.columns_for(columns))
+    encoded = [(key, op.to_bytes(state), state.seq, state.frontier) for key, state in states.items()]
+    sizes = sorted(len(e[1]) for e in encoded)
+    prefix = f"bench-ceiling-{uuid.uuid4().hex[:8]}"
+    store = open_online_store(target or str(work / "ceiling.sqlite"), work)
+    written = 0
+    started = time.perf_counter()
+    try:
+        for k in range(passes):
+            for lo in range(0, len(encoded), FLOW_BATCH):
+                rows = {
+                    key: StoredEntity(state=data, version=k * 1_000_000_000 + seq, event_time=frontier)
+                    for key, data, seq, frontier in encoded[lo : lo + FLOW_BATCH]
+                }
+                written += store.write(prefix, "f", rows)
+        seconds = time.perf_counter() - started
+    finally:
+        if target and target.startswith(("redis://", "rediss://")):
+            import redis as redis_py
+
+            client = redis_py.Redis.from_url(target)
+            for key in client.scan_iter(match=f"*{prefix}*", count=10_000):
+                client.delete(key)
+        store.close()
+    return {
+        "store": "redis" if target and target.startswith("redis") else "embedded",
+        "entities": len(encoded),
+        "rows_written": written,
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(written / seconds) if seconds else None,
+        "state_bytes_median": sizes[len(sizes) // 2] if sizes else 0,
+        "state_bytes_p99": sizes[int(len(sizes) * 0.99)] if sizes else 0,
+        "state_bytes_mean": round(sum(sizes) / len(sizes)) if sizes else 0,
+    }
+
+
 def measure_freshness(
     bootstrap: str, topic: str, work: Path, *, rate: float, seconds: float, sample: int, workers: int
 ) -> dict[str, Any]:
@@ -485,6 +536,18 @@ def markdown(r: dict[str, Any]) -> str:
             f"consume+decode |"
         ),
         f"| online-store writes | {e2e['online_writes_per_s']:,} | {e2e['online_writes']:,} rows published |",
+        *(
+            [
+                f"| online-store write ceiling ({r['store_write_ceiling']['store']}) | "
+                f"{r['store_write_ceiling']['rows_per_s']:,} entity updates/s | the store alone: "
+                f"{r['store_write_ceiling']['entities']:,} entity states (median "
+                f"{r['store_write_ceiling']['state_bytes_median']:,} B, p99 {r['store_write_ceiling']['state_bytes_p99']:,} B) "
+                f"written {r['store_write_ceiling']['rows_written'] // max(r['store_write_ceiling']['entities'], 1)} times "
+                f"in batches of {FLOW_BATCH:,} |"
+            ]
+            if r.get("store_write_ceiling")
+            else []
+        ),
         "",
         (
             f"End to end: {e2e['records']:,} records ({e2e['accepted']:,} accepted, {e2e['late']:,} late, "
@@ -622,6 +685,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 f"{e2e['online_writes_per_s']:,} online writes/s, state {e2e['state_on_disk']}",
                 flush=True,
             )
+            print("online-store write ceiling ...", flush=True)
+            write_ceiling = store_write_ceiling(online_target, work)
+            print(f"  {write_ceiling['rows_per_s']:,} entity updates/s ({write_ceiling['store']})", flush=True)
             for users in () if args.skip_entities else ENTITY_USERS:
                 name = new_topic(f"bench-users{users}-{run_id}")
                 spec = dataclasses.replace(W1, users=users, zipf_s=ENTITY_ZIPF_S)
@@ -677,6 +743,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         },
         "produce": produced,
         "ceilings": ceilings,
+        "store_write_ceiling": write_ceiling,
         "end_to_end": e2e,
         "memory_vs_entities": memory,
         "freshness": freshness,

@@ -2,11 +2,13 @@
 
 Each entity is one hash at ``{prefix}:{view}:{fingerprint}:{entity}`` with fields
 ``s`` (state bytes), ``v`` (version) and ``t`` (event time). A batch is one pipeline
-— one round trip — of one small Lua script call per row; the script compares the
-stored version and writes only a newer one, so non-regression holds atomically even
-with several writers. One call per row (rather than one call for the whole batch)
-keeps every script on a single key, as Redis Cluster requires, and never blocks the
-server for a whole batch. An optional TTL is set on every write (``PEXPIRE``).
+— one round trip — of Lua script calls, each writing up to ``rows_per_call`` rows
+(default 500): for every row the script compares the stored version and writes only a
+newer one, so non-regression holds atomically even with several writers. Many rows
+per call take the per-command cost of redis-py and the server out of the per-row
+path (measured: several times the rows/s of one call per row); a bounded chunk never
+blocks the server for a whole batch. ``rows_per_call=1`` keeps every call on one key,
+as a Redis Cluster would need. An optional TTL is set on every write (``PEXPIRE``).
 
 Retries are the runtime's business: every redis-py failure is raised as
 :class:`~streamfeat.errors.OnlineStoreError` naming the server and the operation.
@@ -38,6 +40,24 @@ end
 return 1
 """
 
+# KEYS = entity keys; ARGV = ttl ms (0: none), then state, version, event time per key.
+_WRITE_MANY_IF_NEWER = """
+local ttl = ARGV[1]
+local written = 0
+for i, key in ipairs(KEYS) do
+    local base = 3 * i - 1
+    local stored = redis.call('HGET', key, 'v')
+    if not (stored and tonumber(stored) >= tonumber(ARGV[base + 1])) then
+        redis.call('HSET', key, 's', ARGV[base], 'v', ARGV[base + 1], 't', ARGV[base + 2])
+        if ttl ~= '0' then
+            redis.call('PEXPIRE', key, ttl)
+        end
+        written = written + 1
+    end
+end
+return written
+"""
+
 _FIELDS = ("s", "v", "t")
 
 
@@ -67,8 +87,12 @@ class RedisStore:
         ssl: bool = False,
         key_prefix: str = "sf",
         socket_timeout: float = 10.0,
+        rows_per_call: int = 500,
     ) -> None:
         redis = _import_redis()
+        if rows_per_call < 1:
+            raise OnlineStoreError(f"RedisStore rows_per_call must be >= 1, got {rows_per_call}")
+        self.rows_per_call = rows_per_call
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError,)
         self.ttl_ms = 0 if ttl is None else parse_duration(ttl, what="RedisStore ttl")
         self.key_prefix = key_prefix
@@ -84,6 +108,7 @@ class RedisStore:
         # after the server forgets it (restart, SCRIPT FLUSH), so a batch stays one
         # round trip instead of redis-py's per-pipeline SCRIPT EXISTS check.
         self._write_if_newer = self._client.register_script(_WRITE_IF_NEWER)
+        self._write_many_if_newer = self._client.register_script(_WRITE_MANY_IF_NEWER)
         self._no_script: type[BaseException] = redis.exceptions.NoScriptError
 
     def key(self, view: str, fingerprint: str, entity: str) -> str:
@@ -97,8 +122,9 @@ class RedisStore:
             try:
                 results = self._write_batch(prefix, rows)
             except self._no_script:
-                # Nothing ran; retrying the whole batch is safe anyway (writes never regress).
+                # Retrying the whole batch is safe: writes never regress.
                 self._client.script_load(_WRITE_IF_NEWER)
+                self._client.script_load(_WRITE_MANY_IF_NEWER)
                 results = self._write_batch(prefix, rows)
         except self._errors as exc:
             raise OnlineStoreError(
@@ -107,12 +133,24 @@ class RedisStore:
         return sum(results)
 
     def _write_batch(self, prefix: str, rows: Mapping[str, StoredEntity]) -> list[int]:
-        sha = self._write_if_newer.sha
         ttl = self.ttl_ms
+        chunk = self.rows_per_call
         with self._client.pipeline(transaction=False) as pipe:
             evalsha = pipe.evalsha
-            for entity, row in rows.items():
-                evalsha(sha, 1, prefix + entity, row.state, row.version, row.event_time, ttl)
+            if chunk == 1:
+                sha = self._write_if_newer.sha
+                for entity, row in rows.items():
+                    evalsha(sha, 1, prefix + entity, row.state, row.version, row.event_time, ttl)
+                return pipe.execute()
+            sha = self._write_many_if_newer.sha
+            items = list(rows.items())
+            for lo in range(0, len(items), chunk):
+                part = items[lo : lo + chunk]
+                keys = [prefix + entity for entity, _ in part]
+                args: list[Any] = [ttl]
+                for _, row in part:
+                    args += (row.state, row.version, row.event_time)
+                evalsha(sha, len(keys), *keys, *args)
             return pipe.execute()
 
     def get_raw(self, view: str, fingerprint: str, entities: Sequence[str]) -> list[StoredEntity | None]:
