@@ -65,3 +65,16 @@ def test_unreachable_server_is_a_clear_online_store_error() -> None:
         assert "secret" not in str(info.value)
         with pytest.raises(OnlineStoreError, match="cannot read view 'user_txn'"):
             store.get_raw(VIEW, FP, ["u1"])
+
+
+@pytest.mark.parametrize("rows_per_call", [1, 2, 500])
+def test_chunked_writes_compare_every_row(redis_url: str, redis_prefix: str, rows_per_call: int) -> None:
+    """Rows written several per script call still never regress, one by one."""
+    with RedisStore(redis_url, key_prefix=redis_prefix, rows_per_call=rows_per_call) as store:
+        first = {f"u{i}": StoredEntity(b"v5-%d" % i, 5, i) for i in range(7)}
+        assert store.write(VIEW, FP, first) == 7
+        mixed = {f"u{i}": StoredEntity(b"v%d-%d" % (4 + i % 3, i), 4 + i % 3, i) for i in range(9)}  # 4, 5, 6, ...
+        assert store.write(VIEW, FP, mixed) == 4  # u2, u5 newer (6); u7, u8 new; nothing older or equal
+        got = store.get_raw(VIEW, FP, [f"u{i}" for i in range(9)])
+        assert [row.version for row in got] == [5, 5, 6, 5, 5, 6, 5, 5, 6]
+        assert got[2].state == b"v6-2" and got[0].state == b"v5-0" and got[7].state == b"v5-7"
