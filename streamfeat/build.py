@@ -14,6 +14,7 @@ from operators.windows import (
     LifetimeStrategy,
     Refresh,
     SlidingCoverage,
+    SlidingHllStrategy,
     SubtractOnEvictStrategy,
     TiledCoverage,
     TilesStrategy,
@@ -69,7 +70,9 @@ def strategy_name(feature: f.Feature) -> str:
     if feature.invertible:
         return "subtract"
     if isinstance(feature, f.ApproxDistinct):
-        return "log"  # a sketch per element would make two-stacks state huge
+        # A sketch per element would make two-stacks state huge; the event log folds the
+        # whole window per read. Per-register staircases read in O(registers changed).
+        return "sliding_hll"
     return "two_stacks"
 
 
@@ -91,6 +94,7 @@ def build_feature(feature: f.Feature, field_type: type | None) -> FeatureOperato
         coverage = SlidingCoverage(window.size)
         strategy = {
             "log": ExactLogStrategy,
+            "sliding_hll": SlidingHllStrategy,
             "subtract": SubtractOnEvictStrategy,
             "two_stacks": TwoStacksStrategy,
         }[name](aggregator)
