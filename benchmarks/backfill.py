@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import RESULTS_DIR, machine, write_results
+from benchmarks._common import REPO, RESULTS_DIR, machine, write_results
 
 DEFAULT_EVENTS = 20_000_000
 QUICK_EVENTS = 200_000
@@ -261,6 +261,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--cache-entities", type=int, default=200_000, help="entities in memory per view")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_EVENTS:,} events, 20,000 spine rows")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default benchmarks/results)")
+    parser.add_argument("--cache-dir", type=Path, default=CACHE, help=f"where the Parquet history is kept (default {CACHE})")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--history", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--spine", type=Path, help=argparse.SUPPRESS)
@@ -268,7 +269,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> dict[str, Any] | int:
     args = parse_args(argv)
     if args.child:
         figures = child(args.child, args.history, args.spine, args.training_out, args.cache_entities)
@@ -280,8 +281,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [j for j in jobs if j not in JOBS]
     if unknown:
         raise SystemExit(f"unknown job(s) {unknown}; choose from {JOBS}")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    history = CACHE / f"w1-{events}.parquet"
+    cache = args.cache_dir
+    cache.mkdir(parents=True, exist_ok=True)
+    history = cache / f"w1-{events}.parquet"
     report: dict[str, Any] = {
         "command": "python -m benchmarks.backfill " + " ".join(sys.argv[1:] if argv is None else argv),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -294,10 +296,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"writing the W1 prefix of {events:,} events to {history} ...", flush=True)
         report["history_write_seconds"] = round(write_history(events, history), 1)
     report["history_bytes"] = history.stat().st_size
-    spine = CACHE / f"spine-{events}-{spine_rows}.parquet"
+    spine = cache / f"spine-{events}-{spine_rows}.parquet"
     if not spine.exists():
         write_spine(history, spine_rows, spine)
-    training_out = CACHE / f"training-{events}-{spine_rows}.parquet"
+    training_out = cache / f"training-{events}-{spine_rows}.parquet"
     report["heavy_user"] = heavy_user_reads(history)
     print(f"heavy user: {report['heavy_user']}", flush=True)
     report["jobs"] = []
@@ -306,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         done = subprocess.run(
             [sys.executable, "-m", "benchmarks.backfill", "--child", job, "--history", str(history), "--spine",
              str(spine), "--training-out", str(training_out), "--cache-entities", str(args.cache_entities)],
-            capture_output=True, text=True, check=False,
+            capture_output=True, text=True, check=False, cwd=REPO,
         )
         if done.returncode != 0:
             raise SystemExit(f"job {job} failed:\n{done.stderr[-3000:]}")
@@ -316,8 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = "backfill_quick" if args.quick else "backfill"
     write_results(name, report, markdown, args.out)
     print((args.out / f"{name}.md").read_text())
-    return 0
+    return report
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
