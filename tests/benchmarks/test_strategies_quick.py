@@ -30,7 +30,7 @@ def test_quick_run_writes_json_markdown_and_plots(tmp_path) -> None:
     skipped = {(c["row"], c["window"]) for c in cells if c["status"] == "skipped"}
     assert ("tiles_1d", "1h") in skipped and ("log", "lifetime") in skipped and ("lifetime", "7d") in skipped
     headline = written["headline"]
-    assert set(headline["features"]) == {"lifetime", "exact_365d", "daily_365d"}
+    assert set(headline["features"]) == {"lifetime", "exact_365d", "daily_365d", "tiles_365d"}
     assert headline["differences_at_end"]["lifetime"]["mean_signed"] >= 0  # lifetime never counts less
     assert headline["features"]["daily_365d"]["staleness_bound_ms"] == 26 * 3_600_000
     markdown = (tmp_path / "strategies.md").read_text()
