@@ -60,6 +60,32 @@ _REGISTER_MASK = (1 << _REGISTER_BITS) - 1
 _EMPTY_WEIGHT = RANK_WEIGHTS[0]
 
 
+def _expired_registers(heads: list[int], limit: int) -> set[int]:
+    """Registers of the heap keys ``<= limit`` (heads at or before the read's ``lo``).
+
+    Walks the heap's subtrees of such keys (a key above ``limit`` has only larger keys
+    below it), so few expired heads cost few steps; once they are a sixteenth of the heap,
+    a flat scan is cheaper than the walk."""
+    expired: set[int] = set()
+    size = len(heads)
+    budget = size // 16 + 1
+    todo = [0]
+    while todo:
+        i = todo.pop()
+        key = heads[i]
+        if key <= limit:
+            expired.add(key & _REGISTER_MASK)
+            budget -= 1
+            if not budget:
+                return {key & _REGISTER_MASK for key in heads if key <= limit}
+            child = 2 * i + 1
+            if child < size:
+                todo.append(child)
+                if child + 1 < size:
+                    todo.append(child + 1)
+    return expired
+
+
 class ReadBeforeNewestEventError(ValueError):
     """A read whose upper edge is before a stored event: the staircases cannot answer it."""
 
@@ -147,6 +173,9 @@ class SlidingHllStrategy:
                 state.units += RANK_WEIGHTS[rank] - RANK_WEIGHTS[old]
             if event_time != old_head_time:
                 heappush(heads, event_time << _REGISTER_BITS | index)
+                if len(heads) > 2 * len(state.stairs) + 16:  # mostly former heads: rebuild
+                    heads[:] = [stair[0] << _REGISTER_BITS | j for j, stair in state.stairs.items()]
+                    heapify(heads)
 
     def evict(self, state: SlidingHllState, bound: int) -> None:
         """Drop pairs with ``event_time <= bound``: pop heads in time order."""
@@ -182,28 +211,16 @@ class SlidingHllStrategy:
                 f"sliding HyperLogLog answers windows ending at or after its newest event "
                 f"({state.newest}); asked for one ending at {hi}"
             )
-        registers = Registers(state.maxima, state.units)
+        if lo >= state.newest:  # every stored event has left the window
+            return Registers({}, self._m * _EMPTY_WEIGHT)
         heads = state.heads
         limit = lo << _REGISTER_BITS | _REGISTER_MASK
         if not heads or heads[0] > limit:
-            return registers
-        # Every register whose head is at or before lo has a key <= limit; walk the
-        # heap's subtrees of such keys (a key above limit has only larger keys below it).
-        expired: set[int] = set()
-        size = len(heads)
-        todo = [0]
-        while todo:
-            i = todo.pop()
-            key = heads[i]
-            if key <= limit:
-                expired.add(key & _REGISTER_MASK)
-                child = 2 * i + 1
-                if child < size:
-                    todo.append(child)
-                    if child + 1 < size:
-                        todo.append(child + 1)
-        stairs = state.stairs
-        for index in expired:
+            return Registers(state.maxima, state.units)
+        ranks = dict(state.maxima)  # a plain dict: item stores at C speed, units summed once below
+        units = state.units
+        maxima, stairs = state.maxima, state.stairs
+        for index in _expired_registers(heads, limit):
             stair = stairs.get(index)
             if stair is None or stair[0] > lo:
                 continue  # a former head's key
@@ -211,10 +228,12 @@ class SlidingHllStrategy:
             while k < len(stair) and stair[k] <= lo:
                 k += 2
             if k < len(stair):
-                registers[index] = stair[k + 1]
+                rank = ranks[index] = stair[k + 1]
+                units += RANK_WEIGHTS[rank] - RANK_WEIGHTS[maxima[index]]
             else:
-                del registers[index]
-        return registers
+                del ranks[index]
+                units += _EMPTY_WEIGHT - RANK_WEIGHTS[maxima[index]]
+        return Registers(ranks, units)
 
     def is_empty(self, state: SlidingHllState) -> bool:
         return not state.stairs
