@@ -75,6 +75,34 @@ def entity_key(payload: bytes, key_field: str) -> tuple[bytes | None, str, str]:
     return key, "", ""
 
 
+def _create_target(config: RepartitionConfig, partitions: int) -> None:
+    """Create the repartition topic when missing, with the source's replication factor and
+    ``retention.ms``: records keep their original timestamps, and time retention goes by
+    them, so the copy expires what the source expires (a broker default of 7 days would
+    delete a replay of older history at its next retention check)."""
+    from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
+
+    admin = AdminClient({"bootstrap.servers": config.bootstrap})
+    try:
+        topics = admin.list_topics(timeout=30).topics
+        if config.target in topics:
+            return
+        source = topics[config.source_topic]
+        replication = len(next(iter(source.partitions.values())).replicas)
+        resource = ConfigResource(ResourceType.TOPIC, config.source_topic)
+        entries = admin.describe_configs([resource])[resource].result(timeout=30)
+        retention = entries.get("retention.ms")
+        topic_config = {"retention.ms": retention.value} if retention is not None and retention.value else {}
+        future = admin.create_topics(
+            [NewTopic(config.target, num_partitions=partitions, replication_factor=replication, config=topic_config)]
+        )[config.target]
+        future.result(timeout=30)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise RepartitionError(f"cannot create the repartition topic {config.target!r}: {exc}") from exc
+    ensure_topics(config.bootstrap, {config.target: partitions})  # waits for every partition's leader
+
+
 @dataclass(frozen=True, kw_only=True)
 class RepartitionConfig:
     """Where to read, where to write, and how."""
@@ -137,8 +165,8 @@ class Repartitioner:
         self.config = config
         source_partitions = list_partitions(config.bootstrap, config.source_topic)
         self.partitions = source_partitions
-        wanted = config.partitions or len(source_partitions)
-        ensure_topics(config.bootstrap, {config.target: wanted, config.dead_letters: 1})
+        _create_target(config, config.partitions or len(source_partitions))
+        ensure_topics(config.bootstrap, {config.dead_letters: 1})
         have = len(list_partitions(config.bootstrap, config.target))
         if config.partitions is not None and have != config.partitions:
             raise RepartitionError(
@@ -146,6 +174,7 @@ class Repartitioner:
                 f"count would move entities between partitions (and their state); repartition into a new topic"
             )
         self.stats = RepartitionStats()
+        self._open = False  # a transaction is begun and not yet committed or aborted
         self._errors: list[str] = []
         self._producer = Producer({
             "bootstrap.servers": config.bootstrap,
@@ -258,6 +287,7 @@ class Repartitioner:
         """One transaction: every message's record (or dead letter) and the offsets after them."""
         config = self.config
         self._producer.begin_transaction()
+        self._open = True
         next_offsets: dict[int, int] = {}
         dead = 0
         for message in messages:
@@ -283,6 +313,7 @@ class Repartitioner:
                 if not exc.args[0].retriable() or attempt == 4:
                     raise
                 time.sleep(0.2 * (attempt + 1))
+        self._open = False
         if self._errors:
             errors, self._errors = self._errors, []
             raise RepartitionError(f"records not delivered in a committed transaction: {errors[:3]}")
@@ -305,6 +336,7 @@ class Repartitioner:
                                        f"{error}") from exc
             # Nothing of the batch is visible; read it again from the committed offsets.
             self._producer.abort_transaction(60)
+            self._open = False
             self._errors.clear()
             self.stats.aborted += 1
             self._start = self._committed()
@@ -323,8 +355,17 @@ class Repartitioner:
         return self.stats
 
     def close(self) -> None:
+        """Close the consumer. A transaction left open by a failed batch is aborted when the
+        producer can still do so; a fenced or failed producer leaves it to the broker (the
+        transaction timeout, or the next ``init_transactions`` with this id)."""
         self._consumer.close()
-        self._producer.flush(30)
+        if self._open:
+            self._open = False
+            try:
+                self._producer.abort_transaction(10)
+            except KafkaException as exc:
+                if not (exc.args[0].fatal() or exc.args[0].txn_requires_abort() or exc.args[0].retriable()):
+                    raise RepartitionError(f"cannot abort the open transaction: {exc}") from exc
 
     def __enter__(self) -> Self:
         return self

@@ -113,7 +113,8 @@ def add_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
         "--partitions",
         type=int,
         metavar="N",
-        help="partitions of the repartition topic when it is created (default: the source's); an existing "
+        help="partitions of the repartition topic when it is created (default: the source's; its replication "
+        "factor and retention.ms are the source's too); an existing "
         "topic with another count is an error, since changing it moves entities between partitions",
     )
     parser.add_argument(

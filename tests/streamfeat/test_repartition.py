@@ -34,6 +34,28 @@ from tests.streamfeat.test_pipeline import ARRIVALS, PAYLOADS
 # -- helpers ---------------------------------------------------------------------------
 
 
+def create_topics(bootstrap, topics: dict[str, int]) -> None:
+    """Topics that keep everything: the test records carry 2023 timestamps, which the
+    broker's default 7-day time retention would delete at its next check."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics(
+        [NewTopic(name, num_partitions=n, replication_factor=1, config={"retention.ms": "-1"}) for name, n in topics.items()]
+    )
+    for future in futures.values():
+        future.result(timeout=30)
+    ensure_topics(bootstrap, topics)
+
+
+def retention_ms(bootstrap, topic) -> str:
+    from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until the answer arrives
+    return admin.describe_configs([resource])[resource].result(timeout=30)["retention.ms"].value
+
+
 def user_of(payload: bytes) -> str:
     return orjson.loads(payload)["user_id"]
 
@@ -187,7 +209,7 @@ def test_repartitioned_topic_gives_the_values_of_a_topic_keyed_by_entity(kafka_b
     name = f"repart-{uuid.uuid4().hex[:10]}"
     keyed, unkeyed = f"{name}-keyed", f"{name}-unkeyed"
     target = f"{unkeyed}.by-user_id"
-    ensure_topics(kafka_bootstrap, {keyed: 2, unkeyed: 3})
+    create_topics(kafka_bootstrap, {keyed: 2, unkeyed: 3})
     from tests.streamfeat.test_compile import produce
 
     produce(kafka_bootstrap, keyed, PAYLOADS, ARRIVALS)  # keyed by user_id, the reference
@@ -200,6 +222,7 @@ def test_repartitioned_topic_gives_the_values_of_a_topic_keyed_by_entity(kafka_b
     assert done.returncode == 0, err.decode()[-2000:]
     assert f"{len(PAYLOADS):,} records" in out.decode() and "0 dead letters" in out.decode()
     assert len(list_partitions(kafka_bootstrap, target)) == 2
+    assert retention_ms(kafka_bootstrap, target) == "-1", "the repartition topic keeps what its source keeps"
 
     records = read_topic(kafka_bootstrap, target)
     assert len(records) == len(PAYLOADS)
@@ -240,7 +263,7 @@ def test_entities_spread_over_source_partitions_keep_each_partitions_order(kafka
     source partition's subsequence keeps its order, and the interleaving — the
     repartitioner's read order — is what every reader of the repartition topic sees."""
     topic = f"repart-spread-{uuid.uuid4().hex[:10]}"
-    ensure_topics(kafka_bootstrap, {topic: 3})
+    create_topics(kafka_bootstrap, {topic: 3})
     payloads = [orjson.dumps({**orjson.loads(p), "n": i}) for i, p in enumerate(PAYLOADS[:6000])]
     produce_unkeyed(kafka_bootstrap, topic, payloads, ARRIVALS[:6000], partitions=3, seed=12, by_entity=False)
     config = RepartitionConfig(bootstrap=kafka_bootstrap, source_topic=topic, key_field="user_id", partitions=2,
@@ -271,7 +294,7 @@ KILL_ARRIVALS = DOUBLE_ARRIVALS + [a + _SHIFT for a in DOUBLE_ARRIVALS]
 
 def test_sigkilled_repartitioner_writes_every_record_exactly_once(kafka_bootstrap, tmp_path):  # noqa: F811
     topic = f"repart-kill-{uuid.uuid4().hex[:10]}"
-    ensure_topics(kafka_bootstrap, {topic: 3})
+    create_topics(kafka_bootstrap, {topic: 3})
     produce_unkeyed(kafka_bootstrap, topic, KILL_PAYLOADS, KILL_ARRIVALS, partitions=3, seed=13, by_entity=False)
     features = tmp_path / "features.py"
     features.write_text(FEATURES.format(topic=topic))
@@ -310,7 +333,7 @@ def test_sigkilled_repartitioner_writes_every_record_exactly_once(kafka_bootstra
 
 def test_records_without_a_usable_key_go_to_dead_letters(kafka_bootstrap, tmp_path):  # noqa: F811
     topic = f"repart-dead-{uuid.uuid4().hex[:10]}"
-    ensure_topics(kafka_bootstrap, {topic: 2})
+    create_topics(kafka_bootstrap, {topic: 2})
     good = PAYLOADS[:50]
     bad = [b'{"merchant_id": "m1", "amount": 1.0, "ts": 5}', b"not json", b'{"user_id": null}', b"[1]"]
     numeric = b'{"user_id": 42, "merchant_id": "m1", "amount": 1.0, "ts": 5}'
@@ -333,3 +356,27 @@ def test_records_without_a_usable_key_go_to_dead_letters(kafka_bootstrap, tmp_pa
         assert source[letter["payload"].encode()] == (letter["partition"], letter["offset"])
     target = read_topic(kafka_bootstrap, config.target)
     assert len(target) == len(good) + 1 and (b"42", numeric) in {(key, value) for _, _, key, value, _ in target}
+
+
+def test_a_second_repartitioner_with_the_same_group_fences_the_first(kafka_bootstrap):  # noqa: F811
+    import pytest
+
+    from streamfeat.repartition import RepartitionError
+
+    topic = f"repart-fence-{uuid.uuid4().hex[:10]}"
+    create_topics(kafka_bootstrap, {topic: 2})
+    produce_unkeyed(kafka_bootstrap, topic, PAYLOADS[:3000], ARRIVALS[:3000], partitions=2, seed=15, by_entity=False)
+    config = RepartitionConfig(bootstrap=kafka_bootstrap, source_topic=topic, key_field="user_id", batch_size=500,
+                               stop_at_end=True)
+    first = Repartitioner(config)
+    try:
+        assert first.step() > 0
+        with Repartitioner(config) as second:  # same group, same transactional.id: fences the first
+            with pytest.raises(RepartitionError):
+                for _ in range(20):
+                    first.step()
+            second.run()
+    finally:
+        first.close()
+    target = read_topic(kafka_bootstrap, config.target)
+    assert Counter(value for *_, value, _ in target) == Counter(PAYLOADS[:3000])
