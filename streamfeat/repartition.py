@@ -210,7 +210,10 @@ class Repartitioner:
         if config.stop_at_end:
             self._end = {}
             for tp in self._tps:
-                _, high = self._consumer.get_watermark_offsets(tp, timeout=10)
+                try:
+                    _, high = self._consumer.get_watermark_offsets(tp, timeout=10)
+                except KafkaException as exc:
+                    raise RepartitionError(f"cannot read the end offset of {tp.topic}/{tp.partition}: {exc}") from exc
                 self._end[tp.partition] = high
 
     # -- offsets ---------------------------------------------------------------------
@@ -271,7 +274,10 @@ class Repartitioner:
                 self._producer.poll(0.05)
 
     def _read(self) -> list[Message]:
-        messages = self._consumer.consume(num_messages=self.config.batch_size, timeout=self.config.poll_timeout_s)
+        try:
+            messages = self._consumer.consume(num_messages=self.config.batch_size, timeout=self.config.poll_timeout_s)
+        except KafkaException as exc:
+            raise RepartitionError(f"reading {self.config.source_topic}: {exc}") from exc
         good: list[Message] = []
         for message in messages:
             error = message.error()
