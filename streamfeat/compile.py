@@ -96,6 +96,8 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             raise StopIteration
         batch = self.reader.read(self.config.batch_size, self.config.poll_timeout_s)
         if not batch.offsets:
+            if self.end is not None and (self.reader.position() or -1) >= self.end:
+                raise StopIteration  # only transaction markers were left before the end
             return []
         started = time.perf_counter()
         report = self.pipeline.process(self.topic, self.partition, batch.offsets, batch.payloads, batch.timestamps)

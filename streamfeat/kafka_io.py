@@ -135,6 +135,16 @@ class PartitionReader:
             raise KafkaIOError(f"cannot read the end offset of {self.topic}/{self.partition}: {exc}") from exc
         return high
 
+    def position(self) -> int | None:
+        """The offset the consumer will read next. It moves past transaction markers,
+        which are offsets no record is ever returned for, so "read up to the end" checks
+        this rather than the last record's offset + 1."""
+        try:
+            (tp,) = self._consumer.position([TopicPartition(self.topic, self.partition)])
+        except KafkaException as exc:
+            raise KafkaIOError(f"cannot read the position in {self.topic}/{self.partition}: {exc}") from exc
+        return tp.offset if tp.offset >= 0 else None
+
     def cached_end_offset(self) -> int | None:
         """The end offset last reported by the broker with fetched data (no request)."""
         try:
@@ -201,8 +211,8 @@ def read_range(
             while cut and batch.offsets[cut - 1] >= end:
                 cut -= 1
             if not cut:
-                if batch.offsets or reader.end_offset() <= position:
-                    return  # the log ends before `end` (or only later offsets remain): done
+                if batch.offsets or reader.end_offset() <= position or (reader.position() or -1) >= end:
+                    return  # past `end` (only markers or later offsets remained), or the log ends before it
                 if time.monotonic() - idle_since > idle_timeout_s:
                     raise KafkaIOError(
                         f"{topic}/{partition}: nothing read at offset {position} for {idle_timeout_s:.0f} s "

@@ -220,6 +220,10 @@ background.threads=2
 log.cleaner.threads=1
 log.cleaner.dedupe.buffer.size=8388608
 log.retention.check.interval.ms=300000
+# keep everything: tests and benchmarks replay generated events stamped years ago, and
+# time-based retention would delete them mid-run (it goes by record timestamps)
+log.retention.ms=-1
+log.retention.bytes=-1
 EOF
   cat >"$RUN_DIR/log4j2.properties" <<'EOF'
 status = warn

@@ -179,7 +179,7 @@ class EntityStateCache(MutableMapping[str, EntityState]):
 
     # -- persisting ------------------------------------------------------------------------
 
-    def flush(self, offsets: Mapping[tuple[str, int], int]) -> int:
+    def flush(self, offsets: Mapping[tuple[str, int], int], *, keep: int | None = None) -> int:
         """Commit every dirty entity, every deletion and ``offsets`` atomically, then evict
         the least recently used entities beyond ``capacity``. Returns the entities written.
 
@@ -188,7 +188,7 @@ class EntityStateCache(MutableMapping[str, EntityState]):
         """
         puts, deletes = self.pending_writes()
         self.store.commit(puts, deletes, offsets)
-        return self.mark_flushed()
+        return self.mark_flushed(keep=keep)
 
     def dirty_keys(self) -> list[str]:
         """Entities touched since the last flush."""
@@ -212,8 +212,10 @@ class EntityStateCache(MutableMapping[str, EntityState]):
         deletes = [layout.state_key(prefix, k) for k in self._deleted]
         return puts, deletes
 
-    def mark_flushed(self) -> int:
-        """Record that :meth:`pending_writes` was committed; returns the entities written."""
+    def mark_flushed(self, *, keep: int | None = None) -> int:
+        """Record that :meth:`pending_writes` was committed; returns the entities written.
+        Evicts down to ``keep`` resident entities (default: ``capacity``) — a spilling
+        replay keeps fewer, so it flushes every few batches rather than after each one."""
         resident = self._resident
         dirty = self._dirty
         move_to_end = resident.move_to_end
@@ -223,13 +225,13 @@ class EntityStateCache(MutableMapping[str, EntityState]):
         self._dirty = {}
         self._deleted = set()
         self._absent = set()
-        self._evict()
+        self._evict(self.capacity if keep is None else min(keep, self.capacity))
         return written
 
-    def _evict(self) -> int:
-        """Drop the least recently used clean entities beyond ``capacity``; returns how many."""
+    def _evict(self, keep: int) -> int:
+        """Drop the least recently used clean entities beyond ``keep``; returns how many."""
         popitem = self._resident.popitem
-        excess = max(0, len(self._resident) - self.capacity)
+        excess = max(0, len(self._resident) - keep)
         for _ in range(excess):
             popitem(last=False)
         return excess

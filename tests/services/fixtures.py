@@ -163,7 +163,9 @@ def kafka_bootstrap() -> Iterator[str]:
             try:
                 KafkaContainer = _import_container("kafka")
                 image = os.environ.get("STREAMFEAT_KAFKA_IMAGE", "confluentinc/cp-kafka:7.6.0")
-                container = KafkaContainer(image).with_kraft()
+                # Keep every record: tests replay events stamped years ago, which time-based
+                # retention (by record timestamp) would delete mid-run.
+                container = KafkaContainer(image).with_kraft().with_env("KAFKA_LOG_RETENTION_MS", "-1")
                 container.start()
             except Exception as exc:  # noqa: BLE001
                 tried.append(f"testcontainers KafkaContainer on {why}: {type(exc).__name__}: {exc}")

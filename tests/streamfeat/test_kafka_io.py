@@ -42,3 +42,27 @@ def test_ranges_by_offset_and_time(kafka_bootstrap):  # noqa: F811
     assert offsets_for_time(kafka_bootstrap, topic, [0], 99_999) == {0: 100}  # after the last: the end
     got = [o for batch in read_range(kafka_bootstrap, topic, 0, 30, 45, 4) for o in batch.offsets]
     assert got == list(range(30, 45))
+
+
+def test_a_transactional_topic_ends_at_its_last_marker(kafka_bootstrap):  # noqa: F811
+    """A transaction's commit marker takes an offset no record is returned for: reading
+    "to the end" must finish there, not wait for a record that never comes."""
+    import time
+
+    topic = f"kio-tx-{uuid.uuid4().hex[:10]}"
+    ensure_topics(kafka_bootstrap, {topic: 1})
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "transactional.id": f"tx-{topic}"})
+    producer.init_transactions(30)
+    for start in (0, 5):
+        producer.begin_transaction()
+        for i in range(start, start + 5):
+            producer.produce(topic, value=b"%d" % i)
+        producer.commit_transaction(30)
+    reader = PartitionReader(kafka_bootstrap, topic, 0, None)
+    end = reader.end_offset()
+    reader.close()
+    assert end == 12  # 10 records + 2 commit markers
+    started = time.monotonic()
+    got = [p for batch in read_range(kafka_bootstrap, topic, 0, 0, end, 100) for p in batch.payloads]
+    assert got == [b"%d" % i for i in range(10)]
+    assert time.monotonic() - started < 10
