@@ -261,7 +261,9 @@ class _ViewJoin:
         if start < len(keys):
             accepted += self._apply(keys, event_times, arrivals, columns, start, len(keys), late)
         if cache.resident_count > cache.capacity:
-            cache.flush({})  # spill: write back, then evict the least recently used
+            # spill: write back, then evict the least recently used down to 60 % of the budget,
+            # so the next flush is a few batches away (each flush encodes every touched entity)
+            cache.flush({}, keep=cache.capacity * 3 // 5)
         late_records = [
             LateRecord(self.view.name, keys[i], event_times[i], arrivals[i], topic, batch.partition, batch.offsets[i])
             for i in late
