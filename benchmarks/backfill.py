@@ -236,10 +236,8 @@ def markdown(report: dict[str, Any]) -> str:
             "|---|---:|",
             *[f"| {name} | {us:,} |" for name, us in costly],
             "",
-            "Exact sliding windows are evaluated at read time over the events in the window; for "
-            "`ApproxDistinct` on an exact window that folds every event's hash into a sketch, so a spine drawn "
-            "from events (most rows on the heaviest users) costs far more per row than this entity-level spine. "
-            "A tiled window (`Sliding('30d', tile='1d')`) bounds the read to 30 merged sketches.",
+            "A read evaluates the windows as of its time from the entity's stored partial state, so its cost grows "
+            "with what an exact window holds; tiled and lifetime features cost the same for every entity.",
         ]
     target = 1_000_000
     if "training" in by:
