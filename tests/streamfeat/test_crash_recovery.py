@@ -45,10 +45,13 @@ user_txn = FeatureView("user_txn", entity=Entity("user", key="user_id"), source=
 '''
 
 
-def start(features: Path, bootstrap: str, state_dir: Path, *, workers: int = 2) -> subprocess.Popen:
+def start(
+    features: Path, bootstrap: str, state_dir: Path, *, workers: int = 2, metrics_port: int | None = None
+) -> subprocess.Popen:
+    extra = [] if metrics_port is None else ["--metrics-port", str(metrics_port)]
     return subprocess.Popen(
         [sys.executable, "-m", "streamfeat.cli", "run", str(features), "--bootstrap-servers", bootstrap,
-         "--state-dir", str(state_dir), "--stop-at-end", "--batch-size", "40", "-w", str(workers)],
+         "--state-dir", str(state_dir), "--stop-at-end", "--batch-size", "40", "-w", str(workers), *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 
@@ -80,13 +83,23 @@ def test_sigkill_at_random_moments_changes_nothing(kafka_bootstrap, tmp_path):  
     done = start(features, kafka_bootstrap, straight)
     assert done.wait(timeout=300) == 0, done.stderr.read().decode()[-2000:]
 
+    from tests.streamfeat.test_cluster_restart import free_ports, records_read
+
     rng = random.Random(20261127)
     crashed = tmp_path / "crashed"
     progress = []  # events committed after each kill
     while len([p for p in progress if 0 < p < len(PAYLOADS)]) < 5:
         assert len(progress) < 15, f"the dataflow makes too little progress between kills: {progress}"
-        process = start(features, kafka_bootstrap, crashed)
-        time.sleep(rng.uniform(0.8, 1.8))  # start-up takes ~1 s: some kills land in it, most mid-stream
+        done_before = progress[-1] if progress else 0
+        # Kill once this run has read a random share of what is left (its metrics say how
+        # much), so the kill lands mid-stream however slow start-up is on a busy machine;
+        # sometimes right after start-up, before anything was committed.
+        threshold = int(rng.uniform(0.0, 0.3) * (len(PAYLOADS) - done_before))
+        (port,) = free_ports(1)
+        process = start(features, kafka_bootstrap, crashed, metrics_port=port)
+        deadline = time.monotonic() + 120
+        while records_read(port) < threshold and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert process.poll() is None, f"the run finished before its kill; committed so far: {progress}"
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
