@@ -132,8 +132,14 @@ def markdown(report: dict[str, Any]) -> str:
             f"({produced['produce_events_per_s']:,} events/s) and drained by every run with its own consumer group"
         ),
         (
-            f"- each run is its own process (peak RSS = its `VmHWM`), one worker/consumer; it stops at the end of the "
-            f"topic, after {p['max_seconds']:g} s of processing, or when its RSS passes {p['rss_cap_mb']:,} MB; events/s "
+            "- each run is its own process (peak RSS = its `VmHWM`), one worker/consumer; it stops at the end of the "
+            + (
+                f"topic (streamfeat and the plain ceiling drain it), or — bytewax and Quix — after {p['max_seconds']:g} s "
+                "of processing"
+                if p.get("drain_max_seconds")
+                else f"topic or after {p['max_seconds']:g} s of processing (quick mode: every system)"
+            )
+            + f"; any run is killed when its RSS passes {p['rss_cap_mb']:,} MB; events/s "
             "is measured over what it processed, from its first record (streamfeat: from the dataflow's start, which "
             "includes opening its state stores) to its last; systems run round-robin, "
             f"{p['repeats_count365']} round(s) of count365 and {p['repeats_all3']} of all3; medians reported"
