@@ -74,7 +74,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     with RocksDBStateStore(state_dir / "state") as state, online:
         with JsonlRejectSink(state_dir / "dead_letters.jsonl", state_dir / "late.jsonl") as rejects:
             pipeline = FeaturePipeline(
-                views, state_store=state, online_store=online, arrival_field=args.arrival_field, rejects=rejects
+                views,
+                state_store=state,
+                online_store=online,
+                arrival_field=args.arrival_field,
+                rejects=rejects,
+                allow_new_views=args.allow_new_views,
             )
             summary = replay_jsonl(pipeline, topics.pop(), args.input, batch_size=args.batch_size, on_batch=status)
     if interactive:
@@ -103,6 +108,7 @@ def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> 
         online_store=args.online_store,
         batch_size=args.batch_size,
         stop_at_end=args.stop_at_end,
+        allow_new_views=args.allow_new_views,
         dead_letter_topic=f"{topic}.dead-letters",
         late_topic=f"{topic}.late",
     )
@@ -284,6 +290,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="embedded store file (default: STATE_DIR/online.sqlite) or a Redis URL",
     )
     run.add_argument("--batch-size", type=int, default=10_000, help="records per batch (default: 10000)")
+    run.add_argument(
+        "--allow-new-views",
+        action="store_true",
+        help="start views that have no state in a state directory which already consumed the topic (new views, "
+        "or changed definitions) empty, counting only later events; without it such a run stops with an error "
+        "(build their state with `streamfeat backfill --state-dir` instead)",
+    )
     run.add_argument(
         "--arrival-field",
         default="arrival",

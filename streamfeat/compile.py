@@ -48,6 +48,7 @@ class KafkaRunConfig:
     dead_letter_topic: str | None = None  # default "{topic}.dead-letters"
     late_topic: str | None = None  # default "{topic}.late"
     cache_capacity: int = 100_000  # entities kept in memory, shared by all partitions of the topic
+    allow_new_views: bool = False  # start views without state in a store that consumed the topic already
     consumer_config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -83,6 +84,7 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             # The budget is split over every partition of the topic, so resident state stays
             # bounded however many entities (and partitions on this process) there are.
             cache_capacity=max(1_000, config.cache_capacity // max(1, partitions)),
+            allow_new_views=config.allow_new_views,
         )
         start = self.pipeline.next_offset(topic, partition)
         self.reader = PartitionReader(config.bootstrap, topic, partition, start, extra=config.consumer_config)

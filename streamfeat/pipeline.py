@@ -27,7 +27,14 @@ from typing import Protocol
 from operators.view import ViewOperator, gc_paused
 from streamfeat.build import build_view
 from streamfeat.definitions import FeatureView, Source
-from streamfeat.errors import DefinitionError, OnlineStoreError, RejectSinkError, StateStoreError, StreamfeatError
+from streamfeat.errors import (
+    DefinitionError,
+    OnlineStoreError,
+    RejectSinkError,
+    StateError,
+    StateStoreError,
+    StreamfeatError,
+)
 from streamfeat.ingest import DeadLetter, Reason, decode_records
 from streamfeat.online.base import OnlineStore, StoredEntity
 from streamfeat.state.cache import EntityStateCache
@@ -95,6 +102,7 @@ class FeaturePipeline:
         rejects: RejectSink | None = None,
         retry_for_s: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
+        allow_new_views: bool = False,
     ) -> None:
         if not views:
             raise DefinitionError("a pipeline needs at least one FeatureView")
@@ -120,6 +128,42 @@ class FeaturePipeline:
             op = build_view(view)
             cache = EntityStateCache(state_store, op, view.fingerprint(), capacity=cache_capacity)
             self._views.setdefault(topic, []).append(_ViewRuntime(view, op, cache))
+        self._check_views(allow_new_views)
+
+    def _check_views(self, allow_new: bool) -> None:
+        """Refuse to continue a state store for a view that has no state in it although the
+        store has already consumed part of its topic — a new view, or one whose definition
+        changed (a new fingerprint). It would silently count only later events. Views are
+        then registered, so an entity-less view that ran before is recognised too."""
+        from streamfeat.state import keys as layout
+
+        offsets = self.state_store.offsets()
+        registered = self.state_store.views()
+        problems = []
+        for topic, runtimes in self._views.items():
+            consumed = {partition: offset for (t, partition), offset in offsets.items() if t == topic and offset}
+            if not consumed or allow_new:
+                continue
+            for runtime in runtimes:
+                fingerprint = runtime.view.fingerprint()
+                if fingerprint in registered:
+                    continue
+                if next(self.state_store.scan(layout.view_prefix(fingerprint)), None) is not None:
+                    continue  # state written before views were registered
+                problems.append(f"{runtime.view.name!r} (fingerprint {fingerprint})")
+        if problems:
+            held = ", ".join(f"{name!r} ({fp})" for fp, name in sorted(registered.items())) or "none registered"
+            topics = ", ".join(self._views)
+            raise StateError(
+                f"view(s) {', '.join(problems)} have no state in this state store, which has already consumed "
+                f"{topics} up to offsets {offsets}: new, or their definition changed since (the store holds views: "
+                f"{held}). Started here they would count only events after those offsets. Build their state with "
+                "`streamfeat backfill FEATURES.py --bootstrap-servers ... --state-dir NEW_DIR` and run from NEW_DIR "
+                "(see docs/operations.md, upgrades), or start them empty on purpose with --allow-new-views."
+            )
+        self.state_store.register_views(
+            {r.view.fingerprint(): r.view.name for runtimes in self._views.values() for r in runtimes}
+        )
 
     @property
     def topics(self) -> list[str]:

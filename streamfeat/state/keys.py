@@ -4,6 +4,7 @@
 keyspace                  key                                                    value
 ========================  =====================================================  ==========================
 ``M`` meta                ``b"Mformat"``                                         format version, u32 BE
+``M`` views               ``b"Mview:" + fingerprint (16 hex characters)``        the view's name (UTF-8)
 ``O`` consumed offsets    ``b"O" + topic (UTF-8) + b"\\x00" + partition (u32 BE)``  next offset, i64 BE
 ``S`` entity state        ``b"S" + fingerprint (8 bytes) + entity key (UTF-8)``  ``ViewOperator.to_bytes``
 ========================  =====================================================  ==========================
@@ -37,12 +38,15 @@ __all__ = [
     "offset_key",
     "state_key",
     "view_prefix",
+    "view_registry_key",
+    "VIEW_REGISTRY_PREFIX",
 ]
 
 STATE_PREFIX = b"S"
 OFFSET_PREFIX = b"O"
 META_PREFIX = b"M"
 FORMAT_KEY = META_PREFIX + b"format"
+VIEW_REGISTRY_PREFIX = META_PREFIX + b"view:"
 FORMAT_VERSION = 1
 MAX_ENTITY_KEY_BYTES = 1024
 _FINGERPRINT_BYTES = 8
@@ -51,6 +55,12 @@ _MAX_OFFSET = 2**63 - 1
 
 _U32 = struct.Struct(">I")
 _I64 = struct.Struct(">q")
+
+
+def view_registry_key(fingerprint: str) -> bytes:
+    """The meta key recording that a view with this fingerprint writes to the store."""
+    view_prefix(fingerprint)  # validates
+    return VIEW_REGISTRY_PREFIX + fingerprint.encode("ascii")
 
 
 def view_prefix(fingerprint: str) -> bytes:

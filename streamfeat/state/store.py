@@ -53,6 +53,14 @@ class StateStore(Protocol):
         """The next offset to consume of every topic-partition committed so far."""
         ...
 
+    def views(self) -> dict[str, str]:
+        """The views registered as writing here: fingerprint -> view name."""
+        ...
+
+    def register_views(self, views: Mapping[str, str]) -> None:
+        """Record (fingerprint -> view name) for :meth:`views`; idempotent."""
+        ...
+
     def size_on_disk(self) -> int:
         """Bytes the store occupies on disk."""
         ...
@@ -150,6 +158,16 @@ class RocksDBStateStore:
 
     def offsets(self) -> dict[tuple[str, int], int]:
         return {layout.decode_offset_key(k): layout.decode_offset(v) for k, v in self.scan(layout.OFFSET_PREFIX)}
+
+    def views(self) -> dict[str, str]:
+        prefix = layout.VIEW_REGISTRY_PREFIX
+        return {k[len(prefix) :].decode("ascii"): v.decode("utf-8") for k, v in self.scan(prefix)}
+
+    def register_views(self, views: Mapping[str, str]) -> None:
+        known = self.views()
+        new = {layout.view_registry_key(fp): name.encode("utf-8") for fp, name in views.items() if known.get(fp) != name}
+        if new:
+            self._write(new, ())
 
     def size_on_disk(self) -> int:
         total = 0
