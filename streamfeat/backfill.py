@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BackfillReport",
+    "BootstrapReport",
     "PointInTimeRequest",
     "Spine",
     "bootstrap_from_kafka",
@@ -77,6 +78,9 @@ def to_utc_ms(values: Sequence[Any], *, column: str = "timestamp") -> list[int]:
             raise HistoryError(f"spine column {column!r}, row {i}: expected a timestamp, got {value!r}")
         if hasattr(value, "to_pydatetime"):  # pandas Timestamp
             value = value.to_pydatetime()
+        elif type(value).__name__ == "datetime64":  # numpy: .item() could give nanoseconds
+            out.append(int(value.astype("datetime64[ms]").astype("int64")))
+            continue
         elif hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalar
             value = value.item()
             if type(value) is int:

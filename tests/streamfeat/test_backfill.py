@@ -255,6 +255,9 @@ def test_timestamps_parse_to_utc_ms():
         1_500,
         2_000,
     ]
+    import numpy as np
+
+    assert to_utc_ms([np.datetime64(2_500, "ms"), np.datetime64(3, "s"), np.int64(7)]) == [2_500, 3_000, 7]
     with pytest.raises(HistoryError, match="neither UTC milliseconds nor ISO-8601"):
         to_utc_ms(["yesterday"], column="ts")
 
