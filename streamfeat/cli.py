@@ -18,6 +18,7 @@ __all__ = ["main"]
 _COMMAND_MODULES: tuple[str, ...] = (
     "streamfeat.backfill_cli",
     "streamfeat.repartition_cli",
+    "streamfeat.bench_cli",
     "streamfeat.serving.cli",
 )
 
