@@ -247,3 +247,21 @@ def redis_url() -> Iterator[str]:
         "Set STREAMFEAT_REDIS_URL=redis://host:port/0 to use a running server, or STREAMFEAT_REDIS_PORT "
         "to run the local one on another port.",
     )
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A Redis key prefix no other test uses; its keys are deleted afterwards."""
+    import uuid
+
+    import redis
+
+    prefix = f"sf-test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=prefix + ":*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

@@ -6,29 +6,14 @@ gets its own key prefix and removes its keys afterwards.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from streamfeat.online import EmbeddedStore, OnlineStore, RedisStore
-from tests.services.fixtures import redis_url  # noqa: F401  (pytest finds fixtures by name)
+from tests.services.fixtures import redis_prefix, redis_url  # noqa: F401  (pytest finds fixtures by name)
 
-
-@pytest.fixture
-def redis_prefix(redis_url: str) -> Iterator[str]:  # noqa: F811
-    """A key prefix no other test uses; its keys are deleted afterwards."""
-    prefix = f"sf-test-{uuid.uuid4().hex[:12]}"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=prefix + ":*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture(params=["embedded", "redis"])

@@ -10,13 +10,11 @@ Timeline of the entities written (days after T0, amounts in brackets), then neve
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import redis
 
 from streamfeat import Count, Entity, FeatureView, Lifetime, ManualClock, Sliding, Source, Sum, build_view
 from streamfeat.clock import DAY_MS, MINUTE_MS
@@ -24,7 +22,7 @@ from streamfeat.online import EmbeddedStore, FeatureReader, OnlineStore, RedisSt
 from streamfeat.serving.client import Client
 from streamfeat.serving.server import FeatureServer
 from streamfeat.serving.service import FeatureService
-from tests.services.fixtures import redis_url  # noqa: F401  (pytest finds fixtures by name)
+from tests.services.fixtures import redis_prefix, redis_url  # noqa: F401  (pytest finds fixtures by name)
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00Z
 
@@ -67,19 +65,6 @@ class Served:
     def url(self) -> str:
         return self.server.url
 
-
-@pytest.fixture
-def redis_prefix(redis_url: str) -> Iterator[str]:  # noqa: F811
-    """A key prefix no other test uses; its keys are deleted afterwards."""
-    prefix = f"sf-serve-test-{uuid.uuid4().hex[:12]}"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=prefix + ":*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture(params=["embedded", "redis"])
