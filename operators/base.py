@@ -91,6 +91,11 @@ class WindowStrategy(Protocol, Generic[S]):
 
     def is_empty(self, state: S) -> bool: ...
 
+    # Strategies for exact sliding windows also answer
+    # ``oldest_after(state, lo) -> int | None``: the oldest stored event time ``> lo``
+    # (when the window's value changes next). Without it, cached values never outlive
+    # the instant they were computed at (``FeatureOperator.next_change``).
+
     def to_bytes(self, state: S) -> bytes: ...
 
     def from_bytes(self, data: bytes) -> S: ...

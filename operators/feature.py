@@ -24,7 +24,7 @@ from bisect import insort
 from collections.abc import Callable
 from typing import Any
 
-from operators.base import NEG_INF, Aggregator, WindowStrategy
+from operators.base import NEG_INF, POS_INF, Aggregator, WindowStrategy
 from operators.codec import (
     DECODE_ERRORS,
     StateFormatError,
@@ -36,7 +36,14 @@ from operators.codec import (
     encode_events,
     read_blob,
 )
-from operators.windows.coverage import Coverage, LifetimeCoverage, Refresh, SlidingCoverage, TiledCoverage
+from operators.windows.coverage import (
+    Coverage,
+    HoppingCoverage,
+    LifetimeCoverage,
+    Refresh,
+    SlidingCoverage,
+    TiledCoverage,
+)
 from operators.windows.event_list import Event
 
 #: 2: pending events as columns (operators.codec.encode_events).
@@ -264,6 +271,38 @@ class FeatureOperator:
     def read(self, state: FeatureState, t: int) -> Any:
         """The feature value as of ``t`` (``t`` >= the entity's newest applied arrival)."""
         return self.aggregator.value(self.intermediate(state, t))
+
+    def next_change(self, state: FeatureState, t: int) -> int:
+        """The earliest time after ``t`` at which :meth:`read` may answer differently from
+        its answer at ``t`` if no event arrives meanwhile; ``POS_INF`` when never.
+
+        Conservative: it may come before the true change, never after it, so a value
+        read at ``t`` can be served unchanged for any time in ``[t, next_change)``.
+        ``t`` as for :meth:`read`.
+        """
+        refresh = self.refresh
+        if refresh is not None:  # constant between publication instants
+            return refresh.boundary(t) + refresh.every + refresh.lag
+        coverage = self.coverage
+        if isinstance(coverage, HoppingCoverage):  # constant until the next window ends
+            return (t // coverage.hop + 1) * coverage.hop
+        pending = state.pending or ()
+        entering = next((event_time for event_time, _, _ in pending if event_time > t), POS_INF)
+        if isinstance(coverage, LifetimeCoverage):
+            return entering
+        if isinstance(coverage, TiledCoverage):  # the old edge moves past a tile boundary
+            return min(entering, -((-t) // coverage.tile) * coverage.tile + 1)
+        lo = coverage.lo(t)
+        leaving = next((event_time for event_time, _, _ in pending if event_time > lo), None)
+        oldest_after = getattr(self.strategy, "oldest_after", None)
+        if oldest_after is None:
+            return t + 1  # a strategy that cannot tell: no promise beyond t
+        stored = oldest_after(state.main, lo)
+        if stored is not None and (leaving is None or stored < leaving):
+            leaving = stored
+        if leaving is not None and leaving + coverage.size < entering:
+            return leaving + coverage.size  # the oldest event in the window leaves it
+        return entering
 
     def empty_value(self) -> Any:
         return self.aggregator.value(self.aggregator.init())

@@ -26,7 +26,7 @@ from enum import IntEnum
 from itertools import count, repeat
 from typing import Any, Hashable
 
-from operators.base import NEG_INF
+from operators.base import NEG_INF, POS_INF
 from operators.codec import DECODE_ERRORS, StateFormatError, bad_version, check_end, corrupt
 from operators.feature import FeatureOperator, FeatureState
 
@@ -123,6 +123,14 @@ class ViewOperator:
         if state is None:
             return {f.name: f.empty_value() for f in self.features}
         return {f.name: f.read(fs, t) for f, fs in zip(self.features, state.features)}
+
+    def next_change(self, state: EntityState | None, t: int) -> int:
+        """The earliest time after ``t`` at which :meth:`read` may differ from its answer
+        at ``t`` without new events (``POS_INF``: never); see
+        :meth:`FeatureOperator.next_change`."""
+        if state is None:
+            return POS_INF
+        return min((f.next_change(fs, t) for f, fs in zip(self.features, state.features)), default=POS_INF)
 
     # -- per batch -------------------------------------------------------------------------
 

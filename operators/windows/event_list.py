@@ -53,6 +53,11 @@ class EventQueue:
             return head
         return bisect_right(events, t, lo=head, key=event_time_of)
 
+    def first_time_after(self, t: int) -> int | None:
+        """The oldest live event time ``> t``, ``None`` when there is none."""
+        index = self.index_after(t)
+        return self.events[index][0] if index < len(self.events) else None
+
     def expire(self, bound: int) -> tuple[int, int]:
         """Mark events with ``event_time <= bound`` expired; returns the ``events`` index
         range that just expired (valid until the next call of :meth:`compact`)."""

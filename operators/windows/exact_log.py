@@ -51,6 +51,9 @@ class ExactLogStrategy:
             acc = agg.add(acc, value, event_time, seq)
         return acc
 
+    def oldest_after(self, state: EventQueue, lo: int) -> int | None:
+        return state.first_time_after(lo)
+
     def is_empty(self, state: EventQueue) -> bool:
         return not len(state)
 

@@ -235,6 +235,21 @@ class SlidingHllStrategy:
                 units += _EMPTY_WEIGHT - RANK_WEIGHTS[maxima[index]]
         return Registers(ranks, units)
 
+    def oldest_after(self, state: SlidingHllState, lo: int) -> int | None:
+        """The oldest stored pair time ``> lo``: registers change only when one expires."""
+        heads = state.heads
+        if heads and heads[0] >> _REGISTER_BITS > lo:
+            # Every current head is at or after the heap's top (stale keys are older).
+            return heads[0] >> _REGISTER_BITS
+        oldest = None
+        for stair in state.stairs.values():
+            for k in range(0, len(stair), 2):
+                if stair[k] > lo:
+                    if oldest is None or stair[k] < oldest:
+                        oldest = stair[k]
+                    break
+        return oldest
+
     def is_empty(self, state: SlidingHllState) -> bool:
         return not state.stairs
 

@@ -81,6 +81,9 @@ class SubtractOnEvictStrategy:
                 acc = agg.retract(acc, value, event_time, seq)
         return acc
 
+    def oldest_after(self, state: RunningLog, lo: int) -> int | None:
+        return state.first_time_after(lo)
+
     def is_empty(self, state: RunningLog) -> bool:
         return not len(state)
 

@@ -152,6 +152,15 @@ class TwoStacksStrategy:
                 acc = agg.add(acc, value, et, seq)
         return acc
 
+    def oldest_after(self, state: TwoStacks, lo: int) -> int | None:
+        front = state.front  # newest first; every element is older than all of ``back``
+        count = bisect_right(front, -lo - 1, key=_neg_time)
+        if count:
+            return front[count - 1][0]
+        back = state.back
+        index = bisect_right(back, lo, key=_time)
+        return back[index][0] if index < len(back) else None
+
     def is_empty(self, state: TwoStacks) -> bool:
         return not state.front and not state.back
 

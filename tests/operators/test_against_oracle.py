@@ -5,7 +5,9 @@ future-dated and too-far-ahead events, equal timestamps, events on tile and wind
 boundaries, arrivals stamped out of order — and reads at random times at or after
 each prefix (including far-future reads of empty windows, and reads on refresh
 boundaries and publication instants). Each read must match the oracle computed
-from the raw events; a state restored from its bytes must read the same.
+from the raw events; a state restored from its bytes must read the same. And the
+value read at ``t`` must hold, by the oracle and bit for bit, at every time before
+``next_change(t)`` when nothing else arrives (what cached online values rely on).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from operators.base import POS_INF
 from operators.feature import FeatureOperator
 from operators.view import ViewOperator
 from operators.windows.sliding_hll import SlidingHllStrategy
@@ -171,3 +174,16 @@ def test_matches_oracle(agg_name, win_name, history, allowed_lateness, max_ahead
         )
         restored = op.from_bytes(op.to_bytes(state))
         assert op.read(restored, t)[name] == got, "state restored from bytes reads differently"
+        check_holds_until_next_change(op, state, feature, accepted_all[:done], t, got)
+
+
+def check_holds_until_next_change(op, state, feature, accepted, t, got) -> None:
+    """The value at ``t`` stays the answer until ``next_change(t)`` if no event arrives."""
+    change = op.next_change(state, t)
+    assert change > t, f"next_change({t}) = {change} is not after t"
+    name = feature.output_name
+    later_times = {t + 1, t + 1_000, t + 10**6} if change == POS_INF else {change - 1, (t + change) // 2, min(t + 3, change - 1)}
+    for later in later_times:
+        assert op.read(state, later)[name] == got, f"{name}: read at {later} < next_change {change} differs from t={t}"
+        want = oracle.expected(feature, oracle.in_window(feature, accepted, later))
+        assert oracle.agrees(feature, got, want), f"{name}: oracle at {later} < next_change {change} gives {want!r}"

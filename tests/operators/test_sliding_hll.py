@@ -127,6 +127,35 @@ def test_strategy_partials_match_the_exact_log(shape, bound, precision):
     assert dict(sliding.partial(sliding_state, cut, newest)) == log.partial(log_state, cut, newest)
 
 
+@given(shape=history_shapes, bound=st.integers(-1, 200), precision=st.sampled_from([4, 12]))
+def test_oldest_after_never_misses_a_register_change(shape, bound, precision):
+    """As ``lo`` moves on, the registers first change when the oldest staircase pair after
+    ``lo`` leaves (a head leaving always lowers or empties its register);
+    ``oldest_after(lo)`` is that instant or earlier (the heap's top may be a stale key),
+    and the registers are the same for every ``lo`` before it."""
+    rng = random.Random(shape["seed"])
+    aggregator = ApproxCountDistinct(precision)
+    sliding = SlidingHllStrategy(aggregator)
+    state = sliding.new_state()
+    newest = bound
+    for seq in range(shape["events"]):
+        event_time = bound + rng.randint(-5, 300)
+        if event_time > bound:
+            newest = max(newest, event_time)
+            sliding.insert(state, event_time, seq, rng.randrange(shape["values"]), bound)
+    for _ in range(10):
+        lo = bound + rng.randint(-3, 310)
+        registers = dict(sliding.partial(state, lo, newest))
+        first_leaving = min((t for stair in state.stairs.values() for t in stair[::2] if t > lo), default=None)
+        change = sliding.oldest_after(state, lo)
+        if first_leaving is None:
+            assert change is None and registers == {}
+            continue
+        assert dict(sliding.partial(state, first_leaving, newest)) != registers, "a leaving head changes a register"
+        assert change is not None and lo < change <= first_leaving
+        assert dict(sliding.partial(state, change - 1, newest)) == registers, f"changed before {change}"
+
+
 def test_read_ending_before_a_stored_event_raises():
     aggregator = ApproxCountDistinct()
     sliding = SlidingHllStrategy(aggregator)
