@@ -81,6 +81,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 arrival_field=args.arrival_field,
                 rejects=rejects,
                 allow_new_views=args.allow_new_views,
+                publish_values=args.publish_values,
             )
             summary = replay_jsonl(pipeline, topics.pop(), args.input, batch_size=args.batch_size, on_batch=status)
     if interactive:
@@ -110,6 +111,7 @@ def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> 
         batch_size=args.batch_size,
         stop_at_end=args.stop_at_end,
         allow_new_views=args.allow_new_views,
+        publish_values=args.publish_values,
         dead_letter_topic=f"{topic}.dead-letters",
         late_topic=f"{topic}.late",
     )
@@ -297,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="start views that have no state in a state directory which already consumed the topic (new views, "
         "or changed definitions) empty, counting only later events; without it such a run stops with an error "
         "(build their state with `streamfeat backfill --state-dir` instead)",
+    )
+    run.add_argument(
+        "--no-publish-values",
+        dest="publish_values",
+        action="store_false",
+        help="publish only each entity's state, not also its values as of the write; readers then decode the "
+        "state on every read (slower serving, a little less work per batch)",
     )
     run.add_argument(
         "--arrival-field",

@@ -49,6 +49,7 @@ class KafkaRunConfig:
     late_topic: str | None = None  # default "{topic}.late"
     cache_capacity: int = 100_000  # entities kept in memory, shared by all partitions of the topic
     allow_new_views: bool = False  # start views without state in a store that consumed the topic already
+    publish_values: bool = True  # publish values as of now beside the state, for fast serving reads
     consumer_config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -85,6 +86,7 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             # bounded however many entities (and partitions on this process) there are.
             cache_capacity=max(1_000, config.cache_capacity // max(1, partitions)),
             allow_new_views=config.allow_new_views,
+            publish_values=config.publish_values,
         )
         start = self.pipeline.next_offset(topic, partition)
         self.reader = PartitionReader(config.bootstrap, topic, partition, start, extra=config.consumer_config)

@@ -8,7 +8,9 @@ records to :meth:`FeaturePipeline.process`, which
 3. applies them to every view on the topic through the compiled operators, with
    entity state loaded from the state store (:class:`EntityStateCache`);
 4. publishes the touched entities' state to the online store — idempotent, versioned
-   by the entity's sequence number, so a replay can never regress a value;
+   by the entity's sequence number, so a replay can never regress a value — with
+   their values as of the pipeline's clock and the span those hold for, which
+   readers serve without decoding the state (``publish_values``);
 5. commits every view's state changes together with the next offset in ONE atomic
    state-store write.
 
@@ -26,6 +28,7 @@ from typing import Protocol
 
 from operators.view import ViewOperator, gc_paused
 from streamfeat.build import build_view
+from streamfeat.clock import Clock, SystemClock
 from streamfeat.definitions import FeatureView, Source
 from streamfeat.errors import (
     DefinitionError,
@@ -36,7 +39,7 @@ from streamfeat.errors import (
     StreamfeatError,
 )
 from streamfeat.ingest import DeadLetter, Reason, decode_records
-from streamfeat.online.base import OnlineStore, StoredEntity
+from streamfeat.online.base import OnlineStore, StoredEntity, cache_values
 from streamfeat.state.cache import EntityStateCache
 from streamfeat.state.store import StateStore
 
@@ -89,7 +92,12 @@ class _ViewRuntime:
 
 
 class FeaturePipeline:
-    """Applies raw records to feature state and publishes it; see the module docstring."""
+    """Applies raw records to feature state and publishes it; see the module docstring.
+
+    ``publish_values``: also publish each touched entity's values as of ``clock`` (one
+    read of its features, a few µs per entity and batch) so that serving answers from
+    them while they hold; turn off to publish state only.
+    """
 
     def __init__(
         self,
@@ -103,6 +111,8 @@ class FeaturePipeline:
         retry_for_s: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         allow_new_views: bool = False,
+        publish_values: bool = True,
+        clock: Clock | None = None,
     ) -> None:
         if not views:
             raise DefinitionError("a pipeline needs at least one FeatureView")
@@ -112,6 +122,8 @@ class FeaturePipeline:
         self.arrival_field = arrival_field
         self.rejects = rejects
         self._sleep = sleep
+        self.publish_values = publish_values
+        self._clock: Clock = SystemClock() if clock is None else clock
         self._sources: dict[str, Source] = {}
         self._views: dict[str, list[_ViewRuntime]] = {}
         names = [v.name for v in views]
@@ -272,13 +284,16 @@ class FeaturePipeline:
         if self.online_store is None:
             return 0
         written = 0
+        at = self._clock.now_ms() if self.publish_values else None
         for runtime, states in zip(runtimes, encoded, strict=True):
             peek = runtime.cache.peek
+            op = runtime.op
             rows = {}
             for key, data in states.items():
                 state = peek(key)
                 if state is not None and state.seq:
-                    rows[key] = StoredEntity(state=data, version=state.seq, event_time=state.frontier)
+                    cached = None if at is None else cache_values(op, state, at)
+                    rows[key] = StoredEntity(data, state.seq, state.frontier, cached)
             if rows:
                 written += self.online_store.write(runtime.view.name, runtime.view.fingerprint(), rows)
         return written

@@ -12,6 +12,16 @@ something rewrote the value when the event expired. Reads therefore match the
 contract of ``docs/semantics.md`` exactly, at any ``t`` at or after the entity's
 newest applied arrival.
 
+Beside the state, the pipeline publishes each entity's values as of the write and
+the span they hold for (:class:`~streamfeat.online.base.CachedValues`): the next
+instant any feature could change without a new event — an event leaving an exact
+window, a tile edge, a hopping window's end, a refreshed feature's next publication,
+a future-dated event's time (``ViewOperator.next_change``, checked against the
+oracle). A read inside the span is answered from those values, one small JSON object,
+without decoding the state; a read after it finalises from the state as above. So a
+quiet entity still reads correctly, and an active one (whose row is rewritten with
+every batch that touches it) reads fast.
+
 Writes never regress: a row is written only when its version is greater than the
 stored one, so replaying a Kafka range after a crash (which re-sends old versions)
 is harmless. Rows are keyed by ``(view, fingerprint, entity)``: state written by a

@@ -8,7 +8,11 @@ read stale state or need its own catch-up loop. SQLite in WAL mode lets any numb
 reader processes read the file while one writer writes, each reader seeing the last
 committed batch, with no extra dependency (``sqlite3`` is in the standard library).
 
-One table, keyed by ``(view, fingerprint, entity)``. A batch is one transaction of
+One table, keyed by ``(view, fingerprint, entity)``; beside the state bytes a row may
+hold the values as of the write and the span they hold for (``vals``, ``valid_from``,
+``valid_until``; :class:`~streamfeat.online.base.CachedValues`). A read for a time in
+that span does not fetch the state bytes at all. Files written before those columns
+existed gain them when a writer opens them. A batch is one transaction of
 one ``executemany`` upsert whose ``DO UPDATE ... WHERE excluded.version > version``
 keeps writes idempotent and never regressing. ``synchronous=NORMAL``: a committed
 batch survives a process crash; after a power loss the last batches may be gone,
@@ -27,7 +31,7 @@ from types import TracebackType
 from typing import Self
 
 from streamfeat.errors import OnlineStoreError
-from streamfeat.online.base import StoredEntity
+from streamfeat.online.base import CachedValues, StoredEntity
 
 __all__ = ["EmbeddedStore"]
 
@@ -42,18 +46,36 @@ CREATE TABLE IF NOT EXISTS online_state (
     state       BLOB    NOT NULL,
     version     INTEGER NOT NULL,
     event_time  INTEGER NOT NULL,
+    vals        BLOB,
+    valid_from  INTEGER NOT NULL DEFAULT 0,
+    valid_until INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (view, fingerprint, entity)
 ) WITHOUT ROWID
 """
+# Added after the first release; ALTER TABLE brings older files up to date.
+_CACHE_COLUMNS = {
+    "vals": "vals BLOB",
+    "valid_from": "valid_from INTEGER NOT NULL DEFAULT 0",
+    "valid_until": "valid_until INTEGER NOT NULL DEFAULT 0",
+}
 
 _UPSERT = """
-INSERT INTO online_state (view, fingerprint, entity, state, version, event_time) VALUES (?, ?, ?, ?, ?, ?)
+INSERT INTO online_state (view, fingerprint, entity, state, version, event_time, vals, valid_from, valid_until)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (view, fingerprint, entity) DO UPDATE
-    SET state = excluded.state, version = excluded.version, event_time = excluded.event_time
+    SET state = excluded.state, version = excluded.version, event_time = excluded.event_time,
+        vals = excluded.vals, valid_from = excluded.valid_from, valid_until = excluded.valid_until
     WHERE excluded.version > online_state.version
 """
 
-_SELECT_ONE = "SELECT state, version, event_time FROM online_state WHERE view = ? AND fingerprint = ? AND entity = ?"
+# ``?1`` is the read time: the state bytes are sent only when the cached values do not cover it.
+_COLUMNS = (
+    "CASE WHEN valid_from <= ?1 AND ?1 < valid_until THEN NULL ELSE state END, "
+    "version, event_time, vals, valid_from, valid_until"
+)
+_LEGACY_COLUMNS = "state, version, event_time, NULL, 0, 0"  # a file from before the cache columns
+_WHERE = "view = ?2 AND fingerprint = ?3"
+_NEVER = -(2**63)  # a read time no cached span covers
 
 
 class EmbeddedStore:
@@ -61,9 +83,15 @@ class EmbeddedStore:
 
     ``readonly=True`` opens an existing store for reading only — what a serving
     process beside the writer uses. One store object may be shared by threads.
+    ``cache_mib``: SQLite's page cache for this connection (its default, 2 MiB, holds
+    few pages of a store with many entities, so point reads would go to the OS page
+    by page); ``mmap_mib``: how much of the file reads map into memory instead of
+    copying it through ``read()`` (0: off).
     """
 
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, readonly: bool = False, cache_mib: int = 64, mmap_mib: int = 256
+    ) -> None:
         self.path = Path(path)
         self.readonly = readonly
         self._lock = threading.Lock()
@@ -75,8 +103,11 @@ class EmbeddedStore:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            self._conn.execute(f"PRAGMA cache_size = {-1024 * int(cache_mib)}")
+            self._conn.execute(f"PRAGMA mmap_size = {1024 * 1024 * int(mmap_mib)}")
             if not readonly:
                 self._prepare_for_writing()
+            self._columns = _COLUMNS if self._has_cache_columns() else _LEGACY_COLUMNS
         except (sqlite3.Error, OSError) as exc:
             raise OnlineStoreError(f"cannot open the embedded online store at {self.path}: {exc}") from exc
 
@@ -90,16 +121,33 @@ class EmbeddedStore:
                 self._conn.execute("PRAGMA journal_mode = WAL")
                 self._conn.execute("PRAGMA synchronous = NORMAL")
                 self._conn.execute(_SCHEMA)
+                present = {row[1] for row in self._conn.execute("PRAGMA table_info(online_state)")}
+                for column, definition in _CACHE_COLUMNS.items():
+                    if column not in present:
+                        self._conn.execute(f"ALTER TABLE online_state ADD COLUMN {definition}")
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.02)
 
+    def _has_cache_columns(self) -> bool:
+        present = {row[1] for row in self._conn.execute("PRAGMA table_info(online_state)")}
+        return not present or set(_CACHE_COLUMNS) <= present  # no table yet: a writer creates the new one
+
     def write(self, view: str, fingerprint: str, rows: Mapping[str, StoredEntity]) -> int:
         if not rows:
             return 0
-        params = [(view, fingerprint, entity, r.state, r.version, r.event_time) for entity, r in rows.items()]
+        params = []
+        for entity, r in rows.items():
+            if r.state is None:
+                raise OnlineStoreError(f"cannot write entity {entity!r} of view {view!r} without its state bytes")
+            c = r.cached
+            if c is None:
+                params.append((view, fingerprint, entity, r.state, r.version, r.event_time, None, 0, 0))
+            else:
+                params.append((view, fingerprint, entity, r.state, r.version, r.event_time, c.values, c.valid_from,
+                               c.valid_until))
         with self._guard("write to"):
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
@@ -112,22 +160,24 @@ class EmbeddedStore:
                 raise
         return written
 
-    def get_raw(self, view: str, fingerprint: str, entities: Sequence[str]) -> list[StoredEntity | None]:
+    def get_raw(
+        self, view: str, fingerprint: str, entities: Sequence[str], *, at: int | None = None
+    ) -> list[StoredEntity | None]:
+        t = _NEVER if at is None else at  # before every valid_from: the state is always sent
+        columns = self._columns
         if len(entities) == 1:
+            query = f"SELECT {columns} FROM online_state WHERE {_WHERE} AND entity = ?4"
             with self._guard("read from"):
-                found = self._conn.execute(_SELECT_ONE, (view, fingerprint, entities[0])).fetchone()
-            return [None if found is None else StoredEntity(found[0], found[1], found[2])]
+                found = self._conn.execute(query, (t, view, fingerprint, entities[0])).fetchone()
+            return [None if found is None else _row(*found)]
         by_entity: dict[str, StoredEntity] = {}
         with self._guard("read from"):
             for start in range(0, len(entities), _CHUNK):
                 chunk = list(dict.fromkeys(entities[start : start + _CHUNK]))
                 marks = ", ".join("?" * len(chunk))
-                query = (
-                    "SELECT entity, state, version, event_time FROM online_state "
-                    f"WHERE view = ? AND fingerprint = ? AND entity IN ({marks})"
-                )
-                for entity, state, version, event_time in self._conn.execute(query, (view, fingerprint, *chunk)):
-                    by_entity[entity] = StoredEntity(state, version, event_time)
+                query = f"SELECT entity, {columns} FROM online_state WHERE {_WHERE} AND entity IN ({marks})"
+                for entity, *found in self._conn.execute(query, (t, view, fingerprint, *chunk)):
+                    by_entity[entity] = _row(*found)
         return [by_entity.get(entity) for entity in entities]
 
     def close(self) -> None:
@@ -153,3 +203,10 @@ class EmbeddedStore:
 
     def __repr__(self) -> str:
         return f"EmbeddedStore({str(self.path)!r}{', readonly=True' if self.readonly else ''})"
+
+
+def _row(
+    state: bytes | None, version: int, event_time: int, values: bytes | None, valid_from: int, valid_until: int
+) -> StoredEntity:
+    cached = None if values is None else CachedValues(values, valid_from, valid_until)
+    return StoredEntity(state, version, event_time, cached)

@@ -1,7 +1,9 @@
 """Online store on a Redis server (redis-py, imported only when this store is used).
 
 Each entity is one hash at ``{prefix}:{view}:{fingerprint}:{entity}`` with fields
-``s`` (state bytes), ``v`` (version) and ``t`` (event time). A batch is one pipeline
+``s`` (state bytes), ``v`` (version), ``t`` (event time) and the values as of the
+write with the span they hold for: ``c`` (JSON, empty when none), ``f`` and ``u``
+(:class:`~streamfeat.online.base.CachedValues`). A batch is one pipeline
 — one round trip — of Lua script calls, each writing up to ``rows_per_call`` rows
 (default 500): for every row the script compares the stored version and writes only a
 newer one, so non-regression holds atomically even with several writers. Many rows
@@ -23,32 +25,35 @@ from urllib.parse import urlsplit
 
 from streamfeat.durations import Duration, parse_duration
 from streamfeat.errors import OnlineStoreError
-from streamfeat.online.base import StoredEntity
+from streamfeat.online.base import CachedValues, StoredEntity
 
 __all__ = ["RedisStore"]
 
-# KEYS[1] = entity key; ARGV = state, version, event time, ttl ms (0: none).
+# KEYS[1] = entity key; ARGV = state, version, event time, values, valid from, valid until,
+# ttl ms (0: none).
 _WRITE_IF_NEWER = """
 local stored = redis.call('HGET', KEYS[1], 'v')
 if stored and tonumber(stored) >= tonumber(ARGV[2]) then
     return 0
 end
-redis.call('HSET', KEYS[1], 's', ARGV[1], 'v', ARGV[2], 't', ARGV[3])
-if ARGV[4] ~= '0' then
-    redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('HSET', KEYS[1], 's', ARGV[1], 'v', ARGV[2], 't', ARGV[3], 'c', ARGV[4], 'f', ARGV[5], 'u', ARGV[6])
+if ARGV[7] ~= '0' then
+    redis.call('PEXPIRE', KEYS[1], ARGV[7])
 end
 return 1
 """
 
-# KEYS = entity keys; ARGV = ttl ms (0: none), then state, version, event time per key.
+# KEYS = entity keys; ARGV = ttl ms (0: none), then per key: state, version, event time,
+# values, valid from, valid until.
 _WRITE_MANY_IF_NEWER = """
 local ttl = ARGV[1]
 local written = 0
 for i, key in ipairs(KEYS) do
-    local base = 3 * i - 1
+    local base = 6 * i - 4
     local stored = redis.call('HGET', key, 'v')
     if not (stored and tonumber(stored) >= tonumber(ARGV[base + 1])) then
-        redis.call('HSET', key, 's', ARGV[base], 'v', ARGV[base + 1], 't', ARGV[base + 2])
+        redis.call('HSET', key, 's', ARGV[base], 'v', ARGV[base + 1], 't', ARGV[base + 2],
+                   'c', ARGV[base + 3], 'f', ARGV[base + 4], 'u', ARGV[base + 5])
         if ttl ~= '0' then
             redis.call('PEXPIRE', key, ttl)
         end
@@ -58,7 +63,29 @@ end
 return written
 """
 
-_FIELDS = ("s", "v", "t")
+# KEYS = entity keys; ARGV[1] = read time. Per key: version, event time, values, valid
+# from, valid until, and the state only when the values do not cover the read time
+# (false for what is missing). One call answers a whole batch without sending state
+# bytes the reader will not decode.
+_READ_AT = """
+local t = tonumber(ARGV[1])
+local out = {}
+for i, key in ipairs(KEYS) do
+    local r = redis.call('HMGET', key, 'v', 't', 'c', 'f', 'u')
+    local state = false
+    if r[1] then
+        local covered = r[3] and r[3] ~= '' and r[4] and r[5] and tonumber(r[4]) <= t and t < tonumber(r[5])
+        if not covered then
+            state = redis.call('HGET', key, 's')
+        end
+    end
+    out[i] = {r[1], r[2], r[3], r[4], r[5], state}
+end
+return out
+"""
+
+_FIELDS = ("s", "v", "t", "c", "f", "u")
+_NO_CACHE = (b"", 0, 0)
 
 
 def _import_redis() -> Any:
@@ -109,6 +136,7 @@ class RedisStore:
         # round trip instead of redis-py's per-pipeline SCRIPT EXISTS check.
         self._write_if_newer = self._client.register_script(_WRITE_IF_NEWER)
         self._write_many_if_newer = self._client.register_script(_WRITE_MANY_IF_NEWER)
+        self._read_at = self._client.register_script(_READ_AT)  # loads itself again if the server forgot it
         self._no_script: type[BaseException] = redis.exceptions.NoScriptError
 
     def key(self, view: str, fingerprint: str, entity: str) -> str:
@@ -117,6 +145,9 @@ class RedisStore:
     def write(self, view: str, fingerprint: str, rows: Mapping[str, StoredEntity]) -> int:
         if not rows:
             return 0
+        for entity, row in rows.items():
+            if row.state is None:
+                raise OnlineStoreError(f"cannot write entity {entity!r} of view {view!r} without its state bytes")
         prefix = f"{self.key_prefix}:{view}:{fingerprint}:"
         try:
             try:
@@ -140,7 +171,7 @@ class RedisStore:
             if chunk == 1:
                 sha = self._write_if_newer.sha
                 for entity, row in rows.items():
-                    evalsha(sha, 1, prefix + entity, row.state, row.version, row.event_time, ttl)
+                    evalsha(sha, 1, prefix + entity, row.state, row.version, row.event_time, *_cache_args(row), ttl)
                 return pipe.execute()
             sha = self._write_many_if_newer.sha
             items = list(rows.items())
@@ -149,12 +180,16 @@ class RedisStore:
                 keys = [prefix + entity for entity, _ in part]
                 args: list[Any] = [ttl]
                 for _, row in part:
-                    args += (row.state, row.version, row.event_time)
+                    args += (row.state, row.version, row.event_time, *_cache_args(row))
                 evalsha(sha, len(keys), *keys, *args)
             return pipe.execute()
 
-    def get_raw(self, view: str, fingerprint: str, entities: Sequence[str]) -> list[StoredEntity | None]:
+    def get_raw(
+        self, view: str, fingerprint: str, entities: Sequence[str], *, at: int | None = None
+    ) -> list[StoredEntity | None]:
         prefix = f"{self.key_prefix}:{view}:{fingerprint}:"
+        if at is not None and self.rows_per_call > 1:
+            return self._get_at(view, prefix, entities, at)
         try:
             if len(entities) == 1:
                 found = [self._client.hmget(prefix + entities[0], _FIELDS)]
@@ -167,7 +202,22 @@ class RedisStore:
             raise OnlineStoreError(
                 f"cannot read view {view!r} from the Redis online store at {self._where}: {exc}"
             ) from exc
-        return [None if s is None else StoredEntity(s, int(v), int(t)) for s, v, t in found]
+        return [None if s is None else _row(s, v, t, c, f, u) for s, v, t, c, f, u in found]
+
+    def _get_at(self, view: str, prefix: str, entities: Sequence[str], at: int) -> list[StoredEntity | None]:
+        """Rows for a read at ``at``: one script call per ``rows_per_call`` entities, without
+        the state bytes of rows whose values cover ``at``."""
+        found: list[Any] = []
+        chunk = self.rows_per_call
+        try:
+            for lo in range(0, len(entities), chunk):
+                keys = [prefix + entity for entity in entities[lo : lo + chunk]]
+                found += self._read_at(keys=keys, args=[at])
+        except self._errors as exc:
+            raise OnlineStoreError(
+                f"cannot read view {view!r} from the Redis online store at {self._where}: {exc}"
+            ) from exc
+        return [None if v is None else _row(s, v, t, c, f, u) for v, t, c, f, u, s in found]
 
     def close(self) -> None:
         self._client.close()
@@ -182,3 +232,17 @@ class RedisStore:
 
     def __repr__(self) -> str:
         return f"RedisStore({self._where!r}, key_prefix={self.key_prefix!r}, ttl_ms={self.ttl_ms})"
+
+
+def _cache_args(row: StoredEntity) -> tuple[bytes, int, int]:
+    c = row.cached
+    return _NO_CACHE if c is None else (c.values, c.valid_from, c.valid_until)
+
+
+def _row(state: bytes | None, version: bytes, event_time: bytes, values: bytes | None, valid_from: bytes | None,
+         valid_until: bytes | None) -> StoredEntity:
+    """A row from its hash fields (``c``/``f``/``u`` are absent in rows written before them)."""
+    cached = None
+    if values and valid_from is not None and valid_until is not None:
+        cached = CachedValues(values, int(valid_from), int(valid_until))
+    return StoredEntity(state, int(version), int(event_time), cached)

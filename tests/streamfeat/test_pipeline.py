@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from streamfeat import Count, Entity, FeatureView, LastN, Lifetime, Max, Sliding, Source, Sum, build_view
+from streamfeat import Count, Entity, FeatureView, LastN, Lifetime, ManualClock, Max, Sliding, Source, Sum, build_view
 from streamfeat.errors import DefinitionError, OnlineStoreError
 from streamfeat.ingest import Reason
 from streamfeat.online import EmbeddedStore, FeatureReader
@@ -53,14 +53,18 @@ def expected_values(payloads, arrivals, t):
     return out
 
 
-def run(tmp_path, payloads, arrivals, *, batch=1_000, stop_after=None, name="run"):
+def run(tmp_path, payloads, arrivals, *, batch=1_000, stop_after=None, name="run", clock=None):
+    """Process the stream in batches; with ``clock`` (a ManualClock), the clock reads each
+    batch's newest arrival when it is published, as a live pipeline's would."""
     with RocksDBStateStore(tmp_path / name / "state") as state, EmbeddedStore(tmp_path / name / "online.db") as online:
-        pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=online)
+        pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=online, clock=clock)
         start = pipeline.next_offset("transactions", 0) or 0
         for offset in range(start, len(payloads), batch):
             if stop_after is not None and offset >= stop_after:
                 break
             stop = min(offset + batch, len(payloads))
+            if clock is not None:
+                clock.set(max(arrivals[offset:stop]))
             pipeline.process("transactions", 0, list(range(offset, stop)), payloads[offset:stop], arrivals[offset:stop])
 
 
@@ -84,6 +88,31 @@ def test_pipeline_values_equal_the_operators(tmp_path):
     got = read_all(tmp_path, END + 3_600_000)
     for view in want:
         assert {k: v for k, v in got[view].items() if k in want[view]} == want[view]
+
+
+def test_published_values_answer_exactly_as_the_state(tmp_path):
+    """Published at the batch's arrival time, the values serve reads inside their span;
+    every read still equals the operators' (the other reads decode the state)."""
+    run(tmp_path, PAYLOADS, ARRIVALS, clock=ManualClock())
+    with EmbeddedStore(tmp_path / "run" / "online.db", readonly=True) as online:
+        keys = sorted({orjson.loads(p)["user_id"] for p in PAYLOADS})
+        rows = online.get_raw(VIEWS[0].name, VIEWS[0].fingerprint(), keys, at=END)
+    assert all(row is not None and row.cached is not None for row in rows)
+    assert sum(row.cached.covers(END) for row in rows) > len(rows) // 2  # most reads at END use them
+    for t in (END, END + 60_000, END + 3_600_000, END + 86_400_000):
+        want = expected_values(PAYLOADS, ARRIVALS, t)
+        got = read_all(tmp_path, t)
+        for view in want:
+            assert {k: v for k, v in got[view].items() if k in want[view]} == want[view], (view, t)
+
+
+def test_values_are_not_published_when_turned_off(tmp_path):
+    with RocksDBStateStore(tmp_path / "s") as state, EmbeddedStore(tmp_path / "o.db") as online:
+        pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=online, publish_values=False)
+        pipeline.process("transactions", 0, list(range(100)), PAYLOADS[:100], ARRIVALS[:100])
+        key = orjson.loads(PAYLOADS[0])["user_id"]
+        (row,) = online.get_raw(VIEWS[0].name, VIEWS[0].fingerprint(), [key], at=ARRIVALS[99])
+        assert row is not None and row.cached is None and row.state
 
 
 def test_restart_midway_gives_the_same_values(tmp_path):

@@ -13,6 +13,7 @@ import pytest
 
 from streamfeat.errors import OnlineStoreError
 from streamfeat.online import EmbeddedStore, StoredEntity
+from streamfeat.online.base import CachedValues
 
 VIEW, FP = "user_txn", "0123456789abcdef"
 
@@ -96,3 +97,22 @@ def test_failures_are_online_store_errors(tmp_path: Path) -> None:
     (tmp_path / "not-a-db").write_bytes(b"this is not a database file" * 100)
     with pytest.raises(OnlineStoreError, match="not-a-db"):
         EmbeddedStore(tmp_path / "not-a-db")
+
+
+def test_a_file_from_before_the_values_columns_is_read_and_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # the first release's table
+        conn.execute(
+            "CREATE TABLE online_state (view TEXT NOT NULL, fingerprint TEXT NOT NULL, entity TEXT NOT NULL, "
+            "state BLOB NOT NULL, version INTEGER NOT NULL, event_time INTEGER NOT NULL, "
+            "PRIMARY KEY (view, fingerprint, entity)) WITHOUT ROWID"
+        )
+        conn.execute("INSERT INTO online_state VALUES (?, ?, ?, ?, ?, ?)", (VIEW, FP, "u1", b"old", 1, 5))
+    conn.close()
+    with EmbeddedStore(path, readonly=True) as reader:
+        assert reader.get_raw(VIEW, FP, ["u1", "u2"], at=10) == [StoredEntity(b"old", 1, 5), None]
+    with EmbeddedStore(path) as writer:  # a writer adds the columns
+        cached = CachedValues(b"{}", 10, 20)
+        assert writer.write(VIEW, FP, {"u2": StoredEntity(b"new", 1, 6, cached)}) == 1
+        assert writer.get_raw(VIEW, FP, ["u1", "u2"]) == [StoredEntity(b"old", 1, 5), StoredEntity(b"new", 1, 6, cached)]
+        assert writer.get_raw(VIEW, FP, ["u2"], at=15) == [StoredEntity(None, 1, 6, cached)]

@@ -1,5 +1,8 @@
 """FeatureReader end to end on both stores: operator state written, finalised at read time.
 
+Every test runs twice: on rows written with the values as of the write (the reader
+answers from them while they hold) and on rows without (it always decodes the state).
+
 Timeline of the quiet entity ``alice`` (days after T0, amounts in brackets), written once
 after day 2 and never again:
 
@@ -11,12 +14,29 @@ after day 2 and never again:
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from operators.view import EntityState, ViewOperator
-from streamfeat import Count, Entity, FeatureView, Lifetime, ManualClock, Sliding, Source, Sum, build_view
+from streamfeat import (
+    ApproxDistinct,
+    Count,
+    Entity,
+    FeatureView,
+    Hopping,
+    LastN,
+    Lifetime,
+    ManualClock,
+    Max,
+    Mean,
+    Sliding,
+    Source,
+    Sum,
+    build_view,
+)
 from streamfeat.clock import DAY_MS, HOUR_MS, MINUTE_MS
 from streamfeat.errors import DefinitionError, ReadTimeError, StateError, UnknownViewError
-from streamfeat.online import FeatureReader, FeatureValues, OnlineStore, StoredEntity
+from streamfeat.online import EmbeddedStore, FeatureReader, FeatureValues, OnlineStore, StoredEntity
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00Z
 
@@ -41,15 +61,18 @@ def apply(op: ViewOperator, state: EntityState, events: list[tuple[int, int]]) -
         op.apply(state, ts, ts, [amount, None, None])
 
 
-@pytest.fixture
-def written(store_factory) -> tuple[OnlineStore, ViewOperator, dict[str, EntityState]]:
+@pytest.fixture(params=["cached", "state-only"])
+def written(request, store_factory) -> tuple[OnlineStore, ViewOperator, dict[str, EntityState]]:
     store = store_factory()
+    write_time = T0 + 2 * DAY_MS + MINUTE_MS if request.param == "cached" else None
     op = build_view(VIEW)
     alice, bob = op.new_state(), op.new_state()
     apply(op, alice, [(T0, 10), (T0 + DAY_MS, 20), (T0 + 2 * DAY_MS, 30)])
     apply(op, bob, [(T0 + 2 * DAY_MS - 30 * MINUTE_MS, 5), (T0 + 2 * DAY_MS, 7)])
     states = {"alice": alice, "bob": bob}
-    assert store.write(VIEW.name, VIEW.fingerprint(), {e: StoredEntity.of(op, s) for e, s in states.items()}) == 2
+    rows = {e: StoredEntity.of(op, s, at=write_time) for e, s in states.items()}
+    assert all((row.cached is not None) == (write_time is not None) for row in rows.values())
+    assert store.write(VIEW.name, VIEW.fingerprint(), rows) == 2
     return store, op, states
 
 
@@ -128,6 +151,44 @@ def test_clock_behind_the_writer_reads_at_the_newest_arrival(written) -> None:
     assert got.values == op.read(states["alice"], T0 + 2 * DAY_MS)
 
 
+def test_cached_values_serve_their_span_and_the_state_the_rest(store_factory) -> None:
+    """Alice's values as of the write hold until her 1-hour count drops (day 2 + 1h):
+    inside that span the store need not send the state; after it the reader decodes it."""
+    store = store_factory()
+    op = build_view(VIEW)
+    alice = op.new_state()
+    apply(op, alice, [(T0, 10), (T0 + DAY_MS, 20), (T0 + 2 * DAY_MS, 30)])
+    row = StoredEntity.of(op, alice, at=T0 + 2 * DAY_MS + MINUTE_MS)
+    assert row.cached is not None
+    assert (row.cached.valid_from, row.cached.valid_until) == (T0 + 2 * DAY_MS + MINUTE_MS, T0 + 2 * DAY_MS + HOUR_MS)
+    store.write(VIEW.name, VIEW.fingerprint(), {"alice": row})
+    inside = T0 + 2 * DAY_MS + HOUR_MS - 1
+    (fetched,) = store.get_raw(VIEW.name, VIEW.fingerprint(), ["alice"], at=inside)
+    assert fetched is not None and fetched.cached == row.cached
+    reader = FeatureReader(store, [VIEW])
+    for t in (T0 + 2 * DAY_MS + MINUTE_MS, inside, T0 + 2 * DAY_MS + HOUR_MS, T0 + 9 * DAY_MS):
+        assert reader.get(VIEW.name, "alice", at=t).values == op.read(alice, t)
+    # A newer row without values replaces the old values too: they no longer hold.
+    apply(op, alice, [(T0 + 2 * DAY_MS + 2 * MINUTE_MS, 1)])
+    store.write(VIEW.name, VIEW.fingerprint(), {"alice": StoredEntity.of(op, alice)})
+    (fetched,) = store.get_raw(VIEW.name, VIEW.fingerprint(), ["alice"], at=inside)
+    assert fetched is not None and fetched.cached is None and fetched.state is not None
+    assert reader.get(VIEW.name, "alice", at=inside).values[SUM_7D] == 61
+
+
+def test_values_json_cannot_carry_exactly_are_not_cached() -> None:
+    view = FeatureView("v", entity=VIEW.entity, source=Source("s", timestamp="ts", schema={"user_id": str, "x": float, "ts": int}),
+                       features=[Sum("x", window=Lifetime())])
+    op = build_view(view)
+    state = op.new_state()
+    op.apply(state, T0, T0, [float("inf")])
+    op.apply(state, T0, T0, [float("-inf")])  # the sum is NaN, which JSON writes as null
+    assert StoredEntity.of(op, state, at=T0).cached is None
+    state = op.new_state()
+    op.apply(state, T0, T0, [2.5])
+    assert StoredEntity.of(op, state, at=T0).cached is not None
+
+
 def test_corrupt_state_is_a_state_error(written) -> None:
     store, _, _ = written
     store.write(VIEW.name, VIEW.fingerprint(), {"alice": StoredEntity(state=b"\x07junk", version=99, event_time=T0)})
@@ -139,3 +200,50 @@ def test_two_views_with_one_name_are_refused(written) -> None:
     store, _, _ = written
     with pytest.raises(DefinitionError, match="user_txn"):
         FeatureReader(store, [VIEW, VIEW])
+
+
+WIDE = FeatureView(
+    "wide",
+    entity=VIEW.entity,
+    source=Source("tx", timestamp="ts", schema={"user_id": str, "amount": int, "ts": int}, max_ahead="1h"),
+    allowed_lateness="10m",
+    features=[
+        Sum("amount", window=Sliding("2h")),
+        Max("amount", window=Sliding("3h")),
+        ApproxDistinct("amount", window=Sliding("1h")),
+        Count(window=Sliding("1d", tile="1h"), refresh="1h", publish_lag="5m"),
+        Count(window=Sliding("6h", tile="1h")),
+        Sum("amount", window=Hopping("2h", hop="30m")),
+        Mean("amount", window=Lifetime()),
+        LastN("amount", n=3),
+    ],
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    events=st.lists(
+        st.tuples(st.integers(0, 8 * 60), st.integers(-30, 90), st.integers(-5, 50)), max_size=40
+    ),  # (arrival minute, minutes the event time lies before its arrival, amount)
+    write_gap=st.integers(0, 120),
+    read_gaps=st.lists(st.integers(0, 26 * 60), min_size=1, max_size=8),
+)
+def test_cached_values_equal_the_state_read_at_any_time(tmp_path_factory, events, write_gap, read_gaps) -> None:
+    """Rows written with their values as of a random write time answer every later read
+    exactly as decoding the state does (the cache is used inside its span only)."""
+    op = build_view(WIDE)
+    state = op.new_state()
+    for arrival, before, amount in sorted(events):
+        op.apply(state, T0 + (arrival - before) * MINUTE_MS, T0 + arrival * MINUTE_MS, [amount] * 3 + [None] * 2 + [amount] * 3)
+    if not state.seq:
+        return
+    write_time = state.now + write_gap * MINUTE_MS
+    row = StoredEntity.of(op, state, at=write_time)
+    assert row.cached is not None
+    with EmbeddedStore(tmp_path_factory.mktemp("store") / "online.sqlite") as store:
+        store.write(WIDE.name, WIDE.fingerprint(), {"u": row})
+        reader = FeatureReader(store, [WIDE])
+        for gap in read_gaps:
+            for t in (write_time + gap * MINUTE_MS, row.cached.valid_until - 1, row.cached.valid_until):
+                if t >= state.now:
+                    assert reader.get(WIDE.name, "u", at=t).values == op.read(state, t), f"at {t}"

@@ -7,6 +7,7 @@ import redis
 
 from streamfeat.errors import DefinitionError, OnlineStoreError
 from streamfeat.online import RedisStore, StoredEntity
+from streamfeat.online.base import CachedValues
 
 VIEW, FP = "user_txn", "0123456789abcdef"
 ROW = StoredEntity(state=b"\x01state", version=3, event_time=1_767_225_600_000)
@@ -24,7 +25,7 @@ def test_one_hash_per_entity(redis_url: str, redis_prefix: str, client: redis.Re
         store.write(VIEW, FP, {"u:1": ROW})
         key = f"{redis_prefix}:{VIEW}:{FP}:u:1"
         assert store.key(VIEW, FP, "u:1") == key
-        assert client.hgetall(key) == {b"s": b"\x01state", b"v": b"3", b"t": b"1767225600000"}
+        assert client.hgetall(key) == {b"s": b"\x01state", b"v": b"3", b"t": b"1767225600000", b"c": b"", b"f": b"0", b"u": b"0"}
         assert client.pttl(key) == -1  # no TTL unless asked
 
 
@@ -56,6 +57,8 @@ def test_writes_survive_a_flushed_script_cache(redis_url: str, redis_prefix: str
         assert store.write(VIEW, FP, {"u1": StoredEntity(b"newer", 4, 0), "u2": ROW}) == 2
         assert store.write(VIEW, FP, {"u1": ROW}) == 0
         assert store.get_raw(VIEW, FP, ["u1", "u2"]) == [StoredEntity(b"newer", 4, 0), ROW]
+        client.script_flush()
+        assert store.get_raw(VIEW, FP, ["u1", "u2"], at=7) == [StoredEntity(b"newer", 4, 0), ROW]  # read script
 
 
 def test_unreachable_server_is_a_clear_online_store_error() -> None:
@@ -78,3 +81,24 @@ def test_chunked_writes_compare_every_row(redis_url: str, redis_prefix: str, row
         got = store.get_raw(VIEW, FP, [f"u{i}" for i in range(9)])
         assert [row.version for row in got] == [5, 5, 6, 5, 5, 6, 5, 5, 6]
         assert got[2].state == b"v6-2" and got[0].state == b"v5-0" and got[7].state == b"v5-7"
+
+
+@pytest.mark.parametrize("rows_per_call", [1, 2, 500])
+def test_reads_at_a_time_skip_only_covered_state(redis_url: str, redis_prefix: str, rows_per_call: int) -> None:
+    """Reads for a time leave out the state of rows whose values cover it, in chunks or one by one."""
+    cached = CachedValues(b'{"n":1}', 100, 200)
+    rows = {f"u{i}": StoredEntity(b"s%d" % i, 5, i, cached if i % 2 else None) for i in range(5)}
+    with RedisStore(redis_url, key_prefix=redis_prefix, rows_per_call=rows_per_call) as store:
+        store.write(VIEW, FP, rows)
+        names = ["u0", "nobody", "u1", "u2", "u3", "u4"]
+        for at in (99, 200):
+            assert store.get_raw(VIEW, FP, names, at=at) == [rows["u0"], None, *[rows[f"u{i}"] for i in range(1, 5)]]
+        got = store.get_raw(VIEW, FP, names, at=150)
+        assert [row.cached if row else None for row in got] == [None, None, cached, None, cached, None]
+        for row, name in zip(got, names):
+            if row is not None and row.cached is None:
+                assert row == rows[name]
+            elif row is not None:
+                assert row.state in (None, rows[name].state) and row.version == 5
+        if rows_per_call > 1:  # the read script leaves covered states out
+            assert got[2].state is None and got[4].state is None

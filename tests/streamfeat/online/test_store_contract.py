@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from streamfeat.errors import OnlineStoreError
 from streamfeat.online import OnlineStore, StoredEntity
+from streamfeat.online.base import CachedValues
 
 VIEW, FP = "user_txn", "0123456789abcdef"
 
@@ -89,3 +93,28 @@ def test_batch_of_1000_rows(store: OnlineStore) -> None:
 
 def test_empty_batch_writes_nothing(store: OnlineStore) -> None:
     assert store.write(VIEW, FP, {}) == 0
+
+
+def test_cached_values_round_trip_and_cover_only_their_span(store: OnlineStore) -> None:
+    values = CachedValues(b'{"count":3,"sum":2.5,"last":[1,2]}', 1_000, 5_000)
+    rows = {"cached": dataclasses.replace(row(2), cached=values), "plain": row(3)}
+    assert store.write(VIEW, FP, rows) == 2
+    assert store.get_raw(VIEW, FP, ["cached", "plain"]) == [rows["cached"], rows["plain"]]
+    for at in (999, 5_000, 10**15):  # outside the span: the state comes too
+        assert store.get_raw(VIEW, FP, ["plain", "cached", "nobody"], at=at) == [rows["plain"], rows["cached"], None]
+    for at in (1_000, 4_999):  # inside: the values; the state bytes may be left out
+        plain, cached, nobody = store.get_raw(VIEW, FP, ["plain", "cached", "nobody"], at=at)
+        assert plain == rows["plain"] and nobody is None
+        assert cached is not None and cached.cached == values and cached.state in (None, rows["cached"].state)
+        assert (cached.version, cached.event_time) == (2, rows["cached"].event_time)
+
+
+def test_a_newer_row_without_values_drops_the_old_values(store: OnlineStore) -> None:
+    store.write(VIEW, FP, {"u1": dataclasses.replace(row(2), cached=CachedValues(b"{}", 0, 10**12))})
+    store.write(VIEW, FP, {"u1": row(3)})
+    assert store.get_raw(VIEW, FP, ["u1"], at=5) == [row(3)]
+
+
+def test_a_row_without_state_bytes_is_refused(store: OnlineStore) -> None:
+    with pytest.raises(OnlineStoreError, match="'u1'"):
+        store.write(VIEW, FP, {"u1": dataclasses.replace(row(2), state=None)})
