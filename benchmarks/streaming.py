@@ -321,11 +321,13 @@ def run_flow(bootstrap: str, topic: str, work: Path, *, workers: int, online: st
 
 def store_write_ceiling(target: str | None, work: Path, *, events: int = 200_000, passes: int = 3) -> dict[str, Any]:
     """Entity updates/s the online store itself sustains: the example view's states after
-    the first ``events`` W1 events (encoded once, in process), written in batches of
-    FLOW_BATCH rows — the pipeline's coalesced writes, without the rest of the flow."""
+    the first ``events`` W1 events (encoded once, in process, with their values as of
+    the last arrival, as the pipeline publishes them), written in batches of FLOW_BATCH
+    rows — the pipeline's coalesced writes, without the rest of the flow."""
     from streamfeat.build import build_view
     from streamfeat.loader import EXAMPLE_FEATURES, load_views
     from streamfeat.online import StoredEntity, open_online_store
+    from streamfeat.online.base import cache_values
     from streamfeat.workload import iter_batches
 
     (view,) = load_views(EXAMPLE_FEATURES)
@@ -335,7 +337,9 @@ def store_write_ceiling(target: str | None, work: Path, *, events: int = 200_000
         keys = batch.user_ids()
         columns = {"amount": batch.amount.tolist(), "merchant_id": batch.merchant_ids()}
         op.apply_batch(states, keys, batch.event_time.tolist(), batch.arrival.tolist(), op.columns_for(columns))
-    encoded = [(key, op.to_bytes(state), state.seq, state.frontier) for key, state in states.items()]
+    at = max(state.now for state in states.values())
+    encoded = [(key, op.to_bytes(state), state.seq, state.frontier, cache_values(op, state, at))
+               for key, state in states.items()]
     sizes = sorted(len(e[1]) for e in encoded)
     prefix = f"bench-ceiling-{uuid.uuid4().hex[:8]}"
     store = open_online_store(target or str(work / "ceiling.sqlite"), work)
@@ -345,8 +349,8 @@ def store_write_ceiling(target: str | None, work: Path, *, events: int = 200_000
         for k in range(passes):
             for lo in range(0, len(encoded), FLOW_BATCH):
                 rows = {
-                    key: StoredEntity(state=data, version=k * 1_000_000_000 + seq, event_time=frontier)
-                    for key, data, seq, frontier in encoded[lo : lo + FLOW_BATCH]
+                    key: StoredEntity(data, k * 1_000_000_000 + seq, frontier, cached)
+                    for key, data, seq, frontier, cached in encoded[lo : lo + FLOW_BATCH]
                 }
                 written += store.write(prefix, "f", rows)
         seconds = time.perf_counter() - started
