@@ -485,7 +485,7 @@ def measure_freshness(
         "p50_ms": round(float(np.percentile(ms, 50)), 1) if len(ms) else None,
         "p99_ms": round(float(np.percentile(ms, 99)), 1) if len(ms) else None,
         "max_ms": round(float(ms.max()), 1) if len(ms) else None,
-        "flow_poll_timeout_s": 0.2,
+        "flow_poll_interval_s": 0.02,
     }
 
 

@@ -14,6 +14,7 @@ from the offset committed with its state.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,10 @@ class KafkaRunConfig:
     state_dir: Path
     online_store: str | None = None  # embedded file path or redis:// URL; default STATE_DIR/online.sqlite
     batch_size: int = 10_000
-    poll_timeout_s: float = 0.2
+    # A partition that had less than a full batch waiting is read again this much later;
+    # meanwhile the worker serves its other partitions (reads never block, so a quiet
+    # partition cannot hold up a busy one, and a record waits at most about this long).
+    poll_interval_s: float = 0.02
     stop_at_end: bool = False  # drain what the topic holds at start, then stop (backfills, tests)
     dead_letter_topic: str | None = None  # default "{topic}.dead-letters"
     late_topic: str | None = None  # default "{topic}.late"
@@ -94,11 +98,15 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
         self.end = self.reader.end_offset() if config.stop_at_end else None
         self.metrics = RuntimeMetrics(topic, partition)
         self.batches = 0
+        self._awake: datetime | None = None
 
     def next_batch(self) -> list[PartitionProgress]:
         if self.end is not None and self.position >= self.end:
             raise StopIteration
-        batch = self.reader.read(self.config.batch_size, self.config.poll_timeout_s)
+        batch = self.reader.read(self.config.batch_size, 0)
+        # A full batch means a backlog: come back at once. Otherwise let records gather.
+        self._awake = None if len(batch.offsets) >= self.config.batch_size else (
+            datetime.now(UTC) + timedelta(seconds=self.config.poll_interval_s))
         if not batch.offsets:
             if self.end is not None and (self.reader.position() or -1) >= self.end:
                 raise StopIteration  # only transaction markers were left before the end
@@ -129,6 +137,9 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
                 report.next_offset,
             )
         ]
+
+    def next_awake(self) -> datetime | None:
+        return self._awake
 
     def snapshot(self) -> None:
         return None  # the position lives in the state store, committed with the state

@@ -237,6 +237,8 @@ class SlidingHllStrategy:
 
     def oldest_after(self, state: SlidingHllState, lo: int) -> int | None:
         """The oldest stored pair time ``> lo``: registers change only when one expires."""
+        if lo >= state.newest:  # every stored pair has left
+            return None
         heads = state.heads
         if heads and heads[0] >> _REGISTER_BITS > lo:
             # Every current head is at or after the heap's top (stale keys are older).

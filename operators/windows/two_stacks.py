@@ -127,6 +127,9 @@ class TwoStacksStrategy:
 
     def partial(self, state: TwoStacks, lo: int, hi: int) -> Any:
         front, back = state.front, state.back
+        newest = back[-1][0] if back else front[0][0] if front else None
+        if newest is None or newest <= lo:  # every stored event has left the window
+            return self.aggregator.init()
         # Fast path: nothing in ``front`` is newer than ``hi`` and nothing in ``back`` is
         # as old as ``lo``: one stored aggregate from each stack answers the range.
         if (front and front[0][0] > hi) or (back and back[0][0] <= lo):

@@ -117,3 +117,42 @@ def test_produce_jsonl_keys_by_entity(kafka_bootstrap, tmp_path):  # noqa: F811
         if message.key() is not None:
             partitions_by_user.setdefault(message.key(), set()).add(message.partition())
     assert all(len(parts) == 1 for parts in partitions_by_user.values())
+
+
+def test_a_partition_read_never_blocks_and_says_when_to_come_back(kafka_bootstrap, tmp_path):  # noqa: F811
+    """A short batch (records caught up) asks bytewax to come back after the poll interval,
+    so a quiet partition never holds up the worker's other partitions; a full batch (a
+    backlog) asks to be called again at once."""
+    import time
+    from datetime import UTC, datetime
+
+    from streamfeat.compile import _FeaturePartition
+
+    topic = f"awake-{uuid.uuid4().hex[:10]}"
+    ensure_topics(kafka_bootstrap, {topic: 1})
+    view = type(USER_VIEW)(
+        USER_VIEW.name, entity=USER_VIEW.entity, source=type(USER_VIEW.source)(
+            USER_VIEW.source.name, topic=topic, timestamp="ts", schema=dict(USER_VIEW.source.schema)),
+        features=USER_VIEW.features,
+    )
+    config = KafkaRunConfig(bootstrap=kafka_bootstrap, state_dir=tmp_path, batch_size=50, poll_interval_s=0.5)
+    partition = _FeaturePartition([view], config, topic, 0, 1)
+    try:
+        started = time.monotonic()
+        assert partition.next_batch() == []  # nothing there: no waiting inside the read
+        assert time.monotonic() - started < 0.3
+        awake = partition.next_awake()
+        assert awake is not None and 0.3 < (awake - datetime.now(UTC)).total_seconds() <= 0.5
+        produce(kafka_bootstrap, topic, PAYLOADS[:120], ARRIVALS[:120])
+        seen = 0
+        deadline = time.monotonic() + 30
+        while seen < 120 and time.monotonic() < deadline:
+            items = partition.next_batch()
+            seen += sum(item.records for item in items)
+            if items and items[0].records == 50:
+                assert partition.next_awake() is None  # a full batch: there may be more waiting
+            elif items:
+                assert partition.next_awake() is not None
+        assert seen == 120
+    finally:
+        partition.close()
