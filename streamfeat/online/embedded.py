@@ -43,15 +43,18 @@ CREATE TABLE IF NOT EXISTS online_state (
     view        TEXT    NOT NULL,
     fingerprint TEXT    NOT NULL,
     entity      TEXT    NOT NULL,
-    state       BLOB    NOT NULL,
     version     INTEGER NOT NULL,
     event_time  INTEGER NOT NULL,
     vals        BLOB,
     valid_from  INTEGER NOT NULL DEFAULT 0,
     valid_until INTEGER NOT NULL DEFAULT 0,
+    state       BLOB    NOT NULL,
     PRIMARY KEY (view, fingerprint, entity)
 ) WITHOUT ROWID
 """
+# ``state`` last: a row's record is laid out in column order and a large state spills
+# into overflow pages, so everything before it (what a read inside the values' span
+# needs) stays on the row's own page and such a read never touches the overflow chain.
 # Added after the first release; ALTER TABLE brings older files up to date.
 _CACHE_COLUMNS = {
     "vals": "vals BLOB",
@@ -108,6 +111,7 @@ class EmbeddedStore:
             if not readonly:
                 self._prepare_for_writing()
             self._columns = _COLUMNS if self._has_cache_columns() else _LEGACY_COLUMNS
+            self._select_one = f"SELECT {self._columns} FROM online_state WHERE {_WHERE} AND entity = ?4"
         except (sqlite3.Error, OSError) as exc:
             raise OnlineStoreError(f"cannot open the embedded online store at {self.path}: {exc}") from exc
 
@@ -165,10 +169,12 @@ class EmbeddedStore:
     ) -> list[StoredEntity | None]:
         t = _NEVER if at is None else at  # before every valid_from: the state is always sent
         columns = self._columns
-        if len(entities) == 1:
-            query = f"SELECT {columns} FROM online_state WHERE {_WHERE} AND entity = ?4"
-            with self._guard("read from"):
-                found = self._conn.execute(query, (t, view, fingerprint, entities[0])).fetchone()
+        if len(entities) == 1:  # the serving hot path: no context manager, one prepared query
+            with self._lock:
+                try:
+                    found = self._conn.execute(self._select_one, (t, view, fingerprint, entities[0])).fetchone()
+                except sqlite3.Error as exc:
+                    raise OnlineStoreError(f"cannot read from the embedded online store at {self.path}: {exc}") from exc
             return [None if found is None else _row(*found)]
         by_entity: dict[str, StoredEntity] = {}
         with self._guard("read from"):
