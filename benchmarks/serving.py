@@ -11,7 +11,8 @@ One run:
    its own (``--redis`` / ``STREAMFEAT_REDIS_URL``, else ``deploy/local/redis.sh`` on
    port 16479), deleted at the end;
 2. in-process reads: ``FeatureReader.get`` of stored entities drawn uniformly (seeded),
-   timed one by one — embedded and Redis;
+   timed one by one in a fresh process holding only the reader — embedded, Redis, and
+   embedded rows without published values (the decode path);
 3. for each store, starts ``streamfeat serve`` in a subprocess (port 0) and drives it
    from this process with its own load generator (:class:`LoadGenerator`: raw asyncio
    sockets, keep-alive connections, pre-built requests):
@@ -35,9 +36,9 @@ other work on the machine shows in the load average the report records.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import asyncio
 import collections
+import dataclasses
 import os
 import random
 import re
@@ -136,12 +137,22 @@ def percentiles(samples_s: Sequence[float]) -> dict[str, float]:
     return {"p50_ms": at(0.5), "p99_ms": at(0.99), "p999_ms": at(0.999), "max_ms": round(ordered[-1] * 1000, 3)}
 
 
-def in_process(
-    reader: FeatureReader, view: str, entities: list[str], reads: int, rows: dict[str, StoredEntity]
-) -> dict[str, Any]:
-    """Time ``reads`` single-entity reads of uniformly drawn entities, one by one, after as
-    many warm-up reads of another draw (a serving process in steady state has the store's
-    pages cached); counts how many reads the published values covered."""
+def in_process_figures(samples: list[float], entities: list[str], rows: dict[str, StoredEntity]) -> dict[str, Any]:
+    """Latency figures of :func:`timed_reads`, and how many of its reads the published
+    values covered."""
+    reads = len(samples)
+    rng = random.Random(SEED)
+    picks = [rng.choice(entities) for _ in range(reads)]
+    now = time.time_ns() // 1_000_000
+    covered = sum(1 for e in picks if (c := rows[e].cached) is not None and c.valid_from <= now < c.valid_until)
+    stats = percentiles(samples)
+    return {"reads": reads, "p50_us": round(stats["p50_ms"] * 1000, 1), "p99_us": round(stats["p99_ms"] * 1000, 1),
+            "p999_us": round(stats["p999_ms"] * 1000, 1), "mean_us": round(sum(samples) / len(samples) * 1e6, 1),
+            "from_published_values_percent": round(100 * covered / reads, 2)}
+
+
+def timed_reads(reader: FeatureReader, view: str, entities: list[str], reads: int) -> list[float]:
+    """Seconds per read of ``reads`` seeded uniform draws, after as many warm-up reads."""
     warm = random.Random(SEED + 1)
     for _ in range(reads):
         reader.get(view, warm.choice(entities))
@@ -154,12 +165,41 @@ def in_process(
         t0 = clock()
         get(view, entity)
         samples.append(clock() - t0)
-    now = time.time_ns() // 1_000_000
-    covered = sum(1 for e in picks if (c := rows[e].cached) is not None and c.valid_from <= now < c.valid_until)
-    stats = percentiles(samples)
-    return {"reads": reads, "p50_us": round(stats["p50_ms"] * 1000, 1), "p99_us": round(stats["p99_ms"] * 1000, 1),
-            "p999_us": round(stats["p999_ms"] * 1000, 1), "mean_us": round(sum(samples) / len(samples) * 1e6, 1),
-            "from_published_values_percent": round(100 * covered / reads, 2)}
+    return samples
+
+
+def in_process_child(store_spec: str, prefix: str, entities: list[str], reads: int) -> list[float]:
+    """:func:`timed_reads` in a fresh process holding nothing but the reader, as a serving
+    process would (this one holds the benchmark's data, whose garbage collection would
+    otherwise land in the timings)."""
+    with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as handle:
+        handle.write(orjson.dumps(entities))
+    code = (
+        "import sys, orjson\n"
+        "from benchmarks.serving import child_reads\n"
+        "sys.stdout.buffer.write(orjson.dumps(child_reads(*sys.argv[1:4], int(sys.argv[4]))))\n"
+    )
+    try:
+        done = subprocess.run([sys.executable, "-c", code, store_spec, prefix, handle.name, str(reads)],
+                              capture_output=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                              timeout=600, check=False)
+    finally:
+        os.unlink(handle.name)
+    if done.returncode != 0:
+        raise SystemExit(f"in-process reader failed: {done.stderr.decode()[-2000:]}")
+    return orjson.loads(done.stdout)
+
+
+def child_reads(store_spec: str, prefix: str, entities_path: str, reads: int) -> list[float]:
+    """The reading process of :func:`in_process_child`."""
+    view = load_views(EXAMPLE_FEATURES)[0]
+    entities = orjson.loads(Path(entities_path).read_bytes())
+    if store_spec.startswith("redis"):
+        store: OnlineStore = RedisStore(store_spec, key_prefix=prefix)
+    else:
+        store = EmbeddedStore(store_spec, readonly=True)
+    with store:
+        return timed_reads(FeatureReader(store, [view]), view.name, entities, reads)
 
 
 class _Conn(asyncio.Protocol):
@@ -449,7 +489,9 @@ def markdown(r: dict[str, Any]) -> str:
         "Rows hold what the pipeline publishes: each entity's state and its values as of the write, with the span "
         "they hold for (`ViewOperator.next_change`; here the daily-refreshed count's next publication bounds most "
         "spans). Reads inside the span answer from the values; others decode the state. The state-only rows "
-        "(`streamfeat run --no-publish-values`) show the decode path on the same data in the same run.",
+        "(`streamfeat run --no-publish-values`) show the decode path on the same data in the same run. Each "
+        "store's reads run in a fresh process that holds only the reader, as a serving process would, after "
+        "as many warm-up reads of another seeded draw.",
     ]
     lines += [
         "",
@@ -551,10 +593,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             write_rows(redis_store, view, rows)
             write_rows(embedded_state_only, view, state_only)
             try:
-                for name, store, stored in (("embedded", embedded, rows), ("redis", redis_store, rows),
-                                            ("embedded state-only", embedded_state_only, state_only)):
-                    reader = FeatureReader(store, [view])
-                    report["in_process"][name] = res = in_process(reader, view.name, entities, args.reads, stored)
+                for name, spec, stored in (("embedded", str(path), rows), ("redis", url, rows),
+                                           ("embedded state-only", str(Path(tmp) / "state-only.sqlite"), state_only)):
+                    samples = in_process_child(spec, prefix, entities, args.reads)
+                    report["in_process"][name] = res = in_process_figures(samples, entities, stored)
                     print(f"in-process {name}: p50 {res['p50_us']} µs, p99 {res['p99_us']} µs, "
                           f"{res['from_published_values_percent']} % from published values", flush=True)
                 for name, store_args in (("embedded", ["--online-store", str(path)]),
