@@ -99,16 +99,14 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
         self.metrics = RuntimeMetrics(topic, partition)
         self.batches = 0
         self._awake: datetime | None = None
-        self._last_seconds = 0.0  # processing time of the last batch
 
     def next_batch(self) -> list[PartitionProgress]:
         if self.end is not None and self.position >= self.end:
             raise StopIteration
         batch = self.reader.read(self.config.batch_size, 0)
-        full = len(batch.offsets) >= self.config.batch_size
-        # A full batch means a backlog: come back at once. Otherwise let records gather
-        # (below: for at least as long as this batch took).
-        self._awake = None if full else datetime.now(UTC) + timedelta(seconds=self.config.poll_interval_s)
+        # A full batch means a backlog: come back at once. Otherwise let records gather.
+        self._awake = None if len(batch.offsets) >= self.config.batch_size else (
+            datetime.now(UTC) + timedelta(seconds=self.config.poll_interval_s))
         if not batch.offsets:
             if self.end is not None and (self.reader.position() or -1) >= self.end:
                 raise StopIteration  # only transaction markers were left before the end
@@ -119,16 +117,9 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             self.position = report.next_offset
         stamps = [t for t in batch.timestamps if t is not None]
         lag = self.reader.cached_end_offset()
-        self._last_seconds = time.perf_counter() - started
-        if not full:
-            # Wait at least as long as this batch took: a batch's fixed costs (the busiest
-            # entities' state, the store commits) then take at most about half the time,
-            # so the flow keeps up with a steady load instead of falling behind in tiny batches.
-            wait = max(self.config.poll_interval_s, min(self._last_seconds, 1.0))
-            self._awake = datetime.now(UTC) + timedelta(seconds=wait)
         self.metrics.batch(
             report,
-            self._last_seconds,
+            time.perf_counter() - started,
             None if lag is None else max(0, lag - self.position),
             max(stamps) if stamps else None,
         )
