@@ -89,12 +89,15 @@ class EmbeddedStore:
     ``cache_mib``: SQLite's page cache for this connection (its default, 2 MiB, holds
     few pages of a store with many entities, so point reads would go to the OS page
     by page); ``mmap_mib``: how much of the file reads map into memory instead of
-    copying it through ``read()`` (0: off).
+    copying it through ``read()`` (0: off; default 256 for a read-only store, what
+    serving opens, and 0 for a writer, whose resident memory it would otherwise grow).
     """
 
     def __init__(
-        self, path: str | Path, *, readonly: bool = False, cache_mib: int = 64, mmap_mib: int = 256
+        self, path: str | Path, *, readonly: bool = False, cache_mib: int = 64, mmap_mib: int | None = None
     ) -> None:
+        if mmap_mib is None:
+            mmap_mib = 256 if readonly else 0
         self.path = Path(path)
         self.readonly = readonly
         self._lock = threading.Lock()

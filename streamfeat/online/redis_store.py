@@ -1,9 +1,12 @@
 """Online store on a Redis server (redis-py, imported only when this store is used).
 
-Each entity is one hash at ``{prefix}:{view}:{fingerprint}:{entity}`` with fields
-``s`` (state bytes), ``v`` (version), ``t`` (event time) and the values as of the
-write with the span they hold for: ``c`` (JSON, empty when none), ``f`` and ``u``
-(:class:`~streamfeat.online.base.CachedValues`). A batch is one pipeline
+Each entity is one hash at ``{prefix}:{view}:{fingerprint}:{entity}`` with four
+fields: ``s`` (state bytes), ``v`` (version), ``m`` (``"event_time valid_from
+valid_until"``, decimal) and ``c`` (the values as of the write as JSON, empty when
+none; they hold from ``valid_from`` until before ``valid_until``:
+:class:`~streamfeat.online.base.CachedValues`). Few fields keep the server's work per
+write small. Rows written before ``m`` existed hold the event time in ``t``; reads
+still understand them. A batch is one pipeline
 — one round trip — of Lua script calls, each writing up to ``rows_per_call`` rows
 (default 500): for every row the script compares the stored version and writes only a
 newer one, so non-regression holds atomically even with several writers. Many rows
@@ -29,16 +32,16 @@ from streamfeat.online.base import CachedValues, StoredEntity
 
 __all__ = ["RedisStore"]
 
-# KEYS[1] = entity key; ARGV = state, version, event time, values, valid from, valid until,
-# ttl ms (0: none).
+# KEYS[1] = entity key; ARGV = state, version, meta ("event_time valid_from valid_until"),
+# values, ttl ms (0: none).
 _WRITE_IF_NEWER = """
 local stored = redis.call('HGET', KEYS[1], 'v')
 if stored and tonumber(stored) >= tonumber(ARGV[2]) then
     return 0
 end
-redis.call('HSET', KEYS[1], 's', ARGV[1], 'v', ARGV[2], 't', ARGV[3], 'c', ARGV[4], 'f', ARGV[5], 'u', ARGV[6])
-if ARGV[7] ~= '0' then
-    redis.call('PEXPIRE', KEYS[1], ARGV[7])
+redis.call('HSET', KEYS[1], 's', ARGV[1], 'v', ARGV[2], 'm', ARGV[3], 'c', ARGV[4])
+if ARGV[5] ~= '0' then
+    redis.call('PEXPIRE', KEYS[1], ARGV[5])
 end
 return 1
 """
@@ -46,7 +49,7 @@ return 1
 # KEYS = entity keys; ARGV[1] = ttl ms (0: none); ARGV[2] = per key, space-separated:
 # version, event time, valid from, valid until, state length, values length; ARGV[3] and
 # ARGV[4] = the states and the values, concatenated in key order. Three arguments for a
-# whole chunk instead of six per row: packing arguments is most of redis-py's cost.
+# whole chunk instead of several per row: packing arguments is most of redis-py's cost.
 _WRITE_MANY_IF_NEWER = """
 local ttl = ARGV[1]
 local token = string.gmatch(ARGV[2], '%S+')
@@ -58,8 +61,9 @@ for i, key in ipairs(KEYS) do
     local s_len, c_len = tonumber(token()), tonumber(token())
     local stored = redis.call('HGET', key, 'v')
     if not (stored and tonumber(stored) >= tonumber(version)) then
-        redis.call('HSET', key, 's', string.sub(states, s_at, s_at + s_len - 1), 'v', version, 't', event_time,
-                   'c', string.sub(values, c_at, c_at + c_len - 1), 'f', valid_from, 'u', valid_until)
+        redis.call('HSET', key, 's', string.sub(states, s_at, s_at + s_len - 1), 'v', version,
+                   'm', event_time .. ' ' .. valid_from .. ' ' .. valid_until,
+                   'c', string.sub(values, c_at, c_at + c_len - 1))
         if ttl ~= '0' then
             redis.call('PEXPIRE', key, ttl)
         end
@@ -71,28 +75,32 @@ end
 return written
 """
 
-# KEYS = entity keys; ARGV[1] = read time. Per key: version, event time, values, valid
-# from, valid until, and the state only when the values do not cover the read time
-# (false for what is missing). One call answers a whole batch without sending state
-# bytes the reader will not decode.
+# KEYS = entity keys; ARGV[1] = read time. Per key: version, meta, values, the event time
+# of a row from before ``m``, and the state only when the values do not cover the read
+# time (false for what is missing). One call answers a whole batch without sending
+# state bytes the reader will not decode.
 _READ_AT = """
 local t = tonumber(ARGV[1])
 local out = {}
 for i, key in ipairs(KEYS) do
-    local r = redis.call('HMGET', key, 'v', 't', 'c', 'f', 'u')
+    local r = redis.call('HMGET', key, 'v', 'm', 'c', 't')
     local state = false
     if r[1] then
-        local covered = r[3] and r[3] ~= '' and r[4] and r[5] and tonumber(r[4]) <= t and t < tonumber(r[5])
+        local covered = false
+        if r[2] and r[3] and r[3] ~= '' then
+            local valid_from, valid_until = string.match(r[2], '^%S+ (%S+) (%S+)$')
+            covered = tonumber(valid_from) <= t and t < tonumber(valid_until)
+        end
         if not covered then
             state = redis.call('HGET', key, 's')
         end
     end
-    out[i] = {r[1], r[2], r[3], r[4], r[5], state}
+    out[i] = {r[1], r[2], r[3], r[4], state}
 end
 return out
 """
 
-_FIELDS = ("s", "v", "t", "c", "f", "u")
+_FIELDS = ("s", "v", "m", "c", "t")
 _NO_CACHE = (b"", 0, 0)
 
 
@@ -179,7 +187,9 @@ class RedisStore:
             if chunk == 1:
                 sha = self._write_if_newer.sha
                 for entity, row in rows.items():
-                    evalsha(sha, 1, prefix + entity, row.state, row.version, row.event_time, *_cache_args(row), ttl)
+                    values, valid_from, valid_until = _cache_args(row)
+                    meta = b"%d %d %d" % (row.event_time, valid_from, valid_until)
+                    evalsha(sha, 1, prefix + entity, row.state, row.version, meta, values, ttl)
                 return pipe.execute()
         return self._write_chunks(prefix, rows, chunk, ttl)
 
@@ -242,7 +252,7 @@ class RedisStore:
             raise OnlineStoreError(
                 f"cannot read view {view!r} from the Redis online store at {self._where}: {exc}"
             ) from exc
-        return [None if s is None else _row(s, v, t, c, f, u) for s, v, t, c, f, u in found]
+        return [None if v is None else _row(s, v, m, c, t) for s, v, m, c, t in found]
 
     def _get_at(self, view: str, prefix: str, entities: Sequence[str], at: int) -> list[StoredEntity | None]:
         """Rows for a read at ``at``: one script call per ``rows_per_call`` entities, without
@@ -257,7 +267,7 @@ class RedisStore:
             raise OnlineStoreError(
                 f"cannot read view {view!r} from the Redis online store at {self._where}: {exc}"
             ) from exc
-        return [None if v is None else _row(s, v, t, c, f, u) for v, t, c, f, u, s in found]
+        return [None if v is None else _row(s, v, m, c, t) for v, m, c, t, s in found]
 
     def close(self) -> None:
         self._client.close()
@@ -279,10 +289,14 @@ def _cache_args(row: StoredEntity) -> tuple[bytes, int, int]:
     return _NO_CACHE if c is None else (c.values, c.valid_from, c.valid_until)
 
 
-def _row(state: bytes | None, version: bytes, event_time: bytes, values: bytes | None, valid_from: bytes | None,
-         valid_until: bytes | None) -> StoredEntity:
-    """A row from its hash fields (``c``/``f``/``u`` are absent in rows written before them)."""
+def _row(state: bytes | None, version: bytes, meta: bytes | None, values: bytes | None,
+         event_time: bytes | None) -> StoredEntity:
+    """A row from its hash fields (a row from before ``m`` has its event time in ``t``)."""
     cached = None
-    if values and valid_from is not None and valid_until is not None:
-        cached = CachedValues(values, int(valid_from), int(valid_until))
-    return StoredEntity(state, int(version), int(event_time), cached)
+    if meta is not None:
+        event, valid_from, valid_until = meta.split()
+        if values:
+            cached = CachedValues(values, int(valid_from), int(valid_until))
+    else:
+        event = event_time if event_time is not None else b"0"
+    return StoredEntity(state, int(version), int(event), cached)

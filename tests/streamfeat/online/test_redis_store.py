@@ -25,7 +25,7 @@ def test_one_hash_per_entity(redis_url: str, redis_prefix: str, client: redis.Re
         store.write(VIEW, FP, {"u:1": ROW})
         key = f"{redis_prefix}:{VIEW}:{FP}:u:1"
         assert store.key(VIEW, FP, "u:1") == key
-        assert client.hgetall(key) == {b"s": b"\x01state", b"v": b"3", b"t": b"1767225600000", b"c": b"", b"f": b"0", b"u": b"0"}
+        assert client.hgetall(key) == {b"s": b"\x01state", b"v": b"3", b"m": b"1767225600000 0 0", b"c": b""}
         assert client.pttl(key) == -1  # no TTL unless asked
 
 
@@ -102,3 +102,17 @@ def test_reads_at_a_time_skip_only_covered_state(redis_url: str, redis_prefix: s
                 assert row.state in (None, rows[name].state) and row.version == 5
         if rows_per_call > 1:  # the read script leaves covered states out
             assert got[2].state is None and got[4].state is None
+
+
+def test_rows_from_before_the_meta_field_are_read(redis_url: str, redis_prefix: str, client: redis.Redis) -> None:
+    """A hash written as ``s``, ``v``, ``t`` (the first layout) reads as that row, and a
+    newer write replaces it with the current layout."""
+    with RedisStore(redis_url, key_prefix=redis_prefix) as store:
+        key = store.key(VIEW, FP, "old")
+        client.hset(key, mapping={"s": b"old-state", "v": b"2", "t": b"1767225600000"})
+        expected = StoredEntity(b"old-state", 2, 1767225600000)
+        assert store.get_raw(VIEW, FP, ["old"]) == [expected]
+        assert store.get_raw(VIEW, FP, ["old"], at=5) == [expected]
+        cached = CachedValues(b'{"n":1}', 10, 20)
+        assert store.write(VIEW, FP, {"old": StoredEntity(b"new", 3, 7, cached)}) == 1
+        assert store.get_raw(VIEW, FP, ["old"]) == [StoredEntity(b"new", 3, 7, cached)]
