@@ -541,7 +541,7 @@ def markdown(r: dict[str, Any]) -> str:
 def redis_address(given: str | None) -> Iterator[dict[str, Any]]:
     from benchmarks.streaming import local_service
 
-    with local_service(REDIS_SH, given, "redis", REDIS_PORT) as info:
+    with local_service(REDIS_SH, given, "redis", REDIS_PORT, extra=["--maxmemory", "4gb"]) as info:
         yield info
 
 

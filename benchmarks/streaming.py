@@ -91,14 +91,16 @@ _SUMMARY = re.compile(
 
 
 @contextmanager
-def local_service(script: Path, given: str | None, name: str, port: int) -> Iterator[dict[str, Any]]:
-    """The address of a service: ``given`` as is, else ``script start --port PORT`` (stopped
-    afterwards only when this call started it). The benchmark's own port keeps test
-    sessions that start and stop the default-port servers from pulling it away mid-run."""
+def local_service(
+    script: Path, given: str | None, name: str, port: int, *, extra: Sequence[str] = ()
+) -> Iterator[dict[str, Any]]:
+    """The address of a service: ``given`` as is, else ``script start --port PORT [EXTRA]``
+    (stopped afterwards only when this call started it). The benchmark's own port keeps
+    test sessions that start and stop the default-port servers from pulling it away mid-run."""
     if given:
         yield {"address": given, "source": "given", "started_here": False}
         return
-    flags = ["--port", str(port)]
+    flags = ["--port", str(port), *extra]
     running = (
         subprocess.run(["bash", str(script), "status", *flags], check=False, capture_output=True, text=True).returncode
         == 0
@@ -641,7 +643,9 @@ def optional_redis(online: str, given: str | None) -> Iterator[dict[str, Any] | 
     if online != "redis":
         yield None
         return
-    with local_service(REDIS_SH, given, "redis", REDIS_PORT) as info:
+    # A 1M-event run's states and the write ceiling's copies need more than the script's
+    # default memory limit (256 MB, set for tests).
+    with local_service(REDIS_SH, given, "redis", REDIS_PORT, extra=["--maxmemory", "4gb"]) as info:
         yield info
 
 

@@ -34,9 +34,9 @@ from itertools import count
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from operators.view import EntityState, ViewOperator
+from operators.view import EntityState, ViewOperator, young_collections_only
 from streamfeat.build import build_view
-from streamfeat.definitions import FeatureView
+from streamfeat.definitions import FeatureView, Source
 from streamfeat.errors import DefinitionError, HistoryError, StreamfeatError
 from streamfeat.history import History, HistoryBatch
 from streamfeat.ingest import DeadLetter
@@ -388,36 +388,56 @@ def point_in_time(
             for join in joins:
                 report.accepted.setdefault(join.view.name, 0)
                 report.late.setdefault(join.view.name, 0)
-            for batch in history.batches(source, entity_field, batch_size):
-                report.records += batch.records
-                dead = list(batch.dead_letters)
-                late_all: list[LateRecord] = []
-                too_far: set[int] = set()
-                if batch.decoded.keys:
-                    for join in joins:
-                        keys = batch.decoded.keys
-                        if join.view.entity.key != entity_field:
-                            keys = [str(k) for k in batch.decoded.columns[join.view.entity.key]]
-                        accepted, late = join.apply(batch, keys, history.topic)
-                        report.accepted[join.view.name] += accepted
-                        report.late[join.view.name] += len(late)
-                        late_all.extend(late)
-                        too_far.update(join.too_far_ahead)
-                dead.extend(_too_far_letters(batch, too_far, source.max_ahead, history.topic))
-                for letter in dead:
-                    report.dead_letters[letter.reason] = report.dead_letters.get(letter.reason, 0) + 1
-                if rejects is not None and (dead or late_all):
-                    rejects.write(dead, late_all)
-                report.seconds = time.perf_counter() - started
-                bar.update(batch.records)
-                if on_batch is not None:
-                    on_batch(report)
+            with young_collections_only() as collect_young:
+                _replay(joins, history, source, entity_field, batch_size, report, rejects, bar, on_batch, started,
+                        collect_young)
             for join in joins:
                 join.finish()
                 report.rows += join.answered
     report.seconds = time.perf_counter() - started
     bar.close()
     return [join.columns for join in joins], report
+
+
+def _replay(
+    joins: list[_ViewJoin],
+    history: History,
+    source: Source,
+    entity_field: str,
+    batch_size: int,
+    report: BackfillReport,
+    rejects: RejectSink | None,
+    bar: Progress,
+    on_batch: Callable[[BackfillReport], None] | None,
+    started: float,
+    collect_young: Callable[[], None],
+) -> None:
+    """The replay loop of :func:`point_in_time`: every batch through every view's join."""
+    for batch in history.batches(source, entity_field, batch_size):
+        report.records += batch.records
+        dead = list(batch.dead_letters)
+        late_all: list[LateRecord] = []
+        too_far: set[int] = set()
+        if batch.decoded.keys:
+            for join in joins:
+                keys = batch.decoded.keys
+                if join.view.entity.key != entity_field:
+                    keys = [str(k) for k in batch.decoded.columns[join.view.entity.key]]
+                accepted, late = join.apply(batch, keys, history.topic)
+                report.accepted[join.view.name] += accepted
+                report.late[join.view.name] += len(late)
+                late_all.extend(late)
+                too_far.update(join.too_far_ahead)
+        dead.extend(_too_far_letters(batch, too_far, source.max_ahead, history.topic))
+        for letter in dead:
+            report.dead_letters[letter.reason] = report.dead_letters.get(letter.reason, 0) + 1
+        if rejects is not None and (dead or late_all):
+            rejects.write(dead, late_all)
+        report.seconds = time.perf_counter() - started
+        bar.update(batch.records)
+        if on_batch is not None:
+            on_batch(report)
+        collect_young()
 
 
 def _too_far_letters(batch: HistoryBatch, positions: set[int], max_ahead: int, topic: str) -> list[DeadLetter]:
