@@ -49,7 +49,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from streamfeat.loader import load_views
     from streamfeat.online import EmbeddedStore, RedisStore
     from streamfeat.pipeline import FeaturePipeline
-    from streamfeat.replay import JsonlRejectSink, replay_jsonl
+    from streamfeat.collector import BatchCollector
+    from streamfeat.replay import JsonlRejectSink, ReplaySummary, replay_jsonl
     from streamfeat.state import RocksDBStateStore
 
     views = load_views(args.features)
@@ -66,7 +67,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     online = RedisStore(target) if target.startswith(("redis://", "rediss://")) else EmbeddedStore(target)
     interactive = sys.stderr.isatty()
 
-    def status(summary) -> None:
+    def status(summary: ReplaySummary) -> None:
         if interactive:
             rate = summary.records / summary.seconds if summary.seconds else 0.0
             print(f"\r{summary.records:,} records, {rate:,.0f}/s, {summary.late:,} late, "
@@ -83,7 +84,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 allow_new_views=args.allow_new_views,
                 publish_values=args.publish_values,
             )
-            summary = replay_jsonl(pipeline, topics.pop(), args.input, batch_size=args.batch_size, on_batch=status)
+            collector = BatchCollector()
+
+            def after_batch(summary: ReplaySummary) -> None:
+                collector.after_batch()
+                status(summary)
+
+            try:
+                summary = replay_jsonl(
+                    pipeline, topics.pop(), args.input, batch_size=args.batch_size, on_batch=after_batch
+                )
+            finally:
+                collector.close()
     if interactive:
         print(file=sys.stderr)
     dead = sum(summary.dead_letters.values())

@@ -28,6 +28,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from streamfeat.definitions import FeatureView
 from streamfeat.errors import DefinitionError
 from streamfeat.kafka_io import KafkaRejectSink, PartitionReader, list_partitions
+from streamfeat.collector import BatchCollector
 from streamfeat.metrics import RuntimeMetrics
 from streamfeat.online import open_online_store
 from streamfeat.pipeline import FeaturePipeline
@@ -99,6 +100,7 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
         self.metrics = RuntimeMetrics(topic, partition)
         self.batches = 0
         self._awake: datetime | None = None
+        self._collector = BatchCollector()
 
     def next_batch(self) -> list[PartitionProgress]:
         if self.end is not None and self.position >= self.end:
@@ -124,6 +126,7 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             max(stamps) if stamps else None,
         )
         self.batches += 1
+        self._collector.after_batch()
         if self.batches % 100 == 1:
             self.metrics.state_size(self.state.size_on_disk())
         return [
@@ -145,6 +148,7 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
         return None  # the position lives in the state store, committed with the state
 
     def close(self) -> None:
+        self._collector.close()
         self.reader.close()
         self.online.close()
         self.state.close()

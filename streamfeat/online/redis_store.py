@@ -102,6 +102,8 @@ return out
 
 _FIELDS = ("s", "v", "m", "c", "t")
 _NO_CACHE = (b"", 0, 0)
+_IN_FLIGHT = 4  # script calls sent but not yet answered, at most
+_ROWS_PER_ROUND = 10_000  # rows per connection checkout (measured: 50,000 at once wrote half the rows/s)
 
 
 def _import_redis() -> Any:
@@ -194,13 +196,23 @@ class RedisStore:
         return self._write_chunks(prefix, rows, chunk, ttl)
 
     def _write_chunks(self, prefix: str, rows: Mapping[str, StoredEntity], chunk: int, ttl: int) -> list[int]:
-        """Send each chunk's script call as soon as it is packed and read the answers at the
-        end: the server runs one chunk while this process packs the next (a redis-py
-        pipeline packs every command before sending the first)."""
-        sha = self._write_many_if_newer.sha
         items = list(rows.items())
+        out: list[int] = []
+        for lo in range(0, len(items), _ROWS_PER_ROUND):
+            out += self._write_round(prefix, items[lo : lo + _ROWS_PER_ROUND], chunk, ttl)
+        return out
+
+    def _write_round(self, prefix: str, items: list[tuple[str, StoredEntity]], chunk: int, ttl: int) -> list[int]:
+        """Send each chunk's script call as soon as it is packed, with at most
+        ``_IN_FLIGHT`` calls unanswered: the server runs one chunk while this process packs
+        the next (a redis-py pipeline packs every command before sending the first), and
+        neither side buffers a whole large batch (measured: 50,000-row batches sent whole
+        wrote about half the rows/s of 10,000-row ones)."""
+        sha = self._write_many_if_newer.sha
         pool = self._client.connection_pool
         conn = pool.get_connection()
+        results: list[int] = []
+        failures: list[BaseException] = []
         try:
             calls = 0
             for lo in range(0, len(items), chunk):
@@ -218,21 +230,24 @@ class RedisStore:
                 conn.send_command("EVALSHA", sha, len(keys), *keys, ttl, b" ".join(heads), b"".join(states),
                                   b"".join(values))
                 calls += 1
-            results: list[int] = []
-            failure: BaseException | None = None
-            for _ in range(calls):  # read every answer, so the connection stays in step
-                try:
-                    results.append(conn.read_response())
-                except self._errors as exc:
-                    failure = failure or exc
-            if failure is not None:
-                raise failure
+                if calls - len(results) - len(failures) >= _IN_FLIGHT:
+                    self._read_answer(conn, results, failures)
+            while len(results) + len(failures) < calls:  # read every answer, so the connection stays in step
+                self._read_answer(conn, results, failures)
+            if failures:
+                raise failures[0]
             return results
         except BaseException:
             conn.disconnect()  # a half-read connection must not go back to the pool in use
             raise
         finally:
             pool.release(conn)
+
+    def _read_answer(self, conn: Any, results: list[int], failures: list[BaseException]) -> None:
+        try:
+            results.append(conn.read_response())
+        except self._errors as exc:
+            failures.append(exc)
 
     def get_raw(
         self, view: str, fingerprint: str, entities: Sequence[str], *, at: int | None = None
