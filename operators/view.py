@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import gc
 import struct
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -46,25 +46,6 @@ def gc_paused() -> Iterator[None]:
         gc.disable()
     try:
         yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-@contextmanager
-def young_collections_only() -> Iterator[Callable[[], None]]:
-    """For long replays that keep millions of live objects: the automatic collector is
-    off (its full passes over every live state cost more than the work), and the caller
-    calls the yielded function between batches to collect only the objects allocated
-    since (generations 0 and 1) — any short-lived cycles still go. Restores the setting."""
-    enabled = gc.isenabled()
-    gc.disable()
-
-    def collect_young() -> None:
-        gc.collect(1)
-
-    try:
-        yield collect_young
     finally:
         if enabled:
             gc.enable()

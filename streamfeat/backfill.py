@@ -34,8 +34,9 @@ from itertools import count
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from operators.view import EntityState, ViewOperator, young_collections_only
+from operators.view import EntityState, ViewOperator
 from streamfeat.build import build_view
+from streamfeat.collector import BatchCollector
 from streamfeat.definitions import FeatureView, Source
 from streamfeat.errors import DefinitionError, HistoryError, StreamfeatError
 from streamfeat.history import History, HistoryBatch
@@ -388,9 +389,12 @@ def point_in_time(
             for join in joins:
                 report.accepted.setdefault(join.view.name, 0)
                 report.late.setdefault(join.view.name, 0)
-            with young_collections_only() as collect_young:
+            collector = BatchCollector()  # full passes over every live state cost more than the work
+            try:
                 _replay(joins, history, source, entity_field, batch_size, report, rejects, bar, on_batch, started,
-                        collect_young)
+                        collector.after_batch)
+            finally:
+                collector.close()
             for join in joins:
                 join.finish()
                 report.rows += join.answered
@@ -410,7 +414,7 @@ def _replay(
     bar: Progress,
     on_batch: Callable[[BackfillReport], None] | None,
     started: float,
-    collect_young: Callable[[], None],
+    after_batch: Callable[[], None],
 ) -> None:
     """The replay loop of :func:`point_in_time`: every batch through every view's join."""
     for batch in history.batches(source, entity_field, batch_size):
@@ -437,7 +441,7 @@ def _replay(
         bar.update(batch.records)
         if on_batch is not None:
             on_batch(report)
-        collect_young()
+        after_batch()
 
 
 def _too_far_letters(batch: HistoryBatch, positions: set[int], max_ahead: int, topic: str) -> list[DeadLetter]:

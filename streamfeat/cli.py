@@ -46,10 +46,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from streamfeat.collector import BatchCollector
     from streamfeat.loader import load_views
     from streamfeat.online import EmbeddedStore, RedisStore
     from streamfeat.pipeline import FeaturePipeline
-    from streamfeat.collector import BatchCollector
     from streamfeat.replay import JsonlRejectSink, ReplaySummary, replay_jsonl
     from streamfeat.state import RocksDBStateStore
 

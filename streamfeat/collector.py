@@ -1,7 +1,7 @@
 """Garbage collection for long runs that keep millions of live objects.
 
-The runtime holds every cached entity's state — millions of small, acyclic Python
-objects — and replaces many of them each batch. CPython's automatic collector then runs
+The runtime and backfill replays hold every cached entity's state — millions of
+small, acyclic Python objects — and replace many of them each batch. CPython's automatic collector then runs
 full passes over all of them every few batches (measured: about a tenth of a 7-feature
 run's time). :class:`BatchCollector` turns the automatic collector off and collects
 between batches instead: the young generations (what the batch allocated) after every

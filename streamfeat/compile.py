@@ -14,9 +14,9 @@ from the offset committed with its state.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,10 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
+from streamfeat.collector import BatchCollector
 from streamfeat.definitions import FeatureView
 from streamfeat.errors import DefinitionError
 from streamfeat.kafka_io import KafkaRejectSink, PartitionReader, list_partitions
-from streamfeat.collector import BatchCollector
 from streamfeat.metrics import RuntimeMetrics
 from streamfeat.online import open_online_store
 from streamfeat.pipeline import FeaturePipeline

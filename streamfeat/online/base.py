@@ -41,7 +41,7 @@ def cache_values(op: ViewOperator, state: EntityState, at: int) -> CachedValues 
     """The values of ``state`` as of ``at`` (or its newest arrival, if later) and how long
     they hold; ``None`` when JSON cannot carry them exactly (non-finite floats, tuples,
     integers beyond 64 bits), so readers always finalise that entity from its state."""
-    t = at if at > state.now else state.now
+    t = max(state.now, at)
     values = op.read(state, t)
     try:
         data = orjson.dumps(values)

@@ -177,7 +177,7 @@ class FeatureReader:
         if row is None:
             return FeatureValues(view=view_name, entity=entity, values=op.read(None, t), event_time=None, as_of=t)
         cached = row.cached
-        if cached is not None and cached.valid_from <= t < cached.valid_until:
+        if cached is not None and cached.covers(t):
             event_time = None if row.event_time == NEG_INF else row.event_time
             return FeatureValues(view_name, entity, orjson.loads(cached.values), event_time, t)
         if row.state is None:
