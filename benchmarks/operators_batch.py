@@ -136,7 +136,7 @@ CASES: tuple[Case, ...] = (
         target=LOG_TARGET,
     ),
     Case(
-        name="max_30d_two_stacks",
+        name="max_30d_monotonic",
         expr='Max("amount", window=Sliding("30d"))',
         features=(Max("amount", window=Sliding("30d")),),
     ),

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
-__all__ = ["Aggregator", "WindowStrategy", "NEG_INF", "POS_INF"]
+__all__ = ["Aggregator", "WindowStrategy", "NEG_INF", "POS_INF", "ReadBeforeNewestEventError"]
 
 A = TypeVar("A")
 S = TypeVar("S")
@@ -30,6 +30,11 @@ S = TypeVar("S")
 #: Event times are int64 milliseconds; these stand for "unbounded".
 NEG_INF = -(2**62)
 POS_INF = 2**62
+
+
+class ReadBeforeNewestEventError(ValueError):
+    """A read whose upper edge is before a stored event, asked of a strategy that keeps
+    only what reads at or after its newest event need (sliding HLL, monotonic queue)."""
 
 
 @runtime_checkable

@@ -12,6 +12,7 @@ from operators.windows import (
     HoppingCoverage,
     LifetimeCoverage,
     LifetimeStrategy,
+    MonotonicStrategy,
     Refresh,
     SlidingCoverage,
     SlidingHllStrategy,
@@ -73,6 +74,9 @@ def strategy_name(feature: f.Feature) -> str:
         # A sketch per element would make two-stacks state huge; the event log folds the
         # whole window per read. Per-register staircases read in O(registers changed).
         return "sliding_hll"
+    if isinstance(feature, (f.Min, f.Max)):
+        # Keeps only the events that can still be the answer: about ln(n) of n.
+        return "monotonic"
     return "two_stacks"
 
 
@@ -94,6 +98,7 @@ def build_feature(feature: f.Feature, field_type: type | None) -> FeatureOperato
         coverage = SlidingCoverage(window.size)
         strategy = {
             "log": ExactLogStrategy,
+            "monotonic": MonotonicStrategy,
             "sliding_hll": SlidingHllStrategy,
             "subtract": SubtractOnEvictStrategy,
             "two_stacks": TwoStacksStrategy,

@@ -33,8 +33,8 @@ __all__ = [
     "Variance",
 ]
 
-Strategy = Literal["auto", "log", "subtract", "two_stacks"]
-_STRATEGIES = ("auto", "log", "subtract", "two_stacks")
+Strategy = Literal["auto", "log", "subtract", "two_stacks", "monotonic"]
+_STRATEGIES = ("auto", "log", "subtract", "two_stacks", "monotonic")
 
 #: What kind of input field an aggregation takes.
 InputKind = Literal["none", "numeric", "ordered", "scalar"]
@@ -49,8 +49,9 @@ class Feature:
     * ``publish_lag`` — with ``refresh``: each boundary's value lands this much later
       and includes events that arrived until then (e.g. ``refresh="1d", publish_lag="2h"``).
     * ``name`` — output name; by default ``{field}_{op}_{window}``.
-    * ``strategy`` — for exact sliding windows, force ``"log"``, ``"subtract"`` or
-      ``"two_stacks"`` instead of the best one for the aggregation (``"auto"``).
+    * ``strategy`` — for exact sliding windows, force ``"log"``, ``"subtract"``,
+      ``"two_stacks"`` or (min and max only) ``"monotonic"`` instead of the best one
+      for the aggregation (``"auto"``).
     """
 
     window: Window = field(default_factory=Lifetime)
@@ -89,6 +90,8 @@ class Feature:
                 )
             if self.strategy == "subtract" and not self.invertible:
                 raise DefinitionError(f"{what}: strategy='subtract' needs an invertible aggregation; {self.op} is not")
+            if self.strategy == "monotonic" and self.op not in ("min", "max"):
+                raise DefinitionError(f"{what}: strategy='monotonic' answers min and max only, not {self.op}")
         if self.name is not None and (not isinstance(self.name, str) or not self.name.isidentifier()):
             raise DefinitionError(f"{what}: name {self.name!r} must be a valid identifier")
 

@@ -1,4 +1,4 @@
-"""Minimum and maximum (not invertible: use tiles or two-stacks for windows)."""
+"""Minimum and maximum (not invertible: windows use tiles, the monotonic queue or two-stacks)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from operators.windows.coverage import (
 )
 from operators.windows.exact_log import ExactLogStrategy
 from operators.windows.lifetime import LifetimeStrategy
+from operators.windows.monotonic import MonotonicStrategy
 from operators.windows.sliding_hll import SlidingHllStrategy
 from operators.windows.subtract import SubtractOnEvictStrategy
 from operators.windows.tiles import TilesStrategy
@@ -21,6 +22,7 @@ __all__ = [
     "HoppingCoverage",
     "LifetimeCoverage",
     "LifetimeStrategy",
+    "MonotonicStrategy",
     "Refresh",
     "SlidingCoverage",
     "SlidingHllStrategy",

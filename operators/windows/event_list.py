@@ -39,7 +39,7 @@ class EventQueue:
         if len(events) > self.head:
             last = events[-1]
             if item[0] < last[0] or (item[0] == last[0] and item[1] < last[1]):
-                insort(events, item, lo=self.head, key=_order_key)
+                insort(events, item, lo=self.head, key=order_key)
                 return
         events.append(item)
 
@@ -72,7 +72,8 @@ class EventQueue:
             self.head = 0
 
 
-def _order_key(item: Event) -> tuple[int, int]:
+def order_key(item: Event) -> tuple[int, int]:
+    """The sort key of an event: ``(event_time, seq)``."""
     return (item[0], item[1])
 
 

@@ -32,7 +32,7 @@ from heapq import heapify, heappop, heappush
 from typing import Any
 
 from operators.aggregations.hll import RANK_WEIGHTS, ApproxCountDistinct, Registers, hash64
-from operators.base import NEG_INF, Aggregator
+from operators.base import NEG_INF, Aggregator, ReadBeforeNewestEventError
 from operators.codec import (
     DECODE_ERRORS,
     StateFormatError,
@@ -84,10 +84,6 @@ def _expired_registers(heads: list[int], limit: int) -> set[int]:
                 if child + 1 < size:
                     todo.append(child + 1)
     return expired
-
-
-class ReadBeforeNewestEventError(ValueError):
-    """A read whose upper edge is before a stored event: the staircases cannot answer it."""
 
 
 class SlidingHllState:
