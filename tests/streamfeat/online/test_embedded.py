@@ -116,3 +116,24 @@ def test_a_file_from_before_the_values_columns_is_read_and_upgraded(tmp_path: Pa
         assert writer.write(VIEW, FP, {"u2": StoredEntity(b"new", 1, 6, cached)}) == 1
         assert writer.get_raw(VIEW, FP, ["u1", "u2"]) == [StoredEntity(b"old", 1, 5), StoredEntity(b"new", 1, 6, cached)]
         assert writer.get_raw(VIEW, FP, ["u2"], at=15) == [StoredEntity(None, 1, 6, cached)]
+
+
+def test_a_background_thread_checkpoints_the_wal_while_the_writer_stays_open(tmp_path):
+    """Committed pages reach the database file without a checkpoint in the writer's
+    commit and without closing it; closing stops the thread."""
+    import threading
+
+    path = tmp_path / "online.sqlite"
+    store = EmbeddedStore(path)
+    try:
+        before = path.stat().st_size
+        rows = {f"u{i}": StoredEntity(b"x" * 2000, 1, i) for i in range(2000)}  # ~4 MB of pages
+        store.write(VIEW, FP, rows)
+        deadline = time.monotonic() + 20
+        while path.stat().st_size < before + 4_000_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert path.stat().st_size >= before + 4_000_000, "the committed pages never reached the database file"
+        assert store.get_raw(VIEW, FP, ["u1999"])[0].event_time == 1999
+    finally:
+        store.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("checkpoint ")]
