@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import struct
 from bisect import bisect_right, insort
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-from operators.codec import DECODE_ERRORS, Reader, Writer, corrupt, decode_events, encode_events
+from operators.codec import (
+    DECODE_ERRORS,
+    Reader,
+    Writer,
+    corrupt,
+    decode_events,
+    encode_events,
+    float_array,
+    int_array,
+)
 
 Event = tuple[int, int, Any]  # (event_time, seq, value)
 
@@ -65,11 +76,126 @@ class EventQueue:
         self.head = stop = self.index_after(bound)
         return start, stop
 
-    def compact(self) -> None:
+    def compact(self) -> int:
+        """Drop the expired prefix once it is at least half the list; returns how many
+        events were dropped (indices into ``events`` move down by that much)."""
         head = self.head
         if head > 32 and 2 * head >= len(self.events):
             del self.events[:head]
             self.head = 0
+            return head
+        return 0
+
+
+class EventLog(EventQueue):
+    """An :class:`EventQueue` that keeps its byte form up to date as it changes.
+
+    :meth:`encoded` returns exactly ``encode_events(self.live())``, but packs only the
+    events added since its last call: the columns of ``events[_start:_stop]`` are kept
+    packed (event times and seqs as int64, values as float64 or, for counts, nothing).
+    The runtime encodes every touched entity's state after each batch, so for a busy
+    entity with 40,000 events in its window that is a copy, not 40,000 packs.
+
+    Change it only through :meth:`push`, :meth:`expire` and :meth:`compact`. An event
+    inserted out of order cuts the packed columns back to its position; values that
+    are neither all floats nor all ``None`` are encoded in full each time.
+    """
+
+    __slots__ = ("_start", "_stop", "_times", "_seqs", "_values", "_kind")
+
+    def __init__(self, events: list[Event] | None = None) -> None:
+        super().__init__(events)
+        self._reset()
+
+    def _reset(self, start: int = 0, kind: bytes | None = None) -> None:
+        self._start = self._stop = start
+        self._times = bytearray()
+        self._seqs = bytearray()
+        self._values = bytearray()
+        self._kind = kind  # b"\x01" floats, b"\x03" Nones, b"" not packable, None: not chosen
+
+    def push(self, item: Event) -> None:
+        events = self.events
+        if len(events) > self.head:
+            last = events[-1]
+            if item[0] < last[0] or (item[0] == last[0] and item[1] < last[1]):
+                position = bisect_right(events, (item[0], item[1]), lo=self.head, key=order_key)
+                events.insert(position, item)
+                if position < self._stop:
+                    self._cut(position)
+                return
+        events.append(item)
+
+    def _cut(self, position: int) -> None:
+        """Keep the packed columns of ``events[_start:position]`` only."""
+        keep = position - self._start
+        if keep <= 0:
+            self._reset(kind=self._kind if self._kind == b"" else None)
+            return
+        del self._times[8 * keep :]
+        del self._seqs[8 * keep :]
+        if self._kind == _FLOATS:
+            del self._values[8 * keep :]
+        self._stop = position
+
+    def compact(self) -> int:
+        dropped = super().compact()
+        if dropped and self._kind:
+            gone = dropped - self._start  # packed events that were dropped
+            if gone > 0:
+                del self._times[: 8 * gone]
+                del self._seqs[: 8 * gone]
+                if self._kind == _FLOATS:
+                    del self._values[: 8 * gone]
+            self._start = max(self._start - dropped, 0)
+            self._stop = max(self._stop - dropped, 0)
+        return dropped
+
+    def encoded(self) -> bytes:
+        """``encode_events(self.live())``, packing only what changed since the last call."""
+        events, head = self.events, self.head
+        n = len(events) - head
+        if n < 2 or self._kind == b"":
+            if not n:
+                self._reset()  # an empty window may hold packable values again
+            return encode_events(events[head:])
+        if self._kind is None or self._stop <= head:
+            self._reset(head)
+        if self._stop < len(events) and not self._pack(events[self._stop :]):
+            self._reset(kind=b"")
+            return encode_events(events[head:])
+        skip = 8 * (head - self._start)
+        kind = self._kind
+        values = self._values[skip:] if kind == _FLOATS else b""
+        return b"".join((_COUNT.pack(n), self._times[skip:], self._seqs[skip:], kind, values))
+
+    def _pack(self, new: list[Event]) -> bool:
+        """Append ``new`` (the events after ``_stop``) to the packed columns; False when
+        their values are not all floats or all ``None`` like those packed before."""
+        k = len(new)
+        flat = list(chain.from_iterable(new))
+        if len(flat) != 3 * k:
+            return False
+        values = flat[2::3]
+        kinds = set(map(type, values))
+        kind = _FLOATS if kinds == _JUST_FLOAT else _NONES if kinds == _JUST_NONE else b""
+        if not kind or (self._kind is not None and kind != self._kind):
+            return False
+        self._kind = kind
+        ints = int_array(k)
+        self._times += ints.pack(*flat[0::3])
+        self._seqs += ints.pack(*flat[1::3])
+        if kind == _FLOATS:
+            self._values += float_array(k).pack(*values)
+        self._stop += k
+        return True
+
+
+_FLOATS = b"\x01"  # the value-run kinds of operators.codec.encode_values
+_NONES = b"\x03"
+_JUST_FLOAT = {float}
+_JUST_NONE = {type(None)}
+_COUNT = struct.Struct(">I")
 
 
 def order_key(item: Event) -> tuple[int, int]:

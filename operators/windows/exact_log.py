@@ -10,8 +10,8 @@ from bisect import bisect_right
 from typing import Any
 
 from operators.base import Aggregator
-from operators.codec import DECODE_ERRORS, bad_version, check_end, corrupt, decode_events, encode_events
-from operators.windows.event_list import EventQueue, event_time_of
+from operators.codec import DECODE_ERRORS, bad_version, check_end, corrupt, decode_events
+from operators.windows.event_list import EventLog, event_time_of
 
 #: 2: events as columns (operators.codec.encode_events).
 _VERSION = 2
@@ -27,21 +27,21 @@ class ExactLogStrategy:
     def __init__(self, aggregator: Aggregator) -> None:
         self.aggregator = aggregator
 
-    def new_state(self) -> EventQueue:
-        return EventQueue()
+    def new_state(self) -> EventLog:
+        return EventLog()
 
-    def insert(self, state: EventQueue, event_time: int, seq: int, value: Any, bound: int) -> None:
+    def insert(self, state: EventLog, event_time: int, seq: int, value: Any, bound: int) -> None:
         events = state.events
         if len(events) > state.head and events[state.head][0] <= bound:
             state.expire(bound)
             state.compact()
         state.push((event_time, seq, value))
 
-    def evict(self, state: EventQueue, bound: int) -> None:
+    def evict(self, state: EventLog, bound: int) -> None:
         state.expire(bound)
         state.compact()
 
-    def partial(self, state: EventQueue, lo: int, hi: int) -> Any:
+    def partial(self, state: EventLog, lo: int, hi: int) -> Any:
         events = state.events
         start = state.index_after(lo)
         stop = bisect_right(events, hi, lo=start, key=event_time_of)
@@ -51,16 +51,16 @@ class ExactLogStrategy:
             acc = agg.add(acc, value, event_time, seq)
         return acc
 
-    def oldest_after(self, state: EventQueue, lo: int) -> int | None:
+    def oldest_after(self, state: EventLog, lo: int) -> int | None:
         return state.first_time_after(lo)
 
-    def is_empty(self, state: EventQueue) -> bool:
+    def is_empty(self, state: EventLog) -> bool:
         return not len(state)
 
-    def to_bytes(self, state: EventQueue) -> bytes:
-        return _V + encode_events(state.live())
+    def to_bytes(self, state: EventLog) -> bytes:
+        return _V + state.encoded()
 
-    def from_bytes(self, data: bytes) -> EventQueue:
+    def from_bytes(self, data: bytes) -> EventLog:
         if data[:1] != _V:
             raise bad_version(data, _VERSION, "event log")
         try:
@@ -68,4 +68,4 @@ class ExactLogStrategy:
         except DECODE_ERRORS as exc:
             raise corrupt("event log", exc) from exc
         check_end(data, pos, "event log")
-        return EventQueue(events)
+        return EventLog(events)

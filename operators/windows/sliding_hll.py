@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import struct
 from heapq import heapify, heappop, heappush
+from itertools import chain, repeat
+from operator import floordiv
 from typing import Any
 
 from operators.aggregations.hll import RANK_WEIGHTS, ApproxCountDistinct, Registers, hash64
@@ -259,14 +261,15 @@ class SlidingHllStrategy:
         stairs = state.stairs
         order = sorted(stairs)
         n = len(order)
-        counts = [len(stairs[index]) // 2 for index in order]
-        flat = [x for index in order for x in stairs[index]]
+        # C-level passes (map, chain, slices): this runs for every touched entity per batch.
+        lists = list(map(stairs.__getitem__, order))
+        flat = list(chain.from_iterable(lists))
         pairs = len(flat) // 2
         return b"".join(
             (
                 _HEAD.pack(_VERSION, self.precision, state.newest, n),
                 struct.pack(f">{n}H", *order),
-                bytes(counts),
+                bytes(map(floordiv, map(len, lists), repeat(2, n))),
                 int_array(pairs).pack(*flat[0::2]),
                 bytes(flat[1::2]),
             )

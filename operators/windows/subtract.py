@@ -11,8 +11,8 @@ from bisect import bisect_right
 from typing import Any
 
 from operators.base import Aggregator
-from operators.codec import DECODE_ERRORS, bad_version, check_end, corrupt, decode_events, encode_events, read_blob
-from operators.windows.event_list import EventQueue, event_time_of
+from operators.codec import DECODE_ERRORS, bad_version, check_end, corrupt, decode_events, read_blob
+from operators.windows.event_list import EventLog, event_time_of
 
 #: 2: events as columns (operators.codec.encode_events).
 _VERSION = 2
@@ -20,7 +20,7 @@ _V = bytes((_VERSION,))
 _HEAD = struct.Struct(">BI")  # version, aggregate blob size
 
 
-class RunningLog(EventQueue):
+class RunningLog(EventLog):
     """The window's events plus the aggregate of the live ones."""
 
     __slots__ = ("acc",)
@@ -89,7 +89,7 @@ class SubtractOnEvictStrategy:
 
     def to_bytes(self, state: RunningLog) -> bytes:
         acc = self.aggregator.to_bytes(state.acc)
-        return b"".join((_HEAD.pack(_VERSION, len(acc)), acc, encode_events(state.live())))
+        return b"".join((_HEAD.pack(_VERSION, len(acc)), acc, state.encoded()))
 
     def from_bytes(self, data: bytes) -> RunningLog:
         if data[:1] != _V:
