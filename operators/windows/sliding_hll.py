@@ -29,8 +29,7 @@ from __future__ import annotations
 
 import struct
 from heapq import heapify, heappop, heappush
-from itertools import chain, repeat
-from operator import floordiv
+from operator import itemgetter
 from typing import Any
 
 from operators.aggregations.hll import RANK_WEIGHTS, ApproxCountDistinct, Registers, hash64
@@ -97,10 +96,14 @@ class SlidingHllState:
     * ``units``: harmonic sum of ``maxima`` over all ``m`` registers (``Registers.units``);
     * ``heads``: min-heap of ``t0 << 16 | register``; holds the current head of every
       register, and possibly stale keys of former heads (skipped when popped);
-    * ``newest``: the newest event time ever inserted (``NEG_INF`` when none).
+    * ``newest``: the newest event time ever inserted (``NEG_INF`` when none);
+    * ``packed``: register -> its staircase's times (int64) and ranks (u8) as bytes, for
+      registers not in ``changed``; ``order``: the sorted registers and their u16 bytes,
+      ``None`` once a register is added or removed. ``to_bytes`` repacks only what
+      changed: a busy entity touches a few of its thousands of registers per batch.
     """
 
-    __slots__ = ("heads", "maxima", "newest", "stairs", "units")
+    __slots__ = ("changed", "heads", "maxima", "newest", "order", "packed", "stairs", "units")
 
     def __init__(self, m: int) -> None:
         self.stairs: dict[int, list[int]] = {}
@@ -108,6 +111,9 @@ class SlidingHllState:
         self.units = m * _EMPTY_WEIGHT
         self.heads: list[int] = []
         self.newest = NEG_INF
+        self.packed: dict[int, tuple[bytes, bytes]] = {}
+        self.changed: set[int] = set()
+        self.order: tuple[list[int], bytes] | None = None
 
 
 class SlidingHllStrategy:
@@ -144,6 +150,8 @@ class SlidingHllStrategy:
         stair = state.stairs.get(index)
         if stair is None:
             state.stairs[index] = [event_time, rank]
+            state.changed.add(index)
+            state.order = None
             state.maxima[index] = rank
             state.units += RANK_WEIGHTS[rank] - _EMPTY_WEIGHT
             heappush(heads, event_time << _REGISTER_BITS | index)
@@ -164,6 +172,7 @@ class SlidingHllStrategy:
             k -= 2
         old_head_time = stair[0]
         stair[k:end] = (event_time, rank)
+        state.changed.add(index)
         if k == 0:  # a new head
             old = state.maxima[index]
             if rank != old:
@@ -189,8 +198,10 @@ class SlidingHllStrategy:
             while k < len(stair) and stair[k] <= bound:
                 k += 2
             old = maxima[index]
+            state.changed.add(index)
             if k == len(stair):
                 del stairs[index]
+                state.order = None
                 del maxima[index]
                 state.units += _EMPTY_WEIGHT - RANK_WEIGHTS[old]
             else:
@@ -258,20 +269,28 @@ class SlidingHllStrategy:
     def to_bytes(self, state: SlidingHllState) -> bytes:
         """Version, precision, newest time, register count; then per register (by index)
         its u16 index and u8 pair count; then every pair's time (int64) and rank (u8)."""
-        stairs = state.stairs
-        order = sorted(stairs)
-        n = len(order)
-        # C-level passes (map, chain, slices): this runs for every touched entity per batch.
-        lists = list(map(stairs.__getitem__, order))
-        flat = list(chain.from_iterable(lists))
-        pairs = len(flat) // 2
+        stairs, packed = state.stairs, state.packed
+        for index in state.changed:
+            stair = stairs.get(index)
+            if stair is None:
+                packed.pop(index, None)
+            else:
+                times = stair[0::2]
+                packed[index] = (int_array(len(times)).pack(*times), bytes(stair[1::2]))
+        state.changed.clear()
+        if state.order is None:
+            order = sorted(stairs)
+            state.order = (order, struct.pack(f">{len(order)}H", *order))
+        order, order_bytes = state.order
+        parts = list(map(packed.__getitem__, order))  # C-level passes from here on
+        ranks = list(map(itemgetter(1), parts))
         return b"".join(
             (
-                _HEAD.pack(_VERSION, self.precision, state.newest, n),
-                struct.pack(f">{n}H", *order),
-                bytes(map(floordiv, map(len, lists), repeat(2, n))),
-                int_array(pairs).pack(*flat[0::2]),
-                bytes(flat[1::2]),
+                _HEAD.pack(_VERSION, self.precision, state.newest, len(order)),
+                order_bytes,
+                bytes(map(len, ranks)),
+                b"".join(map(itemgetter(0), parts)),
+                b"".join(ranks),
             )
         )
 
@@ -321,6 +340,7 @@ class SlidingHllStrategy:
             state.units += RANK_WEIGHTS[rank] - _EMPTY_WEIGHT
             state.heads.append(stair[0] << _REGISTER_BITS | index)
         heapify(state.heads)
+        state.changed.update(state.stairs)  # packed on the first encode
         return state
 
     def _from_exact_log(self, data: bytes) -> SlidingHllState:
