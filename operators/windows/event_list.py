@@ -98,8 +98,13 @@ class EventLog(EventQueue):
 
     Change it only through :meth:`push`, :meth:`expire` and :meth:`compact`. An event
     inserted out of order cuts the packed columns back to its position; values that
-    are neither all floats nor all ``None`` are encoded in full each time.
+    are neither all floats nor all ``None`` are encoded in full each time, and so are
+    windows of fewer than ``PACK_FROM`` events, which then hold no packed bytes at all
+    (most entities: the packed columns would cost them memory and save nothing).
     """
+
+    #: Windows with fewer events are encoded in full (a few µs) and keep nothing packed.
+    PACK_FROM = 64
 
     __slots__ = ("_start", "_stop", "_times", "_seqs", "_values", "_kind")
 
@@ -109,9 +114,7 @@ class EventLog(EventQueue):
 
     def _reset(self, start: int = 0, kind: bytes | None = None) -> None:
         self._start = self._stop = start
-        self._times = bytearray()
-        self._seqs = bytearray()
-        self._values = bytearray()
+        self._times = self._seqs = self._values = _NOTHING  # bytearrays from the first pack on
         self._kind = kind  # b"\x01" floats, b"\x03" Nones, b"" not packable, None: not chosen
 
     def push(self, item: Event) -> None:
@@ -155,9 +158,9 @@ class EventLog(EventQueue):
         """``encode_events(self.live())``, packing only what changed since the last call."""
         events, head = self.events, self.head
         n = len(events) - head
-        if n < 2 or self._kind == b"":
-            if not n:
-                self._reset()  # an empty window may hold packable values again
+        if n < self.PACK_FROM or self._kind == b"":
+            if n < self.PACK_FROM and self._kind is not None:
+                self._reset()  # a small window keeps nothing packed, and may hold packable values again
             return encode_events(events[head:])
         if self._kind is None or self._stop <= head:
             self._reset(head)
@@ -181,8 +184,10 @@ class EventLog(EventQueue):
         kind = _FLOATS if kinds == _JUST_FLOAT else _NONES if kinds == _JUST_NONE else b""
         if not kind or (self._kind is not None and kind != self._kind):
             return False
-        self._kind = kind
         ints = int_array(k)
+        if self._kind is None:  # the first pack since a reset
+            self._times, self._seqs, self._values = bytearray(), bytearray(), bytearray()
+        self._kind = kind
         self._times += ints.pack(*flat[0::3])
         self._seqs += ints.pack(*flat[1::3])
         if kind == _FLOATS:
@@ -191,6 +196,7 @@ class EventLog(EventQueue):
         return True
 
 
+_NOTHING = b""
 _FLOATS = b"\x01"  # the value-run kinds of operators.codec.encode_values
 _NONES = b"\x03"
 _JUST_FLOAT = {float}

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import struct
 from heapq import heapify, heappop, heappush
-from operator import itemgetter
+from itertools import chain, repeat
+from operator import floordiv, itemgetter
 from typing import Any
 
 from operators.aggregations.hll import RANK_WEIGHTS, ApproxCountDistinct, Registers, hash64
@@ -59,6 +60,8 @@ _HEAD = struct.Struct(">BBqI")  # version, precision, newest event time, registe
 _REGISTER_BITS = 16
 _REGISTER_MASK = (1 << _REGISTER_BITS) - 1
 _EMPTY_WEIGHT = RANK_WEIGHTS[0]
+#: ``to_bytes`` keeps packed bytes per register from this many registers on.
+PACK_FROM = 64
 
 
 def _expired_registers(heads: list[int], limit: int) -> set[int]:
@@ -101,6 +104,8 @@ class SlidingHllState:
       registers not in ``changed``; ``order``: the sorted registers and their u16 bytes,
       ``None`` once a register is added or removed. ``to_bytes`` repacks only what
       changed: a busy entity touches a few of its thousands of registers per batch.
+      States with fewer than ``PACK_FROM`` registers keep nothing packed (all three
+      ``None``): most entities, for which it would cost memory and save nothing.
     """
 
     __slots__ = ("changed", "heads", "maxima", "newest", "order", "packed", "stairs", "units")
@@ -111,8 +116,8 @@ class SlidingHllState:
         self.units = m * _EMPTY_WEIGHT
         self.heads: list[int] = []
         self.newest = NEG_INF
-        self.packed: dict[int, tuple[bytes, bytes]] = {}
-        self.changed: set[int] = set()
+        self.packed: dict[int, tuple[bytes, bytes]] | None = None  # None: nothing packed
+        self.changed: set[int] | None = None
         self.order: tuple[list[int], bytes] | None = None
 
 
@@ -150,7 +155,8 @@ class SlidingHllStrategy:
         stair = state.stairs.get(index)
         if stair is None:
             state.stairs[index] = [event_time, rank]
-            state.changed.add(index)
+            if state.changed is not None:
+                state.changed.add(index)
             state.order = None
             state.maxima[index] = rank
             state.units += RANK_WEIGHTS[rank] - _EMPTY_WEIGHT
@@ -172,7 +178,8 @@ class SlidingHllStrategy:
             k -= 2
         old_head_time = stair[0]
         stair[k:end] = (event_time, rank)
-        state.changed.add(index)
+        if state.changed is not None:
+            state.changed.add(index)
         if k == 0:  # a new head
             old = state.maxima[index]
             if rank != old:
@@ -198,7 +205,8 @@ class SlidingHllStrategy:
             while k < len(stair) and stair[k] <= bound:
                 k += 2
             old = maxima[index]
-            state.changed.add(index)
+            if state.changed is not None:
+                state.changed.add(index)
             if k == len(stair):
                 del stairs[index]
                 state.order = None
@@ -269,7 +277,25 @@ class SlidingHllStrategy:
     def to_bytes(self, state: SlidingHllState) -> bytes:
         """Version, precision, newest time, register count; then per register (by index)
         its u16 index and u8 pair count; then every pair's time (int64) and rank (u8)."""
-        stairs, packed = state.stairs, state.packed
+        stairs = state.stairs
+        if len(stairs) < PACK_FROM:  # small: encode in full and keep nothing packed
+            state.packed = state.changed = state.order = None
+            order = sorted(stairs)
+            lists = list(map(stairs.__getitem__, order))
+            flat = list(chain.from_iterable(lists))
+            return b"".join(
+                (
+                    _HEAD.pack(_VERSION, self.precision, state.newest, len(order)),
+                    struct.pack(f">{len(order)}H", *order),
+                    bytes(map(floordiv, map(len, lists), repeat(2))),
+                    int_array(len(flat) // 2).pack(*flat[0::2]),
+                    bytes(flat[1::2]),
+                )
+            )
+        packed = state.packed
+        if packed is None or state.changed is None:
+            packed = state.packed = {}
+            state.changed = set(stairs)
         for index in state.changed:
             stair = stairs.get(index)
             if stair is None:
@@ -340,7 +366,6 @@ class SlidingHllStrategy:
             state.units += RANK_WEIGHTS[rank] - _EMPTY_WEIGHT
             state.heads.append(stair[0] << _REGISTER_BITS | index)
         heapify(state.heads)
-        state.changed.update(state.stairs)  # packed on the first encode
         return state
 
     def _from_exact_log(self, data: bytes) -> SlidingHllState:

@@ -25,8 +25,15 @@ steps = st.lists(
 )
 
 
+class EagerLog(EventLog):
+    """Packs from two events on, so that short hypothesis histories exercise the packing."""
+
+    __slots__ = ()
+    PACK_FROM = 2
+
+
 def _run(values, ops, data):
-    log = EventLog()
+    log = EagerLog()
     newest = 0
     seq = 0
     for op, arg in ops:

@@ -25,6 +25,7 @@ from operators.codec import StateFormatError
 from operators.feature import FeatureOperator
 from operators.windows.coverage import Refresh, SlidingCoverage
 from operators.windows.exact_log import ExactLogStrategy
+from operators.windows import sliding_hll
 from operators.windows.sliding_hll import ReadBeforeNewestEventError, SlidingHllStrategy
 
 
@@ -252,10 +253,25 @@ def test_value_is_the_float_sum_when_that_is_exact_and_order_free_always(precisi
         assert hll.value(acc) == round(estimate)
 
 
-@given(shape=history_shapes, precision=st.sampled_from([4, 8]), encode_every=st.sampled_from([1, 3, 17]))
-def test_bytes_repacked_incrementally_equal_a_fresh_encoding(shape, precision, encode_every):
-    """``to_bytes`` repacks only the registers changed since its last call; its bytes must
-    equal those of a twin state that applied the same calls and was never encoded."""
+@given(
+    shape=history_shapes,
+    precision=st.sampled_from([4, 8]),
+    encode_every=st.sampled_from([1, 3, 17]),
+    pack_from=st.sampled_from([1, 8, 64]),
+)
+def test_bytes_repacked_incrementally_equal_a_fresh_encoding(shape, precision, encode_every, pack_from):
+    """``to_bytes`` repacks only the registers changed since its last call (from
+    ``PACK_FROM`` registers on); its bytes must equal those of a twin state that applied
+    the same calls and was never encoded."""
+    saved = sliding_hll.PACK_FROM
+    sliding_hll.PACK_FROM = pack_from
+    try:
+        _check_incremental_bytes(shape, precision, encode_every)
+    finally:
+        sliding_hll.PACK_FROM = saved
+
+
+def _check_incremental_bytes(shape: dict, precision: int, encode_every: int) -> None:
     rng = random.Random(shape["seed"])
     sliding = SlidingHllStrategy(ApproxCountDistinct(precision))
     state, twin = sliding.new_state(), sliding.new_state()
