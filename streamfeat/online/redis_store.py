@@ -26,6 +26,8 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
 
+import orjson
+
 from streamfeat.durations import Duration, parse_duration
 from streamfeat.errors import OnlineStoreError
 from streamfeat.online.base import CachedValues, StoredEntity
@@ -46,23 +48,24 @@ end
 return 1
 """
 
-# KEYS = entity keys; ARGV[1] = ttl ms (0: none); ARGV[2] = per key, space-separated:
-# version, event time, valid from, valid until, state length, values length; ARGV[3] and
-# ARGV[4] = the states and the values, concatenated in key order. Three arguments for a
-# whole chunk instead of several per row: packing arguments is most of redis-py's cost.
+# KEYS = entity keys; ARGV[1] = ttl ms (0: none); ARGV[2] = a JSON array with, per key,
+# [version, meta ("event_time valid_from valid_until"), state length, values length]
+# (decoded by the server's C cjson in one call: measured cheaper than splitting tokens in
+# Lua); ARGV[3] and ARGV[4] = the states and the values, concatenated in key order. Three
+# arguments for a whole chunk instead of several per row: packing arguments is most of
+# redis-py's cost.
 _WRITE_MANY_IF_NEWER = """
 local ttl = ARGV[1]
-local token = string.gmatch(ARGV[2], '%S+')
+local heads = cjson.decode(ARGV[2])
 local states, values = ARGV[3], ARGV[4]
 local s_at, c_at = 1, 1
 local written = 0
 for i, key in ipairs(KEYS) do
-    local version, event_time, valid_from, valid_until = token(), token(), token(), token()
-    local s_len, c_len = tonumber(token()), tonumber(token())
+    local head = heads[i]
+    local version, s_len, c_len = head[1], head[3], head[4]
     local stored = redis.call('HGET', key, 'v')
     if not (stored and tonumber(stored) >= tonumber(version)) then
-        redis.call('HSET', key, 's', string.sub(states, s_at, s_at + s_len - 1), 'v', version,
-                   'm', event_time .. ' ' .. valid_from .. ' ' .. valid_until,
+        redis.call('HSET', key, 's', string.sub(states, s_at, s_at + s_len - 1), 'v', version, 'm', head[2],
                    'c', string.sub(values, c_at, c_at + c_len - 1))
         if ttl ~= '0' then
             redis.call('PEXPIRE', key, ttl)
@@ -223,11 +226,11 @@ class RedisStore:
                     cached = row.cached
                     value, valid_from, valid_until = _NO_CACHE if cached is None else (
                         cached.values, cached.valid_from, cached.valid_until)
-                    heads.append(b"%d %d %d %d %d %d" % (row.version, row.event_time, valid_from, valid_until,
-                                                         len(row.state), len(value)))  # type: ignore[arg-type]
+                    heads.append((str(row.version), f"{row.event_time} {valid_from} {valid_until}",
+                                  len(row.state), len(value)))  # type: ignore[arg-type]
                     states.append(row.state)
                     values.append(value)
-                conn.send_command("EVALSHA", sha, len(keys), *keys, ttl, b" ".join(heads), b"".join(states),
+                conn.send_command("EVALSHA", sha, len(keys), *keys, ttl, orjson.dumps(heads), b"".join(states),
                                   b"".join(values))
                 calls += 1
                 if calls - len(results) - len(failures) >= _IN_FLIGHT:
