@@ -60,8 +60,23 @@ _HEAD = struct.Struct(">BBqI")  # version, precision, newest event time, registe
 _REGISTER_BITS = 16
 _REGISTER_MASK = (1 << _REGISTER_BITS) - 1
 _EMPTY_WEIGHT = RANK_WEIGHTS[0]
-#: ``to_bytes`` keeps packed bytes per register from this many registers on.
+#: ``to_bytes`` keeps packed bytes per block of registers from this many registers on.
 PACK_FROM = 64
+_BLOCK_BITS = 6
+_BLOCK = 1 << _BLOCK_BITS
+
+
+def _pack_registers(stairs: dict[int, list[int]], order: list[int]) -> tuple[bytes, bytes, bytes, bytes]:
+    """The four encoded columns of the registers ``order`` (sorted): u16 indices, u8 pair
+    counts, int64 pair times and u8 ranks."""
+    lists = list(map(stairs.__getitem__, order))
+    flat = list(chain.from_iterable(lists))
+    return (
+        struct.pack(f">{len(order)}H", *order),
+        bytes(map(floordiv, map(len, lists), repeat(2))),
+        int_array(len(flat) // 2).pack(*flat[0::2]),
+        bytes(flat[1::2]),
+    )
 
 
 def _expired_registers(heads: list[int], limit: int) -> set[int]:
@@ -100,15 +115,14 @@ class SlidingHllState:
     * ``heads``: min-heap of ``t0 << 16 | register``; holds the current head of every
       register, and possibly stale keys of former heads (skipped when popped);
     * ``newest``: the newest event time ever inserted (``NEG_INF`` when none);
-    * ``packed``: register -> its staircase's times (int64) and ranks (u8) as bytes, for
-      registers not in ``changed``; ``order``: the sorted registers and their u16 bytes,
-      ``None`` once a register is added or removed. ``to_bytes`` repacks only what
-      changed: a busy entity touches a few of its thousands of registers per batch.
-      States with fewer than ``PACK_FROM`` registers keep nothing packed (all three
-      ``None``): most entities, for which it would cost memory and save nothing.
+    * ``blocks``: block (``register >> 6``) -> its registers' four encoded columns
+      (indices, pair counts, times, ranks), for blocks not in ``changed``. ``to_bytes``
+      repacks only what changed: a busy entity touches a few of its thousands of
+      registers per batch. States with fewer than ``PACK_FROM`` registers keep nothing
+      packed (both ``None``): most entities, for which it would cost memory and save nothing.
     """
 
-    __slots__ = ("changed", "heads", "maxima", "newest", "order", "packed", "stairs", "units")
+    __slots__ = ("blocks", "changed", "heads", "maxima", "newest", "stairs", "units")
 
     def __init__(self, m: int) -> None:
         self.stairs: dict[int, list[int]] = {}
@@ -116,9 +130,8 @@ class SlidingHllState:
         self.units = m * _EMPTY_WEIGHT
         self.heads: list[int] = []
         self.newest = NEG_INF
-        self.packed: dict[int, tuple[bytes, bytes]] | None = None  # None: nothing packed
+        self.blocks: dict[int, tuple[bytes, bytes, bytes, bytes]] | None = None  # None: nothing packed
         self.changed: set[int] | None = None
-        self.order: tuple[list[int], bytes] | None = None
 
 
 class SlidingHllStrategy:
@@ -156,8 +169,7 @@ class SlidingHllStrategy:
         if stair is None:
             state.stairs[index] = [event_time, rank]
             if state.changed is not None:
-                state.changed.add(index)
-            state.order = None
+                state.changed.add(index >> _BLOCK_BITS)
             state.maxima[index] = rank
             state.units += RANK_WEIGHTS[rank] - _EMPTY_WEIGHT
             heappush(heads, event_time << _REGISTER_BITS | index)
@@ -179,7 +191,7 @@ class SlidingHllStrategy:
         old_head_time = stair[0]
         stair[k:end] = (event_time, rank)
         if state.changed is not None:
-            state.changed.add(index)
+            state.changed.add(index >> _BLOCK_BITS)
         if k == 0:  # a new head
             old = state.maxima[index]
             if rank != old:
@@ -206,10 +218,9 @@ class SlidingHllStrategy:
                 k += 2
             old = maxima[index]
             if state.changed is not None:
-                state.changed.add(index)
+                state.changed.add(index >> _BLOCK_BITS)
             if k == len(stair):
                 del stairs[index]
-                state.order = None
                 del maxima[index]
                 state.units += _EMPTY_WEIGHT - RANK_WEIGHTS[old]
             else:
@@ -276,47 +287,35 @@ class SlidingHllStrategy:
 
     def to_bytes(self, state: SlidingHllState) -> bytes:
         """Version, precision, newest time, register count; then per register (by index)
-        its u16 index and u8 pair count; then every pair's time (int64) and rank (u8)."""
+        its u16 index and u8 pair count; then every pair's time (int64) and rank (u8).
+
+        From ``PACK_FROM`` registers on, the four columns are kept packed per block of
+        64 registers and only blocks changed since the last call are packed again (one
+        pass over a few big byte strings instead of thousands of small objects: in a
+        large heap those cost a cache miss each)."""
         stairs = state.stairs
         if len(stairs) < PACK_FROM:  # small: encode in full and keep nothing packed
-            state.packed = state.changed = state.order = None
+            state.blocks = state.changed = None
             order = sorted(stairs)
-            lists = list(map(stairs.__getitem__, order))
-            flat = list(chain.from_iterable(lists))
-            return b"".join(
-                (
-                    _HEAD.pack(_VERSION, self.precision, state.newest, len(order)),
-                    struct.pack(f">{len(order)}H", *order),
-                    bytes(map(floordiv, map(len, lists), repeat(2))),
-                    int_array(len(flat) // 2).pack(*flat[0::2]),
-                    bytes(flat[1::2]),
-                )
-            )
-        packed = state.packed
-        if packed is None or state.changed is None:
-            packed = state.packed = {}
-            state.changed = set(stairs)
-        for index in state.changed:
-            stair = stairs.get(index)
-            if stair is None:
-                packed.pop(index, None)
-            else:
-                times = stair[0::2]
-                packed[index] = (int_array(len(times)).pack(*times), bytes(stair[1::2]))
-        state.changed.clear()
-        if state.order is None:
-            order = sorted(stairs)
-            state.order = (order, struct.pack(f">{len(order)}H", *order))
-        order, order_bytes = state.order
-        parts = list(map(packed.__getitem__, order))  # C-level passes from here on
-        ranks = list(map(itemgetter(1), parts))
+            parts = [_pack_registers(stairs, order)]
+        else:
+            blocks = state.blocks
+            if blocks is None or state.changed is None:
+                blocks = state.blocks = {}
+                state.changed = {index >> _BLOCK_BITS for index in stairs}
+            for block in state.changed:
+                first = block << _BLOCK_BITS
+                order = [index for index in range(first, first + _BLOCK) if index in stairs]
+                if order:
+                    blocks[block] = _pack_registers(stairs, order)
+                else:
+                    blocks.pop(block, None)
+            state.changed.clear()
+            parts = [blocks[block] for block in sorted(blocks)]
         return b"".join(
             (
-                _HEAD.pack(_VERSION, self.precision, state.newest, len(order)),
-                order_bytes,
-                bytes(map(len, ranks)),
-                b"".join(map(itemgetter(0), parts)),
-                b"".join(ranks),
+                _HEAD.pack(_VERSION, self.precision, state.newest, len(stairs)),
+                *(b"".join(map(itemgetter(column), parts)) for column in range(4)),
             )
         )
 
