@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from math import isfinite
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -232,6 +233,7 @@ class ParquetHistory:
 
         names = list(source.schema)
         float_fields = [n for n, k in source.schema.items() if k is float]
+        float_columns = [j for j, n in enumerate(names) if n in float_fields]
         timestamp = source.timestamp
         decoded = DecodedRecords(columns={name: [] for name in names})
         dead: list[DeadLetter] = []
@@ -253,6 +255,11 @@ class ParquetHistory:
                     problem = (Reason.BAD_KEY, f"entity key {entity_field!r} must be 1..{MAX_KEY_BYTES} bytes")
                 elif arrivals_in[i] is None:
                     problem = (Reason.MISSING_FIELD, f"arrival column {arrival!r} is null")
+                else:
+                    for j in float_columns:
+                        if not isfinite(row[j]):  # JSON cannot carry these; Parquet can
+                            problem = (Reason.WRONG_TYPE, f"field {names[j]!r} is {row[j]!r}, not a finite number")
+                            break
             if problem is not None:
                 record = {n: v for n, v in zip(names, row)}
                 if arrival is not None:

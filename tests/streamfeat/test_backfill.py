@@ -247,6 +247,19 @@ def test_parquet_null_rows_become_dead_letters(tmp_path):
     assert report.dead_letters == {"missing_field": 2}
 
 
+def test_parquet_non_finite_numbers_become_dead_letters(tmp_path):
+    """JSON cannot carry NaN or infinity, Parquet can: an infinite amount would turn a
+    subtract-on-evict sum into NaN for as long as the window holds it."""
+    view = make_view(0, 10_000)
+    x = [1.0, float("nan"), float("inf"), -float("inf"), 2.0]
+    pq.write_table(pa.table({"k": ["a"] * 5, "ts": [1, 2, 3, 4, 5], "x": x}), tmp_path / "h.parquet")
+    (columns,), report = point_in_time(
+        [PointInTimeRequest(view, ["a"], [10])], ParquetHistory([tmp_path / "h.parquet"], topic="events")
+    )
+    assert columns["count_lifetime"] == [2]
+    assert report.dead_letters == {"wrong_type": 3}
+
+
 def test_timestamps_parse_to_utc_ms():
     assert to_utc_ms([5, "7", "1970-01-01T00:00:01Z", "1970-01-01T00:00:01.5+00:00", pd.Timestamp(2_000, unit="ms")]) == [
         5,
