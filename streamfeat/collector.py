@@ -13,7 +13,7 @@ survivors (``gc.freeze``): later passes skip them, so each costs what one batch
 allocated, not what the process holds. States are acyclic and freed by reference
 counting when replaced or evicted, frozen or not; only cyclic garbage among frozen
 objects waits for the next full pass, which comes every ``full_every_s`` seconds
-(default 30 min) — a stall of up to about a second per million cached objects,
+(default 30 min) and stops the flow as long as a full pass takes (the figures above),
 rarely. ``full_every_s=None`` never runs one.
 """
 
