@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from bisect import bisect_right, insort
+from bisect import bisect_right
 from itertools import chain
 from operator import itemgetter
 from typing import Any
@@ -44,15 +44,18 @@ class EventQueue:
     def live(self) -> list[Event]:
         return self.events[self.head :]
 
-    def push(self, item: Event) -> None:
-        """Insert keeping order; O(1) for in-order arrivals."""
+    def push(self, item: Event) -> int | None:
+        """Insert keeping order; O(1) for in-order arrivals. Returns where an out-of-order
+        event went (``None``: appended)."""
         events = self.events
         if len(events) > self.head:
             last = events[-1]
             if item[0] < last[0] or (item[0] == last[0] and item[1] < last[1]):
-                insort(events, item, lo=self.head, key=order_key)
-                return
+                position = bisect_right(events, (item[0], item[1]), lo=self.head, key=order_key)
+                events.insert(position, item)
+                return position
         events.append(item)
+        return None
 
     def oldest_time(self) -> int | None:
         return self.events[self.head][0] if len(self.events) > self.head else None
@@ -117,17 +120,11 @@ class EventLog(EventQueue):
         self._times = self._seqs = self._values = _NOTHING  # bytearrays from the first pack on
         self._kind = kind  # b"\x01" floats, b"\x03" Nones, b"" not packable, None: not chosen
 
-    def push(self, item: Event) -> None:
-        events = self.events
-        if len(events) > self.head:
-            last = events[-1]
-            if item[0] < last[0] or (item[0] == last[0] and item[1] < last[1]):
-                position = bisect_right(events, (item[0], item[1]), lo=self.head, key=order_key)
-                events.insert(position, item)
-                if position < self._stop:
-                    self._cut(position)
-                return
-        events.append(item)
+    def push(self, item: Event) -> int | None:
+        position = super().push(item)
+        if position is not None and position < self._stop:
+            self._cut(position)
+        return position
 
     def _cut(self, position: int) -> None:
         """Keep the packed columns of ``events[_start:position]`` only."""
