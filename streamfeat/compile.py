@@ -13,6 +13,7 @@ from the offset committed with its state.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from streamfeat.collector import BatchCollector
 from streamfeat.definitions import FeatureView
-from streamfeat.errors import DefinitionError
+from streamfeat.errors import DefinitionError, StreamfeatError
 from streamfeat.kafka_io import KafkaRejectSink, PartitionReader, list_partitions
 from streamfeat.metrics import RuntimeMetrics
 from streamfeat.online import open_online_store
@@ -35,6 +36,8 @@ from streamfeat.pipeline import FeaturePipeline
 from streamfeat.state import RocksDBStateStore, partition_state_dir
 
 __all__ = ["KafkaRunConfig", "PartitionProgress", "build_dataflow", "open_online_store"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +58,9 @@ class KafkaRunConfig:
     cache_capacity: int = 100_000  # entities kept in memory, shared by all partitions of the topic
     allow_new_views: bool = False  # start views without state in a store that consumed the topic already
     publish_values: bool = True  # publish values as of now beside the state, for fast serving reads
+    # State and offsets are committed at most this often (0: after every batch); a crash
+    # replays what came since. Large states are published values-only in between.
+    commit_interval_ms: int = 1_000
     consumer_config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -92,6 +98,7 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             cache_capacity=max(1_000, config.cache_capacity // max(1, partitions)),
             allow_new_views=config.allow_new_views,
             publish_values=config.publish_values,
+            commit_interval_ms=config.commit_interval_ms,
         )
         start = self.pipeline.next_offset(topic, partition)
         self.reader = PartitionReader(config.bootstrap, topic, partition, start, extra=config.consumer_config)
@@ -104,6 +111,7 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
 
     def next_batch(self) -> list[PartitionProgress]:
         if self.end is not None and self.position >= self.end:
+            self.pipeline.commit()
             raise StopIteration
         batch = self.reader.read(self.config.batch_size, 0)
         # A full batch means a backlog: come back at once. Otherwise let records gather.
@@ -111,7 +119,9 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             datetime.now(UTC) + timedelta(seconds=self.config.poll_interval_s))
         if not batch.offsets:
             if self.end is not None and (self.reader.position() or -1) >= self.end:
+                self.pipeline.commit()
                 raise StopIteration  # only transaction markers were left before the end
+            self.pipeline.commit_if_due()  # a quiet partition still commits on time
             return []
         started = time.perf_counter()
         report = self.pipeline.process(self.topic, self.partition, batch.offsets, batch.payloads, batch.timestamps)
@@ -148,6 +158,11 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
         return None  # the position lives in the state store, committed with the state
 
     def close(self) -> None:
+        try:
+            self.pipeline.commit()  # what a restart would otherwise replay
+        except StreamfeatError as exc:
+            _log.warning("partition %s-%s: could not commit at close (a restart replays from the last commit): %s",
+                         self.topic, self.partition, exc)
         self._collector.close()
         self.reader.close()
         self.online.close()

@@ -12,11 +12,21 @@ records to :meth:`FeaturePipeline.process`, which
    their values as of the pipeline's clock and the span those hold for, which
    readers serve without decoding the state (``publish_values``);
 5. commits every view's state changes together with the next offset in ONE atomic
-   state-store write.
+   state-store write — after every batch, or (``commit_interval_ms``) once that long
+   has passed, covering every batch since the last commit.
 
 Publishing before committing makes a crash at any point safe: before the commit,
-the batch is replayed from the old offset and re-publishes the same versions
-(ignored); after it, the offset has moved. Hence exactly-once in effect.
+the batches since the last one are replayed from its offset and re-publish the same
+versions (ignored); after it, the offset has moved. Hence exactly-once in effect.
+
+With a commit interval, a large entity state (``large_state_bytes`` when last
+encoded) whose published values hold until well after the next commit is published
+*values-only* between commits: the online store gets its new version and values and
+keeps the older state bytes, and the commit writes the state to both stores. A heavy
+entity touched by every batch then costs its encoding and its bytes once per commit
+instead of once per batch. Readers never need those state bytes before the values'
+span ends (:class:`~streamfeat.online.base.StoredEntity`); a commit comes first,
+triggered early if the pipeline's clock nears the end of a deferred span.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from operators.base import POS_INF
 from operators.view import ViewOperator, gc_paused
 from streamfeat.build import build_view
 from streamfeat.clock import Clock, SystemClock
@@ -89,6 +100,12 @@ class _ViewRuntime:
     view: FeatureView
     op: ViewOperator
     cache: EntityStateCache
+    # Since the last commit: states encoded and unchanged since, by entity, and the
+    # entities published values-only, with the end of their values' span.
+    encoded: dict[str, bytes] = field(default_factory=dict)
+    deferred: dict[str, int] = field(default_factory=dict)
+    # Entities whose last full publication by this process was at least large_state_bytes.
+    large: set[str] = field(default_factory=set)
 
 
 class FeaturePipeline:
@@ -97,6 +114,12 @@ class FeaturePipeline:
     ``publish_values``: also publish each touched entity's values as of ``clock`` (one
     read of its features, a few µs per entity and batch) so that serving answers from
     them while they hold; turn off to publish state only.
+
+    ``commit_interval_ms``: 0 commits state and offsets after every batch; more commits
+    once that much time (``monotonic``) has passed since the last commit, at the first
+    batch or :meth:`commit_if_due` after it (a crash replays the batches since). Call
+    :meth:`commit` before closing. ``large_state_bytes``: with an interval, states at
+    least this large are published values-only between commits (module docstring).
     """
 
     def __init__(
@@ -113,9 +136,22 @@ class FeaturePipeline:
         allow_new_views: bool = False,
         publish_values: bool = True,
         clock: Clock | None = None,
+        commit_interval_ms: int = 0,
+        large_state_bytes: int = 16_384,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if not views:
             raise DefinitionError("a pipeline needs at least one FeatureView")
+        if isinstance(commit_interval_ms, bool) or not isinstance(commit_interval_ms, int) or commit_interval_ms < 0:
+            raise DefinitionError(f"commit_interval_ms must be an int >= 0, got {commit_interval_ms!r}")
+        if isinstance(large_state_bytes, bool) or not isinstance(large_state_bytes, int) or large_state_bytes < 1:
+            raise DefinitionError(f"large_state_bytes must be an int >= 1, got {large_state_bytes!r}")
+        self.commit_interval_ms = commit_interval_ms
+        self.large_state_bytes = large_state_bytes
+        self._monotonic = monotonic
+        self._last_commit = monotonic()
+        self._uncommitted: dict[tuple[str, int], int] = {}  # next offsets processed, not yet committed
+        self._deadline = POS_INF  # commit before the clock reaches this (a deferred span's end)
         self.state_store = state_store
         self.online_store = online_store
         self.retry_for_s = retry_for_s
@@ -186,10 +222,49 @@ class FeaturePipeline:
         return self.state_store.offsets().get((topic, partition))
 
     def reset(self) -> None:
-        """Forget in-memory state (after a failed commit): it reloads from the store."""
+        """Forget in-memory state (after a failed commit): it reloads from the store, and
+        processing resumes from the committed offsets."""
         for runtimes in self._views.values():
             for runtime in runtimes:
                 runtime.cache.clear_memory()
+                runtime.encoded.clear()
+                runtime.deferred.clear()
+                runtime.large.clear()
+        self._uncommitted.clear()
+        self._deadline = POS_INF
+
+    @property
+    def uncommitted(self) -> dict[tuple[str, int], int]:
+        """Next offsets processed but not yet committed, by (topic, partition)."""
+        return dict(self._uncommitted)
+
+    def commit_if_due(self) -> bool:
+        """Commit if the commit interval has passed or a deferred span nears its end
+        (call it while no records arrive); returns whether it committed."""
+        if self._uncommitted and (self._interval_passed() or self._clock.now_ms() >= self._deadline):
+            self.commit()
+            return True
+        return False
+
+    def commit(self) -> None:
+        """Write every state changed since the last commit to both stores, with the
+        offsets processed, now (before closing, and when a partition is given up)."""
+        if not self._uncommitted:
+            return
+        runtimes = [runtime for group in self._views.values() for runtime in group]
+        flush = self._encode_dirty(runtimes)
+        self._with_retries(lambda: self._publish_rows(runtimes, flush), "publish to the online store")
+        offsets = dict(self._uncommitted)
+        self._with_retries(lambda: self._commit(runtimes, offsets), "commit state")
+        for runtime in runtimes:
+            runtime.encoded.clear()
+            runtime.deferred.clear()
+        self._uncommitted.clear()
+        self._deadline = POS_INF
+        self._last_commit = self._monotonic()
+
+    def _interval_passed(self) -> bool:
+        return (self._monotonic() - self._last_commit) * 1000 >= self.commit_interval_ms
 
     def process(
         self,
@@ -219,7 +294,9 @@ class FeaturePipeline:
         if runtimes is None:
             raise DefinitionError(f"no feature view reads topic {topic!r}; known topics: {', '.join(self._views)}")
         report = BatchReport(records=len(offsets))
-        committed = self.next_offset(topic, partition)
+        committed = self._uncommitted.get((topic, partition))
+        if committed is None:
+            committed = self.next_offset(topic, partition)
         start = 0
         if committed is not None:
             while start < len(offsets) and offsets[start] < committed:
@@ -243,11 +320,16 @@ class FeaturePipeline:
         )
         report.dead_letters = dead
         too_far: set[int] = set()
+        if self._deadline != POS_INF and self._clock.now_ms() >= self._deadline:
+            # Deferred spans end soon: their states go out before this batch changes them.
+            self.commit()
+        batch_keys = []
         for runtime in runtimes:
             op, cache = runtime.op, runtime.cache
             keys = decoded.keys
             if runtime.view.entity.key != runtimes[0].view.entity.key:
                 keys = [str(k) for k in decoded.columns[runtime.view.entity.key]]
+            batch_keys.append(keys)
             cache.prefetch(keys)
             result = op.apply_batch(cache, keys, decoded.event_times, decoded.arrivals, op.columns_for(decoded.columns))
             report.accepted[runtime.view.name] = result.accepted
@@ -271,48 +353,105 @@ class FeaturePipeline:
                 )
             )
         next_offset = offsets[-1] + 1
-        encoded = [runtime.cache.pending_states() for runtime in runtimes]  # once, for both stores
-        report.published = self._with_retries(lambda: self._publish(runtimes, encoded), "publish to the online store")
+        touched = [dict.fromkeys(keys) for keys in batch_keys]
+        rows = [self._batch_rows(runtime, keys) for runtime, keys in zip(runtimes, touched, strict=True)]
+        report.published = self._with_retries(lambda: self._publish_rows(runtimes, rows), "publish to the online store")
         if self.rejects is not None and (report.dead_letters or report.late):
             rejects = self.rejects
             self._with_retries(lambda: rejects.write(report.dead_letters, report.late), "write dead letters")
-        self._with_retries(lambda: self._commit(runtimes, encoded, topic, partition, next_offset), "commit state")
+        self._uncommitted[(topic, partition)] = next_offset
+        if (
+            not self.commit_interval_ms
+            or self._interval_passed()
+            or sum(runtime.cache.dirty_count for runtime in runtimes) >= self._dirty_limit
+        ):
+            self.commit()
         report.next_offset = next_offset
         return report
 
-    def _publish(self, runtimes: list[_ViewRuntime], encoded: list[dict[str, bytes]]) -> int:
+    @property
+    def _dirty_limit(self) -> int:
+        """Entities changed since the last commit that force a commit (they stay in memory
+        until it): the cache capacity of the smallest view cache, at least one batch."""
+        return max(1, min(r.cache.capacity for group in self._views.values() for r in group))
+
+    def _batch_rows(self, runtime: _ViewRuntime, keys: dict[str, None]) -> dict[str, StoredEntity]:
+        """Online rows for the entities a batch touched: the full row (and its encoding,
+        kept for the commit), or values-only for a large state whose values hold until
+        well after the next commit (module docstring). Without an online store, nothing:
+        the commit encodes what changed."""
+        encoded, deferred, large = runtime.encoded, runtime.deferred, runtime.large
+        if self.online_store is None:
+            for key in keys:
+                encoded.pop(key, None)
+            return {}
+        peek = runtime.cache.peek
+        op = runtime.op
+        to_bytes = op.to_bytes
+        at = self._clock.now_ms() if self.publish_values else None
+        interval = self.commit_interval_ms
+        horizon = None if at is None or not interval else at + 2 * interval
+        threshold = self.large_state_bytes
+        rows = {}
+        for key in keys:
+            state = peek(key)
+            if state is None or not state.seq:
+                continue
+            cached = None if at is None else cache_values(op, state, at)
+            if horizon is not None and key in large and cached is not None and cached.valid_until > horizon:
+                encoded.pop(key, None)
+                deferred[key] = cached.valid_until
+                if cached.valid_until - interval < self._deadline:
+                    self._deadline = cached.valid_until - interval
+                rows[key] = StoredEntity(None, state.seq, state.frontier, cached)
+                continue
+            data = encoded[key] = to_bytes(state)
+            deferred.pop(key, None)
+            if len(data) >= threshold:
+                large.add(key)
+            else:
+                large.discard(key)
+            rows[key] = StoredEntity(data, state.seq, state.frontier, cached)
+        return rows
+
+    def _encode_dirty(self, runtimes: list[_ViewRuntime]) -> list[dict[str, StoredEntity]]:
+        """Encode every state changed since the last commit that is not encoded yet; the
+        full rows of the entities published values-only since then."""
+        at = self._clock.now_ms() if self.publish_values else None
+        flush = []
+        for runtime in runtimes:
+            encoded, peek, op = runtime.encoded, runtime.cache.peek, runtime.op
+            for key in runtime.cache.dirty_keys():
+                if key not in encoded:
+                    state = peek(key)
+                    if state is not None:
+                        encoded[key] = op.to_bytes(state)
+            rows = {}
+            for key in runtime.deferred:
+                state = peek(key)
+                if state is not None:
+                    cached = None if at is None else cache_values(op, state, at)
+                    rows[key] = StoredEntity(encoded[key], state.seq, state.frontier, cached)
+            flush.append(rows)
+        return flush
+
+    def _publish_rows(self, runtimes: list[_ViewRuntime], rows: list[dict[str, StoredEntity]]) -> int:
         if self.online_store is None:
             return 0
         written = 0
-        at = self._clock.now_ms() if self.publish_values else None
-        for runtime, states in zip(runtimes, encoded, strict=True):
-            peek = runtime.cache.peek
-            op = runtime.op
-            rows = {}
-            for key, data in states.items():
-                state = peek(key)
-                if state is not None and state.seq:
-                    cached = None if at is None else cache_values(op, state, at)
-                    rows[key] = StoredEntity(data, state.seq, state.frontier, cached)
-            if rows:
-                written += self.online_store.write(runtime.view.name, runtime.view.fingerprint(), rows)
+        for runtime, view_rows in zip(runtimes, rows, strict=True):
+            if view_rows:
+                written += self.online_store.write(runtime.view.name, runtime.view.fingerprint(), view_rows)
         return written
 
-    def _commit(
-        self,
-        runtimes: list[_ViewRuntime],
-        encoded: list[dict[str, bytes]],
-        topic: str,
-        partition: int,
-        next_offset: int,
-    ) -> None:
+    def _commit(self, runtimes: list[_ViewRuntime], offsets: dict[tuple[str, int], int]) -> None:
         puts: dict[bytes, bytes] = {}
         deletes: list[bytes] = []
-        for runtime, states in zip(runtimes, encoded, strict=True):
-            view_puts, view_deletes = runtime.cache.pending_writes(states)
+        for runtime in runtimes:
+            view_puts, view_deletes = runtime.cache.pending_writes(runtime.encoded)
             puts.update(view_puts)
             deletes.extend(view_deletes)
-        self.state_store.commit(puts, deletes, {(topic, partition): next_offset})
+        self.state_store.commit(puts, deletes, offsets)
         for runtime in runtimes:
             runtime.cache.mark_flushed()
 

@@ -59,14 +59,31 @@ class StoredEntity:
     ``version`` is the entity's ``seq`` (accepted events so far, strictly increasing
     per entity), so "newer" is well defined without clocks; ``event_time`` is its
     newest accepted event time (UTC ms), kept beside the bytes for inspection.
-    ``state`` is ``None`` only in rows read with ``get_raw(..., at=t)`` whose
-    ``cached`` values cover ``t`` (the store may then skip sending the bytes).
+
+    ``state`` is ``None`` in two cases:
+
+    * in rows read with ``get_raw(..., at=t)`` whose ``cached`` values cover ``t`` (the
+      store may then skip sending the bytes);
+    * in a *values-only* write: a newer version and its cached values, keeping the
+      stored state bytes, which then belong to an older version. The runtime publishes
+      a large state this way between commits, when the values hold past the next
+      commit, which writes the state (see :class:`~streamfeat.pipeline.FeaturePipeline`).
+
+    ``state_version``, in rows read back, is the version the state bytes belong to when
+    that is older than ``version`` (a values-only write came after them), else ``None``.
+    Outside the cached span such a row cannot answer exactly until the state is written.
     """
 
     state: bytes | None
     version: int
     event_time: int
     cached: CachedValues | None = None
+    state_version: int | None = None
+
+    @property
+    def state_is_current(self) -> bool:
+        """Whether the state bytes (when present) belong to ``version``."""
+        return self.state_version is None
 
     @classmethod
     def of(cls, op: ViewOperator, state: EntityState, *, at: int | None = None) -> StoredEntity:
@@ -84,8 +101,15 @@ class OnlineStore(Protocol):
         """Store ``rows`` (entity -> row) as one batch; returns how many were written.
 
         Idempotent and never regressing: a row is written only when its version is
-        greater than the stored one; older and equal versions are ignored.
-        """
+        greater than the stored one; older versions are ignored, and so are equal ones,
+        except that a row with state bytes of the stored version replaces a stored
+        state that is older (the state a values-only write left behind).
+
+        A row with ``state=None`` is a values-only write (it must carry ``cached``
+        values): when newer, it replaces version, event time and values and keeps the
+        stored state bytes, noting their version; it is ignored where no row is stored.
+        Of the same version, it replaces the values of a row whose state is older (a
+        replay publishing the same version later, with a later span)."""
         ...
 
     def get_raw(

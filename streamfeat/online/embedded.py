@@ -11,10 +11,12 @@ committed batch, with no extra dependency (``sqlite3`` is in the standard librar
 One table, keyed by ``(view, fingerprint, entity)``; beside the state bytes a row may
 hold the values as of the write and the span they hold for (``vals``, ``valid_from``,
 ``valid_until``; :class:`~streamfeat.online.base.CachedValues`). A read for a time in
-that span does not fetch the state bytes at all. Files written before those columns
-existed gain them when a writer opens them. A batch is one transaction of
-one ``executemany`` upsert whose ``DO UPDATE ... WHERE excluded.version > version``
-keeps writes idempotent and never regressing. ``synchronous=NORMAL``: a committed
+that span does not fetch the state bytes at all. ``state_version`` is NULL while the
+state bytes belong to ``version``; a values-only write sets it to the version they do
+belong to. Files written before those columns existed gain them when a writer opens
+them. A batch is one transaction of one ``executemany`` upsert (and one ``UPDATE`` for
+values-only rows) whose ``WHERE excluded.version > version`` keeps writes idempotent
+and never regressing. ``synchronous=NORMAL``: a committed
 batch survives a process crash; after a power loss the last batches may be gone,
 which the runtime's replay from Kafka restores (old versions are then ignored).
 
@@ -62,6 +64,7 @@ CREATE TABLE IF NOT EXISTS online_state (
     vals        BLOB,
     valid_from  INTEGER NOT NULL DEFAULT 0,
     valid_until INTEGER NOT NULL DEFAULT 0,
+    state_version INTEGER,
     state       BLOB    NOT NULL,
     PRIMARY KEY (view, fingerprint, entity)
 ) WITHOUT ROWID
@@ -74,6 +77,7 @@ _CACHE_COLUMNS = {
     "vals": "vals BLOB",
     "valid_from": "valid_from INTEGER NOT NULL DEFAULT 0",
     "valid_until": "valid_until INTEGER NOT NULL DEFAULT 0",
+    "state_version": "state_version INTEGER",
 }
 
 _UPSERT = """
@@ -81,16 +85,28 @@ INSERT INTO online_state (view, fingerprint, entity, state, version, event_time,
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (view, fingerprint, entity) DO UPDATE
     SET state = excluded.state, version = excluded.version, event_time = excluded.event_time,
-        vals = excluded.vals, valid_from = excluded.valid_from, valid_until = excluded.valid_until
+        vals = excluded.vals, valid_from = excluded.valid_from, valid_until = excluded.valid_until,
+        state_version = NULL
     WHERE excluded.version > online_state.version
+       OR (excluded.version = online_state.version AND online_state.state_version IS NOT NULL)
+"""
+# A values-only row: the stored state stays, and ``state_version`` keeps its version
+# (the right-hand sides of SET read the row as it was). One of the same version replaces
+# the values of a row whose state is stale (a replay's later span for the same version).
+_UPDATE_VALUES = """
+UPDATE online_state
+    SET version = ?1, event_time = ?2, vals = ?3, valid_from = ?4, valid_until = ?5,
+        state_version = COALESCE(state_version, version)
+    WHERE view = ?6 AND fingerprint = ?7 AND entity = ?8
+      AND (version < ?1 OR (version = ?1 AND state_version IS NOT NULL))
 """
 
 # ``?1`` is the read time: the state bytes are sent only when the cached values do not cover it.
 _COLUMNS = (
     "CASE WHEN valid_from <= ?1 AND ?1 < valid_until THEN NULL ELSE state END, "
-    "version, event_time, vals, valid_from, valid_until"
+    "version, event_time, vals, valid_from, valid_until, state_version"
 )
-_LEGACY_COLUMNS = "state, version, event_time, NULL, 0, 0"  # a file from before the cache columns
+_LEGACY_COLUMNS = "state, version, event_time, NULL, 0, 0, NULL"  # a file from before the cache columns
 _WHERE = "view = ?2 AND fingerprint = ?3"
 _NEVER = -(2**63)  # a read time no cached span covers
 
@@ -128,7 +144,7 @@ class EmbeddedStore:
             self._conn.execute(f"PRAGMA mmap_size = {1024 * 1024 * int(mmap_mib)}")
             if not readonly:
                 self._prepare_for_writing()
-            self._columns = _COLUMNS if self._has_cache_columns() else _LEGACY_COLUMNS
+            self._columns = self._read_columns()
             self._select_one = f"SELECT {self._columns} FROM online_state WHERE {_WHERE} AND entity = ?4"
         except (sqlite3.Error, OSError) as exc:
             raise OnlineStoreError(f"cannot open the embedded online store at {self.path}: {exc}") from exc
@@ -154,19 +170,30 @@ class EmbeddedStore:
                     raise
                 time.sleep(0.02)
 
-    def _has_cache_columns(self) -> bool:
+    def _read_columns(self) -> str:
+        """What a read selects, by the columns the file has (a reader may open a file an
+        older writer made; with no table yet, a writer will create the current one)."""
         present = {row[1] for row in self._conn.execute("PRAGMA table_info(online_state)")}
-        return not present or set(_CACHE_COLUMNS) <= present  # no table yet: a writer creates the new one
+        if not present or set(_CACHE_COLUMNS) <= present:
+            return _COLUMNS
+        if {"vals", "valid_from", "valid_until"} <= present:  # before values-only writes
+            return _COLUMNS.replace(", state_version", ", NULL")
+        return _LEGACY_COLUMNS
 
     def write(self, view: str, fingerprint: str, rows: Mapping[str, StoredEntity]) -> int:
         if not rows:
             return 0
         params = []
+        values_only = []
         for entity, r in rows.items():
-            if r.state is None:
-                raise OnlineStoreError(f"cannot write entity {entity!r} of view {view!r} without its state bytes")
             c = r.cached
-            if c is None:
+            if r.state is None:
+                if c is None:
+                    raise OnlineStoreError(
+                        f"cannot write entity {entity!r} of view {view!r} without its state bytes or values")
+                values_only.append((r.version, r.event_time, c.values, c.valid_from, c.valid_until, view, fingerprint,
+                                    entity))
+            elif c is None:
                 params.append((view, fingerprint, entity, r.state, r.version, r.event_time, None, 0, 0))
             else:
                 params.append((view, fingerprint, entity, r.state, r.version, r.event_time, c.values, c.valid_from,
@@ -175,8 +202,9 @@ class EmbeddedStore:
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
-                cursor = conn.executemany(_UPSERT, params)
-                written = cursor.rowcount
+                written = conn.executemany(_UPSERT, params).rowcount if params else 0
+                if values_only:
+                    written += conn.executemany(_UPDATE_VALUES, values_only).rowcount
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -276,7 +304,13 @@ class _Checkpointer:
 
 
 def _row(
-    state: bytes | None, version: int, event_time: int, values: bytes | None, valid_from: int, valid_until: int
+    state: bytes | None,
+    version: int,
+    event_time: int,
+    values: bytes | None,
+    valid_from: int,
+    valid_until: int,
+    state_version: int | None,
 ) -> StoredEntity:
     cached = None if values is None else CachedValues(values, valid_from, valid_until)
-    return StoredEntity(state, version, event_time, cached)
+    return StoredEntity(state, version, event_time, cached, state_version)

@@ -180,6 +180,19 @@ class FeatureReader:
         if cached is not None and cached.covers(t):
             event_time = None if row.event_time == NEG_INF else row.event_time
             return FeatureValues(view_name, entity, orjson.loads(cached.values), event_time, t)
+        if not row.state_is_current and cached is not None:
+            # A values-only write's span has ended before the writer wrote the state (it
+            # does so before the span ends while it runs: it is down or far behind).
+            # The newest exact answer is the cached values, as of their span's last instant.
+            last = cached.valid_until - 1
+            if explicit:
+                raise ReadTimeError(
+                    f"view {view_name!r}, entity {entity!r}: cannot read as of {t} yet: the online store holds "
+                    f"version {row.version} exactly only up to {last} until the writer stores its state "
+                    f"(it holds the state of version {row.state_version}); is the streaming job running?"
+                )
+            event_time = None if row.event_time == NEG_INF else row.event_time
+            return FeatureValues(view_name, entity, orjson.loads(cached.values), event_time, last)
         if row.state is None:
             raise StateError(f"the online store sent entity {entity!r} of view {view_name!r} without its state")
         try:

@@ -4,8 +4,9 @@ Each entity is one hash at ``{prefix}:{view}:{fingerprint}:{entity}`` with four
 fields: ``s`` (state bytes), ``v`` (version), ``m`` (``"event_time valid_from
 valid_until"``, decimal) and ``c`` (the values as of the write as JSON, empty when
 none; they hold from ``valid_from`` until before ``valid_until``:
-:class:`~streamfeat.online.base.CachedValues`). Few fields keep the server's work per
-write small. Rows written before ``m`` existed hold the event time in ``t``; reads
+:class:`~streamfeat.online.base.CachedValues`), and ``sv`` only while the state bytes
+belong to an older version than ``v`` (after a values-only write). Few fields keep the
+server's work per write small. Rows written before ``m`` existed hold the event time in ``t``; reads
 still understand them. A batch is one pipeline
 — one round trip — of Lua script calls, each writing up to ``rows_per_call`` rows
 (default 500): for every row the script compares the stored version and writes only a
@@ -34,27 +35,46 @@ from streamfeat.online.base import CachedValues, StoredEntity
 
 __all__ = ["RedisStore"]
 
-# KEYS[1] = entity key; ARGV = state, version, meta ("event_time valid_from valid_until"),
-# values, ttl ms (0: none).
-_WRITE_IF_NEWER = """
-local stored = redis.call('HGET', KEYS[1], 'v')
-if stored and tonumber(stored) >= tonumber(ARGV[2]) then
-    return 0
+# The rules of one row, shared by both write scripts. A row replaces an older stored
+# row, or one of the same version whose state is stale (``sv`` set). ``state`` is false
+# for a values-only row: it replaces version, meta and values, keeps the stored state
+# and records in ``sv`` the version that state belongs to; it needs a stored row.
+_APPLY_ROW = """
+local function apply_row(key, state, version, meta, values, ttl)
+    local stored = redis.call('HGET', key, 'v')
+    local n = tonumber(version)
+    if stored and tonumber(stored) > n then return 0 end
+    if stored and tonumber(stored) == n and redis.call('HEXISTS', key, 'sv') == 0 then return 0 end
+    if state then
+        redis.call('HSET', key, 's', state, 'v', version, 'm', meta, 'c', values)
+        redis.call('HDEL', key, 'sv')
+    else
+        if not stored then return 0 end
+        local kept = redis.call('HGET', key, 'sv') or stored
+        redis.call('HSET', key, 'v', version, 'm', meta, 'c', values, 'sv', kept)
+    end
+    if ttl ~= '0' then
+        redis.call('PEXPIRE', key, ttl)
+    end
+    return 1
 end
-redis.call('HSET', KEYS[1], 's', ARGV[1], 'v', ARGV[2], 'm', ARGV[3], 'c', ARGV[4])
-if ARGV[5] ~= '0' then
-    redis.call('PEXPIRE', KEYS[1], ARGV[5])
-end
-return 1
+"""
+
+# KEYS[1] = entity key; ARGV = state (ignored for values-only), version, meta
+# ("event_time valid_from valid_until"), values, ttl ms (0: none), "1" for values-only.
+_WRITE_IF_NEWER = _APPLY_ROW + """
+local state = ARGV[1]
+if ARGV[6] == '1' then state = false end
+return apply_row(KEYS[1], state, ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 """
 
 # KEYS = entity keys; ARGV[1] = ttl ms (0: none); ARGV[2] = a JSON array with, per key,
-# [version, meta ("event_time valid_from valid_until"), state length, values length]
-# (decoded by the server's C cjson in one call: measured cheaper than splitting tokens in
-# Lua); ARGV[3] and ARGV[4] = the states and the values, concatenated in key order. Three
-# arguments for a whole chunk instead of several per row: packing arguments is most of
-# redis-py's cost.
-_WRITE_MANY_IF_NEWER = """
+# [version, meta ("event_time valid_from valid_until"), state length (-1: values-only),
+# values length] (decoded by the server's C cjson in one call: measured cheaper than
+# splitting tokens in Lua); ARGV[3] and ARGV[4] = the states and the values, concatenated
+# in key order. Three arguments for a whole chunk instead of several per row: packing
+# arguments is most of redis-py's cost.
+_WRITE_MANY_IF_NEWER = _APPLY_ROW + """
 local ttl = ARGV[1]
 local heads = cjson.decode(ARGV[2])
 local states, values = ARGV[3], ARGV[4]
@@ -62,31 +82,27 @@ local s_at, c_at = 1, 1
 local written = 0
 for i, key in ipairs(KEYS) do
     local head = heads[i]
-    local version, s_len, c_len = head[1], head[3], head[4]
-    local stored = redis.call('HGET', key, 'v')
-    if not (stored and tonumber(stored) >= tonumber(version)) then
-        redis.call('HSET', key, 's', string.sub(states, s_at, s_at + s_len - 1), 'v', version, 'm', head[2],
-                   'c', string.sub(values, c_at, c_at + c_len - 1))
-        if ttl ~= '0' then
-            redis.call('PEXPIRE', key, ttl)
-        end
-        written = written + 1
+    local s_len, c_len = head[3], head[4]
+    local state = false
+    if s_len >= 0 then
+        state = string.sub(states, s_at, s_at + s_len - 1)
+        s_at = s_at + s_len
     end
-    s_at = s_at + s_len
+    written = written + apply_row(key, state, head[1], head[2], string.sub(values, c_at, c_at + c_len - 1), ttl)
     c_at = c_at + c_len
 end
 return written
 """
 
 # KEYS = entity keys; ARGV[1] = read time. Per key: version, meta, values, the event time
-# of a row from before ``m``, and the state only when the values do not cover the read
-# time (false for what is missing). One call answers a whole batch without sending
-# state bytes the reader will not decode.
+# of a row from before ``m``, the state's version when older, and the state only when the
+# values do not cover the read time (false for what is missing). One call answers a
+# whole batch without sending state bytes the reader will not decode.
 _READ_AT = """
 local t = tonumber(ARGV[1])
 local out = {}
 for i, key in ipairs(KEYS) do
-    local r = redis.call('HMGET', key, 'v', 'm', 'c', 't')
+    local r = redis.call('HMGET', key, 'v', 'm', 'c', 't', 'sv')
     local state = false
     if r[1] then
         local covered = false
@@ -98,12 +114,12 @@ for i, key in ipairs(KEYS) do
             state = redis.call('HGET', key, 's')
         end
     end
-    out[i] = {r[1], r[2], r[3], r[4], state}
+    out[i] = {r[1], r[2], r[3], r[4], r[5], state}
 end
 return out
 """
 
-_FIELDS = ("s", "v", "m", "c", "t")
+_FIELDS = ("s", "v", "m", "c", "t", "sv")
 _NO_CACHE = (b"", 0, 0)
 _IN_FLIGHT = 4  # script calls sent but not yet answered, at most
 _ROWS_PER_ROUND = 10_000  # rows per connection checkout (measured: 50,000 at once wrote half the rows/s)
@@ -167,8 +183,9 @@ class RedisStore:
         if not rows:
             return 0
         for entity, row in rows.items():
-            if row.state is None:
-                raise OnlineStoreError(f"cannot write entity {entity!r} of view {view!r} without its state bytes")
+            if row.state is None and row.cached is None:
+                raise OnlineStoreError(
+                    f"cannot write entity {entity!r} of view {view!r} without its state bytes or values")
         prefix = f"{self.key_prefix}:{view}:{fingerprint}:"
         try:
             try:
@@ -194,7 +211,8 @@ class RedisStore:
                 for entity, row in rows.items():
                     values, valid_from, valid_until = _cache_args(row)
                     meta = b"%d %d %d" % (row.event_time, valid_from, valid_until)
-                    evalsha(sha, 1, prefix + entity, row.state, row.version, meta, values, ttl)
+                    state, values_only = (b"", 1) if row.state is None else (row.state, 0)
+                    evalsha(sha, 1, prefix + entity, state, row.version, meta, values, ttl, values_only)
                 return pipe.execute()
         return self._write_chunks(prefix, rows, chunk, ttl)
 
@@ -226,9 +244,11 @@ class RedisStore:
                     cached = row.cached
                     value, valid_from, valid_until = _NO_CACHE if cached is None else (
                         cached.values, cached.valid_from, cached.valid_until)
+                    state = row.state
                     heads.append((str(row.version), f"{row.event_time} {valid_from} {valid_until}",
-                                  len(row.state), len(value)))  # type: ignore[arg-type]
-                    states.append(row.state)
+                                  -1 if state is None else len(state), len(value)))
+                    if state is not None:
+                        states.append(state)
                     values.append(value)
                 conn.send_command("EVALSHA", sha, len(keys), *keys, ttl, orjson.dumps(heads), b"".join(states),
                                   b"".join(values))
@@ -270,7 +290,7 @@ class RedisStore:
             raise OnlineStoreError(
                 f"cannot read view {view!r} from the Redis online store at {self._where}: {exc}"
             ) from exc
-        return [None if v is None else _row(s, v, m, c, t) for s, v, m, c, t in found]
+        return [None if v is None else _row(s, v, m, c, t, sv) for s, v, m, c, t, sv in found]
 
     def _get_at(self, view: str, prefix: str, entities: Sequence[str], at: int) -> list[StoredEntity | None]:
         """Rows for a read at ``at``: one script call per ``rows_per_call`` entities, without
@@ -285,7 +305,7 @@ class RedisStore:
             raise OnlineStoreError(
                 f"cannot read view {view!r} from the Redis online store at {self._where}: {exc}"
             ) from exc
-        return [None if v is None else _row(s, v, m, c, t) for v, m, c, t, s in found]
+        return [None if v is None else _row(s, v, m, c, t, sv) for v, m, c, t, sv, s in found]
 
     def close(self) -> None:
         self._client.close()
@@ -308,7 +328,7 @@ def _cache_args(row: StoredEntity) -> tuple[bytes, int, int]:
 
 
 def _row(state: bytes | None, version: bytes, meta: bytes | None, values: bytes | None,
-         event_time: bytes | None) -> StoredEntity:
+         event_time: bytes | None, state_version: bytes | None) -> StoredEntity:
     """A row from its hash fields (a row from before ``m`` has its event time in ``t``)."""
     cached = None
     if meta is not None:
@@ -317,4 +337,4 @@ def _row(state: bytes | None, version: bytes, meta: bytes | None, values: bytes 
             cached = CachedValues(values, int(valid_from), int(valid_until))
     else:
         event = event_time if event_time is not None else b"0"
-    return StoredEntity(state, int(version), int(event), cached)
+    return StoredEntity(state, int(version), int(event), cached, None if state_version is None else int(state_version))

@@ -16,7 +16,7 @@ from tests.services.fixtures import redis_prefix, redis_url  # noqa: F401  (pyte
 
 
 
-@pytest.fixture(params=["embedded", "redis"])
+@pytest.fixture(params=["embedded", "redis", "redis-one-row-per-call"])
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
     """``make(**options)`` opens a store of the kind the test is parametrized with."""
     kind = request.param
@@ -28,6 +28,8 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
         else:
             url = request.getfixturevalue("redis_url")
             prefix = request.getfixturevalue("redis_prefix")
+            if kind == "redis-one-row-per-call":  # the single-key script a Redis Cluster would use
+                options.setdefault("rows_per_call", 1)
             store = RedisStore(url, key_prefix=prefix, **options)
         opened.append(store)
         return store

@@ -247,3 +247,31 @@ def test_cached_values_equal_the_state_read_at_any_time(tmp_path_factory, events
             for t in (write_time + gap * MINUTE_MS, row.cached.valid_until - 1, row.cached.valid_until):
                 if t >= state.now:
                     assert reader.get(WIDE.name, "u", at=t).values == op.read(state, t), f"at {t}"
+
+
+def test_a_values_only_row_past_its_span_answers_as_of_the_span_end(store_factory) -> None:
+    """A writer publishes a large state values-only between commits and writes the state
+    before the span ends; if it stops first, a clock read answers the newest exact values
+    (as of the span's last instant, saying so) and an explicit read says why it cannot."""
+    store = store_factory()
+    op = build_view(VIEW)
+    alice = op.new_state()
+    apply(op, alice, [(T0, 10), (T0 + DAY_MS, 20)])
+    store.write(VIEW.name, VIEW.fingerprint(), {"alice": StoredEntity.of(op, alice, at=T0 + DAY_MS)})
+    apply(op, alice, [(T0 + 2 * DAY_MS, 30)])
+    newer = StoredEntity.of(op, alice, at=T0 + 2 * DAY_MS)
+    assert newer.cached is not None and newer.cached.valid_until == T0 + 2 * DAY_MS + HOUR_MS  # the 1h count drops
+    assert store.write(VIEW.name, VIEW.fingerprint(), {"alice": StoredEntity(None, newer.version, newer.event_time,
+                                                                             newer.cached)}) == 1
+    clock = ManualClock(T0 + 2 * DAY_MS + MINUTE_MS)
+    reader = FeatureReader(store, [VIEW], clock=clock)
+    inside = reader.get(VIEW.name, "alice")
+    assert inside.values == op.read(alice, clock.now_ms()) and inside.as_of == clock.now_ms()
+    clock.set(T0 + 3 * DAY_MS)
+    last = T0 + 2 * DAY_MS + HOUR_MS - 1
+    assert reader.get(VIEW.name, "alice") == FeatureValues(VIEW.name, "alice", op.read(alice, last), T0 + 2 * DAY_MS,
+                                                           last)
+    with pytest.raises(ReadTimeError, match=r"'alice'.*state of version 2.*streaming job"):
+        reader.get(VIEW.name, "alice", at=T0 + 3 * DAY_MS)
+    assert store.write(VIEW.name, VIEW.fingerprint(), {"alice": newer}) == 1  # the state arrives
+    assert reader.get(VIEW.name, "alice", at=T0 + 3 * DAY_MS).values == op.read(alice, T0 + 3 * DAY_MS)

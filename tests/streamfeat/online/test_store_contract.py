@@ -115,6 +115,47 @@ def test_a_newer_row_without_values_drops_the_old_values(store: OnlineStore) -> 
     assert store.get_raw(VIEW, FP, ["u1"], at=5) == [row(3)]
 
 
-def test_a_row_without_state_bytes_is_refused(store: OnlineStore) -> None:
+def test_a_row_without_state_bytes_or_values_is_refused(store: OnlineStore) -> None:
     with pytest.raises(OnlineStoreError, match="'u1'"):
         store.write(VIEW, FP, {"u1": dataclasses.replace(row(2), state=None)})
+
+
+def values_only(version: int, values: CachedValues) -> StoredEntity:
+    return StoredEntity(state=None, version=version, event_time=1_700_000_000_000 + version, cached=values)
+
+
+def test_values_only_rows_keep_the_older_state_and_say_so(store: OnlineStore) -> None:
+    values = CachedValues(b'{"count":7}', 1_000, 5_000)
+    assert store.write(VIEW, FP, {"u1": row(3), "u2": row(3)}) == 2
+    assert store.write(VIEW, FP, {"u1": values_only(5, values), "nobody": values_only(1, values)}) == 1
+    assert store.get_raw(VIEW, FP, ["nobody"]) == [None]  # nothing stored: nothing to keep
+    expected = StoredEntity(row(3).state, 5, row(5).event_time, values, state_version=3)
+    assert store.get_raw(VIEW, FP, ["u1"]) == [expected]
+    assert not expected.state_is_current
+    assert store.get_raw(VIEW, FP, ["u1"], at=10_000) == [expected]  # outside the span: the (old) state comes
+    (inside,) = store.get_raw(VIEW, FP, ["u1"], at=1_000)
+    assert inside is not None and inside.cached == values and inside.version == 5 and inside.state_version == 3
+    # Another values-only write keeps the version the state belongs to; older ones are
+    # ignored, and so are those of a row's version when its state is current.
+    later = CachedValues(b'{"count":8}', 2_000, 6_000)
+    assert store.write(VIEW, FP, {"u1": values_only(6, values)}) == 1
+    assert store.write(VIEW, FP, {"u1": values_only(5, later), "u2": values_only(3, values)}) == 0
+    # The same version again (a replay, later): its values and span replace the old ones.
+    assert store.write(VIEW, FP, {"u1": values_only(6, later)}) == 1
+    assert store.get_raw(VIEW, FP, ["u1"]) == [dataclasses.replace(expected, version=6, event_time=row(6).event_time,
+                                                                   cached=later)]
+    assert store.get_raw(VIEW, FP, ["u2"]) == [row(3)]
+
+
+def test_the_state_of_a_values_only_version_catches_up_once(store: OnlineStore) -> None:
+    values = CachedValues(b'{"count":7}', 1_000, 5_000)
+    store.write(VIEW, FP, {"u1": row(3)})
+    store.write(VIEW, FP, {"u1": values_only(5, values)})
+    assert store.write(VIEW, FP, {"u1": row(4)}) == 0  # older than the values: ignored
+    full = dataclasses.replace(row(5), cached=values)
+    assert store.write(VIEW, FP, {"u1": full}) == 1  # same version, current state: written
+    assert store.get_raw(VIEW, FP, ["u1"]) == [full]
+    assert store.get_raw(VIEW, FP, ["u1"])[0].state_is_current  # type: ignore[union-attr]
+    assert store.write(VIEW, FP, {"u1": dataclasses.replace(full, state=b"other bytes")}) == 0
+    assert store.write(VIEW, FP, {"u1": row(6)}) == 1
+    assert store.get_raw(VIEW, FP, ["u1"]) == [row(6)]
