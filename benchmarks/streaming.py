@@ -383,7 +383,15 @@ def store_write_ceiling(target: str | None, work: Path, *, events: int = 200_000
 
 
 def measure_freshness(
-    bootstrap: str, topic: str, work: Path, *, rate: float, seconds: float, sample: int, workers: int
+    bootstrap: str,
+    topic: str,
+    work: Path,
+    *,
+    rate: float,
+    seconds: float,
+    sample: int,
+    workers: int,
+    flow_args: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Event arrival -> visible in the embedded online store, with the producer paced at ``rate``.
 
@@ -410,7 +418,7 @@ def measure_freshness(
     state_dir = work / "state-freshness"
     command = [
         sys.executable, "-m", "streamfeat.cli", "run", str(features), "--bootstrap-servers", bootstrap,
-        "-w", str(workers), "--state-dir", str(state_dir), "--batch-size", str(FLOW_BATCH),
+        "-w", str(workers), "--state-dir", str(state_dir), "--batch-size", str(FLOW_BATCH), *flow_args,
     ]  # fmt: skip
     pending: dict[str, collections.deque[tuple[int, float]]] = {u: collections.deque() for u in sampled}
     latencies: list[float] = []

@@ -26,7 +26,10 @@ keeps the older state bytes, and the commit writes the state to both stores. A h
 entity touched by every batch then costs its encoding and its bytes once per commit
 instead of once per batch. Readers never need those state bytes before the values'
 span ends (:class:`~streamfeat.online.base.StoredEntity`); a commit comes first,
-triggered early if the pipeline's clock nears the end of a deferred span.
+triggered early if the pipeline's clock nears the end of a deferred span. A crash in
+between leaves such rows with an older state until the replay reaches their version
+again (stores accept the same version's state, and later values for it, then);
+readers meanwhile answer as of the span's end (:class:`~streamfeat.online.FeatureReader`).
 """
 
 from __future__ import annotations

@@ -119,6 +119,11 @@ class FeatureReader:
     :class:`~streamfeat.errors.ReadTimeError`, while a clock read is evaluated at the
     entity's arrival instead (a reader's clock a little behind the writer's is normal)
     and says so in :attr:`FeatureValues.as_of`.
+
+    A row published values-only whose span ended before its state was written (the
+    writer stopped in between; :mod:`streamfeat.pipeline`) answers a clock read with its
+    values as of the span's last instant, which ``as_of`` says, and refuses an explicit
+    ``at`` past it with :class:`~streamfeat.errors.ReadTimeError`.
     """
 
     def __init__(

@@ -1,0 +1,158 @@
+"""Freshness A/B: the same paced stream, ``streamfeat run`` with different flow options.
+
+Freshness (event handed to the producer -> visible in the embedded online store) is the
+noisiest figure on a shared machine, so comparing two settings from two separate runs of
+``benchmarks.streaming`` says little. This script measures them in one run, alternating
+the order each round (A B, B A, A B, ...), with the method of
+:func:`benchmarks.streaming.measure_freshness`: a fresh topic per measurement, the first
+W1 events produced at ``--rate``, a reader polling the 200 most active users.
+
+    python -m benchmarks.freshness --rate 6549 --seconds 30 --rounds 3 \\
+        --variant "0s=--commit-interval 0s" --variant "1s=--commit-interval 1s"
+
+writes ``benchmarks/results/freshness.{json,md}`` (``--out`` for another directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka.admin import AdminClient
+
+from benchmarks._common import RESULTS_DIR, machine, write_results
+from benchmarks.streaming import (
+    FRESHNESS_SAMPLE,
+    KAFKA_PORT,
+    KAFKA_SH,
+    create_topic,
+    delete_topics,
+    local_service,
+    measure_freshness,
+)
+
+DEFAULT_VARIANTS = ("commit-0s=--commit-interval 0s", "commit-1s=--commit-interval 1s")
+
+
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    name, sep, flags = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=FLAGS (e.g. '1s=--commit-interval 1s'), got {text!r}")
+    return name.strip(), flags.split()
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.freshness",
+        description="Freshness of `streamfeat run` under a paced W1 stream, for several sets of flow options "
+        "measured alternately in one run (the order flips each round).",
+    )
+    parser.add_argument("--rate", type=float, required=True, help="events/s the producer is paced at")
+    parser.add_argument("--seconds", type=float, default=30.0, help="paced production time per measurement (30)")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per variant (3)")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions of each topic (4)")
+    parser.add_argument("--workers", type=int, default=1, help="streamfeat run -w (1)")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        type=parse_variant,
+        metavar="NAME=FLAGS",
+        help=f"a name and the extra `streamfeat run` flags (repeat; default: {' and '.join(DEFAULT_VARIANTS)})",
+    )
+    parser.add_argument("--bootstrap", default=None, help="an already running Kafka (default: start the local one)")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default benchmarks/results)")
+    args = parser.parse_args(argv)
+    if args.variant is None:
+        args.variant = [parse_variant(v) for v in DEFAULT_VARIANTS]
+    if len({name for name, _ in args.variant}) != len(args.variant):
+        parser.error("variant names must differ")
+    if min(args.rate, args.seconds, args.rounds, args.partitions, args.workers) <= 0:
+        parser.error("--rate, --seconds, --rounds, --partitions and --workers must be positive")
+    return args
+
+
+def markdown(report: dict[str, Any]) -> str:
+    info, params = report["machine"], report["parameters"]
+    lines = [
+        "# freshness A/B (Kafka -> streamfeat run -> embedded online store)",
+        "",
+        f"Written by `{report['command']}` on {report['timestamp']} — do not edit by hand.",
+        "",
+        f"- machine: {info['cpu']}, {info['cores']} cores, {info['python']}; load average at start "
+        f"{info['load_average_at_start']}, at end {report['load_average_at_end']}; git {info['git_commit']}"
+        + (" (uncommitted changes)" if info.get("git_dirty") else ""),
+        f"- each measurement: a new {params['partitions']}-partition topic, the first W1 events produced at "
+        f"{params['rate']:,.0f} events/s for {params['seconds']:.0f} s, `streamfeat run -w {params['workers']}` "
+        f"started on it before; a reader polls the {FRESHNESS_SAMPLE} most active users every 10 ms "
+        "(`benchmarks.streaming.measure_freshness`); variants alternate, the order flipping each round",
+        "",
+        "| variant | flow flags | p50 ms per run | p99 ms per run | median p50 | median p99 |",
+        "|---|---|---|---|---:|---:|",
+    ]
+    for name, variant in report["variants"].items():
+        runs = variant["runs"]
+        lines.append(
+            f"| {name} | `{' '.join(variant['flags'])}` | {', '.join(str(r['p50_ms']) for r in runs)} | "
+            f"{', '.join(str(r['p99_ms']) for r in runs)} | {variant['median_p50_ms']} | {variant['median_p99_ms']} |"
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    info = machine()
+    given = args.bootstrap or os.environ.get("STREAMFEAT_KAFKA_BOOTSTRAP", "").strip() or None
+    variants: dict[str, dict[str, Any]] = {name: {"flags": flags, "runs": []} for name, flags in args.variant}
+    order = list(variants)
+    with local_service(KAFKA_SH, given, "kafka", KAFKA_PORT) as kafka:
+        admin = AdminClient({"bootstrap.servers": kafka["address"]})
+        for round_index in range(args.rounds):
+            for name in order if round_index % 2 == 0 else order[::-1]:
+                topic = f"bench-fresh-ab-{uuid.uuid4().hex[:8]}"
+                create_topic(admin, topic, args.partitions)
+                try:
+                    with tempfile.TemporaryDirectory(prefix="streamfeat-fresh-") as work:
+                        run = measure_freshness(
+                            kafka["address"], topic, Path(work), rate=args.rate, seconds=args.seconds,
+                            sample=FRESHNESS_SAMPLE, workers=args.workers, flow_args=variants[name]["flags"],
+                        )  # fmt: skip
+                finally:
+                    delete_topics(admin, [topic, f"{topic}.dead-letters", f"{topic}.late"])
+                variants[name]["runs"].append(run)
+                print(f"round {round_index + 1} {name}: p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms", flush=True)
+    for variant in variants.values():
+        runs = [r for r in variant["runs"] if r["p99_ms"] is not None]
+        variant["median_p50_ms"] = round(statistics.median(r["p50_ms"] for r in runs), 1) if runs else None
+        variant["median_p99_ms"] = round(statistics.median(r["p99_ms"] for r in runs), 1) if runs else None
+    report = {
+        "benchmark": "freshness",
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python -m benchmarks.freshness", *(argv if argv is not None else sys.argv[1:])]),
+        "machine": info,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "parameters": {
+            "rate": args.rate,
+            "seconds": args.seconds,
+            "rounds": args.rounds,
+            "partitions": args.partitions,
+            "workers": args.workers,
+        },
+        "kafka": {"source": kafka["source"], "started_here": kafka["started_here"]},
+        "variants": variants,
+    }
+    write_results("freshness", report, markdown, args.out)
+    print(f"wrote {args.out / 'freshness.json'} and {args.out / 'freshness.md'}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

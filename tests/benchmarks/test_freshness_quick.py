@@ -1,0 +1,39 @@
+"""Smoke test: the freshness A/B benchmark measures each variant over a real broker."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from benchmarks.freshness import main, parse_args
+from tests.services.fixtures import kafka_bootstrap  # noqa: F401
+
+
+def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kafka_bootstrap: str) -> None:  # noqa: F811
+    before = set(AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics)
+    report = main([
+        "--rate", "500", "--seconds", "2", "--rounds", "2", "--partitions", "2",
+        "--variant", "every-batch=--commit-interval 0s", "--variant", "interval=--commit-interval 1s",
+        "--bootstrap", kafka_bootstrap, "--out", str(tmp_path),
+    ])  # fmt: skip
+    assert json.loads((tmp_path / "freshness.json").read_text()) == report
+    assert list(report["variants"]) == ["every-batch", "interval"]
+    for variant in report["variants"].values():
+        assert len(variant["runs"]) == 2
+        for run in variant["runs"]:
+            assert run["status"] == "measured" and run["samples"] > 0 and run["unresolved"] == 0
+        assert 0 < variant["median_p50_ms"] <= variant["median_p99_ms"]
+    assert report["variants"]["interval"]["flags"] == ["--commit-interval", "1s"]
+    assert "| interval | `--commit-interval 1s` |" in (tmp_path / "freshness.md").read_text()
+    after = set(AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics)
+    assert not {t for t in after - before if t.startswith("bench-")}, "benchmark topics were left behind"
+
+
+def test_variants_must_be_named_and_distinct() -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--rate", "10", "--variant", "no-equals-sign"])
+    with pytest.raises(SystemExit):
+        parse_args(["--rate", "10", "--variant", "a=--x", "--variant", "a=--y"])
+    assert [name for name, _ in parse_args(["--rate", "10"]).variant] == ["commit-0s", "commit-1s"]
