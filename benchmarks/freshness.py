@@ -89,10 +89,12 @@ def markdown(report: dict[str, Any]) -> str:
         f"- machine: {info['cpu']}, {info['cores']} cores, {info['python']}; load average at start "
         f"{info['load_average_at_start']}, at end {report['load_average_at_end']}; git {info['git_commit']}"
         + (" (uncommitted changes)" if info.get("git_dirty") else ""),
-        f"- each measurement: a new {params['partitions']}-partition topic, the first W1 events produced at "
-        f"{params['rate']:,.0f} events/s for {params['seconds']:.0f} s, `streamfeat run -w {params['workers']}` "
-        f"started on it before; a reader polls the {FRESHNESS_SAMPLE} most active users every 10 ms "
-        "(`benchmarks.streaming.measure_freshness`); variants alternate, the order flipping each round",
+        (
+            f"- each measurement: a new {params['partitions']}-partition topic, the first W1 events produced at "
+            f"{params['rate']:,.0f} events/s for {params['seconds']:.0f} s, `streamfeat run -w {params['workers']}` "
+            f"started on it before; a reader polls the {FRESHNESS_SAMPLE} most active users every 10 ms "
+            "(`benchmarks.streaming.measure_freshness`); variants alternate, the order flipping each round"
+        ),
         "",
         "| variant | flow flags | p50 ms per run | p99 ms per run | median p50 | median p99 |",
         "|---|---|---|---|---:|---:|",

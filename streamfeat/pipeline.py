@@ -404,8 +404,7 @@ class FeaturePipeline:
             if horizon is not None and key in large and cached is not None and cached.valid_until > horizon:
                 encoded.pop(key, None)
                 deferred[key] = cached.valid_until
-                if cached.valid_until - interval < self._deadline:
-                    self._deadline = cached.valid_until - interval
+                self._deadline = min(self._deadline, cached.valid_until - interval)
                 rows[key] = StoredEntity(None, state.seq, state.frontier, cached)
                 continue
             data = encoded[key] = to_bytes(state)
