@@ -62,7 +62,10 @@ _REGISTER_MASK = (1 << _REGISTER_BITS) - 1
 _EMPTY_WEIGHT = RANK_WEIGHTS[0]
 #: ``to_bytes`` keeps packed bytes per block of registers from this many registers on.
 PACK_FROM = 64
-_BLOCK_BITS = 6
+#: Registers per packed block: 16. A busy entity changes a few registers between two
+#: encodings, each costing its whole block; smaller blocks repack less but hold more
+#: byte strings (about 250 B of objects per block beside the packed bytes).
+_BLOCK_BITS = 4
 _BLOCK = 1 << _BLOCK_BITS
 
 
@@ -290,7 +293,7 @@ class SlidingHllStrategy:
         its u16 index and u8 pair count; then every pair's time (int64) and rank (u8).
 
         From ``PACK_FROM`` registers on, the four columns are kept packed per block of
-        64 registers and only blocks changed since the last call are packed again (one
+        16 registers and only blocks changed since the last call are packed again (one
         pass over a few big byte strings instead of thousands of small objects: in a
         large heap those cost a cache miss each)."""
         stairs = state.stairs
