@@ -121,7 +121,8 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             if self.end is not None and (self.reader.position() or -1) >= self.end:
                 self.pipeline.commit()
                 raise StopIteration  # only transaction markers were left before the end
-            self.pipeline.commit_if_due()  # a quiet partition still commits on time
+            if self.pipeline.commit_if_due():  # a quiet partition still commits on time
+                self.metrics.committed(self.pipeline.committed_offset(self.topic, self.partition))
             return []
         started = time.perf_counter()
         report = self.pipeline.process(self.topic, self.partition, batch.offsets, batch.payloads, batch.timestamps)
@@ -135,6 +136,7 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             None if lag is None else max(0, lag - self.position),
             max(stamps) if stamps else None,
         )
+        self.metrics.committed(self.pipeline.committed_offset(self.topic, self.partition))
         self.batches += 1
         self._collector.after_batch()
         if self.batches % 100 == 1:

@@ -34,6 +34,11 @@ FRESHNESS = Gauge(
     "streamfeat_freshness_seconds", "Wall clock minus the newest arrival time processed", ["topic", "partition"]
 )
 STATE_BYTES = Gauge("streamfeat_state_bytes", "State size on disk", ["topic", "partition"])
+COMMITTED = Gauge(
+    "streamfeat_committed_offset",
+    "Next offset committed with the state (a restart resumes here; records read after it are replayed)",
+    ["topic", "partition"],
+)
 BATCH_SECONDS = Histogram("streamfeat_batch_seconds", "Seconds to process one batch")
 
 
@@ -76,6 +81,7 @@ class RuntimeMetrics:
         self._lag = LAG.labels(topic, self.partition)
         self._freshness = FRESHNESS.labels(topic, self.partition)
         self._state = STATE_BYTES.labels(topic, self.partition)
+        self._committed = COMMITTED.labels(topic, self.partition)
         self._dead = DEAD_LETTERS.labels(topic)
 
     def batch(self, report, seconds: float, lag: int | None, newest_arrival: int | None) -> None:  # type: ignore[no-untyped-def]
@@ -94,3 +100,7 @@ class RuntimeMetrics:
 
     def state_size(self, size: int) -> None:
         self._state.set(size)
+
+    def committed(self, offset: int | None) -> None:
+        if offset is not None:
+            self._committed.set(offset)

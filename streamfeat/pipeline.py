@@ -154,6 +154,7 @@ class FeaturePipeline:
         self._monotonic = monotonic
         self._last_commit = monotonic()
         self._uncommitted: dict[tuple[str, int], int] = {}  # next offsets processed, not yet committed
+        self._committed: dict[tuple[str, int], int] = {}  # next offsets committed by this pipeline
         self._deadline = POS_INF  # commit before the clock reaches this (a deferred span's end)
         self.state_store = state_store
         self.online_store = online_store
@@ -241,6 +242,12 @@ class FeaturePipeline:
         """Next offsets processed but not yet committed, by (topic, partition)."""
         return dict(self._uncommitted)
 
+    def committed_offset(self, topic: str, partition: int) -> int | None:
+        """The next offset of ``topic``/``partition`` committed, without reading the store
+        when this pipeline committed it."""
+        known = self._committed.get((topic, partition))
+        return known if known is not None else self.next_offset(topic, partition)
+
     def commit_if_due(self) -> bool:
         """Commit if the commit interval has passed or a deferred span nears its end
         (call it while no records arrive); returns whether it committed."""
@@ -259,6 +266,7 @@ class FeaturePipeline:
         self._with_retries(lambda: self._publish_rows(runtimes, flush), "publish to the online store")
         offsets = dict(self._uncommitted)
         self._with_retries(lambda: self._commit(runtimes, offsets), "commit state")
+        self._committed.update(offsets)
         for runtime in runtimes:
             runtime.encoded.clear()
             runtime.deferred.clear()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -135,9 +136,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_live_until(features: Path, bootstrap: str, state_dir: Path, topic: str, records: int) -> None:
+def committed_in(metrics: str, topic: str) -> dict[int, int]:
+    """Committed offsets by partition, from the runtime's metrics page."""
+    out = {}
+    for line in metrics.splitlines():
+        if line.startswith("streamfeat_committed_offset{") and f'topic="{topic}"' in line:
+            partition = int(re.search(r'partition="(\d+)"', line).group(1))  # type: ignore[union-attr]
+            out[partition] = int(float(line.rsplit(" ", 1)[1]))
+    return out
+
+
+def run_live_until(
+    features: Path, bootstrap: str, state_dir: Path, topic: str, records: int, committed: dict[int, int] | None = None
+) -> None:
     """`streamfeat run` (live, no --stop-at-end) until its metrics count ``records``
-    records read and committed, then SIGTERM.
+    records read and the committed offsets reach the end of every partition, then SIGTERM.
 
     Why not --stop-at-end: on a transactional topic the last offset of each partition is a
     commit marker no reader ever sees, so the runtime's end check (next data offset >= the
@@ -163,6 +176,8 @@ def run_live_until(features: Path, bootstrap: str, state_dir: Path, topic: str, 
                 int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
                 if line.startswith("streamfeat_records_total{") and f'topic="{topic}"' in line
             )
+            if seen == records and committed is not None and committed_in(text, topic) != committed:
+                seen = -1  # read, not yet committed (the commit interval): wait for it
         assert seen == records
     finally:
         process.send_signal(signal.SIGTERM)
@@ -245,10 +260,10 @@ def test_repartitioned_topic_gives_the_values_of_a_topic_keyed_by_entity(kafka_b
 
     repartitioned_features = tmp_path / "repartitioned.py"
     repartitioned_features.write_text(FEATURES.format(topic=target))
-    run_live_until(repartitioned_features, kafka_bootstrap, tmp_path / "repartitioned", target, len(PAYLOADS))
     last = {}
     for partition, offset, *_ in records:
         last[partition] = offset + 1
+    run_live_until(repartitioned_features, kafka_bootstrap, tmp_path / "repartitioned", target, len(PAYLOADS), last)
     assert committed_offsets(tmp_path / "repartitioned", target) == last
 
     keys = sorted(want)
