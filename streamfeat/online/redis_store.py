@@ -4,8 +4,8 @@ Each entity is one hash at ``{prefix}:{view}:{fingerprint}:{entity}`` with four
 fields: ``s`` (state bytes), ``v`` (version), ``m`` (``"event_time valid_from
 valid_until"``, decimal) and ``c`` (the values as of the write as JSON, empty when
 none; they hold from ``valid_from`` until before ``valid_until``:
-:class:`~streamfeat.online.base.CachedValues`), and ``sv`` only while the state bytes
-belong to an older version than ``v`` (after a values-only write). Few fields keep the
+:class:`~streamfeat.online.base.CachedValues`); after a values-only write, ``m`` has a
+fourth token, the older version the state bytes belong to. Few fields keep the
 server's work per write small. Rows written before ``m`` existed hold the event time in ``t``; reads
 still understand them. A batch is one pipeline
 — one round trip — of Lua script calls, each writing up to ``rows_per_call`` rows
@@ -36,22 +36,31 @@ from streamfeat.online.base import CachedValues, StoredEntity
 __all__ = ["RedisStore"]
 
 # The rules of one row, shared by both write scripts. A row replaces an older stored
-# row, or one of the same version whose state is stale (``sv`` set). ``state`` is false
-# for a values-only row: it replaces version, meta and values, keeps the stored state
-# and records in ``sv`` the version that state belongs to; it needs a stored row.
+# row, or one of the same version whose state is stale. ``state`` is false for a
+# values-only row: it replaces version, meta and values, keeps the stored state and
+# appends to ``m`` the version that state belongs to (a fourth token, which only a
+# values-only write leaves: a full write's three-token meta replaces it, so the common
+# write costs no extra command); it needs a stored row.
 _APPLY_ROW = """
 local function apply_row(key, state, version, meta, values, ttl)
     local stored = redis.call('HGET', key, 'v')
     local n = tonumber(version)
-    if stored and tonumber(stored) > n then return 0 end
-    if stored and tonumber(stored) == n and redis.call('HEXISTS', key, 'sv') == 0 then return 0 end
+    local kept = stored
+    if stored then
+        local s = tonumber(stored)
+        if s > n then return 0 end
+        if s == n or not state then
+            local m = redis.call('HGET', key, 'm')
+            local stale = m and string.match(m, '^%S+ %S+ %S+ (%S+)$')
+            if s == n and not stale then return 0 end
+            if stale then kept = stale end
+        end
+    end
     if state then
         redis.call('HSET', key, 's', state, 'v', version, 'm', meta, 'c', values)
-        redis.call('HDEL', key, 'sv')
     else
         if not stored then return 0 end
-        local kept = redis.call('HGET', key, 'sv') or stored
-        redis.call('HSET', key, 'v', version, 'm', meta, 'c', values, 'sv', kept)
+        redis.call('HSET', key, 'v', version, 'm', meta .. ' ' .. kept, 'c', values)
     end
     if ttl ~= '0' then
         redis.call('PEXPIRE', key, ttl)
@@ -95,31 +104,31 @@ return written
 """
 
 # KEYS = entity keys; ARGV[1] = read time. Per key: version, meta, values, the event time
-# of a row from before ``m``, the state's version when older, and the state only when the
-# values do not cover the read time (false for what is missing). One call answers a
-# whole batch without sending state bytes the reader will not decode.
+# of a row from before ``m``, and the state only when the values do not cover the read
+# time (false for what is missing). One call answers a whole batch without sending
+# state bytes the reader will not decode.
 _READ_AT = """
 local t = tonumber(ARGV[1])
 local out = {}
 for i, key in ipairs(KEYS) do
-    local r = redis.call('HMGET', key, 'v', 'm', 'c', 't', 'sv')
+    local r = redis.call('HMGET', key, 'v', 'm', 'c', 't')
     local state = false
     if r[1] then
         local covered = false
         if r[2] and r[3] and r[3] ~= '' then
-            local valid_from, valid_until = string.match(r[2], '^%S+ (%S+) (%S+)$')
+            local valid_from, valid_until = string.match(r[2], '^%S+ (%S+) (%S+)')
             covered = tonumber(valid_from) <= t and t < tonumber(valid_until)
         end
         if not covered then
             state = redis.call('HGET', key, 's')
         end
     end
-    out[i] = {r[1], r[2], r[3], r[4], r[5], state}
+    out[i] = {r[1], r[2], r[3], r[4], state}
 end
 return out
 """
 
-_FIELDS = ("s", "v", "m", "c", "t", "sv")
+_FIELDS = ("s", "v", "m", "c", "t")
 _NO_CACHE = (b"", 0, 0)
 _IN_FLIGHT = 4  # script calls sent but not yet answered, at most
 _ROWS_PER_ROUND = 10_000  # rows per connection checkout (measured: 50,000 at once wrote half the rows/s)
@@ -290,7 +299,7 @@ class RedisStore:
             raise OnlineStoreError(
                 f"cannot read view {view!r} from the Redis online store at {self._where}: {exc}"
             ) from exc
-        return [None if v is None else _row(s, v, m, c, t, sv) for s, v, m, c, t, sv in found]
+        return [None if v is None else _row(s, v, m, c, t) for s, v, m, c, t in found]
 
     def _get_at(self, view: str, prefix: str, entities: Sequence[str], at: int) -> list[StoredEntity | None]:
         """Rows for a read at ``at``: one script call per ``rows_per_call`` entities, without
@@ -305,7 +314,7 @@ class RedisStore:
             raise OnlineStoreError(
                 f"cannot read view {view!r} from the Redis online store at {self._where}: {exc}"
             ) from exc
-        return [None if v is None else _row(s, v, m, c, t, sv) for v, m, c, t, sv, s in found]
+        return [None if v is None else _row(s, v, m, c, t) for v, m, c, t, s in found]
 
     def close(self) -> None:
         self._client.close()
@@ -328,13 +337,17 @@ def _cache_args(row: StoredEntity) -> tuple[bytes, int, int]:
 
 
 def _row(state: bytes | None, version: bytes, meta: bytes | None, values: bytes | None,
-         event_time: bytes | None, state_version: bytes | None) -> StoredEntity:
-    """A row from its hash fields (a row from before ``m`` has its event time in ``t``)."""
+         event_time: bytes | None) -> StoredEntity:
+    """A row from its hash fields (a row from before ``m`` has its event time in ``t``;
+    a fourth token of ``m`` is the version of a stale state)."""
     cached = None
+    state_version = None
     if meta is not None:
-        event, valid_from, valid_until = meta.split()
+        event, valid_from, valid_until, *stale = meta.split()
         if values:
             cached = CachedValues(values, int(valid_from), int(valid_until))
+        if stale:
+            state_version = int(stale[0])
     else:
         event = event_time if event_time is not None else b"0"
-    return StoredEntity(state, int(version), int(event), cached, None if state_version is None else int(state_version))
+    return StoredEntity(state, int(version), int(event), cached, state_version)
