@@ -37,7 +37,9 @@ from benchmarks.streaming import (
     delete_topics,
     local_service,
     measure_freshness,
+    recent,
 )
+from streamfeat.workload import W1
 
 DEFAULT_VARIANTS = ("commit-0s=--commit-interval 0s", "commit-1s=--commit-interval 1s")
 
@@ -67,6 +69,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="NAME=FLAGS",
         help=f"a name and the extra `streamfeat run` flags (repeat; default: {' and '.join(DEFAULT_VARIANTS)})",
     )
+    parser.add_argument(
+        "--event-times",
+        choices=("recent", "w1"),
+        default="recent",
+        help="recent (default): W1 moved forward by whole days to end a day or two before each measurement, so "
+        "the flow's reads as of now see populated windows; w1: W1's own 2023 times",
+    )
     parser.add_argument("--bootstrap", default=None, help="an already running Kafka (default: start the local one)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default benchmarks/results)")
     args = parser.parse_args(argv)
@@ -90,7 +99,13 @@ def markdown(report: dict[str, Any]) -> str:
         f"{info['load_average_at_start']}, at end {report['load_average_at_end']}; git {info['git_commit']}"
         + (" (uncommitted changes)" if info.get("git_dirty") else ""),
         (
-            f"- each measurement: a new {params['partitions']}-partition topic, the first W1 events produced at "
+            f"- each measurement: a new {params['partitions']}-partition topic, the first W1 events "
+            + (
+                "(moved forward by whole days to end a day or two before it: `benchmarks.streaming.recent`) "
+                if params.get("event_times", "w1") == "recent"
+                else "(W1's own 2023 times) "
+            )
+            + "produced at "
             f"{params['rate']:,.0f} events/s for {params['seconds']:.0f} s, `streamfeat run -w {params['workers']}` "
             f"started on it before; a reader polls the {FRESHNESS_SAMPLE} most active users every 10 ms "
             "(`benchmarks.streaming.measure_freshness`); variants alternate, the order flipping each round"
@@ -126,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         run = measure_freshness(
                             kafka["address"], topic, Path(work), rate=args.rate, seconds=args.seconds,
                             sample=FRESHNESS_SAMPLE, workers=args.workers, flow_args=variants[name]["flags"],
+                            spec=recent(W1, int(args.rate * args.seconds)) if args.event_times == "recent" else W1,
                         )  # fmt: skip
                 finally:
                     delete_topics(admin, [topic, f"{topic}.dead-letters", f"{topic}.late"])
@@ -147,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "rounds": args.rounds,
             "partitions": args.partitions,
             "workers": args.workers,
+            "event_times": args.event_times,
         },
         "kafka": {"source": kafka["source"], "started_here": kafka["started_here"]},
         "variants": variants,

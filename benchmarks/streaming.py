@@ -7,10 +7,14 @@ One run:
 
 1. uses the Kafka broker at ``--bootstrap`` / ``STREAMFEAT_KAFKA_BOOTSTRAP``, or starts
    ``deploy/local/kafka.sh`` on its own port (19292) (stopped again at the end when this run started it);
-2. creates a fresh topic (P partitions, unlimited retention: W1's event times are in
-   2023) and produces a prefix of :data:`~streamfeat.workload.W1` to it — JSON values
-   (orjson), keyed by ``user_id``, Kafka timestamp = the event's arrival time — with a
-   batched lz4 producer, timing the produce calls and the final flush;
+2. creates a fresh topic (P partitions, unlimited retention) and produces a prefix of
+   :data:`~streamfeat.workload.W1` to it — JSON values (orjson), keyed by ``user_id``,
+   Kafka timestamp = the event's arrival time — with a batched lz4 producer, timing the
+   produce calls and the final flush. By default (``--event-times recent``) the stream is
+   moved forward by whole days so that the prefix ends about a day before the run
+   (:func:`recent`): the flow reads its values as of the wall clock, and with W1's own
+   times (2023, ``--event-times w1``) every sliding window would be empty by then, so
+   those reads would cost less than they do in production;
 3. measures two ceilings on that topic: consume-only (``consume(num_messages=10000)``
    over every partition, counting bytes) and consume+decode (plus ``orjson.loads``);
 4. runs ``streamfeat run FEATURES --bootstrap-servers ... --stop-at-end`` on the shipped
@@ -88,6 +92,21 @@ _SUMMARY = re.compile(
 )
 
 
+def recent(spec: WorkloadSpec, events: int, *, now_ms: int | None = None) -> WorkloadSpec:
+    """``spec`` moved forward by whole days (tiles keep their alignment) so that its first
+    ``events`` events end a day or two before ``now_ms`` (default: now).
+
+    The prefix's end is estimated from the uniform event times (its spread is well under
+    a day for any prefix of W1), plus a day of margin: no event time or Kafka timestamp
+    lies in the future, and reads as of the wall clock see the recent windows populated,
+    as a live deployment does."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    prefix_days = -(-events * spec.days // spec.events)  # ceil
+    end = spec.start_ms + (prefix_days + 1) * DAY_MS
+    shift_days = max(0, (now_ms - end) // DAY_MS)
+    return dataclasses.replace(spec, start_ms=spec.start_ms + shift_days * DAY_MS)
+
+
 # -- services -------------------------------------------------------------------------------
 
 
@@ -123,7 +142,7 @@ def local_service(
 
 
 def create_topic(admin: AdminClient, name: str, partitions: int) -> None:
-    config = {"retention.ms": "-1", "retention.bytes": "-1"}  # W1's timestamps are old: never expire them
+    config = {"retention.ms": "-1", "retention.bytes": "-1"}  # the stream's timestamps are old: never expire them
     admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1, config=config)])[name].result(
         60
     )
@@ -392,6 +411,7 @@ def measure_freshness(
     sample: int,
     workers: int,
     flow_args: Sequence[str] = (),
+    spec: WorkloadSpec = W1,
 ) -> dict[str, Any]:
     """Event arrival -> visible in the embedded online store, with the producer paced at ``rate``.
 
@@ -406,7 +426,7 @@ def measure_freshness(
     from streamfeat.online import EmbeddedStore
 
     events = max(1, int(rate * seconds))
-    batch = generate(W1, limit=events)
+    batch = generate(spec, limit=events)
     values = [orjson.dumps(r) for r in batch.records()]
     keys = batch.user_ids()
     times = batch.event_time.tolist()
@@ -527,8 +547,14 @@ def markdown(r: dict[str, Any]) -> str:
         + (" (with uncommitted changes to operators/ or streamfeat/)" if m["git_dirty"] else ""),
         (
             f"- workload: first {w['events']:,} events of {'W1' if w['is_w1'] else 'a W1 variant'} in arrival order "
-            f"({w['spec']['users']:,} users, {w['users_seen']:,} seen; event times span {w['event_time_span_days']} days); "
-            f"topic with {r['parameters']['partitions']} partitions on a local single-node Kafka "
+            f"({w['spec']['users']:,} users, {w['users_seen']:,} seen; event times span {w['event_time_span_days']} days, "
+            + (
+                f"moved forward {w['shift_days']:,} days to end a day or two before the run, as a live stream would "
+                "be read); "
+                if w.get("event_times") == "recent"
+                else "W1's own, in 2023: reads as of now find the sliding windows empty); "
+            )
+            + f"topic with {r['parameters']['partitions']} partitions on a local single-node Kafka "
             f"({r['kafka']['source']}); JSON values keyed by user_id, {w['value_bytes'] / max(w['events'], 1):.0f} B/event"
         ),
         (
@@ -637,6 +663,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--freshness-seconds", type=float, default=None, help="paced production time for freshness")
     parser.add_argument("--skip-freshness", action="store_true", help="skip the freshness measurement")
     parser.add_argument(
+        "--event-times",
+        choices=("recent", "w1"),
+        default="recent",
+        help="recent (default): W1 moved forward by whole days to end a day or two before the run, so reads as of "
+        "now see populated windows; w1: W1's own 2023 times",
+    )
+    parser.add_argument(
         "--bootstrap",
         default=None,
         help=f"Kafka to use (default $STREAMFEAT_KAFKA_BOOTSTRAP, else deploy/local/kafka.sh on port {KAFKA_PORT})",
@@ -694,7 +727,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         try:
             topic = new_topic(f"bench-stream-{run_id}")
             print(f"producing {args.events:,} W1 events to {topic} ({args.partitions} partitions)...", flush=True)
-            produced = produce(bootstrap, topic, W1, args.events)
+            stream = recent(W1, args.events) if args.event_times == "recent" else W1
+            produced = produce(bootstrap, topic, stream, args.events)
             print(f"  {produced['produce_events_per_s']:,} events/s produce", flush=True)
             ceilings = {}
             for name, decode in (("consume_only", False), ("consume_decode", True)):
@@ -714,7 +748,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             print(f"  {write_ceiling['rows_per_s']:,} entity updates/s ({write_ceiling['store']})", flush=True)
             for users in () if args.skip_entities else ENTITY_USERS:
                 name = new_topic(f"bench-users{users}-{run_id}")
-                spec = dataclasses.replace(W1, users=users, zipf_s=ENTITY_ZIPF_S)
+                spec = dataclasses.replace(stream, users=users, zipf_s=ENTITY_ZIPF_S)
                 made = produce(bootstrap, name, spec, args.entity_events)
                 run = run_flow(bootstrap, name, work, workers=args.workers, online=online_target, label=f"u{users}")
                 run.update(users=users, zipf_s=ENTITY_ZIPF_S, users_seen=made["users_seen"])
@@ -732,6 +766,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 freshness = measure_freshness(
                     bootstrap, new_topic(f"bench-fresh-{run_id}"), work, rate=rate,
                     seconds=args.freshness_seconds, sample=FRESHNESS_SAMPLE, workers=args.workers,
+                    spec=recent(W1, max(1, int(rate * args.freshness_seconds))) if args.event_times == "recent" else W1,
                 )  # fmt: skip
                 print(f"  p50 {freshness['p50_ms']} ms, p99 {freshness['p99_ms']} ms", flush=True)
         finally:
@@ -744,6 +779,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "parameters": {
             "events": args.events,
+            "event_times": args.event_times,
             "partitions": args.partitions,
             "workers": args.workers,
             "online": args.online,
@@ -758,8 +794,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "kafka": {"source": kafka["source"], "started_here": kafka["started_here"]},
         "redis": None if redis_info is None else {"source": redis_info["source"]},
         "workload": {
-            "spec": dataclasses.asdict(W1),
+            "spec": dataclasses.asdict(stream),
             "is_w1": True,
+            "event_times": args.event_times,
+            "shift_days": (stream.start_ms - W1.start_ms) // DAY_MS,
             "events": produced["events"],
             "users_seen": produced["users_seen"],
             "event_time_span_days": produced["event_time_span_days"],

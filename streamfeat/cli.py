@@ -126,6 +126,7 @@ def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> 
         allow_new_views=args.allow_new_views,
         publish_values=args.publish_values,
         commit_interval_ms=parse_duration(args.commit_interval, what="--commit-interval", allow_zero=True),
+        large_state_bytes=args.large_state_bytes,
         dead_letter_topic=f"{topic}.dead-letters",
         late_topic=f"{topic}.late",
     )
@@ -322,6 +323,15 @@ def build_parser() -> argparse.ArgumentParser:
         "A crash replays the records since the last commit (exactly once in effect either way). In between, an "
         "entity whose state is large is published to the online store as new values only, and its state goes out "
         "with the commit: a heavy entity then costs one state write per commit instead of one per batch",
+    )
+    run.add_argument(
+        "--large-state-bytes",
+        type=int,
+        default=16_384,
+        metavar="BYTES",
+        help="with a commit interval, an entity whose encoded state was at least this large is published "
+        "values-only between commits (default: 16384). Lower it to take more state encoding off the batches "
+        "between commits (fresher values), at the price of larger commits",
     )
     run.add_argument(
         "--allow-new-views",

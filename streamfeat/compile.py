@@ -61,6 +61,7 @@ class KafkaRunConfig:
     # State and offsets are committed at most this often (0: after every batch); a crash
     # replays what came since. Large states are published values-only in between.
     commit_interval_ms: int = 1_000
+    large_state_bytes: int = 16_384  # states this large are published values-only between commits
     consumer_config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -99,6 +100,7 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             allow_new_views=config.allow_new_views,
             publish_values=config.publish_values,
             commit_interval_ms=config.commit_interval_ms,
+            large_state_bytes=config.large_state_bytes,
         )
         start = self.pipeline.next_offset(topic, partition)
         self.reader = PartitionReader(config.bootstrap, topic, partition, start, extra=config.consumer_config)

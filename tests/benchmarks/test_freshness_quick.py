@@ -15,7 +15,7 @@ def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kaf
     before = set(AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics)
     report = main([
         "--rate", "500", "--seconds", "2", "--rounds", "2", "--partitions", "2",
-        "--variant", "every-batch=--commit-interval 0s", "--variant", "interval=--commit-interval 1s",
+        "--variant", "every-batch=--commit-interval 0s", "--variant", "interval=--commit-interval 1s --large-state-bytes 1024",
         "--bootstrap", kafka_bootstrap, "--out", str(tmp_path),
     ])  # fmt: skip
     assert json.loads((tmp_path / "freshness.json").read_text()) == report
@@ -25,8 +25,8 @@ def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kaf
         for run in variant["runs"]:
             assert run["status"] == "measured" and run["samples"] > 0 and run["unresolved"] == 0
         assert 0 < variant["median_p50_ms"] <= variant["median_p99_ms"]
-    assert report["variants"]["interval"]["flags"] == ["--commit-interval", "1s"]
-    assert "| interval | `--commit-interval 1s` |" in (tmp_path / "freshness.md").read_text()
+    assert report["variants"]["interval"]["flags"] == ["--commit-interval", "1s", "--large-state-bytes", "1024"]
+    assert "| interval | `--commit-interval 1s --large-state-bytes 1024` |" in (tmp_path / "freshness.md").read_text()
     after = set(AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics)
     assert not {t for t in after - before if t.startswith("bench-")}, "benchmark topics were left behind"
 

@@ -6,7 +6,8 @@ import json
 
 from confluent_kafka.admin import AdminClient
 
-from benchmarks.streaming import main
+from benchmarks.streaming import main, recent
+from streamfeat.workload import DAY_MS, W1, generate
 from tests.services.fixtures import kafka_bootstrap  # noqa: F401
 
 
@@ -19,6 +20,7 @@ def test_tiny_run_writes_the_report_and_cleans_up(tmp_path, kafka_bootstrap: str
     assert {"cpu", "cores", "python", "load_average_at_start", "git_commit"} <= written["machine"].keys()
     assert written["parameters"]["events"] == 5_000 and written["parameters"]["partitions"] == 2
     assert written["workload"]["is_w1"] and written["workload"]["events"] == 5_000
+    assert written["workload"]["event_times"] == "recent" and written["workload"]["shift_days"] > 0
     assert written["produce"]["events"] == 5_000 and written["produce"]["produce_events_per_s"] > 0
     for name in ("consume_only", "consume_decode"):
         assert written["ceilings"][name]["events"] == 5_000 and written["ceilings"][name]["events_per_s"] > 0
@@ -35,3 +37,16 @@ def test_tiny_run_writes_the_report_and_cleans_up(tmp_path, kafka_bootstrap: str
     assert "streamfeat run end to end" in table and "Freshness" in table
     after = set(AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics)
     assert not {t for t in after - before if t.startswith("bench-")}, "benchmark topics were left behind"
+
+
+def test_recent_moves_the_stream_by_whole_days_to_end_before_now() -> None:
+    now = 1_795_000_000_000  # a fixed "now" (2026-11-18)
+    for events in (1_000, 200_000):
+        spec = recent(W1, events, now_ms=now)
+        shift = spec.start_ms - W1.start_ms
+        assert shift > 0 and shift % DAY_MS == 0
+        stream, original = generate(spec, limit=events), generate(W1, limit=events)
+        assert (stream.event_time - original.event_time == shift).all() and (stream.user == original.user).all()
+        newest = int(max(stream.event_time.max(), stream.arrival.max()))
+        assert now - 3 * DAY_MS < newest <= now  # populated recent windows, nothing in the future
+    assert recent(W1, 1_000, now_ms=W1.start_ms) == W1  # never moved backwards
