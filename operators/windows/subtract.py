@@ -1,7 +1,7 @@
 """Subtract-on-evict: a running aggregate plus the raw events, retracted as they expire.
 
 For invertible aggregations (count, sum, mean, variance, distinct, quantile sketch):
-O(1) amortised per event and O(expired since last update) per read.
+O(1) amortised per event and O(min(events in range, events expired since the last update)) per read.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ class SubtractOnEvictStrategy:
         if not aggregator.invertible:
             raise ValueError(f"subtract-on-evict needs an invertible aggregation, not {aggregator.name}")
         self.aggregator = aggregator
+        # Counts: folding or retracting k events is adding or subtracting k (same result).
+        self._counts = getattr(aggregator, "step", None) == "one"
 
     def new_state(self) -> RunningLog:
         return RunningLog([], self.aggregator.init())
@@ -67,18 +69,33 @@ class SubtractOnEvictStrategy:
         state.compact()
 
     def partial(self, state: RunningLog, lo: int, hi: int) -> Any:
+        """The aggregate over ``lo < event_time <= hi``: the running aggregate minus the
+        live events outside the range, or — when fewer events lie inside the range than
+        outside it (a read long after the entity's last update, when most of its window
+        has expired since) — the events inside folded from the empty value. Either way
+        O(min(inside, outside)); the choice depends only on the live events, ``lo`` and
+        ``hi``, so a state and its copy restored from bytes answer bit for bit alike."""
         agg = self.aggregator
         events = state.events
         start = state.index_after(lo)
-        if start == len(events):
+        end = len(events)
+        if start == end:
             return agg.init()  # nothing left in range: the exact empty value
+        stop = end if events[-1][0] <= hi else bisect_right(events, hi, lo=start, key=event_time_of)
+        if self._counts:
+            return stop - start
+        if stop - start < start - state.head + end - stop:
+            acc = agg.init()
+            add = agg.add
+            for event_time, seq, value in events[start:stop]:
+                acc = add(acc, value, event_time, seq)
+            return acc
         acc = agg.merge(agg.init(), state.acc)  # a copy the caller owns
+        retract = agg.retract
         for event_time, seq, value in events[state.head : start]:
-            acc = agg.retract(acc, value, event_time, seq)
-        if events[-1][0] > hi:
-            stop = bisect_right(events, hi, lo=start, key=event_time_of)
-            for event_time, seq, value in events[stop:]:
-                acc = agg.retract(acc, value, event_time, seq)
+            acc = retract(acc, value, event_time, seq)
+        for event_time, seq, value in events[stop:]:
+            acc = retract(acc, value, event_time, seq)
         return acc
 
     def oldest_after(self, state: RunningLog, lo: int) -> int | None:
