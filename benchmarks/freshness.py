@@ -37,9 +37,7 @@ from benchmarks.streaming import (
     delete_topics,
     local_service,
     measure_freshness,
-    recent,
 )
-from streamfeat.workload import W1
 
 DEFAULT_VARIANTS = ("commit-0s=--commit-interval 0s", "commit-1s=--commit-interval 1s")
 
@@ -71,10 +69,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--event-times",
-        choices=("recent", "w1"),
-        default="recent",
-        help="recent (default): W1 moved forward by whole days to end a day or two before each measurement, so "
-        "the flow's reads as of now see populated windows; w1: W1's own 2023 times",
+        choices=("live", "w1"),
+        default="live",
+        help="live (default): each event arrives when it is sent and keeps W1's delay from event time to arrival, "
+        "so the flow reads values as of about its events' arrival, as deployed; w1: W1's own 2023 times",
     )
     parser.add_argument("--bootstrap", default=None, help="an already running Kafka (default: start the local one)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default benchmarks/results)")
@@ -101,8 +99,8 @@ def markdown(report: dict[str, Any]) -> str:
         (
             f"- each measurement: a new {params['partitions']}-partition topic, the first W1 events "
             + (
-                "(moved forward by whole days to end a day or two before it: `benchmarks.streaming.recent`) "
-                if params.get("event_times", "w1") == "recent"
+                "(live: each arrives when sent, keeping W1's delay from event time to arrival) "
+                if params.get("event_times", "w1") == "live"
                 else "(W1's own 2023 times) "
             )
             + "produced at "
@@ -141,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         run = measure_freshness(
                             kafka["address"], topic, Path(work), rate=args.rate, seconds=args.seconds,
                             sample=FRESHNESS_SAMPLE, workers=args.workers, flow_args=variants[name]["flags"],
-                            spec=recent(W1, int(args.rate * args.seconds)) if args.event_times == "recent" else W1,
+                            event_times=args.event_times,
                         )  # fmt: skip
                 finally:
                     delete_topics(admin, [topic, f"{topic}.dead-letters", f"{topic}.late"])

@@ -24,7 +24,9 @@ One run:
 5. memory vs entities: the same flow on two 1M-event streams with 100k and 1M users
    (a flatter user skew than W1's, so most of the users really appear);
 6. freshness: with the producer paced at half the measured end-to-end rate and the flow
-   running live, how long until a sampled event is visible in the embedded online store;
+   running live, how long until a sampled event is visible in the embedded online store
+   (by default the events are sent live: each arrives when sent, keeping W1's delay from
+   event time to arrival);
 7. writes ``benchmarks/results/streaming.{json,md}`` (written by the run, never by hand),
    deletes every topic it created and stops the services it started.
 """
@@ -411,9 +413,14 @@ def measure_freshness(
     sample: int,
     workers: int,
     flow_args: Sequence[str] = (),
-    spec: WorkloadSpec = W1,
+    event_times: str = "live",
 ) -> dict[str, Any]:
     """Event arrival -> visible in the embedded online store, with the producer paced at ``rate``.
+
+    ``event_times="live"``: each event of the W1 prefix arrives when it is sent (its Kafka
+    timestamp is its planned send time) and keeps W1's delay from event time to arrival,
+    as in a live deployment, where the flow reads values as of about its events' arrival;
+    ``"w1"``: W1's own 2023 times (the flow then reads them years later: empty windows).
 
     The flow runs without ``--stop-at-end`` on an empty topic. A reader thread polls the
     store (read-only, as a feature server would) for the ``sample`` most active users of
@@ -425,8 +432,10 @@ def measure_freshness(
     from streamfeat.loader import load_views
     from streamfeat.online import EmbeddedStore
 
+    if event_times not in ("live", "w1"):
+        raise ValueError(f"event_times must be 'live' or 'w1', not {event_times!r}")
     events = max(1, int(rate * seconds))
-    batch = generate(spec, limit=events)
+    batch = generate(W1, limit=events)
     values = [orjson.dumps(r) for r in batch.records()]
     keys = batch.user_ids()
     times = batch.event_time.tolist()
@@ -475,7 +484,19 @@ def measure_freshness(
                     f"the freshness flow did not start: {(work / 'flow-freshness.log').read_text()[-2000:]}"
                 )
             time.sleep(0.1)
-        time.sleep(3.0)
+        stamps = batch.arrival.tolist()
+        if event_times == "live":
+            start_ms = int(time.time() * 1000) + 3_000
+            planned = (start_ms + np.arange(events) * (1000.0 / rate)).astype(np.int64)
+            live_times = planned - (batch.arrival - batch.event_time)
+            stamps, times = planned.tolist(), live_times.tolist()
+            values = [
+                orjson.dumps({**record, "ts": ts, "arrival": stamp})
+                for record, ts, stamp in zip(batch.records(), times, stamps)
+            ]
+            time.sleep(max(0.0, start_ms / 1000 - time.time()))
+        else:
+            time.sleep(3.0)
         thread.start()
         producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG, "linger.ms": 5})
         newest: dict[str, int] = {}
@@ -487,7 +508,7 @@ def measure_freshness(
                 time.sleep(delay)
             for i in range(at, min(at + chunk, events)):
                 user, ts = keys[i], times[i]
-                producer.produce(topic, values[i], user.encode(), timestamp=int(batch.arrival[i]))
+                producer.produce(topic, values[i], user.encode(), timestamp=stamps[i])
                 if user in pending and ts > newest.get(user, -1):
                     pending[user].append((ts, time.monotonic()))
                 newest[user] = max(ts, newest.get(user, -1))
@@ -524,6 +545,7 @@ def measure_freshness(
         "p99_ms": round(float(np.percentile(ms, 99)), 1) if len(ms) else None,
         "max_ms": round(float(ms.max()), 1) if len(ms) else None,
         "flow_poll_interval_s": 0.02,
+        "event_times": event_times,
     }
 
 
@@ -637,7 +659,12 @@ def markdown(r: dict[str, Any]) -> str:
                 f"{f['achieved_rate_events_per_s']:,} achieved) for {f['seconds']} s while `streamfeat run` (no "
                 f"--stop-at-end) consumes; a read-only reader polls the embedded store every "
                 f"{f['reader_poll_interval_ms']:.0f} ms for the {f['sampled_entities']} most active users; an event "
-                "counts when it is newer than its user's earlier events."
+                "counts when it is newer than its user's earlier events. "
+                + (
+                    "Events are sent live: each arrives when sent, keeping W1's delay from event time to arrival."
+                    if f.get("event_times") == "live"
+                    else "Events keep W1's own 2023 times."
+                )
             ),
             "",
             "| samples | unresolved | p50 ms | p99 ms | max ms |",
@@ -666,8 +693,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--event-times",
         choices=("recent", "w1"),
         default="recent",
-        help="recent (default): W1 moved forward by whole days to end a day or two before the run, so reads as of "
-        "now see populated windows; w1: W1's own 2023 times",
+        help="recent (default): the throughput runs read W1 moved forward by whole days to end a day or two before "
+        "the run (reads as of now see populated windows, as in a catch-up), and the freshness run sends W1 live "
+        "(each event arrives when sent); w1: W1's own 2023 times for all of them",
     )
     parser.add_argument(
         "--bootstrap",
@@ -766,7 +794,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 freshness = measure_freshness(
                     bootstrap, new_topic(f"bench-fresh-{run_id}"), work, rate=rate,
                     seconds=args.freshness_seconds, sample=FRESHNESS_SAMPLE, workers=args.workers,
-                    spec=recent(W1, max(1, int(rate * args.freshness_seconds))) if args.event_times == "recent" else W1,
+                    event_times="live" if args.event_times == "recent" else "w1",
                 )  # fmt: skip
                 print(f"  p50 {freshness['p50_ms']} ms, p99 {freshness['p99_ms']} ms", flush=True)
         finally:

@@ -24,6 +24,7 @@ def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kaf
         assert len(variant["runs"]) == 2
         for run in variant["runs"]:
             assert run["status"] == "measured" and run["samples"] > 0 and run["unresolved"] == 0
+            assert run["event_times"] == "live"
         assert 0 < variant["median_p50_ms"] <= variant["median_p99_ms"]
     assert report["variants"]["interval"]["flags"] == ["--commit-interval", "1s", "--large-state-bytes", "1024"]
     assert "| interval | `--commit-interval 1s --large-state-bytes 1024` |" in (tmp_path / "freshness.md").read_text()

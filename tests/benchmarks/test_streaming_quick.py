@@ -32,6 +32,7 @@ def test_tiny_run_writes_the_report_and_cleans_up(tmp_path, kafka_bootstrap: str
     assert written["memory_vs_entities"] == {"skipped": True}
     fresh = written["freshness"]
     assert fresh["status"] == "measured" and fresh["samples"] > 0 and fresh["unresolved"] == 0
+    assert fresh["event_times"] == "live"
     assert 0 < fresh["p50_ms"] <= fresh["p99_ms"] <= fresh["max_ms"]
     table = (tmp_path / "streaming.md").read_text()
     assert "streamfeat run end to end" in table and "Freshness" in table
