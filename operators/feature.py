@@ -87,6 +87,7 @@ class FeatureOperator:
         "_query_horizon",
         "_pending_horizon",
         "add",
+        "read_until",
     )
 
     def __init__(
@@ -114,6 +115,9 @@ class FeatureOperator:
         #: Apply one accepted event that arrived at ``now`` (non-decreasing per entity):
         #: ``add(state, event_time, seq, value, now)``.
         self.add: Callable[[FeatureState, int, int, Any, int], None] = self._build_add()
+        #: ``(read(state, t), next_change(state, t))`` in one call — what publishing values
+        #: with their span needs: ``read_until(state, t)``.
+        self.read_until: Callable[[FeatureState, int], tuple[Any, int]] = self._build_read_until()
 
     # -- updates ---------------------------------------------------------------------------
 
@@ -303,6 +307,55 @@ class FeatureOperator:
         if leaving is not None and leaving + coverage.size < entering:
             return leaving + coverage.size  # the oldest event in the window leaves it
         return entering
+
+    def _read_until(self, state: FeatureState, t: int) -> tuple[Any, int]:
+        """:attr:`read_until`, the general path."""
+        return self.read(state, t), self.next_change(state, t)
+
+    def _build_read_until(self) -> Callable[[FeatureState, int], tuple[Any, int]]:
+        """The hot path of :attr:`read_until`, specialised per coverage like :meth:`_build_add`:
+        without a refresh cadence and with nothing pending, the window's bounds, the
+        strategy's partial aggregate and the next change come from one inline computation
+        (the same arithmetic as :meth:`read` and :meth:`next_change`, which the tests
+        compare it with). Everything else takes the general path."""
+        general = self._read_until
+        coverage = self.coverage
+        if self.refresh is not None or isinstance(coverage, HoppingCoverage):
+            return general
+        partial = self.strategy.partial
+        value = self.aggregator.value
+        if isinstance(coverage, LifetimeCoverage):
+
+            def read_lifetime(state: FeatureState, t: int) -> tuple[Any, int]:
+                if state.pending:
+                    return general(state, t)
+                return value(partial(state.main, NEG_INF, t)), POS_INF
+
+            return read_lifetime
+        size = coverage.size
+        if isinstance(coverage, TiledCoverage):
+            tile = coverage.tile
+
+            def read_tiled(state: FeatureState, t: int) -> tuple[Any, int]:
+                if state.pending:
+                    return general(state, t)
+                edge = -((-t) // tile) * tile  # the old edge moves past the next tile boundary
+                return value(partial(state.main, edge - size, t)), edge + 1
+
+            return read_tiled
+        oldest_after = getattr(self.strategy, "oldest_after", None)
+        if oldest_after is None:
+            return general
+
+        def read_sliding(state: FeatureState, t: int) -> tuple[Any, int]:
+            if state.pending:
+                return general(state, t)
+            main = state.main
+            lo = t - size
+            oldest = oldest_after(main, lo)  # the oldest event in the window leaves it
+            return value(partial(main, lo, t)), POS_INF if oldest is None else oldest + size
+
+        return read_sliding
 
     def empty_value(self) -> Any:
         return self.aggregator.value(self.aggregator.init())

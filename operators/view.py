@@ -124,6 +124,16 @@ class ViewOperator:
             return {f.name: f.empty_value() for f in self.features}
         return {f.name: f.read(fs, t) for f, fs in zip(self.features, state.features)}
 
+    def read_until(self, state: EntityState, t: int) -> tuple[dict[str, Any], int]:
+        """``(read(state, t), next_change(state, t))`` in one pass over the features."""
+        values = {}
+        until = POS_INF
+        for feature, feature_state in zip(self.features, state.features):
+            values[feature.name], change = feature.read_until(feature_state, t)
+            if change < until:
+                until = change
+        return values, until
+
     def next_change(self, state: EntityState | None, t: int) -> int:
         """The earliest time after ``t`` at which :meth:`read` may differ from its answer
         at ``t`` without new events (``POS_INF``: never); see

@@ -42,14 +42,14 @@ def cache_values(op: ViewOperator, state: EntityState, at: int) -> CachedValues 
     they hold; ``None`` when JSON cannot carry them exactly (non-finite floats, tuples,
     integers beyond 64 bits), so readers always finalise that entity from its state."""
     t = max(state.now, at)
-    values = op.read(state, t)
+    values, until = op.read_until(state, t)
     try:
         data = orjson.dumps(values)
     except orjson.JSONEncodeError:
         return None
     if orjson.loads(data) != values:
         return None
-    return CachedValues(data, t, op.next_change(state, t))
+    return CachedValues(data, t, until)
 
 
 @dataclass(frozen=True, slots=True)

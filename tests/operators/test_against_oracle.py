@@ -7,7 +7,8 @@ each prefix (including far-future reads of empty windows, and reads on refresh
 boundaries and publication instants). Each read must match the oracle computed
 from the raw events; a state restored from its bytes must read the same. And the
 value read at ``t`` must hold, by the oracle and bit for bit, at every time before
-``next_change(t)`` when nothing else arrives (what cached online values rely on).
+``next_change(t)`` when nothing else arrives (what cached online values rely on), and
+``read_until(t)`` must give both at once.
 """
 
 from __future__ import annotations
@@ -183,6 +184,8 @@ def check_holds_until_next_change(op, state, feature, accepted, t, got) -> None:
     """The value at ``t`` stays the answer until ``next_change(t)`` if no event arrives."""
     change = op.next_change(state, t)
     assert change > t, f"next_change({t}) = {change} is not after t"
+    values, until = op.read_until(state, t)  # the one-pass form publishing uses
+    assert until == change and repr(values) == repr(op.read(state, t)), (values, until, change)
     name = feature.output_name
     later_times = {t + 1, t + 1_000, t + 10**6} if change == POS_INF else {change - 1, (t + change) // 2, min(t + 3, change - 1)}
     for later in later_times:
