@@ -130,7 +130,7 @@ class ViewOperator:
         until = POS_INF
         for feature, feature_state in zip(self.features, state.features):
             values[feature.name], change = feature.read_until(feature_state, t)
-            if change < until:
+            if change < until:  # noqa: PLR1730 (hot path: a compare, not a call)
                 until = change
         return values, until
 
