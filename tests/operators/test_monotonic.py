@@ -15,27 +15,15 @@ from operators.base import NEG_INF, ReadBeforeNewestEventError
 from operators.codec import StateFormatError
 from operators.windows.monotonic import MonotonicStrategy
 from operators.windows.two_stacks import TwoStacksStrategy
-from streamfeat import Count, Max as MaxFeature, Min as MinFeature, Sliding
+from streamfeat import Count, Sliding
+from streamfeat import Max as MaxFeature
+from streamfeat import Min as MinFeature
 from streamfeat.build import strategy_name
 from streamfeat.errors import DefinitionError
+from tests.operators.histories import inserts
 
 # Ties that compare equal but are different values: the earlier event must win, as in a fold.
 VALUES = st.sampled_from([0, 0.0, -0.0, 1, 1.0, 2.5, -3.25, 7, 7.0, 100.5])
-
-
-@st.composite
-def operations(draw):
-    """Inserts (time, value) with arrival-ordered seqs and rising eviction bounds."""
-    ops = []
-    bound = NEG_INF
-    newest = 0
-    for seq in range(draw(st.integers(0, 60))):
-        if draw(st.booleans()) and newest:
-            bound = max(bound, newest - draw(st.integers(1, 40)))
-        event_time = max(bound + 1, newest - draw(st.integers(-10, 30)))
-        newest = max(newest, event_time)
-        ops.append((event_time, seq, draw(VALUES), bound))
-    return ops
 
 
 def _type_exact(value):
@@ -44,7 +32,7 @@ def _type_exact(value):
 
 
 @pytest.mark.parametrize("aggregator", [Max(), Min()], ids=["max", "min"])
-@given(ops=operations(), cuts=st.lists(st.integers(-5, 300), max_size=6))
+@given(ops=inserts(VALUES), cuts=st.lists(st.integers(-5, 300), max_size=6))
 def test_reads_equal_two_stacks_bit_for_bit(aggregator, ops, cuts):
     mono, stacks = MonotonicStrategy(aggregator), TwoStacksStrategy(aggregator)
     a, b = mono.new_state(), stacks.new_state()

@@ -14,30 +14,16 @@ from operators.aggregations.moments import Mean
 from operators.aggregations.sum import Sum
 from operators.base import NEG_INF
 from operators.windows.subtract import SubtractOnEvictStrategy
+from tests.operators.histories import inserts
 
 VALUES = st.sampled_from([0.0, -0.0, 1.0, 2.5, -3.25, 1e-9, 7.0, 100.5])
-
-
-@st.composite
-def operations(draw):
-    """Inserts (time, value) with arrival-ordered seqs and rising eviction bounds."""
-    ops = []
-    bound = NEG_INF
-    newest = 0
-    for seq in range(draw(st.integers(1, 60))):
-        if draw(st.booleans()) and newest:
-            bound = max(bound, newest - draw(st.integers(1, 40)))
-        event_time = max(bound + 1, newest - draw(st.integers(-10, 30)))
-        newest = max(newest, event_time)
-        ops.append((event_time, seq, draw(VALUES), bound))
-    return ops
 
 
 def _bits(value):
     return struct.pack(">d", value) if isinstance(value, float) else value
 
 
-@given(ops=operations(), cuts=st.lists(st.integers(-50, 400), min_size=1, max_size=8), data=st.data())
+@given(ops=inserts(VALUES, min_size=1), cuts=st.lists(st.integers(-50, 400), min_size=1, max_size=8), data=st.data())
 def test_reads_agree_with_a_fold_and_with_the_restored_state(ops, cuts, data):
     for aggregator in (Count(), Sum(), Mean()):
         strategy = SubtractOnEvictStrategy(aggregator)
