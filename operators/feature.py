@@ -346,6 +346,8 @@ class FeatureOperator:
         oldest_after = getattr(self.strategy, "oldest_after", None)
         if oldest_after is None:
             return general
+        # A strategy may answer the value without building the partial aggregate.
+        read_value = getattr(self.strategy, "read_value", None) or (lambda main, lo, hi: value(partial(main, lo, hi)))
 
         def read_sliding(state: FeatureState, t: int) -> tuple[Any, int]:
             if state.pending:
@@ -353,7 +355,7 @@ class FeatureOperator:
             main = state.main
             lo = t - size
             oldest = oldest_after(main, lo)  # the oldest event in the window leaves it
-            return value(partial(main, lo, t)), POS_INF if oldest is None else oldest + size
+            return read_value(main, lo, t), POS_INF if oldest is None else oldest + size
 
         return read_sliding
 

@@ -159,9 +159,14 @@ class ApproxCountDistinct:
     def value(self, acc: dict[int, int]) -> int:
         if not acc:
             return 0
+        return self.estimate(len(acc), harmonic_units(acc, self._m))
+
+    def estimate(self, nonempty: int, units: int) -> int:
+        """The distinct-count estimate of ``nonempty`` non-empty registers (at least one)
+        whose harmonic sum over all ``m`` is ``units`` (:func:`harmonic_units`)."""
         m = self._m
-        empty = m - len(acc)
-        harmonic = harmonic_units(acc, m) / (1 << HARMONIC_UNIT_SHIFT)  # int / int: rounded once
+        empty = m - nonempty
+        harmonic = units / (1 << HARMONIC_UNIT_SHIFT)  # int / int: rounded once
         estimate = self._alpha * m * m / harmonic
         if estimate <= 2.5 * m and empty:
             estimate = m * math.log(m / empty)
