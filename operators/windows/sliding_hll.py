@@ -83,6 +83,12 @@ def _pack_registers(stairs: dict[int, list[int]], order: list[int]) -> tuple[byt
     )
 
 
+def _none_expired(heads: list[int], lo: int) -> bool:
+    """Whether no register's head pair is at or before ``lo`` (the heap's top is after it):
+    the registers over ``(lo, +inf)`` are then the current maxima."""
+    return not heads or heads[0] > lo << _REGISTER_BITS | _REGISTER_MASK
+
+
 def _expired_registers(heads: list[int], limit: int) -> set[int]:
     """Registers of the heap keys ``<= limit`` (heads at or before the read's ``lo``).
 
@@ -245,10 +251,10 @@ class SlidingHllStrategy:
             )
         if lo >= state.newest:  # every stored event has left the window
             return Registers({}, self._m * _EMPTY_WEIGHT)
+        if _none_expired(state.heads, lo):
+            return Registers(state.maxima, state.units)
         heads = state.heads
         limit = lo << _REGISTER_BITS | _REGISTER_MASK
-        if not heads or heads[0] > limit:
-            return Registers(state.maxima, state.units)
         ranks = dict(state.maxima)  # a plain dict: item stores at C speed, units summed once below
         units = state.units
         maxima, stairs = state.maxima, state.stairs
@@ -270,8 +276,7 @@ class SlidingHllStrategy:
     def read_value(self, state: SlidingHllState, lo: int, hi: int) -> int:
         """``aggregator.value(partial(state, lo, hi))`` without copying the registers when
         none has expired by ``lo`` (a busy entity's thousands of them, at every publish)."""
-        heads = state.heads
-        if hi >= state.newest and lo < state.newest and (not heads or heads[0] > lo << _REGISTER_BITS | _REGISTER_MASK):
+        if hi >= state.newest > lo and _none_expired(state.heads, lo):
             maxima = state.maxima
             return self.aggregator.estimate(len(maxima), state.units) if maxima else 0
         return self.aggregator.value(self.partial(state, lo, hi))
