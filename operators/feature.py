@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import struct
 from bisect import insort
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from itertools import count, repeat
+from operator import sub
 from typing import Any
 
 from operators.base import NEG_INF, POS_INF, Aggregator, WindowStrategy
@@ -87,6 +89,7 @@ class FeatureOperator:
         "_query_horizon",
         "_pending_horizon",
         "add",
+        "add_run",
         "read_until",
     )
 
@@ -115,6 +118,12 @@ class FeatureOperator:
         #: Apply one accepted event that arrived at ``now`` (non-decreasing per entity):
         #: ``add(state, event_time, seq, value, now)``.
         self.add: Callable[[FeatureState, int, int, Any, int], None] = self._build_add()
+        #: Apply a run of one entity's accepted events, in arrival order:
+        #: ``add_run(state, event_times, first_seq, values, nows)`` — ``add`` per event with
+        #: seqs ``first_seq, first_seq + 1, ...`` (``values`` ``None``: all ``None``), bit for bit.
+        self.add_run: Callable[[FeatureState, Sequence[int], int, Sequence[Any] | None, Sequence[int]], None] = (
+            self._build_add_run()
+        )
         #: ``(read(state, t), next_change(state, t))`` in one call — what publishing values
         #: with their span needs: ``read_until(state, t)``.
         self.read_until: Callable[[FeatureState, int], tuple[Any, int]] = self._build_read_until()
@@ -244,6 +253,67 @@ class FeatureOperator:
                 evict(main, bound)
 
         return add_tiles
+
+    def _build_add_run(self) -> Callable[[FeatureState, Sequence[int], int, Sequence[Any] | None, Sequence[int]], None]:
+        """:attr:`add_run`: where :meth:`_build_add` would go straight to the strategy for
+        every event of the run (nothing pending, none future-dated, no refresh cadence, a
+        lifetime or sliding coverage), the run goes to the strategy in one call
+        (``insert_run`` when it has one); otherwise ``add`` per event."""
+        add = self.add
+
+        def add_each(
+            state: FeatureState, times: Sequence[int], seq: int, values: Sequence[Any] | None, nows: Sequence[int]
+        ) -> None:
+            for s, event_time, value, now in zip(count(seq), times, repeat(None) if values is None else values, nows):
+                add(state, event_time, s, value, now)
+
+        coverage = self.coverage
+        if self.refresh is not None or not isinstance(coverage, (LifetimeCoverage, SlidingCoverage)):
+            return add_each
+        strategy = self.strategy
+        insert_run = getattr(strategy, "insert_run", None)
+        if insert_run is None:
+            insert = strategy.insert
+
+            def insert_run(
+                main: Any, times: Sequence[int], seqs: Sequence[int], values: Sequence[Any] | None, bounds: Sequence[int]
+            ) -> None:
+                for event_time, s, value, bound in zip(times, seqs, repeat(None) if values is None else values, bounds):
+                    insert(main, event_time, s, value, bound)
+
+        if isinstance(coverage, LifetimeCoverage):
+
+            def add_run_lifetime(
+                state: FeatureState, times: Sequence[int], seq: int, values: Sequence[Any] | None, nows: Sequence[int]
+            ) -> None:
+                if state.pending or max(map(sub, times, nows)) > 0:
+                    add_each(state, times, seq, values, nows)
+                else:
+                    insert_run(state.main, times, range(seq, seq + len(times)), values, repeat(NEG_INF))
+
+            return add_run_lifetime
+        size = coverage.size
+
+        def add_run_sliding(
+            state: FeatureState, times: Sequence[int], seq: int, values: Sequence[Any] | None, nows: Sequence[int]
+        ) -> None:
+            ages = list(map(sub, times, nows))  # event time - now: > 0 future-dated, <= -size already expired
+            if state.pending or max(ages) > 0:
+                add_each(state, times, seq, values, nows)
+                return
+            bounds = [now - size for now in nows]
+            seqs: Sequence[int] = range(seq, seq + len(times))
+            if min(ages) <= -size:  # drop the events already out of every window, as add does
+                kept = [i for i, age in enumerate(ages) if age > -size]
+                times = [times[i] for i in kept]
+                seqs = [seqs[i] for i in kept]
+                values = None if values is None else [values[i] for i in kept]
+                bounds = [bounds[i] for i in kept]
+                if not kept:
+                    return
+            insert_run(state.main, times, seqs, values, bounds)
+
+        return add_run_sliding
 
     # -- reads -----------------------------------------------------------------------------
 

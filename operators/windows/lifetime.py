@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 from operators.base import Aggregator
@@ -30,6 +32,7 @@ class LifetimeStrategy:
 
     def __init__(self, aggregator: Aggregator) -> None:
         self.aggregator = aggregator
+        self._counts = getattr(aggregator, "step", None) == "one"  # acc + 1 per event: an int
 
     def new_state(self) -> Running:
         return Running(self.aggregator.init())
@@ -37,6 +40,20 @@ class LifetimeStrategy:
     def insert(self, state: Running, event_time: int, seq: int, value: Any, bound: int) -> None:
         state.acc = self.aggregator.add(state.acc, value, event_time, seq)
         state.events += 1
+
+    def insert_run(
+        self, state: Running, times: Sequence[int], seqs: Sequence[int], values: Sequence[Any] | None, bounds: Any
+    ) -> None:
+        """``insert`` per event, in order; a count adds the run's length in one step."""
+        if self._counts:
+            state.acc += len(times)
+        else:
+            add = self.aggregator.add
+            acc = state.acc
+            for event_time, seq, value in zip(times, seqs, repeat(None) if values is None else values):
+                acc = add(acc, value, event_time, seq)
+            state.acc = acc
+        state.events += len(times)
 
     def evict(self, state: Running, bound: int) -> None:
         return None

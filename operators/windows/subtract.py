@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import struct
 from bisect import bisect_right
+from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 from operators.base import Aggregator
@@ -52,6 +54,28 @@ class SubtractOnEvictStrategy:
             self.evict(state, bound)
         state.acc = self.aggregator.add(state.acc, value, event_time, seq)
         state.push((event_time, seq, value))
+
+    def insert_run(
+        self, state: RunningLog, times: Sequence[int], seqs: Sequence[int], values: Sequence[Any] | None,
+        bounds: Sequence[int],
+    ) -> None:
+        """``insert`` per event, in order (``bounds`` non-decreasing, each event after its
+        bound). A count's aggregate is the number of live events however evictions
+        interleave, and the live events are those after the last bound: the run is pushed,
+        counted and evicted once."""
+        if not self._counts:
+            insert = self.insert
+            for event_time, seq, value, bound in zip(times, seqs, repeat(None) if values is None else values, bounds):
+                insert(state, event_time, seq, value, bound)
+            return
+        push = state.push
+        for event in zip(times, seqs, repeat(None) if values is None else values):
+            push(event)
+        state.acc += len(times)
+        events = state.events
+        bound = bounds[-1]
+        if len(events) > state.head and events[state.head][0] <= bound:
+            self.evict(state, bound)
 
     def evict(self, state: RunningLog, bound: int) -> None:
         start, stop = state.expire(bound)
