@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import struct
 from heapq import heapify, heappop, heappush
+from collections.abc import Sequence
 from itertools import chain, repeat
 from operator import floordiv, itemgetter
 from typing import Any
@@ -212,6 +213,65 @@ class SlidingHllStrategy:
                 if len(heads) > 2 * len(state.stairs) + 16:  # mostly former heads: rebuild
                     heads[:] = [stair[0] << _REGISTER_BITS | j for j, stair in state.stairs.items()]
                     heapify(heads)
+
+    def insert_run(
+        self, state: SlidingHllState, times: Sequence[int], seqs: Sequence[int], values: Sequence[Any] | None,
+        bounds: Sequence[int],
+    ) -> None:
+        """``insert`` per event, in order: the same steps with the state's attributes looked
+        up once per run, for a busy entity's events in a batch (applying 1M W1 events in
+        50,000-event batches, two alternating runs: 12.6 / 13.1 -> 11.4 / 11.5 µs per event
+        for all 7 example features). Single events keep ``insert``: wrapping them in a run
+        cost more than it saved (12.6 -> 14.0 µs per event in 120-event batches)."""
+        heads, stairs, maxima, changed = state.heads, state.stairs, state.maxima, state.changed
+        shift, mask = self._shift, self._mask
+        for event_time, value, bound in zip(times, repeat(None) if values is None else values, bounds):
+            if heads and heads[0] >> _REGISTER_BITS <= bound:
+                self.evict(state, bound)
+            if event_time <= bound:  # no read can cover it
+                continue
+            if event_time > state.newest:  # noqa: PLR1730 (hot path: a compare, not a call)
+                state.newest = event_time
+            h = hash64(value)
+            index = h >> shift
+            rank = shift - (h & mask).bit_length() + 1
+            stair = stairs.get(index)
+            if stair is None:
+                stairs[index] = [event_time, rank]
+                if changed is not None:
+                    changed.add(index >> _BLOCK_BITS)
+                maxima[index] = rank
+                state.units += RANK_WEIGHTS[rank] - _EMPTY_WEIGHT
+                heappush(heads, event_time << _REGISTER_BITS | index)
+                continue
+            # i: the first pair at or after event_time (flat index; len(stair) when none).
+            i = len(stair)
+            while i and stair[i - 2] >= event_time:
+                i -= 2
+            end = i
+            if i < len(stair):
+                if stair[i + 1] >= rank:
+                    continue  # dominated by a pair at least as late with at least this rank
+                if stair[i] == event_time:
+                    end = i + 2  # same time, lower rank: dominated by the new pair
+            # k: the first pair before i that the new one does not dominate, plus one.
+            k = i
+            while k and stair[k - 1] <= rank:
+                k -= 2
+            old_head_time = stair[0]
+            stair[k:end] = (event_time, rank)
+            if changed is not None:
+                changed.add(index >> _BLOCK_BITS)
+            if k == 0:  # a new head
+                old = maxima[index]
+                if rank != old:
+                    maxima[index] = rank
+                    state.units += RANK_WEIGHTS[rank] - RANK_WEIGHTS[old]
+                if event_time != old_head_time:
+                    heappush(heads, event_time << _REGISTER_BITS | index)
+                    if len(heads) > 2 * len(stairs) + 16:  # mostly former heads: rebuild
+                        heads[:] = [stair[0] << _REGISTER_BITS | j for j, stair in stairs.items()]
+                        heapify(heads)
 
     def evict(self, state: SlidingHllState, bound: int) -> None:
         """Drop pairs with ``event_time <= bound``: pop heads in time order."""
