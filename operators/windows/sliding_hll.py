@@ -28,8 +28,8 @@ in-order events) and evicts lazily: heads at or before ``bound`` are popped then
 from __future__ import annotations
 
 import struct
-from heapq import heapify, heappop, heappush
 from collections.abc import Sequence
+from heapq import heapify, heappop, heappush
 from itertools import chain, repeat
 from operator import floordiv, itemgetter
 from typing import Any

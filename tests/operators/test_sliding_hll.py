@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import random
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -23,9 +24,9 @@ from operators.aggregations.hll import ApproxCountDistinct, Registers, harmonic_
 from operators.base import NEG_INF
 from operators.codec import StateFormatError
 from operators.feature import FeatureOperator
+from operators.windows import sliding_hll
 from operators.windows.coverage import Refresh, SlidingCoverage
 from operators.windows.exact_log import ExactLogStrategy
-from operators.windows import sliding_hll
 from operators.windows.sliding_hll import ReadBeforeNewestEventError, SlidingHllStrategy
 from tests.operators.histories import inserts
 
@@ -305,7 +306,7 @@ def test_insert_run_equals_insert_per_event(ops, cuts, precision) -> None:
     for event_time, seq, value, bound in ops:
         strategy.insert(one_by_one, event_time, seq, value, bound)
     edges = sorted({0, len(ops), *(c for c in cuts if c <= len(ops))})
-    for start, stop in zip(edges, edges[1:]):
+    for start, stop in pairwise(edges):
         run = ops[start:stop]
         strategy.insert_run(in_runs, [o[0] for o in run], [o[1] for o in run], [o[2] for o in run], [o[3] for o in run])
         if stop % 2:
