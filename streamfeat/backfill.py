@@ -243,7 +243,11 @@ class _ViewJoin:
         self.next_time = {key: rows[-1][0] for key, rows in pending.items()}
 
     def apply(self, batch: HistoryBatch, keys: list[str], topic: str) -> tuple[int, list[LateRecord]]:
-        """Apply one batch, answering rows as their moment passes; returns (accepted, late)."""
+        """Apply one batch, answering rows as their moment passes; returns (accepted, late).
+
+        Entities are independent, so only the events of entities with rows due in this
+        batch are cut where those rows are answered; every other entity's events go
+        through one ``apply_batch`` call (one run per entity and feature)."""
         decoded = batch.decoded
         arrivals = decoded.arrivals
         self.too_far_ahead = []
@@ -252,19 +256,40 @@ class _ViewJoin:
         columns = self.op.columns_for(decoded.columns)
         cache = self.cache
         cache.prefetch(keys)
-        accepted = 0
         late: list[int] = []
-        start = 0
-        for position, key, rows in triggers:
-            if position > start:
-                accepted += self._apply(keys, event_times, arrivals, columns, start, position, late)
-                start = position
-            state = cache.peek(key)
-            if state is None:
-                state = cache.get(key)
-            self._answer(key, state, rows)
-        if start < len(keys):
-            accepted += self._apply(keys, event_times, arrivals, columns, start, len(keys), late)
+        if not triggers:
+            accepted = self._apply(keys, event_times, arrivals, columns, range(len(keys)), late)
+        else:
+            cuts: dict[str, list[tuple[int, list[tuple[int, int]]]]] = {}
+            for position, key, rows in triggers:
+                cuts.setdefault(key, []).append((position, rows))
+            rest = []
+            cut_events: dict[str, list[int]] = {key: [] for key in cuts}
+            for i, key in enumerate(keys):
+                events = cut_events.get(key)
+                if events is None:
+                    rest.append(i)
+                else:
+                    events.append(i)
+            accepted = self._apply(keys, event_times, arrivals, columns, rest, late)
+            for key, entity_cuts in cuts.items():
+                events = cut_events[key]
+                start = 0
+                for position, rows in entity_cuts:
+                    stop = start
+                    while stop < len(events) and events[stop] < position:
+                        stop += 1
+                    if stop > start:
+                        accepted += self._apply(keys, event_times, arrivals, columns, events[start:stop], late)
+                        start = stop
+                    state = cache.peek(key)
+                    if state is None:
+                        state = cache.get(key)
+                    self._answer(key, state, rows)
+                if start < len(events):
+                    accepted += self._apply(keys, event_times, arrivals, columns, events[start:], late)
+            late.sort()
+            self.too_far_ahead.sort()
         if cache.resident_count > cache.capacity:
             # spill: write back, then evict the least recently used down to 60 % of the budget,
             # so the next flush is a few batches away (each flush encodes every touched entity)
@@ -305,22 +330,27 @@ class _ViewJoin:
         event_times: Sequence[int],
         arrivals: Sequence[int],
         columns: Sequence[Sequence[Any] | None],
-        lo: int,
-        hi: int,
+        positions: Sequence[int],
         late: list[int],
     ) -> int:
-        if lo == 0 and hi == len(keys):
+        """Apply the batch's events at ``positions`` (increasing); positions of late and
+        too-far-ahead events go to ``late`` and ``self.too_far_ahead``."""
+        if not positions:
+            return 0
+        if len(positions) == len(keys):  # all of them
             result = self.op.apply_batch(self.cache, keys, event_times, arrivals, columns)
-        else:
-            result = self.op.apply_batch(
-                self.cache,
-                keys[lo:hi],
-                event_times[lo:hi],
-                arrivals[lo:hi],
-                [None if c is None else c[lo:hi] for c in columns],
-            )
-        late.extend(lo + i for i in result.late)
-        self.too_far_ahead.extend(lo + i for i in result.too_far_ahead)
+            late.extend(result.late)
+            self.too_far_ahead.extend(result.too_far_ahead)
+            return result.accepted
+        result = self.op.apply_batch(
+            self.cache,
+            [keys[i] for i in positions],
+            [event_times[i] for i in positions],
+            [arrivals[i] for i in positions],
+            [None if c is None else [c[i] for i in positions] for c in columns],
+        )
+        late.extend(positions[i] for i in result.late)
+        self.too_far_ahead.extend(positions[i] for i in result.too_far_ahead)
         return result.accepted
 
     def _answer(self, key: str, state: EntityState | None, rows: Sequence[tuple[int, int]]) -> None:
