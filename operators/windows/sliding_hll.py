@@ -374,22 +374,21 @@ class SlidingHllStrategy:
         stairs = state.stairs
         if len(stairs) < PACK_FROM:  # small: encode in full and keep nothing packed
             state.blocks = state.changed = None
-            order = sorted(stairs)
-            parts = [_pack_registers(stairs, order)]
-        else:
-            blocks = state.blocks
-            if blocks is None or state.changed is None:
-                blocks = state.blocks = {}
-                state.changed = {index >> _BLOCK_BITS for index in stairs}
-            for block in state.changed:
-                first = block << _BLOCK_BITS
-                order = [index for index in range(first, first + _BLOCK) if index in stairs]
-                if order:
-                    blocks[block] = _pack_registers(stairs, order)
-                else:
-                    blocks.pop(block, None)
-            state.changed.clear()
-            parts = [blocks[block] for block in sorted(blocks)]
+            head = _HEAD.pack(_VERSION, self.precision, state.newest, len(stairs))
+            return b"".join((head, *_pack_registers(stairs, sorted(stairs))))
+        blocks = state.blocks
+        if blocks is None or state.changed is None:
+            blocks = state.blocks = {}
+            state.changed = {index >> _BLOCK_BITS for index in stairs}
+        for block in state.changed:
+            first = block << _BLOCK_BITS
+            order = [index for index in range(first, first + _BLOCK) if index in stairs]
+            if order:
+                blocks[block] = _pack_registers(stairs, order)
+            else:
+                blocks.pop(block, None)
+        state.changed.clear()
+        parts = [blocks[block] for block in sorted(blocks)]
         return b"".join(
             (
                 _HEAD.pack(_VERSION, self.precision, state.newest, len(stairs)),
