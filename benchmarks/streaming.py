@@ -581,7 +581,8 @@ def markdown(r: dict[str, Any]) -> str:
         ),
         (
             f"- flow: example features (7, view user_txn), `-w {r['parameters']['workers']}`, batch size {FLOW_BATCH:,}, "
-            f"state cache capacity {CACHE_CAPACITY:,}, online store {r['parameters']['online']}"
+            f"state cache capacity {CACHE_CAPACITY:,} entities (shared by the partitions), "
+            f"online store {r['parameters']['online']}"
         ),
         "",
         "| measurement | events/s | notes |",
@@ -636,7 +637,7 @@ def markdown(r: dict[str, Any]) -> str:
             (
                 f"Same flow on the first {mem['events']:,} events of W1 with another user count and a flatter "
                 f"user skew (zipf_s {r['parameters']['entity_zipf_s']} instead of {W1.zipf_s}, so most users "
-                f"appear); state cache capacity {CACHE_CAPACITY:,} per partition."
+                f"appear); state cache capacity {CACHE_CAPACITY:,} entities, shared by the topic's partitions."
             ),
             "",
             "| users in spec | users seen | events/s | peak RSS MB | RocksDB MB | online.sqlite MB |",
