@@ -73,9 +73,21 @@ def test_a_busy_window_packs_only_new_events():
         log.push((seq, seq, float(seq)))
     first = log.encoded()
     log.push((10_000, 10_000, 1.5))
-    log.push((9_990, 10_001, 2.5))  # out of order: cuts the packed columns back to its place
+    log.push((9_990, 10_001, 2.5))  # out of order: its packed bytes are spliced in at its place
     log.expire(5_000)
     log.compact()
     assert log.encoded() == encode_events(log.live())
     assert log._stop == len(log.events) and log._start == 0  # packed up to the end, shifted by compaction
     assert len(first) > len(log.encoded())
+
+
+def test_a_late_event_is_spliced_into_the_packed_columns():
+    log = EventLog()
+    for seq in range(1_000):
+        log.push((seq, seq, float(seq)))
+    log.encoded()
+    log.push((500, 1_000, 0.25))  # late, a float like the packed values: spliced in
+    assert log._stop == len(log.events)  # nothing to pack again
+    log.push((400, 1_001, None))  # late, another kind: cut back to its place
+    assert log._stop == 401
+    assert log.encoded() == encode_events(log.live())
