@@ -372,9 +372,9 @@ class SlidingHllStrategy:
         pass over a few big byte strings instead of thousands of small objects: in a
         large heap those cost a cache miss each)."""
         stairs = state.stairs
+        head = _HEAD.pack(_VERSION, self.precision, state.newest, len(stairs))
         if len(stairs) < PACK_FROM:  # small: encode in full and keep nothing packed
             state.blocks = state.changed = None
-            head = _HEAD.pack(_VERSION, self.precision, state.newest, len(stairs))
             return b"".join((head, *_pack_registers(stairs, sorted(stairs))))
         blocks = state.blocks
         if blocks is None or state.changed is None:
@@ -389,12 +389,7 @@ class SlidingHllStrategy:
                 blocks.pop(block, None)
         state.changed.clear()
         parts = [blocks[block] for block in sorted(blocks)]
-        return b"".join(
-            (
-                _HEAD.pack(_VERSION, self.precision, state.newest, len(stairs)),
-                *(b"".join(map(itemgetter(column), parts)) for column in range(4)),
-            )
-        )
+        return b"".join((head, *(b"".join(map(itemgetter(column), parts)) for column in range(4))))
 
     def from_bytes(self, data: bytes) -> SlidingHllState:
         """Reads this strategy's layout, and the exact event log's (rebuilding the staircases)."""
