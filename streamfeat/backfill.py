@@ -291,9 +291,10 @@ class _ViewJoin:
             late.sort()
             self.too_far_ahead.sort()
         if cache.resident_count > cache.capacity:
-            # spill: write back, then evict the least recently used down to 60 % of the budget,
-            # so the next flush is a few batches away (each flush encodes every touched entity)
-            cache.flush({}, keep=cache.capacity * 3 // 5)
+            # spill: write back and drop the least recently used down to 90 % of the budget; only
+            # those are encoded (the scratch store needs no consistent position), not every
+            # entity touched since the last spill
+            cache.spill(cache.capacity * 9 // 10)
         late_records = [
             LateRecord(self.view.name, keys[i], event_times[i], arrivals[i], topic, batch.partition, batch.offsets[i])
             for i in late

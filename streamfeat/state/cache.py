@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from itertools import islice
 from typing import overload
 
 from operators.view import EntityState, ViewOperator
@@ -59,7 +60,8 @@ class EntityStateCache(MutableMapping[str, EntityState]):
         self.capacity = capacity
         self._prefix = layout.view_prefix(fingerprint)
         self._resident: OrderedDict[str, EntityState] = OrderedDict()  # least recently flushed first
-        self._dirty: dict[str, None] = {}  # handed out or set since the last flush, first touch first
+        self._dirty: dict[str, None] = {}  # handed out or set since the last flush (or spill), first touch first
+        self._unsaved: dict[str, None] = {}  # changed before the last spill, kept resident and not written yet
         self._absent: set[str] = set()  # known not to exist: prefetched and missing, or deleted
         self._deleted: set[str] = set()  # to delete from the store at the next flush
 
@@ -105,6 +107,7 @@ class EntityStateCache(MutableMapping[str, EntityState]):
         (what was last flushed). Used to recover after a failed commit."""
         self._resident.clear()
         self._dirty = {}
+        self._unsaved = {}
         self._absent = set()
         self._deleted = set()
 
@@ -146,6 +149,7 @@ class EntityStateCache(MutableMapping[str, EntityState]):
             raise KeyError(key)
         del self._resident[key]
         self._dirty.pop(key, None)
+        self._unsaved.pop(key, None)
         self._absent.add(key)
         self._deleted.add(key)
 
@@ -164,9 +168,9 @@ class EntityStateCache(MutableMapping[str, EntityState]):
 
     def __iter__(self) -> Iterator[str]:
         """Every entity: unflushed ones, then the store's (a full scan of the view's keys)."""
-        pending = [k for k in self._dirty if k in self._resident]
+        pending = [k for k in self.dirty_keys() if k in self._resident]
         yield from pending
-        skip = self._deleted.union(self._dirty)
+        skip = self._deleted.union(pending)
         prefix = self._prefix
         for key, _value in self.store.scan(prefix):
             entity = layout.decode_state_key(prefix, key)
@@ -192,13 +196,15 @@ class EntityStateCache(MutableMapping[str, EntityState]):
 
     def dirty_keys(self) -> list[str]:
         """Entities touched since the last flush."""
-        return list(self._dirty)
+        if not self._unsaved:
+            return list(self._dirty)
+        return list(self._dirty) + [k for k in self._unsaved if k not in self._dirty]
 
     def pending_states(self) -> dict[str, bytes]:
         """Every dirty entity's serialised state, by entity key."""
         to_bytes = self.op.to_bytes
         resident = self._resident
-        return {k: to_bytes(resident[k]) for k in self._dirty}
+        return {k: to_bytes(resident[k]) for k in self.dirty_keys()}
 
     def pending_writes(self, encoded: dict[str, bytes] | None = None) -> tuple[dict[bytes, bytes], list[bytes]]:
         """What a flush would commit — for a caller that commits several views (and the
@@ -221,12 +227,44 @@ class EntityStateCache(MutableMapping[str, EntityState]):
         move_to_end = resident.move_to_end
         for key in dirty:
             move_to_end(key)
-        written = len(dirty)
+        written = len(self.dirty_keys())
         self._dirty = {}
+        self._unsaved = {}
         self._deleted = set()
         self._absent = set()
         self._evict(self.capacity if keep is None else min(keep, self.capacity))
         return written
+
+    def spill(self, keep: int) -> int:
+        """Make room in memory for a replay: write back only the least recently used
+        entities beyond ``keep`` (those changed since they were last written) and drop
+        them; returns how many were written. Every other entity stays resident and, if
+        changed, unwritten until it is evicted or :meth:`flush` writes it — so a busy entity
+        is encoded once when it leaves memory, not at every spill. Offsets are not touched:
+        the store is only consistent with a position after a :meth:`flush`.
+
+        If the write fails nothing is lost: the entities stay resident and unwritten."""
+        resident = self._resident
+        dirty, unsaved = self._dirty, self._unsaved
+        move_to_end = resident.move_to_end
+        for key in dirty:  # touched since the last spill: the most recently used
+            move_to_end(key)
+        victims = list(islice(resident, max(0, len(resident) - keep)))
+        prefix, to_bytes = self._prefix, self.op.to_bytes
+        puts = {
+            prefix + key.encode(): to_bytes(resident[key]) for key in victims if key in dirty or key in unsaved
+        }
+        deletes = [layout.state_key(prefix, k) for k in self._deleted]
+        self.store.commit(puts, deletes, {})
+        for key in victims:
+            del resident[key]
+            dirty.pop(key, None)
+            unsaved.pop(key, None)
+        unsaved.update(dirty)
+        self._dirty = {}
+        self._deleted = set()
+        self._absent = set()
+        return len(puts)
 
     def _evict(self, keep: int) -> int:
         """Drop the least recently used clean entities beyond ``keep``; returns how many."""
@@ -248,10 +286,12 @@ class EntityStateCache(MutableMapping[str, EntityState]):
 
     @property
     def dirty_count(self) -> int:
-        return len(self._dirty)
+        if not self._unsaved:
+            return len(self._dirty)
+        return len(self._dirty) + sum(1 for k in self._unsaved if k not in self._dirty)
 
     def __repr__(self) -> str:
         return (
             f"EntityStateCache(view {self.fingerprint}, {len(self._resident)} resident of capacity "
-            f"{self.capacity}, {len(self._dirty)} dirty)"
+            f"{self.capacity}, {self.dirty_count} dirty)"
         )

@@ -230,3 +230,58 @@ class FailingStore(CountingStore):
 def test_membership_of_impossible_keys_is_false(store_factory):
     cache = EntityStateCache(store_factory(), OP, FP)
     assert "" not in cache and 42 not in cache and "x" * 2000 not in cache
+
+
+@pytest.mark.parametrize("keep", [0, 5, 40])
+def test_spilling_cache_equals_in_memory_run(tmp_path, keep):
+    """A replay that spills (writes back only what it evicts), deletes now and then, and
+    flushes at the end holds exactly the states of an in-memory run."""
+    rng = random.Random(keep)
+    memory: dict[str, EntityState] = {}
+    with RocksDBStateStore(tmp_path / "db") as store:
+        cache = EntityStateCache(store, OP, FP, capacity=50)
+        for batch in batches(5, entities=300, batches=12, size=400):
+            cache.prefetch(batch["user_id"])
+            assert apply(OP, cache, batch) == apply(OP, memory, batch)
+            for key in rng.sample(sorted(memory), 3):
+                del memory[key]
+                del cache[key]
+            cache.spill(keep)
+            assert cache.resident_count <= keep
+            assert sorted(cache) == sorted(memory)
+        cache.flush({("txns", 0): 4800})
+        assert cache.dirty_count == 0
+    with RocksDBStateStore(tmp_path / "db") as store:
+        cache = EntityStateCache(store, OP, FP, capacity=10)
+        assert sorted(cache) == sorted(memory)
+        for key, state in memory.items():
+            assert OP.to_bytes(cache.read(key)) == OP.to_bytes(state)
+
+
+def test_spill_writes_only_the_entities_it_evicts(store_factory):
+    store = CountingStore(store_factory())
+    cache = EntityStateCache(store, OP, FP, capacity=10)
+    for key in "abcd":
+        cache[key] = OP.new_state()
+    assert cache.spill(4) == 0 and cache.read("a") is None  # nothing leaves memory, nothing is written
+    cache.get("a")  # touched since the spill: now the most recently used
+    assert cache.spill(2) == 2  # b and c leave, written; a and d stay, unwritten
+    assert cache.resident_keys() == ["d", "a"]
+    assert cache.read("b") is not None and cache.read("c") is not None and cache.read("d") is None
+    assert sorted(cache.dirty_keys()) == ["a", "d"] and cache.dirty_count == 2
+    assert cache.spill(1) == 1 and cache.resident_keys() == ["a"] and cache.read("d") is not None
+    assert store.inner.offsets() == {}  # a spill never records a position
+
+
+def test_a_failed_spill_loses_nothing(store_factory):
+    store = FailingStore(store_factory())
+    cache = EntityStateCache(store, OP, FP, capacity=10)
+    for key in "abc":
+        cache[key] = OP.new_state()
+    store.fail = True
+    with pytest.raises(StateStoreError):
+        cache.spill(0)
+    assert cache.resident_keys() == ["a", "b", "c"] and cache.dirty_count == 3
+    store.fail = False
+    assert cache.spill(0) == 3 and cache.resident_count == 0
+    assert all(cache.read(k) is not None for k in "abc")
