@@ -120,7 +120,9 @@ def heavy_user_reads(history: Path, reads: int = 20) -> dict[str, Any]:
     return {"user": top["values"], "events": top["counts"], "read_us": per_feature}
 
 
-def child(job: str, history: Path, spine: Path, out: Path, cache_entities: int) -> dict[str, Any]:
+def child(
+    job: str, history: Path, spine: Path, out: Path, cache_entities: int, memory_limit: str | None = None
+) -> dict[str, Any]:
     """Run one job in this process and return its figures."""
     from streamfeat import Count, FeatureView, Sliding
     from streamfeat.backfill import PointInTimeRequest, get_training_set, point_in_time, write_training_set
@@ -151,7 +153,7 @@ def child(job: str, history: Path, spine: Path, out: Path, cache_entities: int) 
     else:
         import pyarrow.parquet as pq
 
-        frame = get_training_set(spine, view, replay, cache_entities=cache_entities)
+        frame = get_training_set(spine, view, replay, cache_entities=cache_entities, memory_limit=memory_limit)
         write_training_set(frame, out)
         figures["records"] = pq.ParquetFile(history).metadata.num_rows
         figures["spine_rows"] = len(frame)
@@ -192,7 +194,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"commit {m['git_commit']}{' (uncommitted changes)' if m['git_dirty'] else ''}.",
         "",
         f"History: W1 prefix of {report['events']:,} events in Parquet ({_mb(report['history_bytes'])} MB); spine "
-        f"{report['spine_rows']:,} rows. Each job runs alone in its own process on one core.",
+        f"{report['spine_rows']:,} rows. Each job runs alone in its own process on one core. Entity cache: "
+        + (f"{report['cache_entities']:,} entities per view" if not report.get("memory_limit") else
+           f"sized by resident memory to --memory-limit {report['memory_limit']} (from "
+           f"{report['cache_entities']:,} entities)") + ".",
         "",
         "| job | what | events/s | seconds | peak RSS MB |",
         "|---|---|---:|---:|---:|",
@@ -264,6 +269,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--spine-rows", type=int, default=None, help="spine rows (default 1,000,000)")
     parser.add_argument("--jobs", default=",".join(JOBS), help=f"comma-separated subset of {','.join(JOBS)}")
     parser.add_argument("--cache-entities", type=int, default=200_000, help="entities in memory per view")
+    parser.add_argument("--memory-limit", metavar="SIZE",
+                        help="training job: entity caches sized by resident memory (e.g. 3.5GiB), from --cache-entities")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_EVENTS:,} events, 20,000 spine rows")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default benchmarks/results)")
     parser.add_argument("--cache-dir", type=Path, default=CACHE, help=f"where the Parquet history is kept (default {CACHE})")
@@ -277,7 +284,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any] | int:
     args = parse_args(argv)
     if args.child:
-        figures = child(args.child, args.history, args.spine, args.training_out, args.cache_entities)
+        figures = child(args.child, args.history, args.spine, args.training_out, args.cache_entities,
+                        args.memory_limit)
         print(json.dumps(figures))
         return 0
     events = args.events or (QUICK_EVENTS if args.quick else DEFAULT_EVENTS)
@@ -295,6 +303,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | int:
         "machine": machine(),
         "events": events,
         "spine_rows": spine_rows,
+        "cache_entities": args.cache_entities,
+        "memory_limit": args.memory_limit,
     }
     print(f"machine: {report['machine']}")
     if not history.exists():
@@ -312,7 +322,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | int:
         print(f"job {job} ...", flush=True)
         done = subprocess.run(
             [sys.executable, "-m", "benchmarks.backfill", "--child", job, "--history", str(history), "--spine",
-             str(spine), "--training-out", str(training_out), "--cache-entities", str(args.cache_entities)],
+             str(spine), "--training-out", str(training_out), "--cache-entities", str(args.cache_entities),
+             *(["--memory-limit", args.memory_limit] if args.memory_limit else [])],
             capture_output=True, text=True, check=False, cwd=REPO,
         )
         if done.returncode != 0:

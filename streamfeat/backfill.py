@@ -41,6 +41,7 @@ from streamfeat.definitions import FeatureView, Source
 from streamfeat.errors import DefinitionError, HistoryError, StreamfeatError
 from streamfeat.history import History, HistoryBatch
 from streamfeat.ingest import DeadLetter
+from streamfeat.memory import CacheBudget, parse_size
 from streamfeat.pipeline import LateRecord, RejectSink
 from streamfeat.progress import Progress
 from streamfeat.state import EntityStateCache, RocksDBStateStore
@@ -390,6 +391,7 @@ def point_in_time(
     rejects: RejectSink | None = None,
     progress: bool | Progress = False,
     on_batch: Callable[[BackfillReport], None] | None = None,
+    memory_limit: int | str | None = None,
 ) -> tuple[list[dict[str, list[Any]]], BackfillReport]:
     """Answer every request by one replay of ``history``; returns, per request, feature
     name -> values in the request's row order, and what the replay did.
@@ -397,6 +399,9 @@ def point_in_time(
     All requests' views must read ``history``'s source. Dead letters (bad records, events
     too far ahead) and late events are counted in the report and written to ``rejects``
     when given — the same classes the runtime sends to its dead-letter and late topics.
+
+    ``memory_limit`` (bytes, or ``"3.5GiB"``): size the entity caches by the process's
+    resident memory instead, starting at ``cache_entities`` (:class:`streamfeat.memory.CacheBudget`).
     """
     if not requests:
         raise DefinitionError("point_in_time needs at least one request")
@@ -421,9 +426,19 @@ def point_in_time(
                 report.accepted.setdefault(join.view.name, 0)
                 report.late.setdefault(join.view.name, 0)
             collector = BatchCollector()  # full passes over every live state cost more than the work
+            budget = None
+            if memory_limit is not None:
+                limit = parse_size(memory_limit, what="memory_limit")
+                budget = CacheBudget(limit, [join.cache for join in joins])
+
+            def after_batch() -> None:
+                collector.after_batch()
+                if budget is not None:
+                    budget.after_batch()
+
             try:
                 _replay(joins, history, source, entity_field, batch_size, report, rejects, bar, on_batch, started,
-                        collector.after_batch)
+                        after_batch)
             finally:
                 collector.close()
             for join in joins:
@@ -545,6 +560,7 @@ def get_training_set(
     work_dir: str | Path | None = None,
     rejects: RejectSink | None = None,
     progress: bool = False,
+    memory_limit: int | str | None = None,
 ) -> pandas.DataFrame:
     """The spine with one column per feature: each value as the online store would have
     served it for that row's entity at that row's time.
@@ -553,7 +569,7 @@ def get_training_set(
     (default: the views' entity key, e.g. ``user_id``) and a time column (default ``ts``;
     UTC ms or ISO-8601). ``features``: names (``count_lifetime`` or
     ``user_txn:count_lifetime``), default every feature of every view. Rows keep their
-    order; feature columns follow the spine's.
+    order; feature columns follow the spine's. ``memory_limit``: as for :func:`point_in_time`.
     """
     import pandas as pd
 
@@ -577,6 +593,7 @@ def get_training_set(
         work_dir=work_dir,
         rejects=rejects,
         progress=progress,
+        memory_limit=memory_limit,
     )
     data: dict[str, list[Any]] = {rows.entity_column: rows.keys, rows.time_column: rows.times}
     for name, column in rows.extra.items():

@@ -66,6 +66,13 @@ def _add_history_options(parser: argparse.ArgumentParser) -> None:
         default=200_000,
         help="entities kept in memory per view; the rest spill to a temporary RocksDB (default: 200000)",
     )
+    tuning.add_argument(
+        "--memory-limit",
+        metavar="SIZE",
+        help="training sets: size the entity caches by resident memory instead, e.g. 3.5GiB — they start at "
+        "--cache-entities and grow while the process is under 75%% of SIZE, shrink above 85%% (default: off, a "
+        "fixed --cache-entities); building the training set at the end comes on top",
+    )
     tuning.add_argument("--no-progress", action="store_true", help="no progress line")
 
 
@@ -129,6 +136,7 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
             cache_entities=args.cache_entities,
             rejects=rejects,
             progress=not args.no_progress,
+            memory_limit=args.memory_limit,
         )
     finally:
         if rejects is not None:

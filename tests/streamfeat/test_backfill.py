@@ -208,6 +208,11 @@ def test_spilling_changes_nothing(tmp_path):
     tight, report = point_in_time([PointInTimeRequest(view, spine.keys, spine.times)], history, cache_entities=3, batch_size=97)
     assert roomy == tight
     assert report.records == 2_000 and report.rows == 900
+    budgeted, _ = point_in_time([PointInTimeRequest(view, spine.keys, spine.times)], history, cache_entities=3,
+                                batch_size=97, memory_limit="1MiB")  # always over: the caches only shrink
+    assert budgeted == roomy
+    with pytest.raises(DefinitionError, match="memory_limit"):
+        point_in_time([PointInTimeRequest(view, spine.keys, spine.times)], history, memory_limit="lots")
 
 
 def test_bad_records_are_counted_and_written(tmp_path):
