@@ -412,6 +412,7 @@ def point_in_time(
                 f"one replay reads one source; views {requests[0].view.name!r} and {request.view.name!r} differ"
             )
     entity_field = requests[0].view.entity.key
+    limit = None if memory_limit is None else parse_size(memory_limit, what="memory_limit")
     report = BackfillReport()
     bar = progress if isinstance(progress, Progress) else Progress(history.total(), unit="events", label="backfill", enabled=bool(progress))
     started = time.perf_counter()
@@ -425,11 +426,8 @@ def point_in_time(
             for join in joins:
                 report.accepted.setdefault(join.view.name, 0)
                 report.late.setdefault(join.view.name, 0)
+            budget = None if limit is None else CacheBudget(limit, [join.cache for join in joins])
             collector = BatchCollector()  # full passes over every live state cost more than the work
-            budget = None
-            if memory_limit is not None:
-                limit = parse_size(memory_limit, what="memory_limit")
-                budget = CacheBudget(limit, [join.cache for join in joins])
 
             def after_batch() -> None:
                 collector.after_batch()

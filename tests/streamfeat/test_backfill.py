@@ -10,6 +10,7 @@ that entity at that time.
 
 from __future__ import annotations
 
+import gc
 import tempfile
 from pathlib import Path
 
@@ -213,6 +214,7 @@ def test_spilling_changes_nothing(tmp_path):
     assert budgeted == roomy
     with pytest.raises(DefinitionError, match="memory_limit"):
         point_in_time([PointInTimeRequest(view, spine.keys, spine.times)], history, memory_limit="lots")
+    assert gc.isenabled(), "a refused call leaves the automatic collector as it was"
 
 
 def test_bad_records_are_counted_and_written(tmp_path):
