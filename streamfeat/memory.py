@@ -9,8 +9,8 @@ cache is full, the cache may hold more entities; when it is above ``shrink_above
 still growing, the caches hold fewer (the next spill evicts down to the new size).
 Memory freed by evicted states is reused by the allocator rather than returned, so
 resident memory stays flat after a shrink instead of falling; shrinking again only once
-it has grown by another 2 % of the limit stops the caches from shrinking to nothing. Whatever else grows (the
-answers of a training set) is counted too.
+it has grown by another 2 % of the limit stops the caches from shrinking to nothing.
+Whatever else grows (the answers of a training set) is counted too.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ from typing import Protocol
 from streamfeat.errors import DefinitionError
 
 __all__ = ["CacheBudget", "parse_size", "resident_bytes"]
+
+#: A cache this close to its capacity is full: it has been spilling (a replay's spill
+#: leaves it at 90 %), so a larger capacity would save loads.
+_FULL = 0.85
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB|K|M|G)?\s*$", re.IGNORECASE)
 _FACTORS = {
@@ -106,5 +110,5 @@ class CacheBudget:
                     cache.capacity = max(self.floor, int(min(cache.capacity, cache.resident_count) / self.step))
         elif rss < self.grow_below * self.limit_bytes:
             for cache in self.caches:
-                if cache.resident_count >= 0.85 * cache.capacity:  # full: it has been spilling
+                if cache.resident_count >= _FULL * cache.capacity:
                     cache.capacity = int(cache.capacity * self.step)
