@@ -286,9 +286,7 @@ class EntityStateCache(MutableMapping[str, EntityState]):
 
     @property
     def dirty_count(self) -> int:
-        if not self._unsaved:
-            return len(self._dirty)
-        return len(self._dirty) + sum(1 for k in self._unsaved if k not in self._dirty)
+        return len(self.dirty_keys()) if self._unsaved else len(self._dirty)
 
     def __repr__(self) -> str:
         return (
