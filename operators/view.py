@@ -82,6 +82,9 @@ class BatchResult:
 class ViewOperator:
     """The compiled runtime of one feature view."""
 
+    #: The type of this operator's entity states.
+    state_class: type = EntityState
+
     def __init__(
         self,
         features: Sequence[FeatureOperator],

@@ -1,11 +1,20 @@
 """Definitions -> operators: turn a FeatureView into the ViewOperator that streaming,
-backfill and serving all run."""
+backfill and serving all run.
+
+A view whose every feature the native core covers (counts and float sums over lifetime
+and tiled windows, :mod:`operators.native`) runs there when the extension is built;
+``STREAMFEAT_NATIVE=0`` in the environment (or ``build_view(view, native=False)``) keeps
+it on the Python operators. Both give the same values and the same state bytes.
+"""
 
 from __future__ import annotations
+
+import os
 
 from operators import aggregations as agg
 from operators.base import Aggregator, WindowStrategy
 from operators.feature import FeatureOperator
+from operators.native import native_view
 from operators.view import ViewOperator
 from operators.windows import (
     ExactLogStrategy,
@@ -25,7 +34,7 @@ from streamfeat import features as f
 from streamfeat.definitions import FeatureView
 from streamfeat.windows import Hopping, Lifetime, Sliding
 
-__all__ = ["build_aggregator", "build_feature", "build_view", "strategy_name"]
+__all__ = ["NATIVE_ENV", "build_aggregator", "build_feature", "build_view", "native_enabled", "strategy_name"]
 
 
 def build_aggregator(feature: f.Feature, field_type: type | None) -> Aggregator:
@@ -114,11 +123,23 @@ def build_feature(feature: f.Feature, field_type: type | None) -> FeatureOperato
     )
 
 
-def build_view(view: FeatureView) -> ViewOperator:
-    """Compile a view's definitions into its runtime operator."""
+#: Environment variable that turns the native core off when set to ``0``.
+NATIVE_ENV = "STREAMFEAT_NATIVE"
+
+
+def native_enabled() -> bool:
+    """Whether :func:`build_view` may pick the native core (``STREAMFEAT_NATIVE`` is not ``0``)."""
+    return os.environ.get(NATIVE_ENV, "1").strip() != "0"
+
+
+def build_view(view: FeatureView, *, native: bool | None = None) -> ViewOperator:
+    """Compile a view's definitions into its runtime operator: the native core's when it
+    covers every feature and ``native`` (default: :func:`native_enabled`) allows it."""
     schema = view.source.schema
-    return ViewOperator(
-        [build_feature(feature, schema.get(feature.input_field or "")) for feature in view.features],
-        allowed_lateness=view.allowed_lateness,
-        max_ahead=view.source.max_ahead,
-    )
+    features = [build_feature(feature, schema.get(feature.input_field or "")) for feature in view.features]
+    lateness, ahead = view.allowed_lateness, view.source.max_ahead
+    if native if native is not None else native_enabled():
+        op = native_view(features, allowed_lateness=lateness, max_ahead=ahead)
+        if op is not None:
+            return op
+    return ViewOperator(features, allowed_lateness=lateness, max_ahead=ahead)

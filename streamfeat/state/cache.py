@@ -137,8 +137,8 @@ class EntityStateCache(MutableMapping[str, EntityState]):
     def __setitem__(self, key: str, state: EntityState) -> None:
         if key not in self._resident:
             layout.entity_key_bytes(key)  # validate before it can reach a commit
-        if not isinstance(state, EntityState):
-            raise TypeError(f"entity {key!r}: expected an EntityState, got {type(state).__name__}")
+        if not isinstance(state, self.op.state_class):
+            raise TypeError(f"entity {key!r}: expected an entity state, got {type(state).__name__}")
         self._resident[key] = state
         self._dirty[key] = None
         self._absent.discard(key)

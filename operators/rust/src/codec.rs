@@ -1,0 +1,129 @@
+//! Big-endian byte layouts shared with `operators/codec.py`: the same bytes, so a state
+//! written by either implementation is read by the other.
+
+/// A malformed state (becomes `operators.codec.StateFormatError` in Python).
+#[derive(Debug)]
+pub struct FormatError(pub String);
+
+pub type Decoded<T> = Result<T, FormatError>;
+
+pub fn truncated(what: &str) -> FormatError {
+    FormatError(format!("{what}: truncated state"))
+}
+
+/// Appends big-endian fields to a buffer.
+pub struct Writer {
+    pub buf: Vec<u8>,
+}
+
+impl Writer {
+    pub fn with_capacity(n: usize) -> Self {
+        Writer {
+            buf: Vec::with_capacity(n),
+        }
+    }
+    #[inline]
+    pub fn u8(&mut self, v: u8) {
+        self.buf.push(v);
+    }
+    #[inline]
+    pub fn u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+    }
+    #[inline]
+    pub fn i64(&mut self, v: i64) {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+    }
+    #[inline]
+    pub fn f64(&mut self, v: f64) {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+    }
+    #[inline]
+    pub fn bytes(&mut self, v: &[u8]) {
+        self.buf.extend_from_slice(v);
+    }
+    /// u32 length, then `v` (`encode_blob`).
+    pub fn blob(&mut self, v: &[u8]) {
+        self.u32(v.len() as u32);
+        self.bytes(v);
+    }
+}
+
+/// A cursor over a state's bytes; every read checks the length.
+pub struct Reader<'a> {
+    pub data: &'a [u8],
+    pub pos: usize,
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(data: &'a [u8], what: &'static str) -> Self {
+        Reader { data, pos: 0, what }
+    }
+    fn take(&mut self, n: usize) -> Decoded<&'a [u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or_else(|| truncated(self.what))?;
+        if end > self.data.len() {
+            return Err(truncated(self.what));
+        }
+        let out = &self.data[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+    pub fn u8(&mut self) -> Decoded<u8> {
+        Ok(self.take(1)?[0])
+    }
+    pub fn u32(&mut self) -> Decoded<u32> {
+        Ok(u32::from_be_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    pub fn i64(&mut self) -> Decoded<i64> {
+        Ok(i64::from_be_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    pub fn f64(&mut self) -> Decoded<f64> {
+        Ok(f64::from_be_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    /// A u32-length-prefixed blob (`read_blob`).
+    pub fn blob(&mut self) -> Decoded<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    pub fn remaining(&self) -> usize {
+        self.data.len() - self.pos
+    }
+    /// Raise unless the cursor is exactly at the end (`check_end`).
+    pub fn end(&self) -> Decoded<()> {
+        if self.pos != self.data.len() {
+            return Err(FormatError(format!(
+                "{}: {} trailing bytes in state",
+                self.what,
+                self.data.len() - self.pos
+            )));
+        }
+        Ok(())
+    }
+    pub fn version(&mut self, expected: u8) -> Decoded<()> {
+        if self.data.is_empty() {
+            return Err(FormatError(format!(
+                "{}: empty state, expected format version {expected}",
+                self.what
+            )));
+        }
+        let v = self.u8()?;
+        if v != expected {
+            return Err(FormatError(format!(
+                "{}: state format version {v}, this code reads {expected}",
+                self.what
+            )));
+        }
+        Ok(())
+    }
+}
+
+// Value-run kinds of `encode_values`.
+pub const RUN_FLOAT: u8 = 1;
+pub const RUN_INT: u8 = 2;
+pub const RUN_NONE: u8 = 3;
+// Tag of a float in `encode_value`.
+pub const TAG_FLOAT: u8 = 4;

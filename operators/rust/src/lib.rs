@@ -1,0 +1,472 @@
+//! `operators._native`: the view operator of `operators/view.py` in Rust, for views whose
+//! every feature is a count or a float sum over a lifetime or tiled window (optionally
+//! refreshed). Python wraps it in `operators.native.NativeViewOperator`, which keeps the
+//! `ViewOperator` interface; states encode to the same bytes as the Python operators'.
+
+mod codec;
+mod feature;
+
+use codec::{FormatError, Reader, Writer};
+use feature::{FeatureState, Kind, Refresh, Spec, Window, NEG_INF, POS_INF};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyList};
+
+/// A feature as Python describes it: (kind, tiled window `(size, tile)`, refresh `(every, lag)`).
+type SpecTuple = (String, Option<(i64, i64)>, Option<(i64, i64)>);
+
+const VERSION: u8 = 2;
+const ACCEPTED: u8 = 0;
+const LATE: u8 = 1;
+const TOO_FAR_AHEAD: u8 = 2;
+
+fn format_error(py: Python<'_>, err: FormatError) -> PyErr {
+    match py
+        .import("operators.codec")
+        .and_then(|m| m.getattr("StateFormatError"))
+    {
+        Ok(cls) => match cls.call1((err.0,)) {
+            Ok(exc) => PyErr::from_value(exc),
+            Err(e) => e,
+        },
+        Err(e) => e,
+    }
+}
+
+/// Mutable state of one entity in one view (`operators.view.EntityState`).
+#[pyclass(module = "operators._native")]
+pub struct NativeEntityState {
+    #[pyo3(get)]
+    now: i64,
+    #[pyo3(get)]
+    frontier: i64,
+    #[pyo3(get)]
+    seq: i64,
+    features: Vec<FeatureState>,
+}
+
+/// The compiled runtime of one view.
+#[pyclass(module = "operators._native", frozen)]
+pub struct NativeView {
+    specs: Vec<Spec>,
+    allowed_lateness: i64,
+    max_ahead: i64,
+}
+
+impl NativeView {
+    fn fresh(&self) -> NativeEntityState {
+        NativeEntityState {
+            now: NEG_INF,
+            frontier: NEG_INF,
+            seq: 0,
+            features: self.specs.iter().map(FeatureState::new).collect(),
+        }
+    }
+
+    /// `ViewOperator.apply` on a Rust state; `value(i)` is feature `i`'s input.
+    #[inline]
+    fn apply_one(
+        &self,
+        state: &mut NativeEntityState,
+        event_time: i64,
+        arrival: i64,
+        value: impl Fn(usize) -> f64,
+    ) -> u8 {
+        let now = if arrival > state.now {
+            arrival
+        } else {
+            state.now
+        };
+        if event_time > now + self.max_ahead {
+            return TOO_FAR_AHEAD;
+        }
+        if event_time < state.frontier - self.allowed_lateness {
+            return LATE;
+        }
+        state.now = now;
+        if event_time > state.frontier {
+            state.frontier = event_time;
+        }
+        let seq = state.seq;
+        state.seq = seq + 1;
+        for (i, (spec, fs)) in self.specs.iter().zip(state.features.iter_mut()).enumerate() {
+            feature::add(spec, fs, event_time, seq, value(i), now);
+        }
+        ACCEPTED
+    }
+
+    fn values<'py>(
+        &self,
+        py: Python<'py>,
+        state: &NativeEntityState,
+        t: i64,
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        let mut out = Vec::with_capacity(self.specs.len());
+        for (spec, fs) in self.specs.iter().zip(state.features.iter()) {
+            match feature::intermediate(spec, fs, t) {
+                Ok(feature::Acc::I(n)) => out.push(n.into_pyobject(py)?.into_any().unbind()),
+                Ok(feature::Acc::F(x)) => out.push(PyFloat::new(py, x).into_any().unbind()),
+                Err(e) => {
+                    let cls = py
+                        .import("operators.feature")?
+                        .getattr("ReadBeforeStateError")?;
+                    let msg = format!(
+                        "read at {t} needs boundary {}, but the state has already sealed boundary {}",
+                        e.boundary, e.sealed_at
+                    );
+                    return Err(PyErr::from_value(cls.call1((msg,))?));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Feature `i`'s input column: `None` for counts, floats for sums.
+enum Column {
+    Nothing,
+    Floats(Vec<f64>),
+}
+
+fn float_value(item: Bound<'_, PyAny>, feature: usize) -> PyResult<f64> {
+    match item.cast::<PyFloat>() {
+        Ok(f) => Ok(f.value()),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "feature {feature}: a float sum takes float values, got {}",
+            item.get_type().name()?
+        ))),
+    }
+}
+
+fn float_column(column: &Bound<'_, PyAny>, size: usize, feature: usize) -> PyResult<Vec<f64>> {
+    let mut out = Vec::with_capacity(size);
+    if let Ok(list) = column.cast::<PyList>() {
+        for item in list.iter() {
+            out.push(float_value(item, feature)?);
+        }
+    } else {
+        for item in column.try_iter()? {
+            out.push(float_value(item?, feature)?);
+        }
+    }
+    Ok(out)
+}
+
+fn ints(seq: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
+    if let Ok(list) = seq.cast::<PyList>() {
+        let mut out = Vec::with_capacity(list.len());
+        for item in list.iter() {
+            out.push(item.extract::<i64>()?);
+        }
+        return Ok(out);
+    }
+    seq.try_iter()?.map(|item| item?.extract::<i64>()).collect()
+}
+
+#[pymethods]
+impl NativeView {
+    /// `specs`: per feature `(kind, window, refresh)` — kind `"count"` or `"sum_float"`;
+    /// window `None` (lifetime) or `(size, tile)`; refresh `None` or `(every, lag)`.
+    #[new]
+    fn new(specs: Vec<SpecTuple>, allowed_lateness: i64, max_ahead: i64) -> PyResult<Self> {
+        let mut out = Vec::with_capacity(specs.len());
+        for (kind, window, refresh) in specs {
+            let kind = match kind.as_str() {
+                "count" => Kind::Count,
+                "sum_float" => Kind::SumFloat,
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "native core: unknown aggregation {other:?}"
+                    )))
+                }
+            };
+            let window = match window {
+                None => Window::Lifetime,
+                Some((size, tile)) => {
+                    if tile <= 0 || size <= 0 || size % tile != 0 {
+                        return Err(PyValueError::new_err(
+                            "native core: tiled window needs size % tile == 0, both > 0",
+                        ));
+                    }
+                    Window::Tiled { size, tile }
+                }
+            };
+            let refresh = match refresh {
+                None => None,
+                Some((every, lag)) => {
+                    if every <= 0 || lag < 0 {
+                        return Err(PyValueError::new_err(
+                            "native core: refresh needs every > 0 and lag >= 0",
+                        ));
+                    }
+                    Some(Refresh { every, lag })
+                }
+            };
+            out.push(Spec::new(kind, window, refresh));
+        }
+        if allowed_lateness < 0 || max_ahead < 0 {
+            return Err(PyValueError::new_err(
+                "allowed_lateness and max_ahead must be >= 0",
+            ));
+        }
+        Ok(NativeView {
+            specs: out,
+            allowed_lateness,
+            max_ahead,
+        })
+    }
+
+    fn new_state(&self) -> NativeEntityState {
+        self.fresh()
+    }
+
+    /// One event; returns 0 accepted, 1 late, 2 too far ahead. `values[i]` is feature
+    /// `i`'s input (`None` for counts, a float for sums).
+    fn apply(
+        &self,
+        mut state: PyRefMut<'_, NativeEntityState>,
+        event_time: i64,
+        arrival: i64,
+        values: &Bound<'_, PyAny>,
+    ) -> PyResult<u8> {
+        let values: Vec<Bound<'_, PyAny>> = values.try_iter()?.collect::<PyResult<_>>()?;
+        if values.len() != self.specs.len() {
+            return Err(PyValueError::new_err(format!(
+                "{} values for {} features",
+                values.len(),
+                self.specs.len()
+            )));
+        }
+        let mut inputs = Vec::with_capacity(values.len());
+        for (i, (spec, value)) in self.specs.iter().zip(values).enumerate() {
+            inputs.push(if spec.kind == Kind::Count {
+                0.0
+            } else {
+                float_value(value, i)?
+            });
+        }
+        Ok(self.apply_one(&mut state, event_time, arrival, |i| inputs[i]))
+    }
+
+    /// A batch, in order, against the mapping `states` (entity -> state; an entity enters
+    /// it with its first accepted event). Returns `(accepted, late positions, too-far-ahead
+    /// positions)`, positions ascending. Entities are independent, so each entity's events
+    /// are applied together, in their batch order: one lookup per entity.
+    fn apply_batch<'py>(
+        &self,
+        py: Python<'py>,
+        states: &Bound<'py, PyAny>,
+        keys: &Bound<'py, PyAny>,
+        event_times: &Bound<'py, PyAny>,
+        arrivals: &Bound<'py, PyAny>,
+        columns: &Bound<'py, PyAny>,
+    ) -> PyResult<(u64, Vec<usize>, Vec<usize>)> {
+        let keys: Vec<Bound<'py, PyAny>> = match keys.cast::<PyList>() {
+            Ok(list) => list.iter().collect(),
+            Err(_) => keys.try_iter()?.collect::<PyResult<_>>()?,
+        };
+        let size = keys.len();
+        let times = ints(event_times)?;
+        let arrivals = ints(arrivals)?;
+        let columns: Vec<Bound<'py, PyAny>> = columns.try_iter()?.collect::<PyResult<_>>()?;
+        if times.len() != size || arrivals.len() != size || columns.len() != self.specs.len() {
+            return Err(PyValueError::new_err(format!(
+                "batch columns disagree: {size} keys, {} event times, {} arrivals, {} feature columns for {} features",
+                times.len(),
+                arrivals.len(),
+                columns.len(),
+                self.specs.len()
+            )));
+        }
+        let mut inputs: Vec<Column> = Vec::with_capacity(columns.len());
+        for (i, column) in columns.iter().enumerate() {
+            if column.is_none() {
+                inputs.push(Column::Nothing);
+                continue;
+            }
+            let values = float_column(column, size, i)?;
+            if values.len() != size {
+                return Err(PyValueError::new_err(format!(
+                    "batch column of feature {i} has {} values for {size} keys",
+                    values.len()
+                )));
+            }
+            inputs.push(Column::Floats(values));
+        }
+        // Group positions by entity (Python hashing and equality of the keys).
+        let slots = PyDict::new(py);
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            match slots.get_item(key)? {
+                Some(slot) => {
+                    let slot: usize = slot.extract()?;
+                    groups[slot].push(i);
+                }
+                None => {
+                    slots.set_item(key, groups.len())?;
+                    groups.push(vec![i]);
+                }
+            }
+        }
+        let dict = states.cast::<PyDict>().ok();
+        let value = |column: &Column, i: usize| match column {
+            Column::Nothing => 0.0,
+            Column::Floats(v) => v[i],
+        };
+        let mut accepted: u64 = 0;
+        let mut late: Vec<usize> = Vec::new();
+        let mut ahead: Vec<usize> = Vec::new();
+        for positions in groups.iter() {
+            let key = &keys[positions[0]];
+            let found = match dict {
+                Some(d) => d.get_item(key)?,
+                None => {
+                    let got = states.call_method1("get", (key,))?;
+                    if got.is_none() {
+                        None
+                    } else {
+                        Some(got)
+                    }
+                }
+            };
+            let (cell, stored) = match found {
+                Some(obj) => (
+                    obj.cast_into::<NativeEntityState>().map_err(PyErr::from)?,
+                    true,
+                ),
+                None => (Bound::new(py, self.fresh())?, false),
+            };
+            let mut any = false;
+            {
+                let mut state = cell.borrow_mut();
+                for &i in positions.iter() {
+                    match self
+                        .apply_one(&mut state, times[i], arrivals[i], |f| value(&inputs[f], i))
+                    {
+                        ACCEPTED => {
+                            accepted += 1;
+                            any = true;
+                        }
+                        LATE => late.push(i),
+                        _ => ahead.push(i),
+                    }
+                }
+            }
+            if any && !stored {
+                states.set_item(key, cell)?;
+            }
+        }
+        late.sort_unstable();
+        ahead.sort_unstable();
+        Ok((accepted, late, ahead))
+    }
+
+    /// Every feature's value as of `t`, in feature order.
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        state: PyRef<'_, NativeEntityState>,
+        t: i64,
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        self.values(py, &state, t)
+    }
+
+    /// `(values, next change)` — `ViewOperator.read_until`.
+    fn read_until<'py>(
+        &self,
+        py: Python<'py>,
+        state: PyRef<'_, NativeEntityState>,
+        t: i64,
+    ) -> PyResult<(Vec<Py<PyAny>>, i64)> {
+        let values = self.values(py, &state, t)?;
+        Ok((values, self.change(&state, t)))
+    }
+
+    fn next_change(&self, state: PyRef<'_, NativeEntityState>, t: i64) -> i64 {
+        self.change(&state, t)
+    }
+
+    fn to_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        state: PyRef<'_, NativeEntityState>,
+    ) -> Bound<'py, PyBytes> {
+        let mut w = Writer::with_capacity(64 + 48 * self.specs.len());
+        w.u8(VERSION);
+        w.i64(state.now);
+        w.i64(state.frontier);
+        w.i64(state.seq);
+        w.u32(self.specs.len() as u32);
+        let mut blob = Writer::with_capacity(128);
+        for (spec, fs) in self.specs.iter().zip(state.features.iter()) {
+            blob.buf.clear();
+            feature::to_bytes(spec, fs, &mut blob);
+            w.blob(&blob.buf);
+        }
+        PyBytes::new(py, &w.buf)
+    }
+
+    #[allow(clippy::wrong_self_convention)] // mirrors ViewOperator.from_bytes
+    fn from_bytes(&self, py: Python<'_>, data: &[u8]) -> PyResult<NativeEntityState> {
+        self.decode(data).map_err(|e| format_error(py, e))
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(PyTypeError::new_err(
+            "NativeView is not picklable; build it from the view definition",
+        ))
+    }
+}
+
+impl NativeView {
+    fn change(&self, state: &NativeEntityState, t: i64) -> i64 {
+        let mut until = POS_INF;
+        for (spec, fs) in self.specs.iter().zip(state.features.iter()) {
+            until = until.min(feature::next_change(spec, fs, t));
+        }
+        until
+    }
+
+    fn decode(&self, data: &[u8]) -> Result<NativeEntityState, FormatError> {
+        let mut r = Reader::new(data, "entity state");
+        r.version(VERSION)?;
+        let now = r.i64()?;
+        let frontier = r.i64()?;
+        let seq = r.i64()?;
+        let count = r.u32()? as usize;
+        if count != self.specs.len() {
+            return Err(FormatError(format!(
+                "entity state holds {count} features, the view has {}",
+                self.specs.len()
+            )));
+        }
+        let mut features = Vec::with_capacity(count);
+        for spec in self.specs.iter() {
+            features.push(feature::from_bytes(spec, r.blob()?)?);
+        }
+        r.end()?;
+        Ok(NativeEntityState {
+            now,
+            frontier,
+            seq,
+            features,
+        })
+    }
+}
+
+#[pymethods]
+impl NativeEntityState {
+    fn __repr__(&self) -> String {
+        format!(
+            "NativeEntityState(now={}, frontier={}, seq={})",
+            self.now, self.frontier, self.seq
+        )
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<NativeView>()?;
+    m.add_class::<NativeEntityState>()?;
+    Ok(())
+}

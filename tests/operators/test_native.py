@@ -1,0 +1,174 @@
+"""The native core against the Python operators, its oracle: same decisions, same values,
+same next-change times and the same state bytes, on random streams with out-of-order,
+late, future-dated and too-far-ahead events, for every shape the core covers.
+
+The Python operators are themselves checked against a brute-force oracle over the raw
+events (``test_against_oracle``), so agreeing with them bit for bit carries that proof over.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from operators import native
+from operators.codec import StateFormatError
+from operators.feature import ReadBeforeStateError
+from operators.view import ViewOperator
+from streamfeat import Count, Entity, FeatureView, Lifetime, Max, Sliding, Source, Sum, build_view
+from streamfeat.build import NATIVE_ENV, build_feature
+
+SOURCE = Source("s", timestamp="ts", schema={"user_id": str, "ts": int, "amount": float}, max_ahead=20)
+ENTITY = Entity("user", key="user_id")
+
+#: Every covered shape: count / float sum x lifetime / tiled, with and without refresh.
+COVERED = [
+    Count(window=Lifetime()),
+    Count(window=Sliding(100, tile=10), refresh=20, publish_lag=5),
+    Sum("amount", window=Sliding(50, tile=10)),
+    Sum("amount", window=Lifetime()),
+    Count(window=Sliding(30, tile=30)),
+    Count(window=Lifetime(), refresh=10, publish_lag=3),
+    Sum("amount", window=Lifetime(), refresh=20),
+    Sum("amount", window=Sliding(60, tile=20), refresh=20, publish_lag=7),
+]
+
+
+def _pair(features: list) -> tuple[ViewOperator, ViewOperator]:
+    view = FeatureView("v", entity=ENTITY, source=SOURCE, allowed_lateness=15, features=features)
+    python = build_view(view, native=False)
+    fast = build_view(view, native=True)
+    assert type(python) is ViewOperator
+    assert isinstance(fast, native.NativeViewOperator)
+    return python, fast
+
+
+rows = st.lists(
+    st.tuples(
+        st.sampled_from(["u1", "u2", "u3"]),
+        st.integers(-50, 300),  # event time
+        st.integers(-25, 40),  # arrival delay (negative: future-dated, some too far ahead)
+        st.integers(-100, 100).map(lambda n: n * 0.37),
+    ),
+    max_size=80,
+)
+
+
+def test_extension_is_built() -> None:
+    assert native.available(), "operators._native is missing: install with a Rust toolchain (pip install -e .)"
+
+
+def test_build_view_picks_the_core_only_for_covered_views(monkeypatch: pytest.MonkeyPatch) -> None:
+    covered = FeatureView("v", entity=ENTITY, source=SOURCE, features=COVERED)
+    mixed = FeatureView("m", entity=ENTITY, source=SOURCE, features=[*COVERED, Max("amount", window=Sliding(60))])
+    assert isinstance(build_view(covered), native.NativeViewOperator)
+    assert type(build_view(mixed)) is ViewOperator
+    monkeypatch.setenv(NATIVE_ENV, "0")
+    assert type(build_view(covered)) is ViewOperator
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows, st.integers(1, 30), st.lists(st.integers(0, 400), min_size=1, max_size=6))
+def test_batches_agree_with_python(events: list, batch: int, reads: list[int]) -> None:
+    python, fast = _pair(COVERED)
+    states_py: dict = {}
+    states_native: dict = {}
+    keys = [e[0] for e in events]
+    times = [e[1] for e in events]
+    arrivals = [e[1] + e[2] for e in events]
+    amounts = [e[3] for e in events]
+    columns = python.columns_for({"amount": amounts})
+    for lo in range(0, len(events), batch):
+        part = slice(lo, lo + batch)
+        cols = [None if c is None else c[part] for c in columns]
+        a = python.apply_batch(states_py, keys[part], times[part], arrivals[part], cols)
+        b = fast.apply_batch(states_native, keys[part], times[part], arrivals[part], cols)
+        assert (a.accepted, a.late, a.too_far_ahead) == (b.accepted, b.late, b.too_far_ahead)
+    assert states_py.keys() == states_native.keys()
+    for key, state in states_py.items():
+        twin = states_native[key]
+        assert (twin.now, twin.frontier, twin.seq) == (state.now, state.frontier, state.seq)
+        data = python.to_bytes(state)
+        assert fast.to_bytes(twin) == data
+        assert fast.to_bytes(fast.from_bytes(data)) == data  # Python bytes read natively
+        assert python.to_bytes(python.from_bytes(fast.to_bytes(twin))) == data  # and back
+        for dt in reads:
+            t = state.now + dt
+            assert fast.read(twin, t) == python.read(state, t)
+            assert fast.read_until(twin, t) == python.read_until(state, t)
+            assert fast.next_change(twin, t) == python.next_change(state, t)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows)
+def test_per_event_apply_agrees_with_python(events: list) -> None:
+    python, fast = _pair(COVERED)
+    state_py, state_native = python.new_state(), fast.new_state()
+    for _, event_time, delay, amount in events:
+        values = [amount if f.field else None for f in python.features]
+        assert fast.apply(state_native, event_time, event_time + delay, values) == python.apply(
+            state_py, event_time, event_time + delay, values
+        )
+        assert fast.to_bytes(state_native) == python.to_bytes(state_py)
+
+
+def test_reads_before_a_sealed_boundary_are_refused_alike() -> None:
+    python, fast = _pair([Count(window=Sliding(100, tile=10), refresh=20, publish_lag=5)])
+    state_py, state_native = python.new_state(), fast.new_state()
+    for t in (10, 30, 70):
+        python.apply(state_py, t, t, [None])
+        fast.apply(state_native, t, t, [None])
+    with pytest.raises(ReadBeforeStateError):
+        python.read(state_py, 20)
+    with pytest.raises(ReadBeforeStateError):
+        fast.read(state_native, 20)
+
+
+def test_empty_and_absent_states_read_as_python() -> None:
+    python, fast = _pair(COVERED)
+    assert fast.read(None, 5) == python.read(None, 5)
+    assert fast.read(fast.new_state(), 5) == python.read(python.new_state(), 5)
+    assert fast.to_bytes(fast.new_state()) == python.to_bytes(python.new_state())
+
+
+def test_sum_refuses_values_that_are_not_floats() -> None:
+    _, fast = _pair([Sum("amount", window=Lifetime())])
+    with pytest.raises(TypeError, match="float"):
+        fast.apply_batch({}, ["u1"], [1], [1], [[3]])
+
+
+def test_batch_columns_must_agree() -> None:
+    _, fast = _pair([Sum("amount", window=Lifetime())])
+    with pytest.raises(ValueError, match="disagree"):
+        fast.apply_batch({}, ["u1", "u2"], [1], [1, 2], [[1.0, 2.0]])
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda b: b[:-1],  # truncated
+        lambda b: b + b"\x00",  # trailing byte
+        lambda b: b"\x09" + b[1:],  # unknown version
+        lambda b: b"",  # empty
+        lambda b: b[:25] + struct.pack(">I", 99) + b[29:],  # wrong feature count
+    ],
+)
+def test_bad_bytes_raise_state_format_error(mutate) -> None:
+    python, fast = _pair(COVERED)
+    state = python.new_state()
+    python.apply(state, 5, 5, [0.5 if f.field else None for f in python.features])
+    data = mutate(python.to_bytes(state))
+    with pytest.raises(StateFormatError):
+        python.from_bytes(data)
+    with pytest.raises(StateFormatError):
+        fast.from_bytes(data)
+
+
+def test_uncovered_features_are_refused() -> None:
+    feature = build_feature(Max("amount", window=Sliding(60)), float)
+    assert native.native_spec(feature) is None
+    with pytest.raises(ValueError, match="does not cover"):
+        native.NativeViewOperator([feature], allowed_lateness=0, max_ahead=0)
