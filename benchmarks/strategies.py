@@ -18,7 +18,9 @@ a seeded sample of entities as of the batch's last arrival; the same reads of th
 exact event log (or exact distinct count) of the same window are the reference for
 the accuracy figures. Afterwards: serialised state per entity (``to_bytes``, what the
 RocksDB state store holds per entity and feature, before RocksDB's own compression),
-Python memory per entity (deep ``sys.getsizeof`` of a sample), and read latency.
+Python memory per entity (deep ``sys.getsizeof`` of a sample), and read latency. Every
+cell runs the Python operators (``build_view(..., native=False)``), so the strategies are
+compared on one footing; ``benchmarks.operators_batch`` times the native core beside them.
 
 Then the question that motivates streamfeat, on W1 (all 20M events by default):
 lifetime count vs exact 365-day count vs 365-day count in daily tiles updated daily
@@ -316,7 +318,7 @@ def staleness_ms(feature: Feature, read_times: list[int]) -> int:
 def run_cell(feature: Feature, inputs: Inputs, sample: list[int], seed: int) -> tuple[dict[str, Any], list[list[Any]]]:
     """Timed updates, checkpoint reads, state and read figures of one feature on one workload."""
     view = FeatureView("v", entity=ENTITY, source=SOURCE, allowed_lateness="5m", features=[feature])
-    op = build_view(view)
+    op = build_view(view, native=False)  # the Python strategies: their objects are measured (deep_size)
     name = feature.output_name
     feat = op.features[0]
     states: dict[int, Any] = {}
@@ -451,7 +453,8 @@ def _batches(spec: WorkloadSpec, limit: int | None) -> Iterator[tuple[list[int],
 def run_headline(spec: WorkloadSpec, limit: int | None, seed: int, log: Callable[[str], None]) -> dict[str, Any]:
     """The three features over ``spec`` (its first ``limit`` events), each on its own states,
     timed apart; values compared at checkpoints (sampled users) and at the end (every user)."""
-    ops = {k: build_view(FeatureView("v", entity=ENTITY, source=SOURCE, allowed_lateness="5m", features=[f]))
+    ops = {k: build_view(FeatureView("v", entity=ENTITY, source=SOURCE, allowed_lateness="5m", features=[f]),
+                         native=False)
            for k, f in HEADLINE_FEATURES.items()}  # fmt: skip
     states: dict[str, dict[int, Any]] = {k: {} for k in ops}
     wall = dict.fromkeys(ops, 0.0)
