@@ -9,7 +9,9 @@ The input is a prefix (``--events``, default 2,000,000) of the standard workload
 timed: keys (user index as Python ints), times and value columns are Python lists built
 beforehand. Afterwards the case reports the entities' serialised state size
 (``len(op.to_bytes(state))``), the resident-memory growth of the run and the cost of a
-read. Results go to ``benchmarks/results/operators_batch.{json,md}`` — written by the run,
+read. Cases whose view the native core covers (:mod:`operators.native`) run on it, and
+once more on the Python operators (``<case>_python``), so the ratio comes from one run.
+Results go to ``benchmarks/results/operators_batch.{json,md}`` — written by the run,
 never by hand.
 """
 
@@ -37,6 +39,8 @@ from typing import Any, NoReturn
 import numpy as np
 
 from benchmarks._common import RESULTS_DIR, machine, write_results
+from operators.native import NativeViewOperator
+from operators.view import ViewOperator
 from streamfeat import (
     ApproxDistinct,
     Count,
@@ -81,9 +85,19 @@ class Case:
     expr: str
     features: tuple[Feature, ...]
     target: int | None = None
+    #: False: the Python operators even where the native core covers the view.
+    native: bool = True
 
     def view(self) -> FeatureView:
         return FeatureView("v", entity=ENTITY, source=SOURCE, allowed_lateness="5m", features=self.features)
+
+    def operator(self) -> ViewOperator:
+        return build_view(self.view(), native=self.native)
+
+    @property
+    def core(self) -> str:
+        """Which implementation runs the case: ``native`` or ``python``."""
+        return "native" if isinstance(self.operator(), NativeViewOperator) else "python"
 
     @property
     def strategy(self) -> str:
@@ -148,6 +162,18 @@ CASES: tuple[Case, ...] = (
     Case(name="last5_lifetime", expr='LastN("amount", n=5)', features=(LastN("amount", n=5),)),
     Case(name="count_1h_subtract", expr='Count(window=Sliding("1h"))', features=(Count(window=Sliding("1h")),)),
     Case(name="readme_example_7", expr="the 7 README example features in one view", features=EXAMPLE_FEATURES),
+    Case(
+        name="cheap_3",
+        expr='lifetime count, 365d count in daily tiles refreshed daily, Sum("amount", window=Sliding("7d", tile="1h"))',
+        features=(EXAMPLE_FEATURES[0], EXAMPLE_FEATURES[1], Sum("amount", window=Sliding("7d", tile="1h"))),
+        target=TILED_TARGET,
+    ),
+)
+#: The cases the native core covers, again on the Python operators: the ratio in one run.
+CASES += tuple(
+    dataclasses.replace(case, name=f"{case.name}_python", native=False)
+    for case in CASES
+    if isinstance(case.operator(), NativeViewOperator)
 )
 
 
@@ -268,7 +294,7 @@ def run_case(
     case: Case, inputs: Inputs, *, repeats: int, seed: int, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Every figure of one case; ``progress`` hears about the first run's batches."""
-    op = build_view(case.view())
+    op = case.operator()
     columns = [None if f.input_field is None else inputs.fields[f.input_field] for f in case.features]
     runs: list[float] = []
     figures: dict[str, Any] = {}
@@ -309,6 +335,7 @@ def _identity(case: Case, inputs: Inputs) -> dict[str, Any]:
         "feature": case.expr,
         "outputs": [f.output_name for f in case.features],
         "strategy": case.strategy,
+        "core": case.core,
         "events": inputs.events,
     }
 
@@ -393,7 +420,7 @@ def _timed_out(case: Case, inputs: Inputs, timeout: float, last: dict[str, Any])
 
 def profile_case(case: Case, inputs: Inputs, top: int = 15) -> str:
     """cProfile of one run of ``case``, top functions by total time."""
-    op = build_view(case.view())
+    op = case.operator()
     columns = [None if f.input_field is None else inputs.fields[f.input_field] for f in case.features]
     profiler = cProfile.Profile()
     profiler.enable()
@@ -457,13 +484,13 @@ def markdown(report: dict[str, Any]) -> str:
         f"resident-memory growth of the case's first run; read µs: mean `op.read` over {READ_SAMPLE:,} sampled "
         "entities",
         "",
-        "| case | feature | strategy | events/s best | median | target | accepted | late | entities "
+        "| case | feature | strategy | core | events/s best | median | target | accepted | late | entities "
         "| bytes/entity mean | p99 | max | heaviest entity (events: bytes) | total MB | RSS Δ MB | read µs |",
-        "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["results"]:
         target = "" if r["target"] is None else f"{r['target']} (≥ {r['target_events_per_s']:,})"
-        head = f"| {r['name']} | `{r['feature']}` | {r['strategy']} |"
+        head = f"| {r['name']} | `{r['feature']}` | {r['strategy']} | {r.get('core', 'python')} |"
         if r["status"] != "ok":
             lines.append(f"{head} {_timeout_note(r)} | | {target} |" + " |" * 10)
             continue
@@ -481,12 +508,13 @@ def markdown(report: dict[str, Any]) -> str:
 def print_row(r: dict[str, Any]) -> None:
     target = "" if r["target"] is None else f"{r['target']} (>= {r['target_events_per_s']:,})"
     if r["status"] != "ok":
-        print(f"{r['name']:<30} {r['strategy']:<16} {_timeout_note(r)}  {target}", flush=True)
+        print(f"{r['name']:<34} {r['strategy']:<16} {_timeout_note(r)}  {target}", flush=True)
         return
     s = r["state_bytes"]
     rss = "" if r["rss_delta_bytes"] is None else f"{r['rss_delta_bytes'] / 1e6:.0f}"
     print(
-        f"{r['name']:<30} {r['strategy']:<16} {r['events_per_s_best']:>13,} {r['events_per_s_median']:>11,}  "
+        f"{r['name']:<34} {r['strategy']:<16} {r['core']:<7} {r['events_per_s_best']:>13,} "
+        f"{r['events_per_s_median']:>11,}  "
         f"{target:<20} {r['late']:>6,} {s['mean']:>9.0f} {s['total'] / 1e6:>9.1f} {rss:>9} "
         f"{r.get('read_us_mean', 0):>8.1f}",
         flush=True,
@@ -544,7 +572,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     cases = [c for c in CASES if args.only is None or c.name in args.only]
     results = []
     print(
-        f"{'case':<30} {'strategy':<16} {'events/s best':>13} {'median':>11}  {'target':<20} {'late':>6} "
+        f"{'case':<34} {'strategy':<16} {'core':<7} {'events/s best':>13} {'median':>11}  {'target':<20} {'late':>6} "
         f"{'B/entity':>9} {'total MB':>9} {'RSS Δ MB':>9} {'read µs':>8}"
     )
     for case in cases:
