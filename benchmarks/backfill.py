@@ -33,7 +33,7 @@ from benchmarks._common import REPO, RESULTS_DIR, machine, write_results
 DEFAULT_EVENTS = 20_000_000
 QUICK_EVENTS = 200_000
 CACHE = Path(os.environ.get("STREAMFEAT_BENCH_CACHE", Path.home() / ".cache" / "streamfeat" / "bench"))
-JOBS = ("read", "count", "example", "training")
+JOBS = ("read", "count", "count_python", "example", "training")
 
 
 def write_history(events: int, path: Path) -> float:
@@ -126,6 +126,7 @@ def child(
     """Run one job in this process and return its figures."""
     from streamfeat import Count, FeatureView, Sliding
     from streamfeat.backfill import PointInTimeRequest, get_training_set, point_in_time, write_training_set
+    from streamfeat.build import NATIVE_ENV
     from streamfeat.history import ParquetHistory
     from streamfeat.loader import EXAMPLE_FEATURES, load_views
 
@@ -138,8 +139,10 @@ def child(
         for batch in replay.batches(view.source, view.entity.key, 50_000):
             records += batch.records
         figures["records"] = records
-    elif job in ("count", "example"):
-        if job == "count":
+    elif job in ("count", "count_python", "example"):
+        if job == "count_python":  # the same job on the Python operators: the native core's ratio
+            os.environ[NATIVE_ENV] = "0"
+        if job != "example":
             view = FeatureView(
                 "count_only",
                 entity=view.entity,
@@ -204,7 +207,8 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     what = {
         "read": "Parquet read + validation only (ceiling of the input path)",
-        "count": "1 feature: 365d count in daily tiles, refreshed daily",
+        "count": "1 feature: 365d count in daily tiles, refreshed daily (native core)",
+        "count_python": "the same feature on the Python operators (STREAMFEAT_NATIVE=0)",
         "example": "the example view's 7 features, no spine",
         "training": f"7 features + {report['spine_rows']:,}-row spine joined, training set written",
     }
@@ -220,6 +224,13 @@ def markdown(report: dict[str, Any]) -> str:
             f"- The 7 features run at {by['example']['events_per_s'] / by['read']['events_per_s']:.1%} of the "
             "input path's rate: the time goes into the operators (per event, every feature's update in Python), "
             "not into reading Parquet."
+        )
+    if "count" in by and "count_python" in by:
+        native, python = by["count"]["events_per_s"], by["count_python"]["events_per_s"]
+        share = f", {native / by['read']['events_per_s']:.0%} of the input path's rate" if "read" in by else ""
+        reading.append(
+            f"- The native core replays the tiled, refreshed count {native / python:.1f}x as fast as the Python "
+            f"operators ({native:,} vs {python:,} events/s{share})."
         )
     if "example" in by and "training" in by:
         extra = by["training"]["seconds"] - by["example"]["seconds"]
