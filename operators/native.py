@@ -1,11 +1,20 @@
 """The native (Rust) view operator, for views it covers; the Python operators otherwise.
 
 ``operators._native`` (built from ``operators/rust``) runs the rules of
-:mod:`operators.view` and :mod:`operators.feature` for views whose every feature is a
-count or a sum of a float field over a lifetime or tiled sliding window, with or
-without a refresh cadence — the cheap features. Its states encode to the same bytes as
-the Python operators' (a state written by one is read by the other), and the tests
-compare the two on random event streams, the Python code being the oracle.
+:mod:`operators.view` and :mod:`operators.feature` for views whose every feature it
+covers (:func:`native_spec`):
+
+* count, and sum of a float field, over a lifetime or tiled window (refreshed or not)
+  or an exact sliding window (subtract-on-evict);
+* max of a float field over an exact sliding window (monotonic queue);
+* the last n values of a float field over the lifetime;
+* approximate distinct count of a string field over an exact sliding window (sliding
+  HyperLogLog).
+
+Its states encode to the same bytes as the Python operators' (a state written by one
+is read by the other; sliding HyperLogLog states in the event-log layout of older
+versions are read by the Python operators only), and the tests compare the two on
+random event streams, the Python code being the oracle.
 
 :class:`NativeViewOperator` keeps the :class:`~operators.view.ViewOperator` interface;
 :func:`native_view` returns one when the extension is built and covers the features.
@@ -17,11 +26,17 @@ from collections.abc import Hashable, MutableMapping, Sequence
 from typing import Any
 
 from operators.aggregations.count import Count
+from operators.aggregations.extremes import Max
+from operators.aggregations.hll import ApproxCountDistinct
+from operators.aggregations.ordered import LastN
 from operators.aggregations.sum import Sum
 from operators.feature import FeatureOperator
 from operators.view import BatchResult, Outcome, ViewOperator, gc_paused
-from operators.windows.coverage import LifetimeCoverage, TiledCoverage
+from operators.windows.coverage import LifetimeCoverage, SlidingCoverage, TiledCoverage
 from operators.windows.lifetime import LifetimeStrategy
+from operators.windows.monotonic import MonotonicStrategy
+from operators.windows.sliding_hll import SlidingHllStrategy
+from operators.windows.subtract import SubtractOnEvictStrategy
 from operators.windows.tiles import TilesStrategy
 
 try:
@@ -39,24 +54,44 @@ def available() -> bool:
     return _native is not None
 
 
-def native_spec(feature: FeatureOperator) -> Spec | None:
-    """The native core's description of ``feature``, or ``None`` when it does not cover it."""
-    aggregator = feature.aggregator
-    if type(aggregator) is Count:
-        kind = "count"
-    elif type(aggregator) is Sum and not aggregator.integer:
-        kind = "sum_float"
+def native_spec(feature: FeatureOperator, field_type: type | None = None) -> Spec | None:
+    """The native core's description of ``feature`` (whose input field has type
+    ``field_type``), or ``None`` when it does not cover it."""
+    aggregator, coverage, strategy = feature.aggregator, feature.coverage, feature.strategy
+    kind = type(aggregator)
+    if kind is Count:
+        name = "count"
+    elif kind is Sum and not aggregator.integer and field_type is float:
+        name = "sum_float"
+    elif kind is Max and field_type is float:
+        name = "max_float"
+    elif kind is LastN and field_type is float:
+        name = f"last_n:{aggregator.n}"
+    elif kind is ApproxCountDistinct and field_type is str:
+        name = f"distinct:{aggregator.precision}"
     else:
         return None
-    coverage, strategy = feature.coverage, feature.strategy
+    window: tuple[int, int] | None
     if isinstance(coverage, LifetimeCoverage) and type(strategy) is LifetimeStrategy:
         window = None
+        if kind in (Max, ApproxCountDistinct):
+            return None
     elif isinstance(coverage, TiledCoverage) and type(strategy) is TilesStrategy and strategy.tile == coverage.tile:
         window = (coverage.size, coverage.tile)
+        if kind not in (Count, Sum):
+            return None
+    elif isinstance(coverage, SlidingCoverage) and feature.refresh is None:
+        window = (coverage.size, 0)  # tile 0: exact
+        expected = {Count: SubtractOnEvictStrategy, Sum: SubtractOnEvictStrategy, Max: MonotonicStrategy,
+                    ApproxCountDistinct: SlidingHllStrategy}.get(kind)  # fmt: skip
+        if type(strategy) is not expected:
+            return None
     else:
         return None
+    if feature.refresh is not None and kind not in (Count, Sum):
+        return None
     refresh = None if feature.refresh is None else (feature.refresh.every, feature.refresh.lag)
-    return kind, window, refresh
+    return name, window, refresh
 
 
 class NativeViewOperator(ViewOperator):
@@ -66,11 +101,19 @@ class NativeViewOperator(ViewOperator):
     readable); every method answers as the Python operator would, bit for bit.
     """
 
-    def __init__(self, features: Sequence[FeatureOperator], *, allowed_lateness: int, max_ahead: int) -> None:
+    def __init__(
+        self,
+        features: Sequence[FeatureOperator],
+        *,
+        allowed_lateness: int,
+        max_ahead: int,
+        field_types: Sequence[type | None] | None = None,
+    ) -> None:
         if _native is None:
             raise RuntimeError("operators._native is not built (install with a Rust toolchain)")
         super().__init__(features, allowed_lateness=allowed_lateness, max_ahead=max_ahead)
-        specs = [native_spec(f) for f in self.features]
+        types = list(field_types) if field_types is not None else [None] * len(self.features)
+        specs = [native_spec(f, t) for f, t in zip(self.features, types, strict=True)]
         uncovered = [f.name for f, spec in zip(self.features, specs) if spec is None]
         if uncovered:
             raise ValueError(f"the native core does not cover feature(s) {uncovered}")
@@ -116,9 +159,16 @@ class NativeViewOperator(ViewOperator):
         return self._core.from_bytes(data)
 
 
-def native_view(features: Sequence[FeatureOperator], *, allowed_lateness: int, max_ahead: int) -> ViewOperator | None:
-    """A :class:`NativeViewOperator` for ``features`` when the extension is built and covers
-    every one of them; ``None`` otherwise."""
-    if _native is None or not features or any(native_spec(f) is None for f in features):
+def native_view(
+    features: Sequence[FeatureOperator],
+    *,
+    allowed_lateness: int,
+    max_ahead: int,
+    field_types: Sequence[type | None] | None = None,
+) -> ViewOperator | None:
+    """A :class:`NativeViewOperator` for ``features`` (``field_types``: each one's input
+    field type) when the extension is built and covers every one of them; ``None`` otherwise."""
+    types = list(field_types) if field_types is not None else [None] * len(features)
+    if _native is None or not features or any(native_spec(f, t) is None for f, t in zip(features, types, strict=True)):
         return None
-    return NativeViewOperator(features, allowed_lateness=allowed_lateness, max_ahead=max_ahead)
+    return NativeViewOperator(features, allowed_lateness=allowed_lateness, max_ahead=max_ahead, field_types=types)

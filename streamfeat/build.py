@@ -1,8 +1,8 @@
 """Definitions -> operators: turn a FeatureView into the ViewOperator that streaming,
 backfill and serving all run.
 
-A view whose every feature the native core covers (counts and float sums over lifetime
-and tiled windows, :mod:`operators.native`) runs there when the extension is built;
+A view whose every feature the native core covers (:func:`operators.native.native_spec`)
+runs there when the extension is built;
 ``STREAMFEAT_NATIVE=0`` in the environment (or ``build_view(view, native=False)``) keeps
 it on the Python operators. Both give the same values and the same state bytes.
 """
@@ -136,10 +136,11 @@ def build_view(view: FeatureView, *, native: bool | None = None) -> ViewOperator
     """Compile a view's definitions into its runtime operator: the native core's when it
     covers every feature and ``native`` (default: :func:`native_enabled`) allows it."""
     schema = view.source.schema
-    features = [build_feature(feature, schema.get(feature.input_field or "")) for feature in view.features]
+    types = [schema.get(feature.input_field or "") for feature in view.features]
+    features = [build_feature(feature, field_type) for feature, field_type in zip(view.features, types)]
     lateness, ahead = view.allowed_lateness, view.source.max_ahead
     if native if native is not None else native_enabled():
-        op = native_view(features, allowed_lateness=lateness, max_ahead=ahead)
+        op = native_view(features, allowed_lateness=lateness, max_ahead=ahead, field_types=types)
         if op is not None:
             return op
     return ViewOperator(features, allowed_lateness=lateness, max_ahead=ahead)

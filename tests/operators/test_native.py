@@ -18,14 +18,37 @@ from operators import native
 from operators.codec import StateFormatError
 from operators.feature import ReadBeforeStateError
 from operators.view import ViewOperator
-from streamfeat import Count, Entity, FeatureView, Lifetime, Max, Sliding, Source, Sum, build_view
+from streamfeat import (
+    ApproxDistinct,
+    Count,
+    Entity,
+    FeatureView,
+    LastN,
+    Lifetime,
+    Max,
+    Mean,
+    Sliding,
+    Source,
+    Sum,
+    Tumbling,
+    build_view,
+)
 from streamfeat.build import NATIVE_ENV, build_feature
 
-SOURCE = Source("s", timestamp="ts", schema={"user_id": str, "ts": int, "amount": float}, max_ahead=20)
+SOURCE = Source(
+    "s", timestamp="ts", schema={"user_id": str, "ts": int, "amount": float, "m": str, "n": int}, max_ahead=20
+)
 ENTITY = Entity("user", key="user_id")
 
-#: Every covered shape: count / float sum x lifetime / tiled, with and without refresh.
+#: Every covered shape: count / float sum x lifetime / tiled (with and without refresh) /
+#: exact sliding; float max and distinct strings over exact sliding windows; last n floats.
 COVERED = [
+    Count(window=Sliding(40)),
+    Sum("amount", window=Sliding(50)),
+    Max("amount", window=Sliding(60)),
+    ApproxDistinct("m", window=Sliding(60)),
+    ApproxDistinct("m", window=Sliding(25), precision=4),
+    LastN("amount", n=3),
     Count(window=Lifetime()),
     Count(window=Sliding(100, tile=10), refresh=20, publish_lag=5),
     Sum("amount", window=Sliding(50, tile=10)),
@@ -52,6 +75,7 @@ rows = st.lists(
         st.integers(-50, 300),  # event time
         st.integers(-25, 40),  # arrival delay (negative: future-dated, some too far ahead)
         st.integers(-100, 100).map(lambda n: n * 0.37),
+        st.sampled_from(["a", "b", "c", "d", "e\x00f", "ü", ""]),
     ),
     max_size=80,
 )
@@ -63,9 +87,17 @@ def test_extension_is_built() -> None:
 
 def test_build_view_picks_the_core_only_for_covered_views(monkeypatch: pytest.MonkeyPatch) -> None:
     covered = FeatureView("v", entity=ENTITY, source=SOURCE, features=COVERED)
-    mixed = FeatureView("m", entity=ENTITY, source=SOURCE, features=[*COVERED, Max("amount", window=Sliding(60))])
     assert isinstance(build_view(covered), native.NativeViewOperator)
-    assert type(build_view(mixed)) is ViewOperator
+    for uncovered in (
+        Mean("amount", window=Sliding(60)),
+        Max("amount", window=Tumbling(30)),
+        Sum("n", window=Lifetime()),  # an integer sum
+        Max("n", window=Sliding(60)),  # an integer max
+        Sum("amount", window=Sliding(60), strategy="log"),
+        Count(window=Sliding(60), refresh=20),
+    ):
+        mixed = FeatureView("m", entity=ENTITY, source=SOURCE, features=[*COVERED, uncovered])
+        assert type(build_view(mixed)) is ViewOperator, uncovered
     monkeypatch.setenv(NATIVE_ENV, "0")
     assert type(build_view(covered)) is ViewOperator
 
@@ -79,8 +111,7 @@ def test_batches_agree_with_python(events: list, batch: int, reads: list[int]) -
     keys = [e[0] for e in events]
     times = [e[1] for e in events]
     arrivals = [e[1] + e[2] for e in events]
-    amounts = [e[3] for e in events]
-    columns = python.columns_for({"amount": amounts})
+    columns = python.columns_for({"amount": [e[3] for e in events], "m": [e[4] for e in events]})
     for lo in range(0, len(events), batch):
         part = slice(lo, lo + batch)
         cols = [None if c is None else c[part] for c in columns]
@@ -107,8 +138,8 @@ def test_batches_agree_with_python(events: list, batch: int, reads: list[int]) -
 def test_per_event_apply_agrees_with_python(events: list) -> None:
     python, fast = _pair(COVERED)
     state_py, state_native = python.new_state(), fast.new_state()
-    for _, event_time, delay, amount in events:
-        values = [amount if f.field else None for f in python.features]
+    for _, event_time, delay, amount, merchant in events:
+        values = [None if f.field is None else merchant if f.field == "m" else amount for f in python.features]
         assert fast.apply(state_native, event_time, event_time + delay, values) == python.apply(
             state_py, event_time, event_time + delay, values
         )
@@ -159,7 +190,7 @@ def test_batch_columns_must_agree() -> None:
 def test_bad_bytes_raise_state_format_error(mutate) -> None:
     python, fast = _pair(COVERED)
     state = python.new_state()
-    python.apply(state, 5, 5, [0.5 if f.field else None for f in python.features])
+    python.apply(state, 5, 5, [None if f.field is None else "a" if f.field == "m" else 0.5 for f in python.features])
     data = mutate(python.to_bytes(state))
     with pytest.raises(StateFormatError):
         python.from_bytes(data)
@@ -168,7 +199,7 @@ def test_bad_bytes_raise_state_format_error(mutate) -> None:
 
 
 def test_uncovered_features_are_refused() -> None:
-    feature = build_feature(Max("amount", window=Sliding(60)), float)
-    assert native.native_spec(feature) is None
+    feature = build_feature(Max("amount", window=Tumbling(60)), float)
+    assert native.native_spec(feature, float) is None
     with pytest.raises(ValueError, match="does not cover"):
-        native.NativeViewOperator([feature], allowed_lateness=0, max_ahead=0)
+        native.NativeViewOperator([feature], allowed_lateness=0, max_ahead=0, field_types=[float])

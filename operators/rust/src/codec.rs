@@ -123,7 +123,6 @@ impl<'a> Reader<'a> {
 
 // Value-run kinds of `encode_values`.
 pub const RUN_FLOAT: u8 = 1;
-pub const RUN_INT: u8 = 2;
 pub const RUN_NONE: u8 = 3;
 // Tag of a float in `encode_value`.
 pub const TAG_FLOAT: u8 = 4;

@@ -1,17 +1,27 @@
 //! One feature of one entity — the rules of `operators/feature.py` for the shapes this
-//! core covers: count, and sum of a float field, over a lifetime or a tiled sliding
-//! window, with or without a refresh cadence. Every branch mirrors the Python code
-//! (including which path an event takes), so the states agree byte for byte; the
-//! Python operators are the oracle the tests compare against.
+//! core covers. Every branch mirrors the Python code (including which path an event
+//! takes), so the states agree byte for byte; the Python operators are the oracle the
+//! tests compare against.
+//!
+//! Covered: count and float sum over lifetime, tiled (optionally refreshed) and exact
+//! sliding windows (subtract-on-evict); float max over exact sliding windows (monotonic
+//! queue); the last n floats over the lifetime; approximate distinct strings over exact
+//! sliding windows (sliding HyperLogLog).
 
-use crate::codec::{Decoded, FormatError, Reader, Writer, RUN_FLOAT, RUN_INT, RUN_NONE, TAG_FLOAT};
+use crate::codec::{Decoded, FormatError, Reader, Writer, RUN_FLOAT, RUN_NONE, TAG_FLOAT};
+use crate::hll::{Hll, HllState};
+use std::collections::VecDeque;
 
 pub const NEG_INF: i64 = -(1 << 62);
 pub const POS_INF: i64 = 1 << 62;
+const RUN_INT: u8 = 2;
+const RUN_STR: u8 = 4;
+const RUN_TAGGED: u8 = 0;
+const TAG_STR: u8 = 5;
 
 /// Python's floor division for a positive divisor.
 #[inline]
-fn floor_div(a: i64, b: i64) -> i64 {
+pub fn floor_div(a: i64, b: i64) -> i64 {
     a.div_euclid(b)
 }
 
@@ -20,81 +30,197 @@ fn ceil_to(t: i64, step: i64) -> i64 {
     -floor_div(-t, step) * step
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+/// An event's input value.
+#[derive(Clone, Debug)]
+pub enum Val {
+    Nil,
+    F(f64),
+    S(Box<str>),
+}
+
+impl Val {
+    #[inline]
+    fn f(&self) -> f64 {
+        match self {
+            Val::F(x) => *x,
+            _ => 0.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
 pub enum Kind {
     /// `Count`: an int intermediate, `acc + 1` per event.
     Count,
     /// `Sum` of a float field: a float intermediate, `acc + value` per event.
     SumFloat,
+    /// `Max` of a float field (`None` when empty).
+    MaxFloat,
+    /// `LastN(n)` of a float field: the n latest `(event_time, seq, value)`.
+    LastN(usize),
+    /// `ApproxDistinct` of a string field (HyperLogLog).
+    Distinct(Hll),
 }
 
-/// An intermediate: an int for counts, a float for sums.
-#[derive(Clone, Copy, Debug)]
+/// An intermediate.
+#[derive(Clone, Debug)]
 pub enum Acc {
     I(i64),
     F(f64),
+    Opt(Option<f64>),
+    Last(Vec<(i64, i64, f64)>),
+    /// HyperLogLog registers (register -> rank), sparse.
+    Regs(Vec<(u16, u8)>),
 }
 
 impl Kind {
-    #[inline]
-    pub fn init(self) -> Acc {
+    pub fn init(&self) -> Acc {
         match self {
             Kind::Count => Acc::I(0),
             Kind::SumFloat => Acc::F(0.0),
+            Kind::MaxFloat => Acc::Opt(None),
+            Kind::LastN(_) => Acc::Last(Vec::new()),
+            Kind::Distinct(_) => Acc::Regs(Vec::new()),
         }
     }
-    #[inline]
-    fn add(self, acc: Acc, value: f64) -> Acc {
-        match acc {
-            Acc::I(a) => Acc::I(a + 1),
-            Acc::F(a) => Acc::F(a + value),
-        }
-    }
-    #[inline]
-    fn merge(self, a: Acc, b: Acc) -> Acc {
-        match (a, b) {
-            (Acc::I(x), Acc::I(y)) => Acc::I(x + y),
-            (Acc::F(x), Acc::F(y)) => Acc::F(x + y),
+
+    /// `aggregator.add(acc, value, event_time, seq)`.
+    fn add(&self, acc: &mut Acc, value: &Val, event_time: i64, seq: i64) {
+        match (self, acc) {
+            (Kind::Count, Acc::I(a)) => *a += 1,
+            (Kind::SumFloat, Acc::F(a)) => *a += value.f(),
+            (Kind::MaxFloat, Acc::Opt(a)) => {
+                let v = value.f();
+                if a.is_none_or(|x| v > x) {
+                    *a = Some(v);
+                }
+            }
+            (Kind::LastN(n), Acc::Last(items)) => {
+                last_n_add(*n, items, (event_time, seq, value.f()))
+            }
+            (Kind::Distinct(hll), Acc::Regs(regs)) => {
+                let Val::S(text) = value else {
+                    unreachable!("distinct values are strings")
+                };
+                let (index, rank) = hll.register_and_rank(text);
+                match regs.iter_mut().find(|r| r.0 == index) {
+                    Some(r) if rank > r.1 => r.1 = rank,
+                    Some(_) => {}
+                    None => regs.push((index, rank)),
+                }
+            }
             _ => unreachable!("one feature has one intermediate type"),
         }
     }
-    /// `aggregator.to_bytes`: Count `>Bq` (1, n); Sum `0x01` + tagged float.
-    fn acc_bytes(self, acc: Acc, w: &mut Writer) {
+
+    /// `merge(init(), acc)`: a copy (the float `0.0 + x` included).
+    fn copy_of(&self, acc: &Acc) -> Acc {
+        match acc {
+            Acc::I(a) => Acc::I(*a),
+            Acc::F(a) => Acc::F(0.0 + *a),
+            other => other.clone(),
+        }
+    }
+
+    #[inline]
+    fn merge_sum(&self, a: &mut Acc, b: &Acc) {
+        match (a, b) {
+            (Acc::I(x), Acc::I(y)) => *x += *y,
+            (Acc::F(x), Acc::F(y)) => *x += *y,
+            _ => unreachable!("tiles hold counts and sums"),
+        }
+    }
+
+    /// `aggregator.to_bytes(acc)`.
+    fn acc_bytes(&self, acc: &Acc, w: &mut Writer) {
         match acc {
             Acc::I(a) => {
                 w.u8(1);
-                w.i64(a);
+                w.i64(*a);
             }
             Acc::F(a) => {
                 w.u8(1);
                 w.u8(TAG_FLOAT);
-                w.f64(a);
+                w.f64(*a);
             }
+            Acc::Last(items) => {
+                w.u8(1);
+                w.u32(items.len() as u32);
+                for &(t, s, v) in items {
+                    w.i64(t);
+                    w.i64(s);
+                    w.u8(TAG_FLOAT);
+                    w.f64(v);
+                }
+            }
+            _ => unreachable!("only counts, sums and last-n are stored whole"),
         }
     }
-    fn acc_from(self, data: &[u8]) -> Decoded<Acc> {
-        match self {
-            Kind::Count => {
-                let mut r = Reader::new(data, "count");
-                r.version(1)?;
-                let n = r.i64()?;
-                r.end()?;
-                Ok(Acc::I(n))
-            }
+
+    fn acc_from(&self, data: &[u8]) -> Decoded<Acc> {
+        let what = match self {
+            Kind::Count => "count",
+            Kind::SumFloat => "sum",
+            Kind::LastN(_) => "last-n",
+            _ => "aggregate",
+        };
+        let mut r = Reader::new(data, what);
+        r.version(1)?;
+        let acc = match self {
+            Kind::Count => Acc::I(r.i64()?),
             Kind::SumFloat => {
-                let mut r = Reader::new(data, "sum");
-                r.version(1)?;
                 let tag = r.u8()?;
                 if tag != TAG_FLOAT {
                     return Err(FormatError(format!(
                         "sum: value tag {tag}, the native core keeps float sums"
                     )));
                 }
-                let v = r.f64()?;
-                r.end()?;
-                Ok(Acc::F(v))
+                Acc::F(r.f64()?)
             }
+            Kind::LastN(n) => {
+                let count = r.u32()? as usize;
+                if count > *n || count > data.len() {
+                    return Err(FormatError(format!("last-n: {count} items")));
+                }
+                let mut items = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let (t, s) = (r.i64()?, r.i64()?);
+                    let tag = r.u8()?;
+                    if tag != TAG_FLOAT {
+                        return Err(FormatError(format!(
+                            "last-n: value tag {tag}, the native core keeps floats"
+                        )));
+                    }
+                    items.push((t, s, r.f64()?));
+                }
+                Acc::Last(items)
+            }
+            _ => return Err(FormatError("no stored aggregate for this feature".into())),
+        };
+        r.end()?;
+        Ok(acc)
+    }
+}
+
+/// `LastN.add`.
+fn last_n_add(n: usize, acc: &mut Vec<(i64, i64, f64)>, item: (i64, i64, f64)) {
+    let key = (item.0, item.1);
+    if acc.len() < n {
+        if acc.last().is_none_or(|l| key >= (l.0, l.1)) {
+            acc.push(item);
+            return;
         }
+    } else if key <= (acc[0].0, acc[0].1) {
+        return;
+    } else if key >= (acc[acc.len() - 1].0, acc[acc.len() - 1].1) {
+        acc.remove(0);
+        acc.push(item);
+        return;
+    }
+    let at = acc.partition_point(|x| (x.0, x.1) <= key);
+    acc.insert(at, item);
+    if acc.len() > n {
+        acc.drain(..acc.len() - n);
     }
 }
 
@@ -105,6 +231,10 @@ pub enum Window {
     Tiled {
         size: i64,
         tile: i64,
+    },
+    /// Exact sliding window of `size` (`SlidingCoverage`).
+    Sliding {
+        size: i64,
     },
 }
 
@@ -154,6 +284,7 @@ impl Spec {
         match self.window {
             Window::Lifetime => (NEG_INF, t),
             Window::Tiled { size, tile } => (ceil_to(t, tile) - size, t),
+            Window::Sliding { size } => (t - size, t),
         }
     }
 
@@ -164,8 +295,8 @@ impl Spec {
     }
 }
 
-/// An event waiting for `now` to pass it: (event time, seq, value).
-pub type Pending = (i64, i64, f64);
+/// An event kept by a strategy or waiting in `pending`: (event time, seq, value).
+pub type Event = (i64, i64, Val);
 
 pub enum Main {
     /// `LifetimeStrategy`'s `Running`.
@@ -175,25 +306,42 @@ pub enum Main {
         tiles: Vec<(i64, Acc)>,
         oldest: Option<i64>,
     },
+    /// `SubtractOnEvictStrategy`'s `RunningLog`: the live events and their aggregate.
+    Subtract {
+        events: VecDeque<(i64, i64, f64)>,
+        acc: Acc,
+    },
+    /// `MonotonicStrategy`'s queue of undominated events.
+    Monotonic { events: VecDeque<(i64, i64, f64)> },
+    /// `SlidingHllStrategy`'s staircases.
+    Hll(HllState),
 }
 
 pub struct FeatureState {
     pub main: Main,
-    pub pending: Vec<Pending>,
+    pub pending: Vec<Event>,
     pub sealed_at: i64,
     pub sealed: Acc,
 }
 
 impl FeatureState {
     pub fn new(spec: &Spec) -> Self {
-        let main = match spec.window {
-            Window::Lifetime => Main::Running {
+        let main = match (&spec.kind, spec.window) {
+            (_, Window::Lifetime) => Main::Running {
                 acc: spec.kind.init(),
                 events: 0,
             },
-            Window::Tiled { .. } => Main::Tiles {
+            (_, Window::Tiled { .. }) => Main::Tiles {
                 tiles: Vec::new(),
                 oldest: None,
+            },
+            (Kind::MaxFloat, Window::Sliding { .. }) => Main::Monotonic {
+                events: VecDeque::new(),
+            },
+            (Kind::Distinct(_), Window::Sliding { .. }) => Main::Hll(HllState::new()),
+            (_, Window::Sliding { .. }) => Main::Subtract {
+                events: VecDeque::new(),
+                acc: spec.kind.init(),
             },
         };
         FeatureState {
@@ -210,7 +358,7 @@ impl FeatureState {
 #[inline]
 fn find_tile(tiles: &[(i64, Acc)], index: i64) -> Option<usize> {
     // The newest tiles are at the end and take nearly every event.
-    tiles.iter().rposition(|&(k, _)| k == index)
+    tiles.iter().rposition(|(k, _)| *k == index)
 }
 
 fn evict_tiles(tiles: &mut Vec<(i64, Acc)>, oldest: &mut Option<i64>, tile: i64, bound: i64) {
@@ -219,7 +367,7 @@ fn evict_tiles(tiles: &mut Vec<(i64, Acc)>, oldest: &mut Option<i64>, tile: i64,
         Some(o) if o <= last_dead => {}
         _ => return,
     }
-    tiles.retain(|&(k, _)| k > last_dead);
+    tiles.retain(|(k, _)| *k > last_dead);
     *oldest = if tiles.is_empty() {
         None
     } else {
@@ -227,12 +375,47 @@ fn evict_tiles(tiles: &mut Vec<(i64, Acc)>, oldest: &mut Option<i64>, tile: i64,
     };
 }
 
+/// Index of the first event with `event_time > t` (`EventQueue.index_after`).
+#[inline]
+fn index_after(events: &VecDeque<(i64, i64, f64)>, t: i64) -> usize {
+    events.partition_point(|e| e.0 <= t)
+}
+
+/// `SubtractOnEvictStrategy.evict`.
+fn subtract_evict(kind: &Kind, events: &mut VecDeque<(i64, i64, f64)>, acc: &mut Acc, bound: i64) {
+    let stop = index_after(events, bound);
+    if stop == 0 {
+        return;
+    }
+    if stop == events.len() {
+        *acc = kind.init(); // an empty window restarts from the exact empty value
+    } else {
+        match acc {
+            Acc::I(a) => *a -= stop as i64,
+            Acc::F(a) => {
+                for e in events.iter().take(stop) {
+                    *a -= e.2;
+                }
+            }
+            _ => unreachable!(),
+        }
+    }
+    events.drain(..stop);
+}
+
 /// `strategy.insert(main, event_time, seq, value, bound)`.
-fn strategy_insert(spec: &Spec, main: &mut Main, event_time: i64, value: f64, bound: i64) {
-    let kind = spec.kind;
+fn strategy_insert(
+    spec: &Spec,
+    main: &mut Main,
+    event_time: i64,
+    seq: i64,
+    value: &Val,
+    bound: i64,
+) {
+    let kind = &spec.kind;
     match main {
         Main::Running { acc, events } => {
-            *acc = kind.add(*acc, value);
+            kind.add(acc, value, event_time, seq);
             *events += 1;
         }
         Main::Tiles { tiles, oldest } => {
@@ -241,23 +424,76 @@ fn strategy_insert(spec: &Spec, main: &mut Main, event_time: i64, value: f64, bo
             };
             let index = floor_div(event_time - 1, tile);
             if let Some(i) = find_tile(tiles, index) {
-                tiles[i].1 = kind.add(tiles[i].1, value);
+                kind.add(&mut tiles[i].1, value, event_time, seq);
                 return;
             }
-            tiles.push((index, kind.add(kind.init(), value)));
+            let mut acc = kind.init();
+            kind.add(&mut acc, value, event_time, seq);
+            tiles.push((index, acc));
             if oldest.is_none_or(|o| index < o) {
                 *oldest = Some(index);
             }
             evict_tiles(tiles, oldest, tile, bound);
         }
+        Main::Subtract { events, acc } => {
+            if events.front().is_some_and(|e| e.0 <= bound) {
+                subtract_evict(kind, events, acc, bound);
+            }
+            kind.add(acc, value, event_time, seq);
+            let item = (event_time, seq, value.f());
+            match events.back() {
+                Some(last) if (event_time, seq) < (last.0, last.1) => {
+                    let at = events.partition_point(|e| (e.0, e.1) <= (event_time, seq));
+                    events.insert(at, item);
+                }
+                _ => events.push_back(item),
+            }
+        }
+        Main::Monotonic { events } => {
+            if events.front().is_some_and(|e| e.0 <= bound) {
+                let stop = index_after(events, bound);
+                events.drain(..stop);
+            }
+            let v = value.f();
+            let in_order = events
+                .back()
+                .is_none_or(|l| event_time > l.0 || (event_time == l.0 && seq > l.1));
+            if in_order {
+                while events.back().is_some_and(|l| v > l.2) {
+                    events.pop_back();
+                }
+                events.push_back((event_time, seq, v));
+                return;
+            }
+            let position = events.partition_point(|e| (e.0, e.1) <= (event_time, seq));
+            if position < events.len() && events[position].2 > v {
+                return;
+            }
+            let mut start = position;
+            while start > 0 && v > events[start - 1].2 {
+                start -= 1;
+            }
+            events.drain(start..position);
+            events.insert(start, (event_time, seq, v));
+        }
+        Main::Hll(state) => {
+            let Kind::Distinct(hll) = kind else {
+                unreachable!()
+            };
+            let Val::S(text) = value else {
+                unreachable!("distinct values are strings")
+            };
+            state.insert(hll, event_time, text, bound);
+        }
     }
 }
 
-/// `strategy.partial(main, lo, hi)`.
-fn strategy_partial(spec: &Spec, main: &Main, lo: i64, hi: i64) -> Acc {
-    let kind = spec.kind;
-    match main {
-        Main::Running { acc, .. } => kind.merge(kind.init(), *acc),
+/// The partial aggregate of the strategy over `(lo, hi]`; `Err` when a suffix strategy
+/// holds an event newer than `hi` (`ReadBeforeNewestEventError`).
+fn strategy_partial(spec: &Spec, main: &Main, lo: i64, hi: i64) -> Result<Acc, ReadError> {
+    let kind = &spec.kind;
+    Ok(match main {
+        Main::Running { acc, .. } => kind.copy_of(acc),
         Main::Tiles { tiles, .. } => {
             let Window::Tiled { tile, .. } = spec.window else {
                 unreachable!()
@@ -265,28 +501,99 @@ fn strategy_partial(spec: &Spec, main: &Main, lo: i64, hi: i64) -> Acc {
             let first = floor_div(lo, tile);
             let last = floor_div(hi - 1, tile);
             let mut acc = kind.init();
-            for &(index, tile_acc) in tiles.iter() {
-                if first <= index && index <= last {
-                    acc = kind.merge(acc, tile_acc);
+            for (index, tile_acc) in tiles.iter() {
+                if first <= *index && *index <= last {
+                    kind.merge_sum(&mut acc, tile_acc);
                 }
             }
             acc
         }
+        Main::Subtract { events, acc } => {
+            let start = index_after(events, lo);
+            let end = events.len();
+            if start == end {
+                return Ok(kind.init());
+            }
+            let stop = if events[end - 1].0 <= hi {
+                end
+            } else {
+                events.partition_point(|e| e.0 <= hi)
+            };
+            match acc {
+                Acc::I(_) => Acc::I((stop - start) as i64),
+                Acc::F(total) => {
+                    if stop - start < start + end - stop {
+                        let mut a = 0.0;
+                        for e in events.range(start..stop) {
+                            a += e.2;
+                        }
+                        Acc::F(a)
+                    } else {
+                        let mut a = 0.0 + *total;
+                        for e in events.range(..start) {
+                            a -= e.2;
+                        }
+                        for e in events.range(stop..) {
+                            a -= e.2;
+                        }
+                        Acc::F(a)
+                    }
+                }
+                _ => unreachable!(),
+            }
+        }
+        Main::Monotonic { events } => {
+            if let Some(last) = events.back() {
+                if last.0 > hi {
+                    return Err(ReadError::BeforeNewest { newest: last.0, hi });
+                }
+            }
+            let index = index_after(events, lo);
+            Acc::Opt(events.get(index).map(|e| e.2))
+        }
+        Main::Hll(state) => {
+            if hi < state.newest {
+                return Err(ReadError::BeforeNewest {
+                    newest: state.newest,
+                    hi,
+                });
+            }
+            Acc::Regs(state.registers_after(lo))
+        }
+    })
+}
+
+/// `strategy.oldest_after(main, lo)` of the exact sliding strategies.
+fn oldest_after(main: &Main, lo: i64) -> Option<i64> {
+    match main {
+        Main::Subtract { events, .. } | Main::Monotonic { events } => {
+            events.get(index_after(events, lo)).map(|e| e.0)
+        }
+        Main::Hll(state) => state.oldest_after(lo),
+        _ => None,
     }
 }
 
 // -- the feature -----------------------------------------------------------------------------
 
+/// Why a read cannot be answered (Python raises the same errors).
+pub enum ReadError {
+    /// `ReadBeforeStateError`: before the newest sealed publication.
+    BeforeSealed { boundary: i64, sealed_at: i64 },
+    /// `ReadBeforeNewestEventError`: a window ending before a stored event.
+    BeforeNewest { newest: i64, hi: i64 },
+}
+
 /// `FeatureOperator._partial`.
-fn partial(spec: &Spec, state: &FeatureState, t: i64) -> Acc {
+fn partial(spec: &Spec, state: &FeatureState, t: i64) -> Result<Acc, ReadError> {
     let (lo, hi) = spec.bounds(t);
-    let mut acc = strategy_partial(spec, &state.main, lo, hi);
-    for &(event_time, _, value) in state.pending.iter() {
-        if lo < event_time && event_time <= hi {
-            acc = spec.kind.add(acc, value);
+    let mut acc = strategy_partial(spec, &state.main, lo, hi)?;
+    for (event_time, seq, value) in state.pending.iter() {
+        if lo < *event_time && *event_time <= hi {
+            spec.kind.add(&mut acc, value, *event_time, *seq);
         }
     }
-    acc
+    Ok(acc)
 }
 
 /// `FeatureOperator._seal`.
@@ -294,7 +601,8 @@ fn seal(spec: &Spec, state: &mut FeatureState, now: i64) {
     let refresh = spec.refresh.expect("seal needs a refresh cadence");
     let sealed = refresh.sealed_boundary(now);
     if sealed > state.sealed_at {
-        state.sealed = partial(spec, state, sealed);
+        // counts and sums over lifetime and tiles: never a suffix-strategy error
+        state.sealed = partial(spec, state, sealed).unwrap_or_else(|_| unreachable!());
         state.sealed_at = sealed;
     }
 }
@@ -305,7 +613,7 @@ fn add_slow(
     state: &mut FeatureState,
     event_time: i64,
     seq: i64,
-    value: f64,
+    value: &Val,
     now: i64,
 ) {
     if spec.refresh.is_some() {
@@ -314,37 +622,46 @@ fn add_slow(
     let settled = now - spec.pending_horizon;
     let bound = spec.lo(now - spec.query_horizon);
     if !state.pending.is_empty() {
-        let mut moved = 0;
-        for &(t, _, v) in state.pending.iter() {
-            if t > settled {
-                break;
-            }
+        let moved = state.pending.iter().take_while(|p| p.0 <= settled).count();
+        for (t, s, v) in state.pending.drain(..moved) {
             if t > bound {
-                strategy_insert(spec, &mut state.main, t, v, bound);
+                strategy_insert(spec, &mut state.main, t, s, &v, bound);
             }
-            moved += 1;
         }
-        state.pending.drain(..moved);
     }
     if event_time > settled {
         // insort by (event_time, seq): after every smaller key (seqs are unique)
         let at = state
             .pending
-            .partition_point(|&(t, s, _)| (t, s) <= (event_time, seq));
-        state.pending.insert(at, (event_time, seq, value));
+            .partition_point(|p| (p.0, p.1) <= (event_time, seq));
+        state.pending.insert(at, (event_time, seq, value.clone()));
     } else if event_time > bound {
-        strategy_insert(spec, &mut state.main, event_time, value, bound);
+        strategy_insert(spec, &mut state.main, event_time, seq, value, bound);
     }
 }
 
 /// `FeatureOperator.add`: the specialised paths of `_build_add`, taken in the same cases.
-pub fn add(spec: &Spec, state: &mut FeatureState, event_time: i64, seq: i64, value: f64, now: i64) {
+pub fn add(
+    spec: &Spec,
+    state: &mut FeatureState,
+    event_time: i64,
+    seq: i64,
+    value: &Val,
+    now: i64,
+) {
     match spec.window {
         Window::Lifetime => {
             if spec.refresh.is_some() || event_time > now || !state.pending.is_empty() {
                 add_slow(spec, state, event_time, seq, value, now);
             } else {
-                strategy_insert(spec, &mut state.main, event_time, value, NEG_INF);
+                strategy_insert(spec, &mut state.main, event_time, seq, value, NEG_INF);
+            }
+        }
+        Window::Sliding { size } => {
+            if spec.refresh.is_some() || event_time > now || !state.pending.is_empty() {
+                add_slow(spec, state, event_time, seq, value, now);
+            } else if event_time > now - size {
+                strategy_insert(spec, &mut state.main, event_time, seq, value, now - size);
             }
         }
         Window::Tiled { size, tile } => {
@@ -357,20 +674,22 @@ pub fn add(spec: &Spec, state: &mut FeatureState, event_time: i64, seq: i64, val
                     seal(spec, state, now);
                 }
             }
-            let kind = spec.kind;
+            let kind = &spec.kind;
             let Main::Tiles { tiles, oldest } = &mut state.main else {
                 unreachable!()
             };
             let index = floor_div(event_time - 1, tile);
             if let Some(i) = find_tile(tiles, index) {
-                tiles[i].1 = kind.add(tiles[i].1, value);
+                kind.add(&mut tiles[i].1, value, event_time, seq);
                 return;
             }
             let bound = ceil_to(now - spec.query_horizon, tile) - size;
             if event_time <= bound {
                 return;
             }
-            tiles.push((index, kind.add(kind.init(), value)));
+            let mut acc = kind.init();
+            kind.add(&mut acc, value, event_time, seq);
+            tiles.push((index, acc));
             match *oldest {
                 None => *oldest = Some(index),
                 Some(o) if index < o => *oldest = Some(index),
@@ -381,25 +700,19 @@ pub fn add(spec: &Spec, state: &mut FeatureState, event_time: i64, seq: i64, val
     }
 }
 
-/// A read before the newest sealed publication (`ReadBeforeStateError` in Python).
-pub struct ReadBefore {
-    pub boundary: i64,
-    pub sealed_at: i64,
-}
-
 /// `FeatureOperator.intermediate`.
-pub fn intermediate(spec: &Spec, state: &FeatureState, t: i64) -> Result<Acc, ReadBefore> {
+pub fn intermediate(spec: &Spec, state: &FeatureState, t: i64) -> Result<Acc, ReadError> {
     let Some(refresh) = spec.refresh else {
-        return Ok(partial(spec, state, t));
+        return partial(spec, state, t);
     };
     let boundary = refresh.boundary(t);
     if boundary == state.sealed_at {
-        return Ok(spec.kind.merge(spec.kind.init(), state.sealed));
+        return Ok(spec.kind.copy_of(&state.sealed));
     }
     if boundary > state.sealed_at {
-        return Ok(partial(spec, state, boundary));
+        return partial(spec, state, boundary);
     }
-    Err(ReadBefore {
+    Err(ReadError::BeforeSealed {
         boundary,
         sealed_at: state.sealed_at,
     })
@@ -419,40 +732,135 @@ pub fn next_change(spec: &Spec, state: &FeatureState, t: i64) -> i64 {
     match spec.window {
         Window::Lifetime => entering,
         Window::Tiled { tile, .. } => entering.min(ceil_to(t, tile) + 1),
-    }
-}
-
-// -- bytes -----------------------------------------------------------------------------------
-
-/// `encode_values` of one feature's values: floats for sums, `None` for counts.
-fn values_run(spec: &Spec, values: impl ExactSizeIterator<Item = f64>, w: &mut Writer) {
-    if values.len() == 0 {
-        return;
-    }
-    match spec.kind {
-        Kind::Count => w.u8(RUN_NONE),
-        Kind::SumFloat => {
-            w.u8(RUN_FLOAT);
-            for v in values {
-                w.f64(v);
+        Window::Sliding { size } => {
+            let lo = t - size;
+            let mut leaving = state.pending.iter().map(|p| p.0).find(|&e| e > lo);
+            if let Some(stored) = oldest_after(&state.main, lo) {
+                if leaving.is_none_or(|l| stored < l) {
+                    leaving = Some(stored);
+                }
+            }
+            match leaving {
+                Some(l) if l + size < entering => l + size,
+                _ => entering,
             }
         }
     }
 }
 
-/// `encode_events(pending)`.
-fn encode_pending(spec: &Spec, pending: &[Pending], w: &mut Writer) {
-    w.u32(pending.len() as u32);
-    for p in pending {
-        w.i64(p.0);
+// -- bytes -----------------------------------------------------------------------------------
+
+/// `encode_values` of one feature's event values (all of one kind).
+fn values_run<'a>(values: impl ExactSizeIterator<Item = &'a Val> + Clone, w: &mut Writer) {
+    let n = values.len();
+    if n == 0 {
+        return;
     }
-    for p in pending {
-        w.i64(p.1);
+    let first = values.clone().next().unwrap();
+    match first {
+        Val::Nil => w.u8(RUN_NONE),
+        Val::F(_) => {
+            w.u8(RUN_FLOAT);
+            for v in values {
+                w.f64(v.f());
+            }
+        }
+        Val::S(_) => {
+            let texts: Vec<&str> = values
+                .map(|v| {
+                    if let Val::S(s) = v {
+                        &**s
+                    } else {
+                        unreachable!()
+                    }
+                })
+                .collect();
+            if texts.iter().all(|s| !s.contains('\0')) {
+                let joined = texts.join("\0");
+                w.u8(RUN_STR);
+                w.u32(joined.len() as u32);
+                w.bytes(joined.as_bytes());
+            } else {
+                w.u8(RUN_TAGGED);
+                for s in texts {
+                    w.u8(TAG_STR);
+                    w.u32(s.len() as u32);
+                    w.bytes(s.as_bytes());
+                }
+            }
+        }
     }
-    values_run(spec, pending.iter().map(|p| p.2), w);
 }
 
-fn decode_pending(spec: &Spec, r: &mut Reader) -> Decoded<Vec<Pending>> {
+fn decode_values(kind: &Kind, r: &mut Reader, n: usize) -> Decoded<Vec<Val>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let run = r.u8()?;
+    let mut out = Vec::with_capacity(n);
+    match (kind, run) {
+        (Kind::Count, RUN_NONE) => out.resize(n, Val::Nil),
+        (Kind::SumFloat | Kind::MaxFloat | Kind::LastN(_), RUN_FLOAT) => {
+            for _ in 0..n {
+                out.push(Val::F(r.f64()?));
+            }
+        }
+        (Kind::Distinct(_), RUN_STR) => {
+            let size = r.u32()? as usize;
+            let start = r.pos;
+            if r.remaining() < size {
+                return Err(FormatError(format!(
+                    "truncated state: {size} bytes of strings"
+                )));
+            }
+            r.pos += size;
+            let text = std::str::from_utf8(&r.data[start..start + size])
+                .map_err(|e| FormatError(format!("corrupt state ({e})")))?;
+            out.extend(text.split('\0').map(|s| Val::S(s.into())));
+            if out.len() != n {
+                return Err(FormatError(format!(
+                    "string run holds {} values, expected {n}",
+                    out.len()
+                )));
+            }
+        }
+        (Kind::Distinct(_), RUN_TAGGED) => {
+            for _ in 0..n {
+                if r.u8()? != TAG_STR {
+                    return Err(FormatError("distinct values: expected strings".into()));
+                }
+                let raw = r.blob()?;
+                let text = std::str::from_utf8(raw)
+                    .map_err(|e| FormatError(format!("corrupt state ({e})")))?;
+                out.push(Val::S(text.into()));
+            }
+        }
+        _ => {
+            return Err(FormatError(format!(
+                "value run kind {run} does not fit this feature"
+            )))
+        }
+    }
+    Ok(out)
+}
+
+/// `encode_events(events)` of `(event_time, seq, value)`.
+fn encode_events<'a>(
+    times: impl Iterator<Item = (i64, i64)> + Clone,
+    values: impl ExactSizeIterator<Item = &'a Val> + Clone,
+    w: &mut Writer,
+) {
+    w.u32(values.len() as u32);
+    for (t, _) in times.clone() {
+        w.i64(t);
+    }
+    for (_, s) in times {
+        w.i64(s);
+    }
+    values_run(values, w);
+}
+
+fn decode_events(kind: &Kind, r: &mut Reader) -> Decoded<Vec<Event>> {
     let n = r.u32()? as usize;
     if n == 0 {
         return Ok(Vec::new());
@@ -463,36 +871,50 @@ fn decode_pending(spec: &Spec, r: &mut Reader) -> Decoded<Vec<Pending>> {
             16 * n
         )));
     }
-    let mut out: Vec<Pending> = Vec::with_capacity(n);
+    let mut times = Vec::with_capacity(n);
     for _ in 0..n {
-        out.push((r.i64()?, 0, 0.0));
+        times.push(r.i64()?);
     }
-    for p in out.iter_mut() {
-        p.1 = r.i64()?;
+    let mut seqs = Vec::with_capacity(n);
+    for _ in 0..n {
+        seqs.push(r.i64()?);
     }
-    let kind = r.u8()?;
-    match (spec.kind, kind) {
-        (Kind::Count, RUN_NONE) => {}
-        (Kind::SumFloat, RUN_FLOAT) => {
-            for p in out.iter_mut() {
-                p.2 = r.f64()?;
+    let values = decode_values(kind, r, n)?;
+    Ok(times
+        .into_iter()
+        .zip(seqs)
+        .zip(values)
+        .map(|((t, s), v)| (t, s, v))
+        .collect())
+}
+
+fn float_events(events: &VecDeque<(i64, i64, f64)>, kind: &Kind, w: &mut Writer) {
+    let values: Vec<Val> = events
+        .iter()
+        .map(|e| {
+            if matches!(kind, Kind::Count) {
+                Val::Nil
+            } else {
+                Val::F(e.2)
             }
-        }
-        _ => {
-            return Err(FormatError(format!(
-                "pending events: value run kind {kind} does not fit {:?}",
-                spec.kind
-            )))
-        }
-    }
-    Ok(out)
+        })
+        .collect();
+    encode_events(events.iter().map(|e| (e.0, e.1)), values.iter(), w);
+}
+
+fn float_events_from(kind: &Kind, r: &mut Reader) -> Decoded<VecDeque<(i64, i64, f64)>> {
+    Ok(decode_events(kind, r)?
+        .into_iter()
+        .map(|(t, s, v)| (t, s, v.f()))
+        .collect())
 }
 
 fn main_bytes(spec: &Spec, main: &Main, w: &mut Writer) {
+    let kind = &spec.kind;
     match main {
         Main::Running { acc, events } => {
-            let mut a = Writer::with_capacity(10);
-            spec.kind.acc_bytes(*acc, &mut a);
+            let mut a = Writer::with_capacity(16);
+            kind.acc_bytes(acc, &mut a);
             w.u8(1);
             w.i64(*events);
             w.u32(a.buf.len() as u32);
@@ -505,33 +927,52 @@ fn main_bytes(spec: &Spec, main: &Main, w: &mut Writer) {
             if tiles.is_empty() {
                 return;
             }
-            for &(k, _) in tiles.iter() {
-                w.i64(k);
+            for (k, _) in tiles.iter() {
+                w.i64(*k);
             }
             w.u8(1); // tile aggregates as one value run
-            match spec.kind {
+            match kind {
                 Kind::Count => {
                     w.u8(RUN_INT);
-                    for &(_, a) in tiles.iter() {
+                    for (_, a) in tiles.iter() {
                         let Acc::I(n) = a else { unreachable!() };
-                        w.i64(n);
+                        w.i64(*n);
                     }
                 }
-                Kind::SumFloat => {
+                _ => {
                     w.u8(RUN_FLOAT);
-                    for &(_, a) in tiles.iter() {
+                    for (_, a) in tiles.iter() {
                         let Acc::F(x) = a else { unreachable!() };
-                        w.f64(x);
+                        w.f64(*x);
                     }
                 }
             }
+        }
+        Main::Subtract { events, acc } => {
+            let mut a = Writer::with_capacity(16);
+            kind.acc_bytes(acc, &mut a);
+            w.u8(2);
+            w.u32(a.buf.len() as u32);
+            w.bytes(&a.buf);
+            float_events(events, kind, w);
+        }
+        Main::Monotonic { events } => {
+            w.u8(17);
+            float_events(events, kind, w);
+        }
+        Main::Hll(state) => {
+            let Kind::Distinct(hll) = kind else {
+                unreachable!()
+            };
+            state.to_bytes(hll, w);
         }
     }
 }
 
 fn main_from(spec: &Spec, data: &[u8]) -> Decoded<Main> {
-    match spec.window {
-        Window::Lifetime => {
+    let kind = &spec.kind;
+    match (&spec.window, kind) {
+        (Window::Lifetime, _) => {
             let mut r = Reader::new(data, "lifetime");
             r.version(1)?;
             let events = r.i64()?;
@@ -542,10 +983,10 @@ fn main_from(spec: &Spec, data: &[u8]) -> Decoded<Main> {
                     r.remaining()
                 )));
             }
-            let acc = spec.kind.acc_from(&data[r.pos..])?;
+            let acc = kind.acc_from(&data[r.pos..])?;
             Ok(Main::Running { acc, events })
         }
-        Window::Tiled { .. } => {
+        (Window::Tiled { .. }, _) => {
             let mut r = Reader::new(data, "tiles");
             r.version(2)?;
             let oldest = r.i64()?;
@@ -559,11 +1000,11 @@ fn main_from(spec: &Spec, data: &[u8]) -> Decoded<Main> {
                     )));
                 }
                 for _ in 0..n {
-                    tiles.push((r.i64()?, spec.kind.init()));
+                    tiles.push((r.i64()?, kind.init()));
                 }
                 let mode = r.u8()?;
                 let run = r.u8()?;
-                match (mode, spec.kind, run) {
+                match (mode, kind, run) {
                     (1, Kind::Count, RUN_INT) => {
                         for t in tiles.iter_mut() {
                             t.1 = Acc::I(r.i64()?);
@@ -576,8 +1017,7 @@ fn main_from(spec: &Spec, data: &[u8]) -> Decoded<Main> {
                     }
                     _ => {
                         return Err(FormatError(format!(
-                            "tiles: encoding {mode}/{run} does not fit {:?}",
-                            spec.kind
+                            "tiles: encoding {mode}/{run} does not fit {kind:?}"
                         )))
                     }
                 }
@@ -598,6 +1038,33 @@ fn main_from(spec: &Spec, data: &[u8]) -> Decoded<Main> {
                 },
             })
         }
+        (Window::Sliding { .. }, Kind::MaxFloat) => {
+            let mut r = Reader::new(data, "monotonic queue");
+            r.version(17)?;
+            let events = float_events_from(kind, &mut r)?;
+            r.end()?;
+            let ordered = events
+                .iter()
+                .zip(events.iter().skip(1))
+                .all(|(a, b)| (a.0, a.1) < (b.0, b.1) && !b.2.gt(&a.2)); // NaN: as Python's `>`
+            if !ordered {
+                return Err(FormatError(
+                    "monotonic queue: events out of order or dominated".into(),
+                ));
+            }
+            Ok(Main::Monotonic { events })
+        }
+        (Window::Sliding { .. }, Kind::Distinct(hll)) => {
+            Ok(Main::Hll(HllState::from_bytes(hll, data)?))
+        }
+        (Window::Sliding { .. }, _) => {
+            let mut r = Reader::new(data, "subtract-on-evict");
+            r.version(2)?;
+            let acc = kind.acc_from(r.blob()?)?;
+            let events = float_events_from(kind, &mut r)?;
+            r.end()?;
+            Ok(Main::Subtract { events, acc })
+        }
     }
 }
 
@@ -608,11 +1075,15 @@ pub fn to_bytes(spec: &Spec, state: &FeatureState, w: &mut Writer) {
     w.u8(2);
     w.u32(main.buf.len() as u32);
     w.bytes(&main.buf);
-    encode_pending(spec, &state.pending, w);
+    encode_events(
+        state.pending.iter().map(|p| (p.0, p.1)),
+        state.pending.iter().map(|p| &p.2),
+        w,
+    );
     w.i64(state.sealed_at);
     if state.sealed_at != NEG_INF {
-        let mut sealed = Writer::with_capacity(10);
-        spec.kind.acc_bytes(state.sealed, &mut sealed);
+        let mut sealed = Writer::with_capacity(16);
+        spec.kind.acc_bytes(&state.sealed, &mut sealed);
         w.blob(&sealed.buf);
     }
 }
@@ -622,7 +1093,7 @@ pub fn from_bytes(spec: &Spec, data: &[u8]) -> Decoded<FeatureState> {
     let mut r = Reader::new(data, "feature");
     r.version(2)?;
     let main = main_from(spec, r.blob()?)?;
-    let pending = decode_pending(spec, &mut r)?;
+    let pending = decode_events(&spec.kind, &mut r)?;
     let sealed_at = r.i64()?;
     let mut sealed = spec.kind.init();
     if sealed_at != NEG_INF {

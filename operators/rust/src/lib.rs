@@ -5,12 +5,14 @@
 
 mod codec;
 mod feature;
+mod hll;
 
 use codec::{FormatError, Reader, Writer};
-use feature::{FeatureState, Kind, Refresh, Spec, Window, NEG_INF, POS_INF};
+use feature::{Acc, FeatureState, Kind, ReadError, Refresh, Spec, Val, Window, NEG_INF, POS_INF};
+use hll::Hll;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyFloat, PyList};
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString};
 
 /// A feature as Python describes it: (kind, tiled window `(size, tile)`, refresh `(every, lag)`).
 type SpecTuple = (String, Option<(i64, i64)>, Option<(i64, i64)>);
@@ -65,12 +67,12 @@ impl NativeView {
 
     /// `ViewOperator.apply` on a Rust state; `value(i)` is feature `i`'s input.
     #[inline]
-    fn apply_one(
+    fn apply_one<'a>(
         &self,
         state: &mut NativeEntityState,
         event_time: i64,
         arrival: i64,
-        value: impl Fn(usize) -> f64,
+        value: impl Fn(usize) -> &'a Val,
     ) -> u8 {
         let now = if arrival > state.now {
             arrival
@@ -103,54 +105,91 @@ impl NativeView {
     ) -> PyResult<Vec<Py<PyAny>>> {
         let mut out = Vec::with_capacity(self.specs.len());
         for (spec, fs) in self.specs.iter().zip(state.features.iter()) {
-            match feature::intermediate(spec, fs, t) {
-                Ok(feature::Acc::I(n)) => out.push(n.into_pyobject(py)?.into_any().unbind()),
-                Ok(feature::Acc::F(x)) => out.push(PyFloat::new(py, x).into_any().unbind()),
-                Err(e) => {
+            let acc = match feature::intermediate(spec, fs, t) {
+                Ok(acc) => acc,
+                Err(ReadError::BeforeSealed {
+                    boundary,
+                    sealed_at,
+                }) => {
                     let cls = py
                         .import("operators.feature")?
                         .getattr("ReadBeforeStateError")?;
                     let msg = format!(
-                        "read at {t} needs boundary {}, but the state has already sealed boundary {}",
-                        e.boundary, e.sealed_at
+                        "read at {t} needs boundary {boundary}, but the state has already sealed boundary {sealed_at}"
                     );
                     return Err(PyErr::from_value(cls.call1((msg,))?));
                 }
-            }
+                Err(ReadError::BeforeNewest { newest, hi }) => {
+                    let cls = py
+                        .import("operators.base")?
+                        .getattr("ReadBeforeNewestEventError")?;
+                    let msg = format!(
+                        "window ending at {hi} asked of a state holding an event at {newest}"
+                    );
+                    return Err(PyErr::from_value(cls.call1((msg,))?));
+                }
+            };
+            out.push(match acc {
+                Acc::I(n) => n.into_pyobject(py)?.into_any().unbind(),
+                Acc::F(x) => PyFloat::new(py, x).into_any().unbind(),
+                Acc::Opt(None) => py.None(),
+                Acc::Opt(Some(x)) => PyFloat::new(py, x).into_any().unbind(),
+                Acc::Last(items) => PyList::new(py, items.iter().map(|i| i.2))?
+                    .into_any()
+                    .unbind(),
+                Acc::Regs(regs) => {
+                    let Kind::Distinct(hll) = &spec.kind else {
+                        unreachable!()
+                    };
+                    hll.value(&regs).into_pyobject(py)?.into_any().unbind()
+                }
+            });
         }
         Ok(out)
     }
 }
 
-/// Feature `i`'s input column: `None` for counts, floats for sums.
-enum Column {
-    Nothing,
-    Floats(Vec<f64>),
-}
-
-fn float_value(item: Bound<'_, PyAny>, feature: usize) -> PyResult<f64> {
-    match item.cast::<PyFloat>() {
-        Ok(f) => Ok(f.value()),
-        Err(_) => Err(PyTypeError::new_err(format!(
-            "feature {feature}: a float sum takes float values, got {}",
-            item.get_type().name()?
-        ))),
+/// One input value of feature `feature`: a float, or a string for distinct counts.
+fn input_value(kind: &Kind, item: Bound<'_, PyAny>, feature: usize) -> PyResult<Val> {
+    match kind {
+        Kind::Count => Ok(Val::Nil),
+        Kind::Distinct(_) => match item.cast::<PyString>() {
+            Ok(s) => Ok(Val::S(s.to_str()?.into())),
+            Err(_) => Err(PyTypeError::new_err(format!(
+                "feature {feature}: the native distinct count takes strings, got {}",
+                item.get_type().name()?
+            ))),
+        },
+        _ => match item.cast::<PyFloat>() {
+            Ok(f) => Ok(Val::F(f.value())),
+            Err(_) => Err(PyTypeError::new_err(format!(
+                "feature {feature}: the native core takes float values here, got {}",
+                item.get_type().name()?
+            ))),
+        },
     }
 }
 
-fn float_column(column: &Bound<'_, PyAny>, size: usize, feature: usize) -> PyResult<Vec<f64>> {
+fn input_column(
+    kind: &Kind,
+    column: &Bound<'_, PyAny>,
+    size: usize,
+    feature: usize,
+) -> PyResult<Vec<Val>> {
     let mut out = Vec::with_capacity(size);
     if let Ok(list) = column.cast::<PyList>() {
         for item in list.iter() {
-            out.push(float_value(item, feature)?);
+            out.push(input_value(kind, item, feature)?);
         }
     } else {
         for item in column.try_iter()? {
-            out.push(float_value(item?, feature)?);
+            out.push(input_value(kind, item?, feature)?);
         }
     }
     Ok(out)
 }
+
+static NIL: Val = Val::Nil;
 
 fn ints(seq: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
     if let Ok(list) = seq.cast::<PyList>() {
@@ -171,17 +210,35 @@ impl NativeView {
     fn new(specs: Vec<SpecTuple>, allowed_lateness: i64, max_ahead: i64) -> PyResult<Self> {
         let mut out = Vec::with_capacity(specs.len());
         for (kind, window, refresh) in specs {
-            let kind = match kind.as_str() {
-                "count" => Kind::Count,
-                "sum_float" => Kind::SumFloat,
-                other => {
+            let kind = match kind.split_once(':') {
+                None if kind == "count" => Kind::Count,
+                None if kind == "sum_float" => Kind::SumFloat,
+                None if kind == "max_float" => Kind::MaxFloat,
+                Some(("last_n", n)) => match n.parse::<usize>() {
+                    Ok(n) if n >= 1 => Kind::LastN(n),
+                    _ => {
+                        return Err(PyValueError::new_err(format!(
+                            "native core: bad last_n {n:?}"
+                        )))
+                    }
+                },
+                Some(("distinct", p)) => match p.parse::<u8>().ok().and_then(Hll::new) {
+                    Some(hll) => Kind::Distinct(hll),
+                    None => {
+                        return Err(PyValueError::new_err(format!(
+                            "native core: bad precision {p:?}"
+                        )))
+                    }
+                },
+                _ => {
                     return Err(PyValueError::new_err(format!(
-                        "native core: unknown aggregation {other:?}"
+                        "native core: unknown aggregation {kind:?}"
                     )))
                 }
             };
             let window = match window {
                 None => Window::Lifetime,
+                Some((size, 0)) if size > 0 => Window::Sliding { size },
                 Some((size, tile)) => {
                     if tile <= 0 || size <= 0 || size % tile != 0 {
                         return Err(PyValueError::new_err(
@@ -191,6 +248,26 @@ impl NativeView {
                     Window::Tiled { size, tile }
                 }
             };
+            let shape_ok = matches!(
+                (&kind, window),
+                (Kind::Count | Kind::SumFloat, _)
+                    | (Kind::MaxFloat | Kind::Distinct(_), Window::Sliding { .. })
+                    | (Kind::LastN(_), Window::Lifetime)
+            );
+            if !shape_ok
+                || (refresh.is_some()
+                    && !matches!(
+                        (&kind, window),
+                        (
+                            Kind::Count | Kind::SumFloat,
+                            Window::Lifetime | Window::Tiled { .. }
+                        )
+                    ))
+            {
+                return Err(PyValueError::new_err(format!(
+                    "native core: {kind:?} over {window:?} is not covered"
+                )));
+            }
             let refresh = match refresh {
                 None => None,
                 Some((every, lag)) => {
@@ -239,13 +316,9 @@ impl NativeView {
         }
         let mut inputs = Vec::with_capacity(values.len());
         for (i, (spec, value)) in self.specs.iter().zip(values).enumerate() {
-            inputs.push(if spec.kind == Kind::Count {
-                0.0
-            } else {
-                float_value(value, i)?
-            });
+            inputs.push(input_value(&spec.kind, value, i)?);
         }
-        Ok(self.apply_one(&mut state, event_time, arrival, |i| inputs[i]))
+        Ok(self.apply_one(&mut state, event_time, arrival, |i| &inputs[i]))
     }
 
     /// A batch, in order, against the mapping `states` (entity -> state; an entity enters
@@ -278,20 +351,20 @@ impl NativeView {
                 self.specs.len()
             )));
         }
-        let mut inputs: Vec<Column> = Vec::with_capacity(columns.len());
-        for (i, column) in columns.iter().enumerate() {
-            if column.is_none() {
-                inputs.push(Column::Nothing);
+        let mut inputs: Vec<Option<Vec<Val>>> = Vec::with_capacity(columns.len());
+        for (i, (column, spec)) in columns.iter().zip(self.specs.iter()).enumerate() {
+            if column.is_none() || matches!(spec.kind, Kind::Count) {
+                inputs.push(None);
                 continue;
             }
-            let values = float_column(column, size, i)?;
+            let values = input_column(&spec.kind, column, size, i)?;
             if values.len() != size {
                 return Err(PyValueError::new_err(format!(
                     "batch column of feature {i} has {} values for {size} keys",
                     values.len()
                 )));
             }
-            inputs.push(Column::Floats(values));
+            inputs.push(Some(values));
         }
         // Group positions by entity (Python hashing and equality of the keys).
         let slots = PyDict::new(py);
@@ -309,10 +382,12 @@ impl NativeView {
             }
         }
         let dict = states.cast::<PyDict>().ok();
-        let value = |column: &Column, i: usize| match column {
-            Column::Nothing => 0.0,
-            Column::Floats(v) => v[i],
-        };
+        fn value(column: &Option<Vec<Val>>, i: usize) -> &Val {
+            match column {
+                None => &NIL,
+                Some(v) => &v[i],
+            }
+        }
         let mut accepted: u64 = 0;
         let mut late: Vec<usize> = Vec::new();
         let mut ahead: Vec<usize> = Vec::new();

@@ -1,0 +1,314 @@
+//! HyperLogLog (`operators/aggregations/hll.py`) and the sliding HyperLogLog staircases
+//! (`operators/windows/sliding_hll.py`): the same hash, ranks, estimate and bytes.
+
+use crate::codec::{Decoded, FormatError, Reader, Writer};
+use crate::feature::NEG_INF;
+use blake2::digest::{Update, VariableOutput};
+use blake2::Blake2bVar;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
+const HARMONIC_UNIT_SHIFT: u32 = 61;
+const VERSION: u8 = 16;
+
+#[inline]
+fn weight(rank: u8) -> u128 {
+    1u128 << (HARMONIC_UNIT_SHIFT - rank as u32)
+}
+
+/// `ApproxCountDistinct(precision)`.
+#[derive(Clone, Debug)]
+pub struct Hll {
+    pub precision: u8,
+    m: u32,
+    shift: u32,
+    alpha: f64,
+}
+
+impl Hll {
+    pub fn new(precision: u8) -> Option<Self> {
+        if !(4..=16).contains(&precision) {
+            return None;
+        }
+        let m = 1u32 << precision;
+        let alpha = match m {
+            16 => 0.673,
+            32 => 0.697,
+            64 => 0.709,
+            _ => 0.7213 / (1.0 + 1.079 / m as f64),
+        };
+        Some(Hll {
+            precision,
+            m,
+            shift: 64 - precision as u32,
+            alpha,
+        })
+    }
+
+    /// `hash64` of a string: BLAKE2b-64 of `b"s" + utf-8`, big-endian.
+    fn hash(text: &str) -> u64 {
+        let mut hasher = Blake2bVar::new(8).expect("8 is a valid BLAKE2b output size");
+        hasher.update(b"s");
+        hasher.update(text.as_bytes());
+        let mut out = [0u8; 8];
+        hasher.finalize_variable(&mut out).expect("8-byte buffer");
+        u64::from_be_bytes(out)
+    }
+
+    /// `register_and_rank(value)`.
+    pub fn register_and_rank(&self, text: &str) -> (u16, u8) {
+        let h = Self::hash(text);
+        let mask = (1u64 << self.shift) - 1;
+        let bits = 64 - (h & mask).leading_zeros();
+        ((h >> self.shift) as u16, (self.shift - bits + 1) as u8)
+    }
+
+    /// `value(registers)`: 0 when empty, else the estimate.
+    pub fn value(&self, registers: &[(u16, u8)]) -> i64 {
+        if registers.is_empty() {
+            return 0;
+        }
+        let nonempty = registers.len() as u32;
+        let units = (self.m - nonempty) as u128 * weight(0)
+            + registers.iter().map(|r| weight(r.1)).sum::<u128>();
+        self.estimate(nonempty, units)
+    }
+
+    /// `estimate(nonempty, units)`, with Python's float steps in Python's order.
+    fn estimate(&self, nonempty: u32, units: u128) -> i64 {
+        let m = self.m as f64;
+        let empty = self.m - nonempty;
+        // int / int in Python is the correctly rounded quotient; dividing by a power of
+        // two, that is the rounded numerator scaled (exact).
+        let harmonic = (units as f64) / (1u128 << HARMONIC_UNIT_SHIFT) as f64;
+        let mut estimate = self.alpha * m * m / harmonic;
+        if estimate <= 2.5 * m && empty > 0 {
+            estimate = m * (m / empty as f64).ln();
+        }
+        estimate.round_ties_even() as i64
+    }
+}
+
+/// One entity's staircases: per register, `(event_time, rank)` pairs with times strictly
+/// increasing and ranks strictly decreasing; a min-heap of head keys (with stale keys of
+/// former heads, exactly as the Python state holds them: `next_change` reads its top).
+pub struct HllState {
+    stairs: BTreeMap<u16, Vec<(i64, u8)>>,
+    heads: BinaryHeap<Reverse<(i64, u16)>>,
+    pub newest: i64,
+}
+
+impl HllState {
+    pub fn new() -> Self {
+        HllState {
+            stairs: BTreeMap::new(),
+            heads: BinaryHeap::new(),
+            newest: NEG_INF,
+        }
+    }
+
+    #[inline]
+    fn top(&self) -> Option<(i64, u16)> {
+        self.heads.peek().map(|r| r.0)
+    }
+
+    /// `SlidingHllStrategy.insert`.
+    pub fn insert(&mut self, hll: &Hll, event_time: i64, text: &str, bound: i64) {
+        if self.top().is_some_and(|(t, _)| t <= bound) {
+            self.evict(bound);
+        }
+        if event_time <= bound {
+            return; // no read can cover it
+        }
+        if event_time > self.newest {
+            self.newest = event_time;
+        }
+        let (index, rank) = hll.register_and_rank(text);
+        let Some(stair) = self.stairs.get_mut(&index) else {
+            self.stairs.insert(index, vec![(event_time, rank)]);
+            self.heads.push(Reverse((event_time, index)));
+            return;
+        };
+        // i: the first pair at or after event_time (len when none)
+        let mut i = stair.len();
+        while i > 0 && stair[i - 1].0 >= event_time {
+            i -= 1;
+        }
+        let mut end = i;
+        if i < stair.len() {
+            if stair[i].1 >= rank {
+                return; // dominated by a pair at least as late with at least this rank
+            }
+            if stair[i].0 == event_time {
+                end = i + 1; // same time, lower rank: dominated by the new pair
+            }
+        }
+        // k: the first pair before i that the new one does not dominate, plus one
+        let mut k = i;
+        while k > 0 && stair[k - 1].1 <= rank {
+            k -= 1;
+        }
+        let old_head_time = stair[0].0;
+        stair.splice(k..end, [(event_time, rank)]);
+        if k == 0 && event_time != old_head_time {
+            self.heads.push(Reverse((event_time, index)));
+            if self.heads.len() > 2 * self.stairs.len() + 16 {
+                // mostly former heads: rebuild
+                self.heads = self
+                    .stairs
+                    .iter()
+                    .map(|(j, s)| Reverse((s[0].0, *j)))
+                    .collect();
+            }
+        }
+    }
+
+    /// `SlidingHllStrategy.evict`: drop pairs with `event_time <= bound`.
+    fn evict(&mut self, bound: i64) {
+        while let Some((t, index)) = self.top() {
+            if t > bound {
+                break;
+            }
+            self.heads.pop();
+            let Some(stair) = self.stairs.get_mut(&index) else {
+                continue;
+            };
+            if stair[0].0 != t {
+                continue; // a former head
+            }
+            let mut k = 1;
+            while k < stair.len() && stair[k].0 <= bound {
+                k += 1;
+            }
+            if k == stair.len() {
+                self.stairs.remove(&index);
+            } else {
+                stair.drain(..k);
+                self.heads.push(Reverse((stair[0].0, index)));
+            }
+        }
+    }
+
+    /// The registers over `(lo, +inf)`.
+    pub fn registers_after(&self, lo: i64) -> Vec<(u16, u8)> {
+        if lo >= self.newest {
+            return Vec::new();
+        }
+        self.stairs
+            .iter()
+            .filter_map(|(index, stair)| stair.iter().find(|p| p.0 > lo).map(|p| (*index, p.1)))
+            .collect()
+    }
+
+    /// `SlidingHllStrategy.oldest_after`.
+    pub fn oldest_after(&self, lo: i64) -> Option<i64> {
+        if lo >= self.newest {
+            return None;
+        }
+        if let Some((t, _)) = self.top() {
+            if t > lo {
+                return Some(t);
+            }
+        }
+        self.stairs
+            .values()
+            .filter_map(|stair| stair.iter().find(|p| p.0 > lo).map(|p| p.0))
+            .min()
+    }
+
+    /// `SlidingHllStrategy.to_bytes`: version, precision, newest, register count; u16
+    /// indices, u8 pair counts, int64 pair times, u8 ranks — registers by index.
+    pub fn to_bytes(&self, hll: &Hll, w: &mut Writer) {
+        w.u8(VERSION);
+        w.u8(hll.precision);
+        w.i64(self.newest);
+        w.u32(self.stairs.len() as u32);
+        for index in self.stairs.keys() {
+            w.bytes(&index.to_be_bytes());
+        }
+        for stair in self.stairs.values() {
+            w.u8(stair.len() as u8);
+        }
+        for stair in self.stairs.values() {
+            for p in stair {
+                w.i64(p.0);
+            }
+        }
+        for stair in self.stairs.values() {
+            for p in stair {
+                w.u8(p.1);
+            }
+        }
+    }
+
+    /// `SlidingHllStrategy.from_bytes` (this layout; the event-log layout of older states
+    /// is read by the Python operators only).
+    pub fn from_bytes(hll: &Hll, data: &[u8]) -> Decoded<Self> {
+        let mut r = Reader::new(data, "sliding HyperLogLog");
+        r.version(VERSION)?;
+        if r.u8()? != hll.precision {
+            return Err(FormatError(
+                "sliding HyperLogLog state written with another precision".into(),
+            ));
+        }
+        let newest = r.i64()?;
+        let n = r.u32()? as usize;
+        if r.remaining() < 3 * n {
+            return Err(FormatError(format!(
+                "sliding HyperLogLog: truncated state: {n} registers"
+            )));
+        }
+        let mut order = Vec::with_capacity(n);
+        for _ in 0..n {
+            let hi = r.u8()? as u16;
+            order.push(hi << 8 | r.u8()? as u16);
+        }
+        let mut counts = Vec::with_capacity(n);
+        for _ in 0..n {
+            counts.push(r.u8()? as usize);
+        }
+        let pairs: usize = counts.iter().sum();
+        if r.remaining() != 9 * pairs {
+            return Err(FormatError(format!(
+                "sliding HyperLogLog: {} bytes for {pairs} pairs",
+                r.remaining()
+            )));
+        }
+        let mut times = Vec::with_capacity(pairs);
+        for _ in 0..pairs {
+            times.push(r.i64()?);
+        }
+        let ranks = &data[r.pos..];
+        let mut state = HllState::new();
+        state.newest = newest;
+        let max_rank = (hll.shift + 1) as u8;
+        let mut start = 0;
+        let mut previous: i32 = -1;
+        for (index, count) in order.into_iter().zip(counts) {
+            if !(previous < index as i32 && (index as u32) < hll.m) || count == 0 {
+                return Err(FormatError(
+                    "sliding HyperLogLog: bad register index or empty staircase".into(),
+                ));
+            }
+            previous = index as i32;
+            let stair: Vec<(i64, u8)> = (start..start + count)
+                .map(|j| (times[j], ranks[j]))
+                .collect();
+            start += count;
+            if !stair.windows(2).all(|p| p[0].0 < p[1].0 && p[0].1 > p[1].1) {
+                return Err(FormatError(format!(
+                    "sliding HyperLogLog: register {index} is not a staircase"
+                )));
+            }
+            let (first, last) = (stair[0], stair[stair.len() - 1]);
+            if !(1 <= last.1 && last.1 <= first.1 && first.1 <= max_rank) || last.0 > newest {
+                return Err(FormatError(format!(
+                    "sliding HyperLogLog: register {index} holds an impossible pair"
+                )));
+            }
+            state.heads.push(Reverse((first.0, index)));
+            state.stairs.insert(index, stair);
+        }
+        Ok(state)
+    }
+}
