@@ -189,9 +189,13 @@ class ParquetHistory:
             self._check_types(path, handle.schema_arrow, source, entity_field, arrival)
             offset = 0
             for record_batch in handle.iter_batches(batch_size=batch_size, columns=wanted):
-                data = {name: record_batch.column(name).to_pylist() for name in wanted}
                 size = record_batch.num_rows
-                yield self._batch(source, entity_field, partition, offset, size, data, arrival)
+                clean = self._clean_batch(source, entity_field, partition, offset, record_batch, arrival)
+                if clean is not None:
+                    yield clean
+                else:
+                    data = {name: record_batch.column(name).to_pylist() for name in wanted}
+                    yield self._batch(source, entity_field, partition, offset, size, data, arrival)
                 offset += size
 
     @staticmethod
@@ -218,6 +222,48 @@ class ParquetHistory:
                 )
         if arrival is not None and not pt.is_integer(schema.field(arrival).type):
             raise HistoryError(f"{path}: arrival column {arrival!r} must hold integers (UTC ms)")
+
+    def _clean_batch(
+        self, source: Source, entity_field: str, partition: int, first_offset: int, record_batch: Any, arrival: str | None
+    ) -> HistoryBatch | None:
+        """:meth:`_batch` for a batch in which no row has a problem, checked column-wise
+        with Arrow compute (no nulls, entity keys of 1 to ``MAX_KEY_BYTES`` bytes, finite
+        floats) instead of row by row; ``None`` when some row has one — :meth:`_batch`
+        then finds which and sends it to the dead letters. The same columns either way."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        names = list(source.schema)
+        checked = names + ([arrival] if arrival is not None and arrival not in names else [])
+        if any(record_batch.column(name).null_count for name in checked):
+            return None
+        keys = record_batch.column(entity_field)
+        if pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type):
+            lengths = pc.binary_length(keys)
+            if len(keys) and (pc.min(lengths).as_py() < 1 or pc.max(lengths).as_py() > MAX_KEY_BYTES):
+                return None
+            key_list = keys.to_pylist()
+        else:  # integer keys (allowed for the entity field): their decimal text
+            key_list = [str(k) for k in keys.to_pylist()]
+            if any(len(k) > MAX_KEY_BYTES for k in key_list):
+                return None
+        columns: dict[str, list[Any]] = {}
+        for name, kind in source.schema.items():
+            column = record_batch.column(name)
+            if kind is float:
+                column = column.cast(pa.float64(), safe=False)  # as float(v): nearest double
+                if len(column) and not pc.all(pc.is_finite(column)).as_py():
+                    return None
+            columns[name] = key_list if name == entity_field else column.to_pylist()
+        size = record_batch.num_rows
+        decoded = DecodedRecords(
+            keys=key_list,
+            event_times=columns[source.timestamp],
+            arrivals=record_batch.column(arrival).to_pylist() if arrival is not None else columns[source.timestamp],
+            columns=columns,
+            positions=list(range(size)),
+        )
+        return HistoryBatch(partition, size, decoded, [], first_offset + size, list(range(first_offset, first_offset + size)))
 
     def _batch(
         self,

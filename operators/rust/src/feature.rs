@@ -700,6 +700,27 @@ pub fn add(
     }
 }
 
+/// The value of a sliding distinct count read as of `t` without building its registers,
+/// when nothing is pending and no register's head has left the window by then
+/// (`SlidingHllStrategy.read_value`); `None` when the general path is needed.
+pub fn quick_distinct(spec: &Spec, state: &FeatureState, t: i64) -> Option<Result<i64, ReadError>> {
+    let (Kind::Distinct(hll), Window::Sliding { size }, Main::Hll(hs)) =
+        (&spec.kind, spec.window, &state.main)
+    else {
+        return None;
+    };
+    if !state.pending.is_empty() || spec.refresh.is_some() {
+        return None;
+    }
+    if t < hs.newest {
+        return Some(Err(ReadError::BeforeNewest {
+            newest: hs.newest,
+            hi: t,
+        }));
+    }
+    hs.quick_value(hll, t - size).map(Ok)
+}
+
 /// `FeatureOperator.intermediate`.
 pub fn intermediate(spec: &Spec, state: &FeatureState, t: i64) -> Result<Acc, ReadError> {
     let Some(refresh) = spec.refresh else {

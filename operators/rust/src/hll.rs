@@ -75,7 +75,7 @@ impl Hll {
     }
 
     /// `estimate(nonempty, units)`, with Python's float steps in Python's order.
-    fn estimate(&self, nonempty: u32, units: u128) -> i64 {
+    pub fn estimate(&self, nonempty: u32, units: u128) -> i64 {
         let m = self.m as f64;
         let empty = self.m - nonempty;
         // int / int in Python is the correctly rounded quotient; dividing by a power of
@@ -96,6 +96,9 @@ pub struct HllState {
     stairs: BTreeMap<u16, Vec<(i64, u8)>>,
     heads: BinaryHeap<Reverse<(i64, u16)>>,
     pub newest: i64,
+    /// Harmonic sum of the head ranks over the non-empty registers (empty ones excluded:
+    /// `Registers.units` minus their weight), kept up to date as Python keeps `units`.
+    head_units: u128,
 }
 
 impl HllState {
@@ -104,6 +107,7 @@ impl HllState {
             stairs: BTreeMap::new(),
             heads: BinaryHeap::new(),
             newest: NEG_INF,
+            head_units: 0,
         }
     }
 
@@ -126,6 +130,7 @@ impl HllState {
         let (index, rank) = hll.register_and_rank(text);
         let Some(stair) = self.stairs.get_mut(&index) else {
             self.stairs.insert(index, vec![(event_time, rank)]);
+            self.head_units += weight(rank);
             self.heads.push(Reverse((event_time, index)));
             return;
         };
@@ -148,8 +153,11 @@ impl HllState {
         while k > 0 && stair[k - 1].1 <= rank {
             k -= 1;
         }
-        let old_head_time = stair[0].0;
+        let (old_head_time, old_rank) = stair[0];
         stair.splice(k..end, [(event_time, rank)]);
+        if k == 0 {
+            self.head_units = self.head_units - weight(old_rank) + weight(rank);
+        }
         if k == 0 && event_time != old_head_time {
             self.heads.push(Reverse((event_time, index)));
             if self.heads.len() > 2 * self.stairs.len() + 16 {
@@ -180,12 +188,36 @@ impl HllState {
             while k < stair.len() && stair[k].0 <= bound {
                 k += 1;
             }
+            let old_rank = stair[0].1;
             if k == stair.len() {
                 self.stairs.remove(&index);
+                self.head_units -= weight(old_rank);
             } else {
                 stair.drain(..k);
+                self.head_units = self.head_units - weight(old_rank) + weight(stair[0].1);
                 self.heads.push(Reverse((stair[0].0, index)));
             }
+        }
+    }
+
+    /// The estimate over `(lo, +inf)` without building the registers when no head is at
+    /// or before `lo` (the heap's top is after it: every current head is at or after the
+    /// top); `None` otherwise (`SlidingHllStrategy.read_value`).
+    pub fn quick_value(&self, hll: &Hll, lo: i64) -> Option<i64> {
+        if lo >= self.newest {
+            return Some(0);
+        }
+        match self.top() {
+            _ if self.stairs.is_empty() => Some(0),
+            Some((t, _)) if t > lo => {
+                let nonempty = self.stairs.len() as u32;
+                Some(hll.estimate(
+                    nonempty,
+                    (hll.m - nonempty) as u128 * weight(0) + self.head_units,
+                ))
+            }
+            Some(_) => None,
+            None => Some(0),
         }
     }
 
@@ -307,6 +339,7 @@ impl HllState {
                 )));
             }
             state.heads.push(Reverse((first.0, index)));
+            state.head_units += weight(first.1);
             state.stairs.insert(index, stair);
         }
         Ok(state)

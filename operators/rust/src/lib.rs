@@ -105,7 +105,16 @@ impl NativeView {
     ) -> PyResult<Vec<Py<PyAny>>> {
         let mut out = Vec::with_capacity(self.specs.len());
         for (spec, fs) in self.specs.iter().zip(state.features.iter()) {
-            let acc = match feature::intermediate(spec, fs, t) {
+            let quick = feature::quick_distinct(spec, fs, t);
+            let intermediate = match quick {
+                Some(Ok(n)) => {
+                    out.push(n.into_pyobject(py)?.into_any().unbind());
+                    continue;
+                }
+                Some(Err(e)) => Err(e),
+                None => feature::intermediate(spec, fs, t),
+            };
+            let acc = match intermediate {
                 Ok(acc) => acc,
                 Err(ReadError::BeforeSealed {
                     boundary,
