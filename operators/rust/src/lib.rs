@@ -17,6 +17,13 @@ use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString};
 /// A feature as Python describes it: (kind, tiled window `(size, tile)`, refresh `(every, lag)`).
 type SpecTuple = (String, Option<(i64, i64)>, Option<(i64, i64)>);
 
+/// Reads asked of a batch: `(position, key, times)`.
+type Reads<'py> = Vec<(usize, Bound<'py, PyAny>, Vec<i64>)>;
+/// Values of reads: per read, per time, per feature.
+type Answers = Vec<Vec<Vec<Py<PyAny>>>>;
+/// `(accepted, late positions, too-far-ahead positions, answers)`.
+type BatchOutcome = (u64, Vec<usize>, Vec<usize>, Answers);
+
 const VERSION: u8 = 2;
 const ACCEPTED: u8 = 0;
 const LATE: u8 = 1;
@@ -334,6 +341,7 @@ impl NativeView {
     /// it with its first accepted event). Returns `(accepted, late positions, too-far-ahead
     /// positions)`, positions ascending. Entities are independent, so each entity's events
     /// are applied together, in their batch order: one lookup per entity.
+    #[pyo3(signature = (states, keys, event_times, arrivals, columns))]
     fn apply_batch<'py>(
         &self,
         py: Python<'py>,
@@ -343,106 +351,36 @@ impl NativeView {
         arrivals: &Bound<'py, PyAny>,
         columns: &Bound<'py, PyAny>,
     ) -> PyResult<(u64, Vec<usize>, Vec<usize>)> {
-        let keys: Vec<Bound<'py, PyAny>> = match keys.cast::<PyList>() {
-            Ok(list) => list.iter().collect(),
-            Err(_) => keys.try_iter()?.collect::<PyResult<_>>()?,
-        };
-        let size = keys.len();
-        let times = ints(event_times)?;
-        let arrivals = ints(arrivals)?;
-        let columns: Vec<Bound<'py, PyAny>> = columns.try_iter()?.collect::<PyResult<_>>()?;
-        if times.len() != size || arrivals.len() != size || columns.len() != self.specs.len() {
-            return Err(PyValueError::new_err(format!(
-                "batch columns disagree: {size} keys, {} event times, {} arrivals, {} feature columns for {} features",
-                times.len(),
-                arrivals.len(),
-                columns.len(),
-                self.specs.len()
-            )));
-        }
-        let mut inputs: Vec<Option<Vec<Val>>> = Vec::with_capacity(columns.len());
-        for (i, (column, spec)) in columns.iter().zip(self.specs.iter()).enumerate() {
-            if column.is_none() || matches!(spec.kind, Kind::Count) {
-                inputs.push(None);
-                continue;
-            }
-            let values = input_column(&spec.kind, column, size, i)?;
-            if values.len() != size {
-                return Err(PyValueError::new_err(format!(
-                    "batch column of feature {i} has {} values for {size} keys",
-                    values.len()
-                )));
-            }
-            inputs.push(Some(values));
-        }
-        // Group positions by entity (Python hashing and equality of the keys).
-        let slots = PyDict::new(py);
-        let mut groups: Vec<Vec<usize>> = Vec::new();
-        for (i, key) in keys.iter().enumerate() {
-            match slots.get_item(key)? {
-                Some(slot) => {
-                    let slot: usize = slot.extract()?;
-                    groups[slot].push(i);
-                }
-                None => {
-                    slots.set_item(key, groups.len())?;
-                    groups.push(vec![i]);
-                }
-            }
-        }
-        let dict = states.cast::<PyDict>().ok();
-        fn value(column: &Option<Vec<Val>>, i: usize) -> &Val {
-            match column {
-                None => &NIL,
-                Some(v) => &v[i],
-            }
-        }
-        let mut accepted: u64 = 0;
-        let mut late: Vec<usize> = Vec::new();
-        let mut ahead: Vec<usize> = Vec::new();
-        for positions in groups.iter() {
-            let key = &keys[positions[0]];
-            let found = match dict {
-                Some(d) => d.get_item(key)?,
-                None => {
-                    let got = states.call_method1("get", (key,))?;
-                    if got.is_none() {
-                        None
-                    } else {
-                        Some(got)
-                    }
-                }
-            };
-            let (cell, stored) = match found {
-                Some(obj) => (
-                    obj.cast_into::<NativeEntityState>().map_err(PyErr::from)?,
-                    true,
-                ),
-                None => (Bound::new(py, self.fresh())?, false),
-            };
-            let mut any = false;
-            {
-                let mut state = cell.borrow_mut();
-                for &i in positions.iter() {
-                    match self
-                        .apply_one(&mut state, times[i], arrivals[i], |f| value(&inputs[f], i))
-                    {
-                        ACCEPTED => {
-                            accepted += 1;
-                            any = true;
-                        }
-                        LATE => late.push(i),
-                        _ => ahead.push(i),
-                    }
-                }
-            }
-            if any && !stored {
-                states.set_item(key, cell)?;
-            }
-        }
-        late.sort_unstable();
-        ahead.sort_unstable();
+        let (accepted, late, ahead, _) =
+            self.batch(py, states, keys, event_times, arrivals, columns, None)?;
         Ok((accepted, late, ahead))
+    }
+
+    /// `apply_batch` that also reads: `reads` holds `(position, key, times)`; each is
+    /// answered on `key`'s state with its events before `position` applied and none from
+    /// there on — every feature's value at each time, as `read` gives them. Returns
+    /// `(accepted, late, too_far_ahead, answers)`, `answers[j][k]` the values of read `j`
+    /// at its `k`-th time. The point-in-time join of backfill, in one call per batch.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_batch_reading<'py>(
+        &self,
+        py: Python<'py>,
+        states: &Bound<'py, PyAny>,
+        keys: &Bound<'py, PyAny>,
+        event_times: &Bound<'py, PyAny>,
+        arrivals: &Bound<'py, PyAny>,
+        columns: &Bound<'py, PyAny>,
+        reads: Reads<'py>,
+    ) -> PyResult<BatchOutcome> {
+        self.batch(
+            py,
+            states,
+            keys,
+            event_times,
+            arrivals,
+            columns,
+            Some(reads),
+        )
     }
 
     /// Every feature's value as of `t`, in feature order.
@@ -503,6 +441,174 @@ impl NativeView {
 }
 
 impl NativeView {
+    /// `apply_batch`, answering `reads` on the way (see `apply_batch_reading`).
+    #[allow(clippy::too_many_arguments)]
+    fn batch<'py>(
+        &self,
+        py: Python<'py>,
+        states: &Bound<'py, PyAny>,
+        keys: &Bound<'py, PyAny>,
+        event_times: &Bound<'py, PyAny>,
+        arrivals: &Bound<'py, PyAny>,
+        columns: &Bound<'py, PyAny>,
+        reads: Option<Reads<'py>>,
+    ) -> PyResult<BatchOutcome> {
+        let keys: Vec<Bound<'py, PyAny>> = match keys.cast::<PyList>() {
+            Ok(list) => list.iter().collect(),
+            Err(_) => keys.try_iter()?.collect::<PyResult<_>>()?,
+        };
+        let size = keys.len();
+        let times = ints(event_times)?;
+        let arrivals = ints(arrivals)?;
+        let columns: Vec<Bound<'py, PyAny>> = columns.try_iter()?.collect::<PyResult<_>>()?;
+        if times.len() != size || arrivals.len() != size || columns.len() != self.specs.len() {
+            return Err(PyValueError::new_err(format!(
+                "batch columns disagree: {size} keys, {} event times, {} arrivals, {} feature columns for {} features",
+                times.len(),
+                arrivals.len(),
+                columns.len(),
+                self.specs.len()
+            )));
+        }
+        let mut inputs: Vec<Option<Vec<Val>>> = Vec::with_capacity(columns.len());
+        for (i, (column, spec)) in columns.iter().zip(self.specs.iter()).enumerate() {
+            if column.is_none() || matches!(spec.kind, Kind::Count) {
+                inputs.push(None);
+                continue;
+            }
+            let values = input_column(&spec.kind, column, size, i)?;
+            if values.len() != size {
+                return Err(PyValueError::new_err(format!(
+                    "batch column of feature {i} has {} values for {size} keys",
+                    values.len()
+                )));
+            }
+            inputs.push(Some(values));
+        }
+        // Group positions by entity (Python hashing and equality of the keys).
+        let slots = PyDict::new(py);
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            match slots.get_item(key)? {
+                Some(slot) => {
+                    let slot: usize = slot.extract()?;
+                    groups[slot].push(i);
+                }
+                None => {
+                    slots.set_item(key, groups.len())?;
+                    groups.push(vec![i]);
+                }
+            }
+        }
+        // Reads by entity slot: (position, read index), in position order.
+        let reads = reads.unwrap_or_default();
+        let mut answers: Answers = (0..reads.len()).map(|_| Vec::new()).collect();
+        let mut slot_reads: Vec<Vec<(usize, usize)>> = vec![Vec::new(); groups.len()];
+        let mut orphan_reads: Vec<(Bound<'py, PyAny>, usize)> = Vec::new();
+        for (j, (position, key, _)) in reads.iter().enumerate() {
+            match slots.get_item(key)? {
+                Some(slot) => slot_reads[slot.extract::<usize>()?].push((*position, j)),
+                None => orphan_reads.push((key.clone(), j)), // no event of its entity in the batch
+            }
+        }
+        for r in slot_reads.iter_mut() {
+            r.sort_unstable();
+        }
+        let dict = states.cast::<PyDict>().ok();
+        fn value(column: &Option<Vec<Val>>, i: usize) -> &Val {
+            match column {
+                None => &NIL,
+                Some(v) => &v[i],
+            }
+        }
+        let mut accepted: u64 = 0;
+        let mut late: Vec<usize> = Vec::new();
+        let mut ahead: Vec<usize> = Vec::new();
+        for (slot, positions) in groups.iter().enumerate() {
+            let key = &keys[positions[0]];
+            let found = match dict {
+                Some(d) => d.get_item(key)?,
+                None => {
+                    let got = states.call_method1("get", (key,))?;
+                    if got.is_none() {
+                        None
+                    } else {
+                        Some(got)
+                    }
+                }
+            };
+            let (cell, stored) = match found {
+                Some(obj) => (
+                    obj.cast_into::<NativeEntityState>().map_err(PyErr::from)?,
+                    true,
+                ),
+                None => (Bound::new(py, self.fresh())?, false),
+            };
+            let mut any = false;
+            {
+                let mut state = cell.borrow_mut();
+                let due = &slot_reads[slot];
+                let mut next = 0;
+                for &i in positions.iter() {
+                    while next < due.len() && due[next].0 <= i {
+                        let j = due[next].1;
+                        answers[j] = self.answer(py, &state, &reads[j].2)?;
+                        next += 1;
+                    }
+                    match self
+                        .apply_one(&mut state, times[i], arrivals[i], |f| value(&inputs[f], i))
+                    {
+                        ACCEPTED => {
+                            accepted += 1;
+                            any = true;
+                        }
+                        LATE => late.push(i),
+                        _ => ahead.push(i),
+                    }
+                }
+                for &(_, j) in &due[next..] {
+                    answers[j] = self.answer(py, &state, &reads[j].2)?;
+                }
+            }
+            if any && !stored {
+                states.set_item(key, cell)?;
+            }
+        }
+        for (key, j) in orphan_reads {
+            let found = match dict {
+                Some(d) => d.get_item(&key)?,
+                None => {
+                    let got = states.call_method1("get", (&key,))?;
+                    if got.is_none() {
+                        None
+                    } else {
+                        Some(got)
+                    }
+                }
+            };
+            answers[j] = match found {
+                Some(obj) => {
+                    let cell = obj.cast_into::<NativeEntityState>().map_err(PyErr::from)?;
+                    let state = cell.borrow();
+                    self.answer(py, &state, &reads[j].2)?
+                }
+                None => self.answer(py, &self.fresh(), &reads[j].2)?,
+            };
+        }
+        late.sort_unstable();
+        ahead.sort_unstable();
+        Ok((accepted, late, ahead, answers))
+    }
+
+    fn answer(
+        &self,
+        py: Python<'_>,
+        state: &NativeEntityState,
+        times: &[i64],
+    ) -> PyResult<Vec<Vec<Py<PyAny>>>> {
+        times.iter().map(|&t| self.values(py, state, t)).collect()
+    }
+
     fn change(&self, state: &NativeEntityState, t: i64) -> i64 {
         let mut until = POS_INF;
         for (spec, fs) in self.specs.iter().zip(state.features.iter()) {
