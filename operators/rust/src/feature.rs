@@ -35,7 +35,8 @@ fn ceil_to(t: i64, step: i64) -> i64 {
 pub enum Val {
     Nil,
     F(f64),
-    S(Box<str>),
+    /// A string and its `hash64` (what distinct counts need of it).
+    S(Box<str>, u64),
 }
 
 impl Val {
@@ -99,10 +100,10 @@ impl Kind {
                 last_n_add(*n, items, (event_time, seq, value.f()))
             }
             (Kind::Distinct(hll), Acc::Regs(regs)) => {
-                let Val::S(text) = value else {
+                let Val::S(_, hash) = value else {
                     unreachable!("distinct values are strings")
                 };
-                let (index, rank) = hll.register_and_rank(text);
+                let (index, rank) = hll.register_and_rank(*hash);
                 match regs.iter_mut().find(|r| r.0 == index) {
                     Some(r) if rank > r.1 => r.1 = rank,
                     Some(_) => {}
@@ -480,10 +481,10 @@ fn strategy_insert(
             let Kind::Distinct(hll) = kind else {
                 unreachable!()
             };
-            let Val::S(text) = value else {
+            let Val::S(_, hash) = value else {
                 unreachable!("distinct values are strings")
             };
-            state.insert(hll, event_time, text, bound);
+            state.insert(hll, event_time, *hash, bound);
         }
     }
 }
@@ -786,10 +787,10 @@ fn values_run<'a>(values: impl ExactSizeIterator<Item = &'a Val> + Clone, w: &mu
                 w.f64(v.f());
             }
         }
-        Val::S(_) => {
+        Val::S(..) => {
             let texts: Vec<&str> = values
                 .map(|v| {
-                    if let Val::S(s) = v {
+                    if let Val::S(s, _) = v {
                         &**s
                     } else {
                         unreachable!()
@@ -837,7 +838,7 @@ fn decode_values(kind: &Kind, r: &mut Reader, n: usize) -> Decoded<Vec<Val>> {
             r.pos += size;
             let text = std::str::from_utf8(&r.data[start..start + size])
                 .map_err(|e| FormatError(format!("corrupt state ({e})")))?;
-            out.extend(text.split('\0').map(|s| Val::S(s.into())));
+            out.extend(text.split('\0').map(|s| Val::S(s.into(), Hll::hash(s))));
             if out.len() != n {
                 return Err(FormatError(format!(
                     "string run holds {} values, expected {n}",
@@ -853,7 +854,7 @@ fn decode_values(kind: &Kind, r: &mut Reader, n: usize) -> Decoded<Vec<Val>> {
                 let raw = r.blob()?;
                 let text = std::str::from_utf8(raw)
                     .map_err(|e| FormatError(format!("corrupt state ({e})")))?;
-                out.push(Val::S(text.into()));
+                out.push(Val::S(text.into(), Hll::hash(text)));
             }
         }
         _ => {

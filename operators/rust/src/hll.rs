@@ -46,7 +46,7 @@ impl Hll {
     }
 
     /// `hash64` of a string: BLAKE2b-64 of `b"s" + utf-8`, big-endian.
-    fn hash(text: &str) -> u64 {
+    pub fn hash(text: &str) -> u64 {
         let mut hasher = Blake2bVar::new(8).expect("8 is a valid BLAKE2b output size");
         hasher.update(b"s");
         hasher.update(text.as_bytes());
@@ -55,9 +55,8 @@ impl Hll {
         u64::from_be_bytes(out)
     }
 
-    /// `register_and_rank(value)`.
-    pub fn register_and_rank(&self, text: &str) -> (u16, u8) {
-        let h = Self::hash(text);
+    /// `register_and_rank(value)` of a value whose `hash64` is `h`.
+    pub fn register_and_rank(&self, h: u64) -> (u16, u8) {
         let mask = (1u64 << self.shift) - 1;
         let bits = 64 - (h & mask).leading_zeros();
         ((h >> self.shift) as u16, (self.shift - bits + 1) as u8)
@@ -117,7 +116,7 @@ impl HllState {
     }
 
     /// `SlidingHllStrategy.insert`.
-    pub fn insert(&mut self, hll: &Hll, event_time: i64, text: &str, bound: i64) {
+    pub fn insert(&mut self, hll: &Hll, event_time: i64, hash: u64, bound: i64) {
         if self.top().is_some_and(|(t, _)| t <= bound) {
             self.evict(bound);
         }
@@ -127,7 +126,7 @@ impl HllState {
         if event_time > self.newest {
             self.newest = event_time;
         }
-        let (index, rank) = hll.register_and_rank(text);
+        let (index, rank) = hll.register_and_rank(hash);
         let Some(stair) = self.stairs.get_mut(&index) else {
             self.stairs.insert(index, vec![(event_time, rank)]);
             self.head_units += weight(rank);

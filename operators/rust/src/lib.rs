@@ -13,6 +13,8 @@ use hll::Hll;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString};
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// A feature as Python describes it: (kind, tiled window `(size, tile)`, refresh `(every, lag)`).
 type SpecTuple = (String, Option<(i64, i64)>, Option<(i64, i64)>);
@@ -58,6 +60,7 @@ pub struct NativeEntityState {
 #[pyclass(module = "operators._native", frozen)]
 pub struct NativeView {
     specs: Vec<Spec>,
+    hashes: Mutex<HashCache>,
     allowed_lateness: i64,
     max_ahead: i64,
 }
@@ -165,12 +168,35 @@ impl NativeView {
     }
 }
 
+/// `hash64` of strings seen lately (ids repeat a lot; Python memoises it too).
+type HashCache = HashMap<Box<str>, u64>;
+const HASH_CACHE_SIZE: usize = 1 << 16;
+
 /// One input value of feature `feature`: a float, or a string for distinct counts.
-fn input_value(kind: &Kind, item: Bound<'_, PyAny>, feature: usize) -> PyResult<Val> {
+fn input_value(
+    kind: &Kind,
+    item: Bound<'_, PyAny>,
+    feature: usize,
+    hashes: &mut HashCache,
+) -> PyResult<Val> {
     match kind {
         Kind::Count => Ok(Val::Nil),
         Kind::Distinct(_) => match item.cast::<PyString>() {
-            Ok(s) => Ok(Val::S(s.to_str()?.into())),
+            Ok(s) => {
+                let text = s.to_str()?;
+                let hash = match hashes.get(text) {
+                    Some(h) => *h,
+                    None => {
+                        if hashes.len() >= HASH_CACHE_SIZE {
+                            hashes.clear();
+                        }
+                        let h = Hll::hash(text);
+                        hashes.insert(text.into(), h);
+                        h
+                    }
+                };
+                Ok(Val::S(text.into(), hash))
+            }
             Err(_) => Err(PyTypeError::new_err(format!(
                 "feature {feature}: the native distinct count takes strings, got {}",
                 item.get_type().name()?
@@ -191,15 +217,16 @@ fn input_column(
     column: &Bound<'_, PyAny>,
     size: usize,
     feature: usize,
+    hashes: &mut HashCache,
 ) -> PyResult<Vec<Val>> {
     let mut out = Vec::with_capacity(size);
     if let Ok(list) = column.cast::<PyList>() {
         for item in list.iter() {
-            out.push(input_value(kind, item, feature)?);
+            out.push(input_value(kind, item, feature, hashes)?);
         }
     } else {
         for item in column.try_iter()? {
-            out.push(input_value(kind, item?, feature)?);
+            out.push(input_value(kind, item?, feature, hashes)?);
         }
     }
     Ok(out)
@@ -304,6 +331,7 @@ impl NativeView {
         }
         Ok(NativeView {
             specs: out,
+            hashes: Mutex::new(HashMap::new()),
             allowed_lateness,
             max_ahead,
         })
@@ -332,7 +360,12 @@ impl NativeView {
         }
         let mut inputs = Vec::with_capacity(values.len());
         for (i, (spec, value)) in self.specs.iter().zip(values).enumerate() {
-            inputs.push(input_value(&spec.kind, value, i)?);
+            inputs.push(input_value(
+                &spec.kind,
+                value,
+                i,
+                &mut self.hashes.lock().unwrap(),
+            )?);
         }
         Ok(self.apply_one(&mut state, event_time, arrival, |i| &inputs[i]))
     }
@@ -476,7 +509,13 @@ impl NativeView {
                 inputs.push(None);
                 continue;
             }
-            let values = input_column(&spec.kind, column, size, i)?;
+            let values = input_column(
+                &spec.kind,
+                column,
+                size,
+                i,
+                &mut self.hashes.lock().unwrap(),
+            )?;
             if values.len() != size {
                 return Err(PyValueError::new_err(format!(
                     "batch column of feature {i} has {} values for {size} keys",
