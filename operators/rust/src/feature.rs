@@ -11,6 +11,7 @@
 use crate::codec::{Decoded, FormatError, Reader, Writer, RUN_FLOAT, RUN_NONE, TAG_FLOAT};
 use crate::hll::{Hll, HllState};
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 pub const NEG_INF: i64 = -(1 << 62);
 pub const POS_INF: i64 = 1 << 62;
@@ -36,7 +37,7 @@ pub enum Val {
     Nil,
     F(f64),
     /// A string and its `hash64` (what distinct counts need of it).
-    S(Box<str>, u64),
+    S(Arc<str>, u64),
 }
 
 impl Val {

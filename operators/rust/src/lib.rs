@@ -14,7 +14,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// A feature as Python describes it: (kind, tiled window `(size, tile)`, refresh `(every, lag)`).
 type SpecTuple = (String, Option<(i64, i64)>, Option<(i64, i64)>);
@@ -169,7 +169,7 @@ impl NativeView {
 }
 
 /// `hash64` of strings seen lately (ids repeat a lot; Python memoises it too).
-type HashCache = HashMap<Box<str>, u64>;
+type HashCache = HashMap<Arc<str>, u64>;
 const HASH_CACHE_SIZE: usize = 1 << 16;
 
 /// One input value of feature `feature`: a float, or a string for distinct counts.
@@ -184,18 +184,17 @@ fn input_value(
         Kind::Distinct(_) => match item.cast::<PyString>() {
             Ok(s) => {
                 let text = s.to_str()?;
-                let hash = match hashes.get(text) {
-                    Some(h) => *h,
-                    None => {
-                        if hashes.len() >= HASH_CACHE_SIZE {
-                            hashes.clear();
-                        }
-                        let h = Hll::hash(text);
-                        hashes.insert(text.into(), h);
-                        h
-                    }
-                };
-                Ok(Val::S(text.into(), hash))
+                // the cached string is shared: no allocation per event
+                if let Some((shared, hash)) = hashes.get_key_value(text) {
+                    return Ok(Val::S(shared.clone(), *hash));
+                }
+                if hashes.len() >= HASH_CACHE_SIZE {
+                    hashes.clear();
+                }
+                let shared: Arc<str> = Arc::from(text);
+                let hash = Hll::hash(text);
+                hashes.insert(shared.clone(), hash);
+                Ok(Val::S(shared, hash))
             }
             Err(_) => Err(PyTypeError::new_err(format!(
                 "feature {feature}: the native distinct count takes strings, got {}",
@@ -525,24 +524,40 @@ impl NativeView {
             inputs.push(Some(values));
         }
         // Group positions by entity (Python hashing and equality of the keys).
+        // One flat array of positions ordered by entity (a counting sort), no vector per entity.
         let slots = PyDict::new(py);
-        let mut groups: Vec<Vec<usize>> = Vec::new();
-        for (i, key) in keys.iter().enumerate() {
-            match slots.get_item(key)? {
-                Some(slot) => {
-                    let slot: usize = slot.extract()?;
-                    groups[slot].push(i);
-                }
+        let mut slot_of: Vec<usize> = Vec::with_capacity(size);
+        let mut counts: Vec<usize> = Vec::new();
+        for key in keys.iter() {
+            let slot = match slots.get_item(key)? {
+                Some(slot) => slot.extract::<usize>()?,
                 None => {
-                    slots.set_item(key, groups.len())?;
-                    groups.push(vec![i]);
+                    slots.set_item(key, counts.len())?;
+                    counts.push(0);
+                    counts.len() - 1
                 }
-            }
+            };
+            counts[slot] += 1;
+            slot_of.push(slot);
         }
+        let mut starts: Vec<usize> = Vec::with_capacity(counts.len() + 1);
+        let mut total = 0;
+        for c in counts.iter() {
+            starts.push(total);
+            total += c;
+        }
+        starts.push(total);
+        let mut fill = starts.clone();
+        let mut order = vec![0usize; size];
+        for (i, &slot) in slot_of.iter().enumerate() {
+            order[fill[slot]] = i;
+            fill[slot] += 1;
+        }
+        let groups = (0..counts.len()).map(|s| &order[starts[s]..starts[s + 1]]);
         // Reads by entity slot: (position, read index), in position order.
         let reads = reads.unwrap_or_default();
         let mut answers: Answers = (0..reads.len()).map(|_| Vec::new()).collect();
-        let mut slot_reads: Vec<Vec<(usize, usize)>> = vec![Vec::new(); groups.len()];
+        let mut slot_reads: Vec<Vec<(usize, usize)>> = vec![Vec::new(); counts.len()];
         let mut orphan_reads: Vec<(Bound<'py, PyAny>, usize)> = Vec::new();
         for (j, (position, key, _)) in reads.iter().enumerate() {
             match slots.get_item(key)? {
@@ -563,7 +578,7 @@ impl NativeView {
         let mut accepted: u64 = 0;
         let mut late: Vec<usize> = Vec::new();
         let mut ahead: Vec<usize> = Vec::new();
-        for (slot, positions) in groups.iter().enumerate() {
+        for (slot, positions) in groups.enumerate() {
             let key = &keys[positions[0]];
             let found = match dict {
                 Some(d) => d.get_item(key)?,
