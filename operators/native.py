@@ -138,25 +138,26 @@ class NativeViewOperator(ViewOperator):
             accepted, late, ahead = self._core.apply_batch(states, keys, event_times, arrivals, columns)
         return BatchResult(accepted, late, ahead)
 
-    def apply_batch_reading(
+    def apply_batch_join(
         self,
         states: MutableMapping[Hashable, Any],
         keys: Sequence[Hashable],
         event_times: Sequence[int],
         arrivals: Sequence[int],
         columns: Sequence[Sequence[Any] | None],
-        reads: Sequence[tuple[int, Hashable, Sequence[int]]],
-    ) -> tuple[BatchResult, list[list[list[Any]]]]:
-        """:meth:`apply_batch` that also answers ``reads``: each ``(position, key, times)``
-        on ``key``'s state with its events before ``position`` applied and none from there
-        on (an entity without state reads as empty). Returns the batch result and, per read
-        and time, every feature's value in feature order — backfill's point-in-time join in
-        one call per batch instead of one per cut."""
+        pending: dict[Hashable, list[tuple[int, Any]]],
+    ) -> tuple[BatchResult, list[tuple[Any, list[Any]]]]:
+        """:meth:`apply_batch` that also answers spine rows. ``pending`` maps an entity to
+        its rows ``(time, row)``, latest first; a row is answered on its entity's state
+        just before the entity's first event in the batch that arrived after its time, and
+        removed from ``pending`` (an entity without rows left is removed). Returns the
+        batch result and ``(row, values)`` per answered row, values in feature order —
+        backfill's point-in-time join, with no pass over the events in Python."""
         with gc_paused():
-            accepted, late, ahead, answers = self._core.apply_batch_reading(
-                states, keys, event_times, arrivals, columns, reads
+            accepted, late, ahead, joined = self._core.apply_batch_join(
+                states, keys, event_times, arrivals, columns, pending
             )
-        return BatchResult(accepted, late, ahead), answers
+        return BatchResult(accepted, late, ahead), joined
 
     def read(self, state: Any, t: int) -> dict[str, Any]:
         if state is None:

@@ -246,35 +246,32 @@ class _ViewJoin:
     def apply(self, batch: HistoryBatch, keys: list[str], topic: str) -> tuple[int, list[LateRecord]]:
         """Apply one batch, answering rows as their moment passes; returns (accepted, late).
 
-        On the native core, one ``apply_batch_reading`` call applies the batch and answers
-        the rows due in it, each on its entity's state just before the event that triggers
-        it. On the Python operators, entities being independent, only the events of
-        entities with rows due in this batch are cut where those rows are answered; every
-        other entity's events go through one ``apply_batch`` call (one run per entity and
-        feature)."""
+        On the native core, one ``apply_batch_join`` call applies the batch and answers
+        the rows due in it (taking them from ``pending``), each on its entity's state just
+        before the event that triggers it. On the Python operators, entities being
+        independent, only the events of entities with rows due in this batch are cut where
+        those rows are answered; every other entity's events go through one
+        ``apply_batch`` call (one run per entity and feature)."""
         decoded = batch.decoded
         arrivals = decoded.arrivals
         self.too_far_ahead = []
-        triggers = self._triggers(keys, arrivals) if self.next_time else []
         event_times = decoded.event_times
         columns = self.op.columns_for(decoded.columns)
         cache = self.cache
         cache.prefetch(keys)
         late: list[int] = []
-        reading = getattr(self.op, "apply_batch_reading", None)
-        if reading is not None:  # the native core: the whole batch, rows answered on the way
-            result, answers = reading(
-                cache, keys, event_times, arrivals, columns, [(p, key, [t for t, _ in rows]) for p, key, rows in triggers]
-            )
+        join = getattr(self.op, "apply_batch_join", None)
+        triggers = [] if join is not None or not self.next_time else self._triggers(keys, arrivals)
+        if join is not None:  # the native core: the whole batch, rows answered on the way
+            result, joined = join(cache, keys, event_times, arrivals, columns, self.pending)
             accepted = result.accepted
             late = result.late
             self.too_far_ahead = result.too_far_ahead
             wanted = [(i, self.columns[name]) for i, name in enumerate(self.op.names) if name in self.columns]
-            for (_, _, rows), values_at in zip(triggers, answers):
-                for (_, row), values in zip(rows, values_at):
-                    for i, column in wanted:
-                        column[row] = values[i]
-                self.answered += len(rows)
+            for row, values in joined:
+                for i, column in wanted:
+                    column[row] = values[i]
+            self.answered += len(joined)
         elif not triggers:
             accepted = self._apply(keys, event_times, arrivals, columns, range(len(keys)), late)
         else:

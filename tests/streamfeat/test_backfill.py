@@ -348,6 +348,9 @@ def test_native_and_python_training_sets_are_identical(tmp_path, monkeypatch, se
     first, last = rows[0][4], rows[-1][4]
     keys = [f"u{rng.randint(0, 70)}" for _ in range(700)]  # some never seen
     times = [rng.randint(first - 86_400_000, last + 40 * 86_400_000) for _ in keys]
+    for row in rng.sample(rows, 300):  # exactly at an arrival: that event is in the answer
+        keys.append(row[0])
+        times.append(row[4])
     history = ParquetHistory([tmp_path / "h.parquet"], topic="transactions")
     (fast,), fast_report = point_in_time([PointInTimeRequest(view, keys, times)], history, batch_size=500)
     monkeypatch.setenv(NATIVE_ENV, "0")

@@ -19,12 +19,8 @@ use std::sync::{Arc, Mutex};
 /// A feature as Python describes it: (kind, tiled window `(size, tile)`, refresh `(every, lag)`).
 type SpecTuple = (String, Option<(i64, i64)>, Option<(i64, i64)>);
 
-/// Reads asked of a batch: `(position, key, times)`.
-type Reads<'py> = Vec<(usize, Bound<'py, PyAny>, Vec<i64>)>;
-/// Values of reads: per read, per time, per feature.
-type Answers = Vec<Vec<Vec<Py<PyAny>>>>;
-/// `(accepted, late positions, too-far-ahead positions, answers)`.
-type BatchOutcome = (u64, Vec<usize>, Vec<usize>, Answers);
+/// Spine rows answered by `apply_batch_join`: `(row, values)`.
+type Joined = Vec<(Py<PyAny>, Vec<Py<PyAny>>)>;
 
 const VERSION: u8 = 2;
 const ACCEPTED: u8 = 0;
@@ -383,27 +379,6 @@ impl NativeView {
         arrivals: &Bound<'py, PyAny>,
         columns: &Bound<'py, PyAny>,
     ) -> PyResult<(u64, Vec<usize>, Vec<usize>)> {
-        let (accepted, late, ahead, _) =
-            self.batch(py, states, keys, event_times, arrivals, columns, None)?;
-        Ok((accepted, late, ahead))
-    }
-
-    /// `apply_batch` that also reads: `reads` holds `(position, key, times)`; each is
-    /// answered on `key`'s state with its events before `position` applied and none from
-    /// there on — every feature's value at each time, as `read` gives them. Returns
-    /// `(accepted, late, too_far_ahead, answers)`, `answers[j][k]` the values of read `j`
-    /// at its `k`-th time. The point-in-time join of backfill, in one call per batch.
-    #[allow(clippy::too_many_arguments)]
-    fn apply_batch_reading<'py>(
-        &self,
-        py: Python<'py>,
-        states: &Bound<'py, PyAny>,
-        keys: &Bound<'py, PyAny>,
-        event_times: &Bound<'py, PyAny>,
-        arrivals: &Bound<'py, PyAny>,
-        columns: &Bound<'py, PyAny>,
-        reads: Reads<'py>,
-    ) -> PyResult<BatchOutcome> {
         self.batch(
             py,
             states,
@@ -411,8 +386,41 @@ impl NativeView {
             event_times,
             arrivals,
             columns,
-            Some(reads),
+            None,
+            &mut Vec::new(),
         )
+    }
+
+    /// `apply_batch` that also answers spine rows: `pending` maps an entity to its rows
+    /// `(time, row)`, latest first (the order `list.pop` takes them). A row is answered
+    /// on its entity's state just before the entity's first event in the batch that
+    /// arrived after its time, and removed (an entity with no rows left is removed);
+    /// rows whose moment has not come stay. Returns `(accepted, late, too_far_ahead,
+    /// answered)`, `answered` holding `(row, values)`: backfill's point-in-time join,
+    /// entity by entity, without a pass over the events in Python.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_batch_join<'py>(
+        &self,
+        py: Python<'py>,
+        states: &Bound<'py, PyAny>,
+        keys: &Bound<'py, PyAny>,
+        event_times: &Bound<'py, PyAny>,
+        arrivals: &Bound<'py, PyAny>,
+        columns: &Bound<'py, PyAny>,
+        pending: &Bound<'py, PyDict>,
+    ) -> PyResult<(u64, Vec<usize>, Vec<usize>, Joined)> {
+        let mut joined = Vec::new();
+        let (accepted, late, ahead) = self.batch(
+            py,
+            states,
+            keys,
+            event_times,
+            arrivals,
+            columns,
+            Some(pending),
+            &mut joined,
+        )?;
+        Ok((accepted, late, ahead, joined))
     }
 
     /// Every feature's value as of `t`, in feature order.
@@ -473,7 +481,7 @@ impl NativeView {
 }
 
 impl NativeView {
-    /// `apply_batch`, answering `reads` on the way (see `apply_batch_reading`).
+    /// `apply_batch`, answering the spine rows of `pending` on the way (see `apply_batch_join`).
     #[allow(clippy::too_many_arguments)]
     fn batch<'py>(
         &self,
@@ -483,8 +491,9 @@ impl NativeView {
         event_times: &Bound<'py, PyAny>,
         arrivals: &Bound<'py, PyAny>,
         columns: &Bound<'py, PyAny>,
-        reads: Option<Reads<'py>>,
-    ) -> PyResult<BatchOutcome> {
+        pending: Option<&Bound<'py, PyDict>>,
+        joined: &mut Joined,
+    ) -> PyResult<(u64, Vec<usize>, Vec<usize>)> {
         let keys: Vec<Bound<'py, PyAny>> = match keys.cast::<PyList>() {
             Ok(list) => list.iter().collect(),
             Err(_) => keys.try_iter()?.collect::<PyResult<_>>()?,
@@ -554,20 +563,6 @@ impl NativeView {
             fill[slot] += 1;
         }
         let groups = (0..counts.len()).map(|s| &order[starts[s]..starts[s + 1]]);
-        // Reads by entity slot: (position, read index), in position order.
-        let reads = reads.unwrap_or_default();
-        let mut answers: Answers = (0..reads.len()).map(|_| Vec::new()).collect();
-        let mut slot_reads: Vec<Vec<(usize, usize)>> = vec![Vec::new(); counts.len()];
-        let mut orphan_reads: Vec<(Bound<'py, PyAny>, usize)> = Vec::new();
-        for (j, (position, key, _)) in reads.iter().enumerate() {
-            match slots.get_item(key)? {
-                Some(slot) => slot_reads[slot.extract::<usize>()?].push((*position, j)),
-                None => orphan_reads.push((key.clone(), j)), // no event of its entity in the batch
-            }
-        }
-        for r in slot_reads.iter_mut() {
-            r.sort_unstable();
-        }
         let dict = states.cast::<PyDict>().ok();
         fn value(column: &Option<Vec<Val>>, i: usize) -> &Val {
             match column {
@@ -578,7 +573,7 @@ impl NativeView {
         let mut accepted: u64 = 0;
         let mut late: Vec<usize> = Vec::new();
         let mut ahead: Vec<usize> = Vec::new();
-        for (slot, positions) in groups.enumerate() {
+        for positions in groups {
             let key = &keys[positions[0]];
             let found = match dict {
                 Some(d) => d.get_item(key)?,
@@ -601,13 +596,34 @@ impl NativeView {
             let mut any = false;
             {
                 let mut state = cell.borrow_mut();
-                let due = &slot_reads[slot];
-                let mut next = 0;
+                // spine rows of this entity, latest first: those before an event's arrival
+                // are answered just before it
+                let rows = match pending {
+                    Some(p) => p
+                        .get_item(key)?
+                        .map(|l| l.cast_into::<PyList>())
+                        .transpose()?,
+                    None => None,
+                };
+                let mut next_row = match &rows {
+                    Some(r) if !r.is_empty() => {
+                        Some(r.get_item(r.len() - 1)?.extract::<(i64, Py<PyAny>)>()?)
+                    }
+                    _ => None,
+                };
                 for &i in positions.iter() {
-                    while next < due.len() && due[next].0 <= i {
-                        let j = due[next].1;
-                        answers[j] = self.answer(py, &state, &reads[j].2)?;
-                        next += 1;
+                    while let Some((t, row)) = next_row.take() {
+                        if t >= arrivals[i] {
+                            next_row = Some((t, row));
+                            break;
+                        }
+                        joined.push((row, self.values(py, &state, t)?));
+                        let r = rows.as_ref().expect("rows");
+                        r.del_item(r.len() - 1)?;
+                        if !r.is_empty() {
+                            next_row =
+                                Some(r.get_item(r.len() - 1)?.extract::<(i64, Py<PyAny>)>()?);
+                        }
                     }
                     match self
                         .apply_one(&mut state, times[i], arrivals[i], |f| value(&inputs[f], i))
@@ -620,47 +636,19 @@ impl NativeView {
                         _ => ahead.push(i),
                     }
                 }
-                for &(_, j) in &due[next..] {
-                    answers[j] = self.answer(py, &state, &reads[j].2)?;
+                if let (Some(p), Some(r)) = (pending, &rows) {
+                    if r.is_empty() {
+                        p.del_item(key)?;
+                    }
                 }
             }
             if any && !stored {
                 states.set_item(key, cell)?;
             }
         }
-        for (key, j) in orphan_reads {
-            let found = match dict {
-                Some(d) => d.get_item(&key)?,
-                None => {
-                    let got = states.call_method1("get", (&key,))?;
-                    if got.is_none() {
-                        None
-                    } else {
-                        Some(got)
-                    }
-                }
-            };
-            answers[j] = match found {
-                Some(obj) => {
-                    let cell = obj.cast_into::<NativeEntityState>().map_err(PyErr::from)?;
-                    let state = cell.borrow();
-                    self.answer(py, &state, &reads[j].2)?
-                }
-                None => self.answer(py, &self.fresh(), &reads[j].2)?,
-            };
-        }
         late.sort_unstable();
         ahead.sort_unstable();
-        Ok((accepted, late, ahead, answers))
-    }
-
-    fn answer(
-        &self,
-        py: Python<'_>,
-        state: &NativeEntityState,
-        times: &[i64],
-    ) -> PyResult<Vec<Vec<Py<PyAny>>>> {
-        times.iter().map(|&t| self.values(py, state, t)).collect()
+        Ok((accepted, late, ahead))
     }
 
     fn change(&self, state: &NativeEntityState, t: i64) -> i64 {
