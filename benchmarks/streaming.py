@@ -15,7 +15,8 @@ One run:
    (:func:`recent`): the flow reads its values as of the wall clock, and with W1's own
    times (2023, ``--event-times w1``) every sliding window would be empty by then, so
    those reads would cost less than they do in production;
-3. measures two ceilings on that topic: consume-only (``consume(num_messages=10000)``
+3. measures two ceilings on that topic: consume-only (``consume(num_messages=10000)`` with the
+   flow's :data:`~streamfeat.kafka_io.FETCH_CONFIG`
    over every partition, counting bytes) and consume+decode (plus ``orjson.loads``);
 4. runs ``streamfeat run FEATURES --bootstrap-servers ... --stop-at-end`` on the shipped
    example features (its source pointed at the topic) in a subprocess, polling its
@@ -58,6 +59,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from benchmarks._common import REPO, RESULTS_DIR, machine, write_results
+from streamfeat.kafka_io import FETCH_CONFIG
 from streamfeat.loader import EXAMPLE_FEATURES
 from streamfeat.workload import DAY_MS, W1, WorkloadSpec, generate, iter_batches
 
@@ -235,6 +237,7 @@ def consume_ceiling(bootstrap: str, topic: str, partitions: int, *, decode: bool
             "group.id": f"bench-ceiling-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "enable.partition.eof": False,
+            **FETCH_CONFIG,  # what the flow's readers use
         }
     )
     try:
@@ -258,7 +261,13 @@ def consume_ceiling(bootstrap: str, topic: str, partitions: int, *, decode: bool
         seconds = time.perf_counter() - started
     finally:
         consumer.close()
-    return {"events": count, "bytes": size, "seconds": round(seconds, 3), "events_per_s": round(count / seconds)}
+    return {
+        "events": count,
+        "bytes": size,
+        "seconds": round(seconds, 3),
+        "events_per_s": round(count / seconds),
+        "consumer_config": FETCH_CONFIG,
+    }
 
 
 # -- the streamfeat flow -------------------------------------------------------------------------
@@ -594,7 +603,8 @@ def markdown(r: dict[str, Any]) -> str:
         ),
         (
             f"| consume only (ceiling) | {c['consume_only']['events_per_s']:,} | "
-            f"{c['consume_only']['bytes'] / 1e6:,.0f} MB in {c['consume_only']['seconds']} s, one consumer |"
+            f"{c['consume_only']['bytes'] / 1e6:,.0f} MB in {c['consume_only']['seconds']} s, one consumer "
+            "with the flow's fetch settings |"
         ),
         (
             f"| consume + orjson.loads (ceiling) | {c['consume_decode']['events_per_s']:,} | "

