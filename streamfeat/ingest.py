@@ -10,6 +10,8 @@ the reason and the source position.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +20,12 @@ import orjson
 
 from streamfeat.definitions import Source
 
-__all__ = ["DeadLetter", "DecodedRecords", "Reason", "decode_records", "MAX_RECORD_BYTES"]
+try:
+    from operators._native import RecordDecoder
+except ImportError:  # the extension was not built: every record takes the Python path
+    RecordDecoder = None
+
+__all__ = ["MAX_RECORD_BYTES", "DeadLetter", "DecodedRecords", "Reason", "decode_records"]
 
 #: Records larger than this are dead-lettered unread (1 MiB).
 MAX_RECORD_BYTES = 1 << 20
@@ -82,11 +89,28 @@ def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
+#: ``STREAMFEAT_NATIVE=0`` turns the native decoder off too (see :mod:`streamfeat.build`).
+_NATIVE_ENV = "STREAMFEAT_NATIVE"
+_KINDS = {int: "int", float: "float", str: "str", bool: "bool"}
+
+
+@functools.lru_cache(maxsize=64)
+def _native_decoder(source: Source, entity_field: str, arrival_field: str | None, max_record_bytes: int) -> Any:
+    """The native decoder for these settings, or ``None`` (not built, turned off, or an
+    entity field it does not handle)."""
+    if RecordDecoder is None or os.environ.get(_NATIVE_ENV, "1").strip() == "0":
+        return None
+    if source.schema.get(entity_field) not in (str, int):
+        return None
+    fields = [(name, _KINDS[kind]) for name, kind in source.schema.items()]
+    return RecordDecoder(fields, entity_field, source.timestamp, arrival_field, max_record_bytes, MAX_KEY_BYTES)
+
+
 def decode_records(
     source: Source,
     entity_field: str,
     payloads: Sequence[bytes],
-    arrivals: Sequence[int],
+    arrivals: Sequence[int | None],
     *,
     topic: str,
     partition: int,
@@ -104,7 +128,67 @@ def decode_records(
     ``arrivals[i]`` is the record's arrival time (the Kafka timestamp). Where it is
     ``None`` (file replays), the arrival is the integer field ``arrival_field`` of the
     record when present, else the event time.
+
+    With the native core built, ``operators._native.RecordDecoder`` decides the records
+    whose answer is certain (plain valid records: no escapes, every field of its type)
+    and defers every other one to the Python rules below, which stay the definition;
+    the tests compare the two on random and malformed records.
     """
+    decoder = _native_decoder(source, entity_field, arrival_field, max_record_bytes)
+    if decoder is None:
+        return _decode_python(source, entity_field, payloads, arrivals, topic=topic, partition=partition,
+                              offsets=offsets, arrival_field=arrival_field, max_record_bytes=max_record_bytes)
+    keys, times, arrived, column_lists, positions, deferred = decoder.decode(payloads, arrivals)
+    decoded = DecodedRecords(keys, times, arrived, dict(zip(source.schema, column_lists, strict=True)), positions)
+    if not deferred:
+        return decoded, []
+    rest, dead = _decode_python(
+        source,
+        entity_field,
+        [payloads[i] for i in deferred],
+        [arrivals[i] for i in deferred],
+        topic=topic,
+        partition=partition,
+        offsets=[offsets[i] for i in deferred],
+        arrival_field=arrival_field,
+        max_record_bytes=max_record_bytes,
+    )
+    if rest.positions:
+        decoded = _merge(decoded, rest, deferred)
+    return decoded, dead
+
+
+def _merge(decided: DecodedRecords, rest: DecodedRecords, deferred: list[int]) -> DecodedRecords:
+    """The records of both in input order (``rest.positions`` index ``deferred``)."""
+    order = sorted(
+        [(p, 0, i) for i, p in enumerate(decided.positions)] + [(deferred[p], 1, i) for i, p in enumerate(rest.positions)]
+    )
+    parts = (decided, rest)
+    merged = DecodedRecords(columns={name: [] for name in decided.columns})
+    for position, part, i in order:
+        source = parts[part]
+        merged.keys.append(source.keys[i])
+        merged.event_times.append(source.event_times[i])
+        merged.arrivals.append(source.arrivals[i])
+        merged.positions.append(position)
+        for name, column in merged.columns.items():
+            column.append(source.columns[name][i])
+    return merged
+
+
+def _decode_python(
+    source: Source,
+    entity_field: str,
+    payloads: Sequence[bytes],
+    arrivals: Sequence[int | None],
+    *,
+    topic: str,
+    partition: int,
+    offsets: Sequence[int],
+    arrival_field: str | None = None,
+    max_record_bytes: int = MAX_RECORD_BYTES,
+) -> tuple[DecodedRecords, list[DeadLetter]]:
+    """:func:`decode_records` in Python: the definition of what a valid record is."""
     schema = source.schema
     checks = list(schema.items())
     decoded = DecodedRecords(columns={name: [] for name in schema})

@@ -4,6 +4,7 @@
 //! `ViewOperator` interface; states encode to the same bytes as the Python operators'.
 
 mod codec;
+mod decode;
 mod feature;
 mod hll;
 
@@ -700,5 +701,6 @@ impl NativeEntityState {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeView>()?;
     m.add_class::<NativeEntityState>()?;
+    m.add_class::<decode::RecordDecoder>()?;
     Ok(())
 }

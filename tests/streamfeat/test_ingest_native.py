@@ -1,0 +1,169 @@
+"""The native record decoder against the Python rules (the oracle): same columns, same
+types, same dead letters, on random, hand-written and corrupted JSON records."""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from streamfeat import Source
+from streamfeat.ingest import _decode_python, _native_decoder, decode_records
+
+SOURCE = Source("txns", timestamp="ts", schema={"user_id": str, "amount": float, "n": int, "ok": bool, "ts": int})
+INT_KEYED = Source("clicks", timestamp="ts", schema={"uid": int, "page": str, "ts": int})
+FIELDS = {"user_id": str, "amount": float, "n": int, "ok": bool, "ts": int, "arrived": int}
+
+
+def dumps(value) -> str:
+    """JSON text of ``value`` (integers of any size, non-ASCII kept raw)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def canonical(decoded, dead):
+    """Comparable form: floats by their bits, every value with its exact type."""
+
+    def cell(v):
+        if type(v) is float:
+            return ("float", struct.pack("<d", v))
+        return (type(v).__name__, v)
+
+    columns = {name: [cell(v) for v in values] for name, values in decoded.columns.items()}
+    return (
+        [cell(k) for k in decoded.keys],
+        [cell(t) for t in decoded.event_times],
+        [cell(a) for a in decoded.arrivals],
+        columns,
+        decoded.positions,
+        [(d.reason, d.detail, d.payload, d.topic, d.partition, d.offset) for d in dead],
+    )
+
+
+def both(source, entity, payloads, arrivals, arrival_field=None, max_record_bytes=1 << 20):
+    offsets = list(range(100, 100 + len(payloads)))
+    options = {"topic": "t", "partition": 1, "offsets": offsets, "arrival_field": arrival_field,
+               "max_record_bytes": max_record_bytes}
+    native = decode_records(source, entity, payloads, arrivals, **options)
+    python = _decode_python(source, entity, payloads, arrivals, **options)
+    return canonical(*native), canonical(*python)
+
+
+def test_the_native_decoder_is_used():
+    decoder = _native_decoder(SOURCE, "user_id", None, 1 << 20)
+    assert decoder is not None
+    good = orjson.dumps({"user_id": "u1", "amount": 2.5, "n": 3, "ok": True, "ts": 1000, "extra": {"a": [1, None]}})
+    *_, positions, deferred = decoder.decode([good, b"{", good], [1, 2, None])
+    assert (positions, deferred) == ([0, 2], [1]), "plain records are decided natively, the rest deferred"
+
+
+texts = st.text(alphabet=st.sampled_from(list("abcXYZ09 _-") + ['"', "\\", "\n", "\x00", "é", "😀", "\u2028"]), max_size=8)
+ints = st.one_of(st.integers(-5, 5), st.integers(-(2**63) - 2, 2**63 + 2), st.integers(-(2**70), 2**70))
+floats = st.floats(allow_nan=False, allow_infinity=False)
+values = st.one_of(texts, ints, floats, st.booleans(), st.none(), st.lists(ints, max_size=2), st.just({"x": [1]}))
+typed = {
+    str: st.one_of(texts.filter(bool), ints),
+    float: st.one_of(floats, ints),
+    int: ints,
+    bool: st.booleans(),
+}
+
+
+@st.composite
+def number_texts(draw):
+    """JSON number spellings orjson and the native decoder must read alike."""
+    mantissa = draw(st.integers(0, 10**20))
+    digits = str(mantissa)
+    cut = draw(st.integers(0, len(digits)))
+    text = ("-" if draw(st.booleans()) else "") + (digits[:cut] or "0") + ("." + (digits[cut:] or "0") if cut < len(digits) else "")
+    if draw(st.booleans()):
+        text += draw(st.sampled_from(["e", "E", "e+", "e-", "E-"])) + str(draw(st.integers(0, 330)))
+    return text
+
+
+@st.composite
+def records(draw):
+    """A JSON object as text: schema fields (usually well typed), extras, duplicates,
+    odd spacing, number spellings; sometimes corrupted."""
+    pairs = []
+    for name, kind in FIELDS.items():
+        roll = draw(st.integers(0, 9))
+        if roll == 0:
+            continue  # missing
+        if roll == 1:
+            pairs.append((name, dumps(draw(values))))
+        elif roll == 2 and kind in (int, float):
+            pairs.append((name, draw(number_texts())))
+        else:
+            pairs.append((name, dumps(draw(typed[kind]))))
+    for _ in range(draw(st.integers(0, 2))):
+        pairs.append((draw(st.sampled_from(["x", "user_id", "amount", "ts", "a\\u0062"])), dumps(draw(values))))
+    order = draw(st.permutations(pairs))
+    space = draw(st.sampled_from(["", " ", "\n\t "]))
+    text = "{" + space + ("," + space).join(f'"{k}"{space}:{space}{v}' for k, v in order) + space + "}"
+    data = text.encode()
+    corruption = draw(st.integers(0, 9))
+    if corruption == 0 and data:
+        at = draw(st.integers(0, len(data) - 1))
+        data = data[:at] + bytes([draw(st.integers(0, 255))]) + data[at + 1 :]
+    elif corruption == 1:
+        data = data[: draw(st.integers(0, len(data)))]
+    elif corruption == 2:
+        data = draw(st.sampled_from([b"[1]", b"null", b"1", b'"s"', b"", b"\xef\xbb\xbf" + data, data + b" x"]))
+    return data
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(records(), st.one_of(st.none(), st.integers(0, 10**13))), min_size=1, max_size=12),
+    st.sampled_from([None, "arrived", "n"]),
+    st.sampled_from([1 << 20, 60]),
+)
+def test_native_and_python_decoding_agree(batch, arrival_field, max_record_bytes):
+    payloads = [p for p, _ in batch]
+    arrivals = [a for _, a in batch]
+    native, python = both(SOURCE, "user_id", payloads, arrivals, arrival_field, max_record_bytes)
+    assert native == python
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.one_of(ints, texts, floats, st.none()), st.one_of(texts, ints), ints), min_size=1, max_size=8))
+def test_int_entity_keys_agree(rows):
+    payloads = [dumps({"uid": uid, "page": page, "ts": ts}).encode() for uid, page, ts in rows]
+    native, python = both(INT_KEYED, "uid", payloads, [7] * len(payloads))
+    assert native == python
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"user_id":"u","amount":1e400,"n":1,"ok":true,"ts":1}',  # infinity
+        b'{"user_id":"u","amount":1,"n":18446744073709551615,"ok":true,"ts":1}',  # beyond i64, within u64
+        b'{"user_id":"u","amount":123456789012345678901234567890,"n":1,"ok":true,"ts":1}',  # beyond u64
+        b'{"user_id":"u","amount":NaN,"n":1,"ok":true,"ts":1}',
+        b'{"user_id":"u\\u00e9","amount":1,"n":1,"ok":true,"ts":1}',  # an escape
+        b'{"user_id":"u","amount":1,"n":1,"ok":true,"ts":1,"ts":"late"}',  # the last duplicate wins
+        b'{"user_id":"u","amount":1,"n":1,"ok":true,"ts":1}garbage',
+        b'{"user_id":"u","amount":1,"n":1,"ok":true,"ts":1,"x":"\xff"}',  # invalid UTF-8 in an unread field
+        b'{"user_id":"u","amount":-0.0,"n":-0,"ok":false,"ts":1}',
+        b'{"user_id":"u","amount":2.2250738585072011e-308,"n":1,"ok":true,"ts":1}',
+        b'{"user_id":"u","amount":1,"n":01,"ok":true,"ts":1}',  # a leading zero
+    ],
+)
+def test_edge_cases_agree(payload):
+    native, python = both(SOURCE, "user_id", [payload], [None], "arrived")
+    assert native == python
+
+
+def test_floats_round_like_orjson():
+    samples = ["0.1", "1e-7", "9007199254740993", "9007199254740993.0", "4.9406564584124654e-324", "1.7976931348623157e308",
+               "0.30000000000000004441", "2.4703282292062327e-324", "123456789.123456789e-5"]
+    payloads = [f'{{"user_id":"u","amount":{s},"n":1,"ok":true,"ts":1}}'.encode() for s in samples]
+    native, python = both(SOURCE, "user_id", payloads, [1] * len(payloads))
+    assert native == python
+    assert all(math.isfinite(v) for v in decode_records(SOURCE, "user_id", payloads, [1] * len(payloads), topic="t",
+                                                        partition=0, offsets=list(range(len(payloads))))[0].columns["amount"])
