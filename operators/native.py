@@ -176,6 +176,16 @@ class NativeViewOperator(ViewOperator):
     def to_bytes(self, state: Any) -> bytes:
         return self._core.to_bytes(state)
 
+    def publish_batch(
+        self, states: list[Any], at: int | None, horizon: int | None, large: list[bool]
+    ) -> list[tuple[bytes | None, bytes | None, int, int]]:
+        """Per state ``(data, values, valid_from, valid_until)``: its bytes, and its values
+        as of ``max(state.now, at)`` as JSON with the span they hold for — what
+        ``to_bytes`` and ``streamfeat.online.base.cache_values`` give, in one call
+        (``values`` is ``None`` without ``at`` or where JSON cannot carry them). ``data``
+        is ``None`` where ``large[i]`` and the values hold past ``horizon``."""
+        return self._core.publish_batch(states, list(self.names), at, horizon, large)
+
     def from_bytes(self, data: bytes) -> Any:
         return self._core.from_bytes(data)
 

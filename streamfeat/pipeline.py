@@ -53,7 +53,7 @@ from streamfeat.errors import (
     StreamfeatError,
 )
 from streamfeat.ingest import DeadLetter, Reason, decode_records
-from streamfeat.online.base import OnlineStore, StoredEntity, cache_values
+from streamfeat.online.base import CachedValues, OnlineStore, StoredEntity, cache_values
 from streamfeat.state.cache import EntityStateCache
 from streamfeat.state.store import StateStore
 
@@ -398,16 +398,33 @@ class FeaturePipeline:
             return {}
         peek = runtime.cache.peek
         op = runtime.op
-        to_bytes = op.to_bytes
         at = self._clock.now_ms() if self.publish_values else None
         interval = self.commit_interval_ms
         horizon = None if at is None or not interval else at + 2 * interval
         threshold = self.large_state_bytes
+        touched = [(key, state) for key in keys if (state := peek(key)) is not None and state.seq]
         rows = {}
-        for key in keys:
-            state = peek(key)
-            if state is None or not state.seq:
-                continue
+        publish_batch = getattr(op, "publish_batch", None)
+        if publish_batch is not None:  # the native core: bytes and values of every state in one call
+            published = publish_batch([state for _, state in touched], at, horizon, [key in large for key, _ in touched])
+            for (key, state), (data, values, valid_from, valid_until) in zip(touched, published, strict=True):
+                cached = None if values is None else CachedValues(values, valid_from, valid_until)
+                if data is None:  # values-only: large, and its values hold past the horizon
+                    encoded.pop(key, None)
+                    deferred[key] = valid_until
+                    self._deadline = min(self._deadline, valid_until - interval)
+                    rows[key] = StoredEntity(None, state.seq, state.frontier, cached)
+                    continue
+                encoded[key] = data
+                deferred.pop(key, None)
+                if len(data) >= threshold:
+                    large.add(key)
+                else:
+                    large.discard(key)
+                rows[key] = StoredEntity(data, state.seq, state.frontier, cached)
+            return rows
+        to_bytes = op.to_bytes
+        for key, state in touched:
             cached = None if at is None else cache_values(op, state, at)
             if horizon is not None and key in large and cached is not None and cached.valid_until > horizon:
                 encoded.pop(key, None)

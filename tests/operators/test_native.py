@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import struct
 
+import orjson
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -35,6 +36,7 @@ from streamfeat import (
     build_view,
 )
 from streamfeat.build import NATIVE_ENV, build_feature
+from streamfeat.online.base import cache_values
 
 SOURCE = Source(
     "s", timestamp="ts", schema={"user_id": str, "ts": int, "amount": float, "m": str, "n": int}, max_ahead=20
@@ -160,6 +162,26 @@ def _check_batches(features: list, events: list, batch: int, reads: list[int]) -
             assert fast.read(twin, t) == python.read(state, t)
             assert fast.read_until(twin, t) == python.read_until(state, t)
             assert fast.next_change(twin, t) == python.next_change(state, t)
+            _check_publish(python, fast, state, twin, t)
+
+
+def _check_publish(python: ViewOperator, fast: native.NativeViewOperator, state, twin, at: int) -> None:
+    """publish_batch gives what the pipeline's Python path publishes: to_bytes, and
+    cache_values' JSON (the same objects read back, floats bit for bit) and span."""
+    cached = cache_values(python, state, at)
+    ((data, values, valid_from, valid_until),) = fast.publish_batch([twin], at, None, [False])
+    assert data == python.to_bytes(state)
+    assert (values is None) == (cached is None)
+    if cached is not None:
+        assert repr(orjson.loads(values)) == repr(orjson.loads(cached.values))
+        assert (valid_from, valid_until) == (cached.valid_from, cached.valid_until)
+        # large and holding past the horizon: values only; otherwise the bytes too
+        ((skipped, again, *_),) = fast.publish_batch([twin], at, valid_until - 1, [True])
+        assert (skipped, again) == (None, values)
+        ((kept, *_),) = fast.publish_batch([twin], at, valid_until, [True])
+        assert kept == data
+    ((plain, none, *_),) = fast.publish_batch([twin], None, None, [False])
+    assert (plain, none) == (data, None)
 
 
 @settings(max_examples=200, deadline=None)

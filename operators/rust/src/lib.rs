@@ -104,18 +104,14 @@ impl NativeView {
         ACCEPTED
     }
 
-    fn values<'py>(
-        &self,
-        py: Python<'py>,
-        state: &NativeEntityState,
-        t: i64,
-    ) -> PyResult<Vec<Py<PyAny>>> {
+    /// Every feature's value as of `t`, in feature order (read errors as Python's).
+    fn outputs(&self, py: Python<'_>, state: &NativeEntityState, t: i64) -> PyResult<Vec<Out>> {
         let mut out = Vec::with_capacity(self.specs.len());
         for (spec, fs) in self.specs.iter().zip(state.features.iter()) {
             let quick = feature::quick_distinct(spec, fs, t);
             let intermediate = match quick {
                 Some(Ok(n)) => {
-                    out.push(n.into_pyobject(py)?.into_any().unbind());
+                    out.push(Out::I(n));
                     continue;
                 }
                 Some(Err(e)) => Err(e),
@@ -146,23 +142,108 @@ impl NativeView {
                 }
             };
             out.push(match acc {
-                Acc::I(n) => n.into_pyobject(py)?.into_any().unbind(),
-                Acc::F(x) => PyFloat::new(py, x).into_any().unbind(),
-                Acc::Opt(None) => py.None(),
-                Acc::Opt(Some(x)) => PyFloat::new(py, x).into_any().unbind(),
-                Acc::Last(items) => PyList::new(py, items.iter().map(|i| i.2))?
-                    .into_any()
-                    .unbind(),
+                Acc::I(n) => Out::I(n),
+                Acc::F(x) => Out::F(x),
+                Acc::Opt(None) => Out::Null,
+                Acc::Opt(Some(x)) => Out::F(x),
+                Acc::Last(items) => Out::L(items.iter().map(|i| i.2).collect()),
                 Acc::Regs(regs) => {
                     let Kind::Distinct(hll) = &spec.kind else {
                         unreachable!()
                     };
-                    hll.value(&regs).into_pyobject(py)?.into_any().unbind()
+                    Out::I(hll.value(&regs))
                 }
             });
         }
         Ok(out)
     }
+
+    fn values(
+        &self,
+        py: Python<'_>,
+        state: &NativeEntityState,
+        t: i64,
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        self.outputs(py, state, t)?
+            .into_iter()
+            .map(|o| -> PyResult<Py<PyAny>> {
+                Ok(match o {
+                    Out::I(n) => n.into_pyobject(py)?.into_any().unbind(),
+                    Out::F(x) => PyFloat::new(py, x).into_any().unbind(),
+                    Out::Null => py.None(),
+                    Out::L(items) => PyList::new(py, items)?.into_any().unbind(),
+                })
+            })
+            .collect()
+    }
+
+    /// The values as the JSON object `orjson.dumps(dict(zip(names, values)))` reads back
+    /// as (shortest round-trip floats); `None` when JSON cannot carry them exactly
+    /// (a non-finite float), as `streamfeat.online.base.cache_values` decides.
+    fn values_json(&self, outputs: &[Out], names: &[String]) -> Option<Vec<u8>> {
+        let mut w: Vec<u8> = Vec::with_capacity(16 + 24 * outputs.len());
+        w.push(b'{');
+        for (i, (o, name)) in outputs.iter().zip(names).enumerate() {
+            if i > 0 {
+                w.push(b',');
+            }
+            json_str(&mut w, name);
+            w.push(b':');
+            match o {
+                Out::I(n) => w.extend_from_slice(n.to_string().as_bytes()),
+                Out::F(x) => json_float(&mut w, *x)?,
+                Out::Null => w.extend_from_slice(b"null"),
+                Out::L(items) => {
+                    w.push(b'[');
+                    for (j, x) in items.iter().enumerate() {
+                        if j > 0 {
+                            w.push(b',');
+                        }
+                        json_float(&mut w, *x)?;
+                    }
+                    w.push(b']');
+                }
+            }
+        }
+        w.push(b'}');
+        Some(w)
+    }
+}
+
+/// A feature value as the core computes it (`values` makes the Python objects).
+enum Out {
+    I(i64),
+    F(f64),
+    Null,
+    L(Vec<f64>),
+}
+
+/// `x` as JSON that reads back as the same float (never as an int); `None` if not finite.
+fn json_float(w: &mut Vec<u8>, x: f64) -> Option<()> {
+    if !x.is_finite() {
+        return None;
+    }
+    // Debug is the shortest round-trip form and keeps a '.' or an exponent ("1.0", "1e16").
+    w.extend_from_slice(format!("{x:?}").as_bytes());
+    Some(())
+}
+
+fn json_str(w: &mut Vec<u8>, text: &str) {
+    w.push(b'"');
+    for c in text.chars() {
+        match c {
+            '"' => w.extend_from_slice(b"\\\""),
+            '\\' => w.extend_from_slice(b"\\\\"),
+            c if (c as u32) < 0x20 => {
+                w.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+            }
+            c => {
+                let mut buf = [0u8; 4];
+                w.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    w.push(b'"');
 }
 
 /// `hash64` of strings seen lately (ids repeat a lot; Python memoises it too).
@@ -454,19 +535,59 @@ impl NativeView {
         py: Python<'py>,
         state: PyRef<'_, NativeEntityState>,
     ) -> Bound<'py, PyBytes> {
-        let mut w = Writer::with_capacity(64 + 48 * self.specs.len());
-        w.u8(VERSION);
-        w.i64(state.now);
-        w.i64(state.frontier);
-        w.i64(state.seq);
-        w.u32(self.specs.len() as u32);
-        let mut blob = Writer::with_capacity(128);
-        for (spec, fs) in self.specs.iter().zip(state.features.iter()) {
-            blob.buf.clear();
-            feature::to_bytes(spec, fs, &mut blob);
-            w.blob(&blob.buf);
+        PyBytes::new(py, &self.encode(&state))
+    }
+
+    /// The online rows of a batch's touched states, in order: `(data, values, valid_from,
+    /// valid_until)` with `data` the state's bytes and `values` its values as of
+    /// `max(state.now, at)` as JSON (`streamfeat.online.base.cache_values`; `None`
+    /// without `at`, or when JSON cannot carry them), valid until their next change.
+    /// Where `large[i]` and the values hold past `horizon`, `data` is `None` (a
+    /// values-only row: `streamfeat.pipeline`).
+    #[pyo3(signature = (states, names, at, horizon, large))]
+    fn publish_batch<'py>(
+        &self,
+        py: Python<'py>,
+        states: &Bound<'py, PyList>,
+        names: Vec<String>,
+        at: Option<i64>,
+        horizon: Option<i64>,
+        large: Vec<bool>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        if names.len() != self.specs.len() || large.len() != states.len() {
+            return Err(PyValueError::new_err(
+                "publish_batch: one name per feature and one large flag per state",
+            ));
         }
-        PyBytes::new(py, &w.buf)
+        let out = PyList::empty(py);
+        for (item, large) in states.iter().zip(large) {
+            let cell = item.cast::<NativeEntityState>()?;
+            let state = cell.borrow();
+            let (values, from, until) = match at {
+                None => (None, 0, 0),
+                Some(at) => {
+                    let t = state.now.max(at);
+                    let outputs = self.outputs(py, &state, t)?;
+                    (
+                        self.values_json(&outputs, &names),
+                        t,
+                        self.change(&state, t),
+                    )
+                }
+            };
+            let values_only = large && values.is_some() && horizon.is_some_and(|h| until > h);
+            let data: Py<PyAny> = if values_only {
+                py.None()
+            } else {
+                PyBytes::new(py, &self.encode(&state)).into_any().unbind()
+            };
+            let values: Py<PyAny> = match values {
+                Some(v) => PyBytes::new(py, &v).into_any().unbind(),
+                None => py.None(),
+            };
+            out.append((data, values, from, until))?;
+        }
+        Ok(out)
     }
 
     #[allow(clippy::wrong_self_convention)] // mirrors ViewOperator.from_bytes
@@ -650,6 +771,22 @@ impl NativeView {
         late.sort_unstable();
         ahead.sort_unstable();
         Ok((accepted, late, ahead))
+    }
+
+    fn encode(&self, state: &NativeEntityState) -> Vec<u8> {
+        let mut w = Writer::with_capacity(64 + 48 * self.specs.len());
+        w.u8(VERSION);
+        w.i64(state.now);
+        w.i64(state.frontier);
+        w.i64(state.seq);
+        w.u32(self.specs.len() as u32);
+        let mut blob = Writer::with_capacity(128);
+        for (spec, fs) in self.specs.iter().zip(state.features.iter()) {
+            blob.buf.clear();
+            feature::to_bytes(spec, fs, &mut blob);
+            w.blob(&blob.buf);
+        }
+        w.buf
     }
 
     fn change(&self, state: &NativeEntityState, t: i64) -> i64 {
