@@ -258,12 +258,15 @@ class _ViewJoin:
         event_times = decoded.event_times
         columns = self.op.columns_for(decoded.columns)
         cache = self.cache
-        cache.prefetch(keys)
         late: list[int] = []
         join = getattr(self.op, "apply_batch_join", None)
         triggers = [] if join is not None or not self.next_time else self._triggers(keys, arrivals)
+        if join is None:
+            cache.prefetch(keys)
         if join is not None:  # the native core: the whole batch, rows answered on the way
-            result, joined = join(cache, keys, event_times, arrivals, columns, self.pending)
+            states = cache.checkout(keys)
+            result, joined = join(states, keys, event_times, arrivals, columns, self.pending)
+            cache.checkin(states)
             accepted = result.accepted
             late = result.late
             self.too_far_ahead = result.too_far_ahead

@@ -341,8 +341,9 @@ class FeaturePipeline:
             if runtime.view.entity.key != runtimes[0].view.entity.key:
                 keys = [str(k) for k in decoded.columns[runtime.view.entity.key]]
             batch_keys.append(keys)
-            cache.prefetch(keys)
-            result = op.apply_batch(cache, keys, decoded.event_times, decoded.arrivals, op.columns_for(decoded.columns))
+            states = cache.checkout(keys)
+            result = op.apply_batch(states, keys, decoded.event_times, decoded.arrivals, op.columns_for(decoded.columns))
+            cache.checkin(states)
             report.accepted[runtime.view.name] = result.accepted
             too_far.update(result.too_far_ahead)
             for i in result.late:

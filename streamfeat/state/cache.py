@@ -3,9 +3,12 @@
 :class:`EntityStateCache` is a ``MutableMapping[str, EntityState]`` that
 ``ViewOperator.apply_batch`` uses directly as its ``states``. The streaming loop per batch::
 
-    cache.prefetch(keys)                      # one store read for the batch's entities
-    op.apply_batch(cache, keys, ...)          # mutates the resident states
+    states = cache.checkout(keys)             # one store read for the batch's entities
+    op.apply_batch(states, keys, ...)         # mutates them (a plain dict), adds new ones
+    cache.checkin(states)                     # the new ones become resident
     cache.flush({(topic, partition): next_offset})   # one atomic commit, then evict
+
+(``op.apply_batch(cache, ...)`` works too, through the mapping's methods: slower.)
 
 Every entity handed out by ``get`` / ``[]`` (or stored with ``[] =``) is *dirty*: the
 caller may have changed it, so the next :meth:`~EntityStateCache.flush` writes it back.
@@ -82,6 +85,28 @@ class EntityStateCache(MutableMapping[str, EntityState]):
             else:
                 resident[key] = decode_state(self.op, key, data)
         return len(wanted)
+
+    def checkout(self, entity_keys: Iterable[str]) -> dict[str, EntityState]:
+        """The states of the distinct ``entity_keys`` that exist (loaded with one store read
+        where not resident), in a plain ``dict`` for an operator to change in place and add
+        new entities to — what ``apply_batch`` does with ``states``, at dict speed rather
+        than through this mapping's methods. Every one counts as handed out (dirty); give
+        the dict back with :meth:`checkin` before the next flush."""
+        distinct = dict.fromkeys(entity_keys)
+        self.prefetch(distinct)
+        resident = self._resident
+        states = {key: state for key in distinct if (state := resident.get(key)) is not None}
+        self._dirty.update(dict.fromkeys(states))
+        return states
+
+    def checkin(self, states: Mapping[str, EntityState]) -> int:
+        """Take back a :meth:`checkout` dict: the entities added to it become resident (and
+        dirty), validated as ``cache[key] = state`` would; returns how many were added."""
+        resident = self._resident
+        added = [key for key in states if key not in resident]
+        for key in added:
+            self[key] = states[key]
+        return len(added)
 
     def _load(self, key: str) -> EntityState | None:
         if key in self._absent:

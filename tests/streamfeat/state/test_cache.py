@@ -9,7 +9,7 @@ import pytest
 import rocksdict
 
 from operators.view import EntityState, ViewOperator
-from streamfeat import Count, Entity, FeatureView, Max, Sliding, Source, Sum, build_view
+from streamfeat import Count, Entity, FeatureView, Lifetime, Max, Sliding, Source, Sum, build_view
 from streamfeat.errors import StateError, StateKeyError, StateStoreError
 from streamfeat.state import EntityStateCache, RocksDBStateStore, StateStore
 from streamfeat.state import keys as layout
@@ -285,3 +285,40 @@ def test_a_failed_spill_loses_nothing(store_factory):
     store.fail = False
     assert cache.spill(0) == 3 and cache.resident_count == 0
     assert all(cache.read(k) is not None for k in "abc")
+
+
+def test_checkout_and_checkin_round_trip_like_the_mapping(tmp_path):
+    """A checked-out dict changed and added to, then checked in: the same resident,
+    dirty and committed states as going through the mapping itself."""
+    source = Source("s", timestamp="ts", schema={"user_id": str, "ts": int})
+    view = FeatureView("v", entity=Entity("u", key="user_id"), source=source, features=[Count(window=Lifetime())])
+    results = []
+    for way in ("mapping", "checkout"):
+        op: ViewOperator = build_view(view)
+        with RocksDBStateStore(tmp_path / way) as store:
+            cache = EntityStateCache(store, op, view.fingerprint(), capacity=2)
+            for batch in (["a", "b", "a"], ["b", "c", "d"], ["a", "e", "e"]):
+                times = list(range(len(batch)))
+                if way == "mapping":
+                    op.apply_batch(cache, batch, times, times, op.columns_for({}))
+                else:
+                    states = cache.checkout(batch)
+                    assert set(states) <= set(batch)
+                    op.apply_batch(states, batch, times, times, op.columns_for({}))
+                    cache.checkin(states)
+                assert sorted(cache.dirty_keys()) == sorted(set(batch))
+                cache.flush({("t", 0): len(batch)})
+            results.append({key: op.to_bytes(cache.read(key)) for key in "abcde"})
+    assert results[0] == results[1]
+
+
+def test_checkin_validates_added_entities(tmp_path):
+    source = Source("s", timestamp="ts", schema={"user_id": str, "ts": int})
+    view = FeatureView("v", entity=Entity("u", key="user_id"), source=source, features=[Count(window=Lifetime())])
+    op = build_view(view)
+    with RocksDBStateStore(tmp_path / "s") as store:
+        cache = EntityStateCache(store, op, view.fingerprint())
+        states = cache.checkout(["a"])
+        states["a"] = "not a state"
+        with pytest.raises(TypeError, match="expected an entity state"):
+            cache.checkin(states)
