@@ -22,7 +22,6 @@ optimisation: an entity that was not prefetched is loaded on first access.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from itertools import islice
 from typing import overload
@@ -62,7 +61,9 @@ class EntityStateCache(MutableMapping[str, EntityState]):
         self.fingerprint = fingerprint
         self.capacity = capacity
         self._prefix = layout.view_prefix(fingerprint)
-        self._resident: OrderedDict[str, EntityState] = OrderedDict()  # least recently flushed first
+        # Insertion order is recency: least recently flushed first (a flush moves its
+        # entities to the end). A plain dict, so operators can be handed it (checkout).
+        self._resident: dict[str, EntityState] = {}
         self._dirty: dict[str, None] = {}  # handed out or set since the last flush (or spill), first touch first
         self._unsaved: dict[str, None] = {}  # changed before the last spill, kept resident and not written yet
         self._absent: set[str] = set()  # known not to exist: prefetched and missing, or deleted
@@ -73,7 +74,8 @@ class EntityStateCache(MutableMapping[str, EntityState]):
     def prefetch(self, entity_keys: Iterable[str]) -> int:
         """Load every entity of ``entity_keys`` that is not resident with one store read;
         returns how many were read from the store (found or not)."""
-        wanted = [k for k in dict.fromkeys(entity_keys) if k not in self._resident and k not in self._absent]
+        distinct = entity_keys if type(entity_keys) is dict else dict.fromkeys(entity_keys)
+        wanted = [k for k in distinct if k not in self._resident and k not in self._absent]
         if not wanted:
             return 0
         prefix = self._prefix
@@ -87,25 +89,38 @@ class EntityStateCache(MutableMapping[str, EntityState]):
         return len(wanted)
 
     def checkout(self, entity_keys: Iterable[str]) -> dict[str, EntityState]:
-        """The states of the distinct ``entity_keys`` that exist (loaded with one store read
-        where not resident), in a plain ``dict`` for an operator to change in place and add
-        new entities to — what ``apply_batch`` does with ``states``, at dict speed rather
-        than through this mapping's methods. Every one counts as handed out (dirty); give
-        the dict back with :meth:`checkin` before the next flush."""
-        distinct = dict.fromkeys(entity_keys)
-        self.prefetch(distinct)
-        resident = self._resident
-        states = {key: state for key in distinct if (state := resident.get(key)) is not None}
-        self._dirty.update(dict.fromkeys(states))
-        return states
+        """The resident states, with every existing entity of ``entity_keys`` loaded (one
+        store read), as a plain ``dict`` for an operator to change in place and add new
+        entities to — what ``apply_batch`` does with ``states``, at dict speed rather than
+        through this mapping's methods. The entities of ``entity_keys`` count as handed
+        out (dirty). Give it back with :meth:`checkin` before any other call."""
+        keys = dict.fromkeys(entity_keys)
+        self.prefetch(keys)
+        self._dirty.update(keys)
+        return self._resident
 
     def checkin(self, states: Mapping[str, EntityState]) -> int:
-        """Take back a :meth:`checkout` dict: the entities added to it become resident (and
-        dirty), validated as ``cache[key] = state`` would; returns how many were added."""
-        resident = self._resident
-        added = [key for key in states if key not in resident]
+        """Take back what :meth:`checkout` gave: the entities added to it become resident
+        (validated as ``cache[key] = state`` would: a bad one is removed and raises);
+        entities handed out that still do not exist are not dirty. Returns how many were added."""
+        if states is not self._resident:
+            raise StateError("checkin takes back the dict that checkout gave")
+        resident, absent, dirty = self._resident, self._absent, self._dirty
+        added = [key for key in absent if key in resident]  # absent before the batch: new
         for key in added:
-            self[key] = states[key]
+            state = resident[key]
+            try:
+                layout.entity_key_bytes(key)
+                if not isinstance(state, self.op.state_class):
+                    raise TypeError(f"entity {key!r}: expected an entity state, got {type(state).__name__}")
+            except BaseException:
+                del resident[key]
+                dirty.pop(key, None)
+                raise
+            absent.discard(key)
+            self._deleted.discard(key)
+        for key in absent:
+            dirty.pop(key, None)  # handed out, never created
         return len(added)
 
     def _load(self, key: str) -> EntityState | None:
@@ -249,9 +264,8 @@ class EntityStateCache(MutableMapping[str, EntityState]):
         replay keeps fewer, so it flushes every few batches rather than after each one."""
         resident = self._resident
         dirty = self._dirty
-        move_to_end = resident.move_to_end
-        for key in dirty:
-            move_to_end(key)
+        for key in dirty:  # to the end: the most recently used
+            resident[key] = resident.pop(key)
         written = len(self.dirty_keys())
         self._dirty = {}
         self._unsaved = {}
@@ -271,9 +285,8 @@ class EntityStateCache(MutableMapping[str, EntityState]):
         If the write fails nothing is lost: the entities stay resident and unwritten."""
         resident = self._resident
         dirty, unsaved = self._dirty, self._unsaved
-        move_to_end = resident.move_to_end
-        for key in dirty:  # touched since the last spill: the most recently used
-            move_to_end(key)
+        for key in dirty:  # touched since the last spill: to the end, the most recently used
+            resident[key] = resident.pop(key)
         victims = list(islice(resident, max(0, len(resident) - keep)))
         prefix, to_bytes = self._prefix, self.op.to_bytes
         puts = {
@@ -293,10 +306,10 @@ class EntityStateCache(MutableMapping[str, EntityState]):
 
     def _evict(self, keep: int) -> int:
         """Drop the least recently used clean entities beyond ``keep``; returns how many."""
-        popitem = self._resident.popitem
-        excess = max(0, len(self._resident) - keep)
-        for _ in range(excess):
-            popitem(last=False)
+        resident = self._resident
+        excess = max(0, len(resident) - keep)
+        for key in list(islice(resident, excess)):
+            del resident[key]
         return excess
 
     # -- introspection ---------------------------------------------------------------------

@@ -303,7 +303,7 @@ def test_checkout_and_checkin_round_trip_like_the_mapping(tmp_path):
                     op.apply_batch(cache, batch, times, times, op.columns_for({}))
                 else:
                     states = cache.checkout(batch)
-                    assert set(states) <= set(batch)
+                    assert type(states) is dict and all(cache.peek(k) is states[k] for k in states)
                     op.apply_batch(states, batch, times, times, op.columns_for({}))
                     cache.checkin(states)
                 assert sorted(cache.dirty_keys()) == sorted(set(batch))
@@ -322,3 +322,23 @@ def test_checkin_validates_added_entities(tmp_path):
         states["a"] = "not a state"
         with pytest.raises(TypeError, match="expected an entity state"):
             cache.checkin(states)
+        assert cache.peek("a") is None and "a" not in cache.dirty_keys(), "the bad entity is not kept"
+        with pytest.raises(StateError, match="the dict that checkout gave"):
+            cache.checkin({})
+
+
+def test_entities_handed_out_but_never_created_are_not_dirty(tmp_path):
+    """A new entity whose only event is refused (too far ahead) gets no state: after
+    checkin it is neither resident nor dirty, and the flush writes only real states."""
+    source = Source("s", timestamp="ts", schema={"user_id": str, "ts": int}, max_ahead="1s")
+    view = FeatureView("v", entity=Entity("u", key="user_id"), source=source, features=[Count(window=Lifetime())])
+    op = build_view(view)
+    with RocksDBStateStore(tmp_path / "s") as store:
+        cache = EntityStateCache(store, op, view.fingerprint())
+        states = cache.checkout(["ok", "ahead"])
+        result = op.apply_batch(states, ["ok", "ahead"], [10, 10_000_000], [10, 10], op.columns_for({}))
+        assert result.too_far_ahead == [1]
+        assert cache.checkin(states) == 1
+        assert cache.dirty_keys() == ["ok"] and cache.peek("ahead") is None
+        assert cache.flush({("t", 0): 2}) == 1
+        assert cache.read("ahead") is None and cache.read("ok").seq == 1
