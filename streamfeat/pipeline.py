@@ -404,36 +404,31 @@ class FeaturePipeline:
         horizon = None if at is None or not interval else at + 2 * interval
         threshold = self.large_state_bytes
         touched = [(key, state) for key in keys if (state := peek(key)) is not None and state.seq]
-        rows = {}
         publish_batch = getattr(op, "publish_batch", None)
+        published: list[tuple[bytes | None, CachedValues | None]]
         if publish_batch is not None:  # the native core: bytes and values of every state in one call
-            published = publish_batch([state for _, state in touched], at, horizon, [key in large for key, _ in touched])
-            for (key, state), (data, values, valid_from, valid_until) in zip(touched, published, strict=True):
-                cached = None if values is None else CachedValues(values, valid_from, valid_until)
-                if data is None:  # values-only: large, and its values hold past the horizon
-                    encoded.pop(key, None)
-                    deferred[key] = valid_until
-                    self._deadline = min(self._deadline, valid_until - interval)
-                    rows[key] = StoredEntity(None, state.seq, state.frontier, cached)
-                    continue
-                encoded[key] = data
-                deferred.pop(key, None)
-                if len(data) >= threshold:
-                    large.add(key)
-                else:
-                    large.discard(key)
-                rows[key] = StoredEntity(data, state.seq, state.frontier, cached)
-            return rows
-        to_bytes = op.to_bytes
-        for key, state in touched:
-            cached = None if at is None else cache_values(op, state, at)
-            if horizon is not None and key in large and cached is not None and cached.valid_until > horizon:
+            published = [
+                (data, None if values is None else CachedValues(values, valid_from, valid_until))
+                for data, values, valid_from, valid_until in publish_batch(
+                    [state for _, state in touched], at, horizon, [key in large for key, _ in touched]
+                )
+            ]
+        else:
+            published = []
+            for key, state in touched:
+                cached = None if at is None else cache_values(op, state, at)
+                values_only = horizon is not None and key in large and cached is not None and cached.valid_until > horizon
+                published.append((None if values_only else op.to_bytes(state), cached))
+        rows = {}
+        for (key, state), (data, cached) in zip(touched, published, strict=True):
+            if data is None:  # values-only: a large state whose values hold past the horizon
+                assert cached is not None
                 encoded.pop(key, None)
                 deferred[key] = cached.valid_until
                 self._deadline = min(self._deadline, cached.valid_until - interval)
                 rows[key] = StoredEntity(None, state.seq, state.frontier, cached)
                 continue
-            data = encoded[key] = to_bytes(state)
+            encoded[key] = data
             deferred.pop(key, None)
             if len(data) >= threshold:
                 large.add(key)
