@@ -261,7 +261,7 @@ class _ViewJoin:
         late: list[int] = []
         join = getattr(self.op, "apply_batch_join", None)
         triggers = [] if join is not None or not self.next_time else self._triggers(keys, arrivals)
-        if join is None:
+        if join is None:  # the Python paths read states through the cache's mapping methods
             cache.prefetch(keys)
         if join is not None:  # the native core: the whole batch, rows answered on the way
             states = cache.checkout(keys)
