@@ -310,13 +310,22 @@ def disk_usage(state_dir: Path) -> dict[str, int]:
     return {"rocksdb_bytes": rocksdb, "online_sqlite_bytes": online, "other_bytes": other}
 
 
-def run_flow(bootstrap: str, topic: str, work: Path, *, workers: int, online: str | None, label: str) -> dict[str, Any]:
+def run_flow(
+    bootstrap: str,
+    topic: str,
+    work: Path,
+    *,
+    workers: int,
+    online: str | None,
+    label: str,
+    flow_args: Sequence[str] = (),
+) -> dict[str, Any]:
     """``streamfeat run --stop-at-end`` in a subprocess; its peak RSS, summary and state size."""
     state_dir = work / f"state-{label}"
     command = [
         sys.executable, "-m", "streamfeat.cli", "run", str(features_file(work, topic)),
         "--bootstrap-servers", bootstrap, "-w", str(workers), "--stop-at-end",
-        "--state-dir", str(state_dir), "--batch-size", str(FLOW_BATCH),
+        "--state-dir", str(state_dir), "--batch-size", str(FLOW_BATCH), *flow_args,
     ]  # fmt: skip
     if online:
         command += ["--online-store", online]
@@ -616,6 +625,15 @@ def markdown(r: dict[str, Any]) -> str:
             f"{e2e['ratio_to_consume_only']:.1%} of consume-only, {e2e['ratio_to_consume_decode']:.1%} of "
             f"consume+decode |"
         ),
+        *(
+            [
+                f"| end to end, `--no-background-publish` (same topic, same run) | {e2e['sync_publish']['events_per_s']:,} "
+                f"| {e2e['sync_publish']['flow_seconds']} s; the default (online writes on a background thread) ran "
+                f"x{e2e['ratio_to_sync_publish']} as fast |"
+            ]
+            if e2e.get("sync_publish")
+            else []
+        ),
         f"| online-store writes | {e2e['online_writes_per_s']:,} | {e2e['online_writes']:,} rows published |",
         *(
             [
@@ -701,6 +719,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--freshness-seconds", type=float, default=None, help="paced production time for freshness")
     parser.add_argument("--skip-freshness", action="store_true", help="skip the freshness measurement")
     parser.add_argument(
+        "--compare-sync-publish",
+        action="store_true",
+        help="also run the flow with --no-background-publish over the same topic and report the ratio",
+    )
+    parser.add_argument(
         "--event-times",
         choices=("recent", "w1"),
         default="recent",
@@ -782,6 +805,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 f"{e2e['online_writes_per_s']:,} online writes/s, state {e2e['state_on_disk']}",
                 flush=True,
             )
+            if args.compare_sync_publish:
+                print("streamfeat run --stop-at-end --no-background-publish ...", flush=True)
+                sync = run_flow(bootstrap, topic, work, workers=args.workers, online=online_target, label="sync",
+                                flow_args=["--no-background-publish"])
+                e2e["sync_publish"] = sync
+                e2e["ratio_to_sync_publish"] = round(e2e["events_per_s"] / sync["events_per_s"], 4)
+                print(f"  {sync['events_per_s']:,} events/s end to end with --no-background-publish "
+                      f"(background: x{e2e['ratio_to_sync_publish']})", flush=True)
             print("online-store write ceiling ...", flush=True)
             write_ceiling = store_write_ceiling(online_target, work)
             print(f"  {write_ceiling['rows_per_s']:,} entity updates/s ({write_ceiling['store']})", flush=True)

@@ -14,6 +14,7 @@ from the offset committed with its state.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from streamfeat.definitions import FeatureView
 from streamfeat.errors import DefinitionError, StreamfeatError
 from streamfeat.kafka_io import KafkaRejectSink, PartitionReader, list_partitions
 from streamfeat.metrics import RuntimeMetrics
-from streamfeat.online import open_online_store
+from streamfeat.online import BackgroundWriter, OnlineStore, online_store_target, open_online_store
 from streamfeat.pipeline import FeaturePipeline
 from streamfeat.state import RocksDBStateStore, partition_state_dir
 
@@ -62,6 +63,10 @@ class KafkaRunConfig:
     # replays what came since. Large states are published values-only in between.
     commit_interval_ms: int = 1_000
     large_state_bytes: int = 16_384  # states this large are published values-only between commits
+    # Online writes on one background thread per process, shared by its partitions and
+    # coalesced per entity (streamfeat.online.background); False: each batch writes them
+    # before the next is read.
+    background_publish: bool = True
     consumer_config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -85,7 +90,10 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
         self.topic, self.partition, self.config = topic, partition, config
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.state = RocksDBStateStore(partition_state_dir(config.state_dir, topic, partition))
-        self.online = open_online_store(config.online_store, config.state_dir)
+        if config.background_publish:
+            self.online: OnlineStore = _SHARED_WRITERS.acquire(config.online_store, config.state_dir)
+        else:
+            self.online = open_online_store(config.online_store, config.state_dir)
         rejects = KafkaRejectSink(
             config.bootstrap, config.dead_letter_topic or f"{topic}.dead-letters", config.late_topic or f"{topic}.late"
         )
@@ -169,8 +177,45 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
                          self.topic, self.partition, exc)
         self._collector.close()
         self.reader.close()
-        self.online.close()
+        if isinstance(self.online, BackgroundWriter):
+            _SHARED_WRITERS.release(self.online)
+        else:
+            self.online.close()
         self.state.close()
+
+
+class _SharedWriters:
+    """One online store behind one :class:`BackgroundWriter` per store target in this
+    process, shared by its partitions: one connection and one thread write every
+    partition's rows (several SQLite connections would queue on the file's lock)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[str, tuple[BackgroundWriter, int]] = {}
+
+    def acquire(self, spec: str | None, state_dir: Path) -> BackgroundWriter:
+        target = online_store_target(spec, state_dir)
+        with self._lock:
+            writer, users = self._open.get(target, (None, 0))
+            if writer is None:
+                writer = BackgroundWriter(open_online_store(target, state_dir), name=f"streamfeat online writer {target}")
+            self._open[target] = (writer, users + 1)
+            return writer
+
+    def release(self, writer: BackgroundWriter) -> None:
+        """Give ``writer`` back; the last user closes it (writing what is pending)."""
+        with self._lock:
+            for target, (known, users) in self._open.items():
+                if known is writer:
+                    if users > 1:
+                        self._open[target] = (known, users - 1)
+                        return
+                    del self._open[target]
+                    break
+        writer.close()
+
+
+_SHARED_WRITERS = _SharedWriters()
 
 
 class _KafkaFeatureSource(FixedPartitionedSource[PartitionProgress, None]):

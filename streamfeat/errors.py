@@ -6,6 +6,7 @@ __all__ = [
     "DefinitionError",
     "HistoryError",
     "OnlineStoreError",
+    "PublishFailedError",
     "ReadTimeError",
     "RejectSinkError",
     "StateError",
@@ -35,6 +36,11 @@ class WorkloadError(StreamfeatError, ValueError):
 
 class OnlineStoreError(StreamfeatError):
     """The online store failed (cannot open, write or read); the cause is chained."""
+
+
+class PublishFailedError(OnlineStoreError):
+    """Background writes to the online store failed for their whole retry period; the
+    writer writes nothing more (retrying is pointless: restart, which replays)."""
 
 
 class UnknownViewError(StreamfeatError, LookupError):

@@ -15,6 +15,10 @@ records to :meth:`FeaturePipeline.process`, which
    state-store write — after every batch, or (``commit_interval_ms``) once that long
    has passed, covering every batch since the last commit.
 
+With a :class:`~streamfeat.online.BackgroundWriter` as the online store (what
+``streamfeat run`` uses), step 4 hands the rows to its thread and the commit first
+waits until they are written.
+
 Publishing before committing makes a crash at any point safe: before the commit,
 the batches since the last one are replayed from its offset and re-publish the same
 versions (ignored); after it, the offset has moved. Hence exactly-once in effect.
@@ -47,6 +51,7 @@ from streamfeat.definitions import FeatureView, Source
 from streamfeat.errors import (
     DefinitionError,
     OnlineStoreError,
+    PublishFailedError,
     RejectSinkError,
     StateError,
     StateStoreError,
@@ -94,7 +99,7 @@ class BatchReport:
     accepted: dict[str, int] = field(default_factory=dict)  # per view
     late: list[LateRecord] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    published: int = 0  # online rows written (newer versions only)
+    published: int = 0  # online rows written (newer versions only); to a BackgroundWriter: rows handed over
     next_offset: int | None = None
 
 
@@ -264,6 +269,7 @@ class FeaturePipeline:
         runtimes = [runtime for group in self._views.values() for runtime in group]
         flush = self._encode_dirty(runtimes)
         self._with_retries(lambda: self._publish_rows(runtimes, flush), "publish to the online store")
+        self._with_retries(self._flush_online, "publish to the online store")
         offsets = dict(self._uncommitted)
         self._with_retries(lambda: self._commit(runtimes, offsets), "commit state")
         self._committed.update(offsets)
@@ -467,6 +473,13 @@ class FeaturePipeline:
                 written += self.online_store.write(runtime.view.name, runtime.view.fingerprint(), view_rows)
         return written
 
+    def _flush_online(self) -> None:
+        """Wait until a background writer (:class:`~streamfeat.online.BackgroundWriter`)
+        has written every row handed to it: publishing comes before the commit."""
+        flush = getattr(self.online_store, "flush", None)
+        if flush is not None:
+            flush()
+
     def _commit(self, runtimes: list[_ViewRuntime], offsets: dict[tuple[str, int], int]) -> None:
         puts: dict[bytes, bytes] = {}
         deletes: list[bytes] = []
@@ -486,6 +499,8 @@ class FeaturePipeline:
         while True:
             try:
                 return action() or 0
+            except PublishFailedError as exc:  # the background writer retried already
+                raise PipelineError(f"could not {what}: {exc}") from exc
             except (OnlineStoreError, StateStoreError, RejectSinkError) as exc:
                 if time.monotonic() + delay > deadline:
                     raise PipelineError(f"could not {what} for {self.retry_for_s:.0f} s: {exc}") from exc

@@ -32,16 +32,21 @@ Backends, behind the :class:`OnlineStore` protocol:
 * :class:`EmbeddedStore` — the default: one SQLite file in WAL mode, readable by
   other processes while a writer writes;
 * :class:`RedisStore` — a Redis server (redis-py, imported only when used).
+
+:class:`BackgroundWriter` wraps either so that writes run on a background thread,
+coalesced per entity (what ``streamfeat run`` uses).
 """
 
 from pathlib import Path
 
+from streamfeat.online.background import BackgroundWriter
 from streamfeat.online.base import OnlineStore, StoredEntity
 from streamfeat.online.embedded import EmbeddedStore
 from streamfeat.online.reader import FeatureReader, FeatureValues, JsonlServedLog, ServedLog
 from streamfeat.online.redis_store import RedisStore
 
 __all__ = [
+    "BackgroundWriter",
     "EmbeddedStore",
     "FeatureReader",
     "FeatureValues",
@@ -50,14 +55,20 @@ __all__ = [
     "RedisStore",
     "ServedLog",
     "StoredEntity",
+    "online_store_target",
     "open_online_store",
 ]
 
 
+def online_store_target(spec: str | None, state_dir: str | Path) -> str:
+    """What ``spec`` names: a ``redis://``/``rediss://`` URL, an embedded store file path,
+    or for ``None`` the default ``STATE_DIR/online.sqlite``."""
+    return spec or str(Path(state_dir) / "online.sqlite")
+
+
 def open_online_store(spec: str | None, state_dir: str | Path) -> OnlineStore:
-    """The store named by ``spec``: a ``redis://``/``rediss://`` URL, an embedded store
-    file path, or ``None`` for the default ``STATE_DIR/online.sqlite``."""
-    target = spec or str(Path(state_dir) / "online.sqlite")
+    """The store named by ``spec`` (:func:`online_store_target`)."""
+    target = online_store_target(spec, state_dir)
     if target.startswith(("redis://", "rediss://")):
         return RedisStore(target)
     return EmbeddedStore(target)

@@ -8,7 +8,7 @@ import pytest
 from streamfeat import Count, Entity, FeatureView, LastN, Lifetime, ManualClock, Max, Sliding, Source, Sum, build_view
 from streamfeat.errors import DefinitionError, OnlineStoreError
 from streamfeat.ingest import Reason
-from streamfeat.online import EmbeddedStore, FeatureReader
+from streamfeat.online import BackgroundWriter, EmbeddedStore, FeatureReader
 from streamfeat.pipeline import FeaturePipeline, PipelineError
 from streamfeat.state import RocksDBStateStore
 from streamfeat.workload import WorkloadSpec, generate
@@ -182,6 +182,19 @@ def test_online_outage_is_retried_and_nothing_is_lost(tmp_path):
         assert pipeline.next_offset("transactions", 0) == 500, "a failed batch is not committed"
 
 
+def test_a_background_writer_that_gave_up_stops_the_pipeline_at_once(tmp_path):
+    """The writer's thread did the retrying: the pipeline raises at the commit, without
+    retrying (and sleeping) again, and commits nothing."""
+    sleeps = []
+    with RocksDBStateStore(tmp_path / "s") as state, EmbeddedStore(tmp_path / "o.db") as online:
+        writer = BackgroundWriter(FlakyStore(online, failures=10**9), retry_for_s=0.0, sleep=sleeps.append)
+        pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=writer, sleep=sleeps.append)
+        with pytest.raises(PipelineError, match="background writes .* failed.*store briefly unavailable"):
+            pipeline.process("transactions", 0, list(range(500)), PAYLOADS[:500], ARRIVALS[:500])
+        assert sleeps == [] and pipeline.next_offset("transactions", 0) is None
+        writer.close()
+
+
 def test_unknown_topic_and_mismatched_sources():
     with pytest.raises(DefinitionError, match="share one Source"):
         other = Source("other", topic="transactions", timestamp="ts", schema={"user_id": str, "ts": int})
@@ -199,19 +212,23 @@ class Ticks:
         return self.now
 
 
-def run_with_interval(tmp_path, name, *, stop_after=None, batch=500, crashed_at=0):
+def run_with_interval(tmp_path, name, *, stop_after=None, batch=500, crashed_at=0, background=False):
     """Process with a 1 s commit interval (0.3 s of ``Ticks`` per batch) and a tiny
     large-state threshold, so many entities are published values-only; returns how many
-    stale rows were seen and the checks made on them after each batch."""
+    stale rows were seen and the checks made on them after each batch. ``background``:
+    publish through a BackgroundWriter (the checks then read rows as its thread left them)."""
     keys = {view.name: sorted({orjson.loads(p)[view.entity.key] for p in PAYLOADS}) for view in VIEWS}
     ticks, clock = Ticks(), ManualClock()
     stale_seen = 0
     with RocksDBStateStore(tmp_path / name / "state") as state, EmbeddedStore(tmp_path / name / "online.db") as online:
-        pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=online, clock=clock, commit_interval_ms=1_000,
-                                   large_state_bytes=120, monotonic=ticks)
+        writer = BackgroundWriter(online) if background else None
+        pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=writer or online, clock=clock,
+                                   commit_interval_ms=1_000, large_state_bytes=120, monotonic=ticks)
         start = pipeline.next_offset("transactions", 0) or 0
         for offset in range(start, len(PAYLOADS), batch):
             if stop_after is not None and offset >= stop_after:
+                if writer is not None:  # what the thread was given may still land: as if the crash came later
+                    writer.close()
                 return stale_seen  # a crash: nothing after the last commit reaches the state store
             stop = min(offset + batch, len(PAYLOADS))
             clock.set(max(ARRIVALS[offset:stop]))
@@ -221,6 +238,8 @@ def run_with_interval(tmp_path, name, *, stop_after=None, batch=500, crashed_at=
             committed = state.offsets()[("transactions", 0)] if state.offsets() else 0
             assert report.next_offset == stop and committed <= stop
             assert (committed == stop) == (not pipeline.uncommitted)
+            if writer is not None:
+                writer.flush()  # the rows as a writer in the pipeline's thread leaves them
             for view in VIEWS:
                 for row in online.get_raw(view.name, view.fingerprint(), keys[view.name]):
                     # Rows left stale by a crash wait until the replay passes the crash point.
@@ -234,11 +253,14 @@ def run_with_interval(tmp_path, name, *, stop_after=None, batch=500, crashed_at=
         for view in VIEWS:
             rows = online.get_raw(view.name, view.fingerprint(), keys[view.name])
             assert all(row is not None and row.state_is_current for row in rows)
+        if writer is not None:
+            writer.close()
     return stale_seen
 
 
-def test_commit_interval_defers_large_states_and_stays_exact(tmp_path):
-    assert run_with_interval(tmp_path, "run") > 100  # values-only rows were published and read
+@pytest.mark.parametrize("background", [False, True], ids=["each-batch", "background-writer"])
+def test_commit_interval_defers_large_states_and_stays_exact(tmp_path, background):
+    assert run_with_interval(tmp_path, "run", background=background) > 100  # values-only rows were published and read
     for t in (END, END + 3_600_000, END + 86_400_000):
         want = expected_values(PAYLOADS, ARRIVALS, t)
         got = read_all(tmp_path, t)
@@ -246,12 +268,13 @@ def test_commit_interval_defers_large_states_and_stays_exact(tmp_path):
             assert {k: v for k, v in got[view].items() if k in want[view]} == want[view], (view, t)
 
 
-def test_a_crash_between_commits_replays_to_the_same_values(tmp_path):
+@pytest.mark.parametrize("background", [False, True], ids=["each-batch", "background-writer"])
+def test_a_crash_between_commits_replays_to_the_same_values(tmp_path, background):
     """Stopped without a commit (as kill -9 would) twice, then run to the end: the same
     online values and rows as the operators give straight through."""
-    run_with_interval(tmp_path, "run", stop_after=4_000)
-    run_with_interval(tmp_path, "run", stop_after=11_000, batch=700, crashed_at=4_000)  # other batch boundaries
-    run_with_interval(tmp_path, "run", batch=300, crashed_at=11_000)
+    run_with_interval(tmp_path, "run", stop_after=4_000, background=background)
+    run_with_interval(tmp_path, "run", stop_after=11_000, batch=700, crashed_at=4_000, background=background)
+    run_with_interval(tmp_path, "run", batch=300, crashed_at=11_000, background=background)
     for t in (END, END + 86_400_000):
         want = expected_values(PAYLOADS, ARRIVALS, t)
         got = read_all(tmp_path, t)

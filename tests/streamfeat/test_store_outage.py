@@ -10,8 +10,9 @@ import threading
 import time
 
 import orjson
+import pytest
 
-from streamfeat.online import FeatureReader, RedisStore
+from streamfeat.online import BackgroundWriter, FeatureReader, RedisStore
 from streamfeat.pipeline import FeaturePipeline
 from streamfeat.state import RocksDBStateStore
 from tests.services.fixtures import redis_url  # noqa: F401  (fixture: makes sure redis-server is installed)
@@ -42,7 +43,8 @@ def start_redis(port: int, data_dir) -> subprocess.Popen:
             time.sleep(0.05)
 
 
-def test_redis_stopped_and_restarted_during_ingestion(redis_url, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("background", [False, True], ids=["each-batch", "background-writer"])
+def test_redis_stopped_and_restarted_during_ingestion(redis_url, tmp_path, background):  # noqa: F811
     port = free_port()
     redis = start_redis(port, tmp_path)
     url = f"redis://127.0.0.1:{port}/0"
@@ -56,6 +58,8 @@ def test_redis_stopped_and_restarted_during_ingestion(redis_url, tmp_path):  # n
     try:
         with RocksDBStateStore(tmp_path / "state") as state:
             online = RedisStore(url, socket_timeout=1.0)
+            if background:  # the writer thread retries; the pipeline waits for it at each commit
+                online = BackgroundWriter(online, retry_for_s=60, sleep=sleep)
             pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=online, retry_for_s=60, sleep=sleep)
             batch = 500
             for start in range(0, len(PAYLOADS), batch):

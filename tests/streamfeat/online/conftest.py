@@ -16,14 +16,16 @@ from tests.services.fixtures import redis_prefix, redis_url  # noqa: F401  (pyte
 
 
 
-@pytest.fixture(params=["embedded", "redis", "redis-one-row-per-call"])
+@pytest.fixture(params=["embedded", "embedded-sqlite3-writes", "redis", "redis-one-row-per-call"])
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
     """``make(**options)`` opens a store of the kind the test is parametrized with."""
     kind = request.param
     opened: list[OnlineStore] = []
 
     def make(**options) -> OnlineStore:
-        if kind == "embedded":
+        if kind.startswith("embedded"):
+            if kind == "embedded-sqlite3-writes":  # without the native batch writer
+                options.setdefault("native_writes", False)
             store: OnlineStore = EmbeddedStore(tmp_path / "online.db", **options)
         else:
             url = request.getfixturevalue("redis_url")

@@ -137,3 +137,64 @@ def test_a_background_thread_checkpoints_the_wal_while_the_writer_stays_open(tmp
     finally:
         store.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("checkpoint ")]
+
+
+def test_the_native_batch_writer_is_built_and_used() -> None:
+    """``pip install`` builds streamfeat/rust (it needs cargo and libsqlite3-dev); without
+    it every batch would go through sqlite3, which a background writer thread cannot use
+    at speed (see streamfeat/online/embedded.py)."""
+    from streamfeat.online import embedded
+
+    assert embedded.SqliteBatchWriter is not None, "streamfeat._store_native is missing: reinstall with cargo on PATH"
+
+
+def test_native_write_failures_are_online_store_errors(tmp_path: Path) -> None:
+    path = tmp_path / "online.db"
+    with EmbeddedStore(path) as store, sqlite3.connect(path, isolation_level=None) as other:
+        assert store._native is not None
+        other.execute("PRAGMA busy_timeout = 0")
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        store._native.close()  # reopened below with no patience for the lock
+        from streamfeat._store_native import SqliteBatchWriter
+
+        from streamfeat.online.embedded import _UPDATE_VALUES, _UPSERT
+
+        store._native = SqliteBatchWriter(str(path), ["PRAGMA busy_timeout = 0"], _UPSERT, _UPDATE_VALUES)
+        with pytest.raises(OnlineStoreError, match="cannot write to the embedded online store.*locked"):
+            store.write(VIEW, FP, {"u1": row(1)})
+        other.execute("ROLLBACK")
+        assert store.write(VIEW, FP, {"u1": row(1)}) == 1
+    with EmbeddedStore(path, readonly=True) as reader:
+        assert reader.get_raw(VIEW, FP, ["u1"]) == [row(1)]
+
+
+def test_a_native_write_lets_other_threads_run(tmp_path: Path) -> None:
+    """While one thread writes a large batch, another counts in pure Python. With the GIL
+    released for the transaction, the counter keeps most of its speed alone (measured:
+    72 %); holding it, the counter ran only while rows were copied out of Python (7 %)."""
+    import threading
+
+    with EmbeddedStore(tmp_path / "online.db") as store:
+        rows = {f"u{i}": StoredEntity(bytes(600), 1, 0) for i in range(100_000)}
+        started = time.perf_counter()
+        alone = 0
+        while time.perf_counter() - started < 0.2:
+            alone += 1
+        alone_rate = alone / (time.perf_counter() - started)
+        done = threading.Event()
+        counted = [0]
+
+        def count() -> None:
+            while not done.is_set():
+                counted[0] += 1
+
+        counter = threading.Thread(target=count)
+        counter.start()
+        try:
+            started = time.perf_counter()
+            store.write(VIEW, FP, rows)
+            elapsed = time.perf_counter() - started
+        finally:
+            done.set()
+            counter.join()
+        assert counted[0] / elapsed > 0.35 * alone_rate, (counted[0] / elapsed, alone_rate)
