@@ -627,9 +627,11 @@ def markdown(r: dict[str, Any]) -> str:
         ),
         *(
             [
-                f"| end to end, `--no-background-publish` (same topic, same run) | {e2e['sync_publish']['events_per_s']:,} "
-                f"| {e2e['sync_publish']['flow_seconds']} s; the default (online writes on a background thread) ran "
-                f"x{e2e['ratio_to_sync_publish']} as fast |"
+                (
+                    f"| end to end, `--no-background-publish` (same topic, same run) | "
+                    f"{e2e['sync_publish']['events_per_s']:,} | {e2e['sync_publish']['flow_seconds']} s; the default "
+                    f"(online writes on a background thread) ran x{e2e['ratio_to_sync_publish']} as fast |"
+                )
             ]
             if e2e.get("sync_publish")
             else []
