@@ -61,9 +61,14 @@ except ImportError:
     class SqliteWriteError(Exception):  # type: ignore[no-redef]  # never raised without the extension
         pass
 
-__all__ = ["EmbeddedStore"]
+__all__ = ["EmbeddedStore", "native_batch_writer_built"]
 
 _log = logging.getLogger(__name__)
+
+
+def native_batch_writer_built() -> bool:
+    """Whether ``streamfeat._store_native`` (the batch writer without the GIL) is installed."""
+    return SqliteBatchWriter is not None
 
 _BUSY_TIMEOUT_MS = 10_000
 #: The writer checkpoints itself (as SQLite would) only when the background thread has

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import orjson
+import pytest
 from bytewax.run import cli_main
 from confluent_kafka import Consumer, Producer
 
@@ -29,7 +30,20 @@ def produce(bootstrap, topic, payloads, arrivals):
     assert producer.flush(30) == 0
 
 
-def test_dataflow_over_four_partitions_with_two_workers(kafka_bootstrap, tmp_path):  # noqa: F811
+def test_online_writes_go_to_the_background_where_measured_faster(tmp_path):
+    from streamfeat.compile import _publish_in_background
+    from streamfeat.online.embedded import native_batch_writer_built
+
+    auto = KafkaRunConfig(bootstrap="unused:9092", state_dir=tmp_path)
+    assert native_batch_writer_built() and _publish_in_background(auto)
+    assert not _publish_in_background(KafkaRunConfig(bootstrap="x", state_dir=tmp_path, online_store="redis://h:1/0"))
+    assert _publish_in_background(
+        KafkaRunConfig(bootstrap="x", state_dir=tmp_path, online_store="redis://h:1/0", background_publish=True))
+    assert not _publish_in_background(KafkaRunConfig(bootstrap="x", state_dir=tmp_path, background_publish=False))
+
+
+@pytest.mark.parametrize("background", [None, False], ids=["auto-background", "each-batch"])
+def test_dataflow_over_four_partitions_with_two_workers(kafka_bootstrap, tmp_path, background):  # noqa: F811
     topic = f"txns-{uuid.uuid4().hex[:10]}"
     ensure_topics(kafka_bootstrap, {topic: 4, f"{topic}.dead-letters": 1, f"{topic}.late": 1})
     payloads = PAYLOADS[:6000] + [b"not json"]
@@ -43,7 +57,8 @@ def test_dataflow_over_four_partitions_with_two_workers(kafka_bootstrap, tmp_pat
         features=USER_VIEW.features, allowed_lateness=USER_VIEW.allowed_lateness,
     )
     progress = []
-    config = KafkaRunConfig(bootstrap=kafka_bootstrap, state_dir=tmp_path, stop_at_end=True, batch_size=500)
+    config = KafkaRunConfig(bootstrap=kafka_bootstrap, state_dir=tmp_path, stop_at_end=True, batch_size=500,
+                            background_publish=background)
     cli_main(build_dataflow([view], config, progress.append), workers_per_process=2)
 
     assert sum(p.records for p in progress) == 6001
