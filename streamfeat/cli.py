@@ -58,6 +58,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     topics = {view.source.topic for view in views}
     if len(topics) != 1:
         raise StreamfeatError(f"one run reads one topic, but the views read {sorted(topics)}; split them")
+    if args.cache_entities < 1:
+        raise StreamfeatError(f"--cache-entities must be at least 1, got {args.cache_entities}")
     state_dir = Path(args.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     if args.bootstrap_servers:
@@ -84,6 +86,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 rejects=rejects,
                 allow_new_views=args.allow_new_views,
                 publish_values=args.publish_values,
+                cache_capacity=args.cache_entities,
             )
             collector = BatchCollector()
 
@@ -128,6 +131,7 @@ def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> 
         commit_interval_ms=parse_duration(args.commit_interval, what="--commit-interval", allow_zero=True),
         large_state_bytes=args.large_state_bytes,
         background_publish={"auto": None, "on": True, "off": False}[args.background_publish],
+        cache_capacity=args.cache_entities,
         dead_letter_topic=f"{topic}.dead-letters",
         late_topic=f"{topic}.late",
     )
@@ -347,6 +351,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="publish only each entity's state, not also its values as of the write; readers then decode the "
         "state on every read (slower serving, a little less work per batch)",
+    )
+    run.add_argument(
+        "--cache-entities",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="entity states kept in memory per process, shared by the partitions it runs (default: "
+        "100000); the others are read back from the state store when their entity is next touched. More costs "
+        "resident memory and saves reads, decoding and eviction when many entities are active",
     )
     run.add_argument(
         "--background-publish",

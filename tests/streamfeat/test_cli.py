@@ -109,3 +109,24 @@ def test_run_replays_a_file_into_the_stores(tmp_path, capsys):
     lines = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines[0]["values"]["count_lifetime"] >= 1 and lines[0]["event_time"] is not None
     assert lines[1]["values"]["count_lifetime"] == 0 and lines[1]["event_time"] is None
+
+
+def test_run_with_a_tiny_entity_cache_gives_the_same_values(tmp_path, capsys):
+    """--cache-entities bounds the states in memory; the rest go through the state store
+    and come back with the same values."""
+    events = tmp_path / "events.jsonl"
+    assert main(["generate", "--users", "300", "--events", "3000", "--days", "3", "--out", str(events)]) == 0
+    records = [orjson.loads(line) for line in events.read_bytes().splitlines()]
+    users = sorted({r["user_id"] for r in records})
+    at = str(max(r["arrival"] for r in records) + 1)
+    answers = []
+    for name, cache in (("small", "10"), ("default", "100000")):
+        state_dir = tmp_path / name
+        assert main(["run", str(EXAMPLE_FEATURES), "--input", str(events), "--state-dir", str(state_dir),
+                     "--cache-entities", cache, "--batch-size", "200"]) == 0
+        capsys.readouterr()
+        assert main(["get", str(EXAMPLE_FEATURES), "user_txn", *users, "--state-dir", str(state_dir), "--at", at]) == 0
+        answers.append(capsys.readouterr().out)
+    assert answers[0] == answers[1] and answers[0].count("\n") == len(users)
+    assert main(["run", str(EXAMPLE_FEATURES), "--input", str(events), "--cache-entities", "0"]) != 0
+    assert "--cache-entities must be at least 1, got 0" in capsys.readouterr().err
