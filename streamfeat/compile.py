@@ -181,10 +181,14 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
                          self.topic, self.partition, exc)
         self._collector.close()
         self.reader.close()
-        if isinstance(self.online, BackgroundWriter):
-            _SHARED_WRITERS.release(self.online)
-        else:
-            self.online.close()
+        try:
+            if isinstance(self.online, BackgroundWriter):
+                _SHARED_WRITERS.release(self.online)
+            else:
+                self.online.close()
+        except StreamfeatError as exc:
+            _log.warning("partition %s-%s: closing the online store failed (a restart replays from the last "
+                         "commit): %s", self.topic, self.partition, exc)
         self.state.close()
 
 
@@ -209,7 +213,7 @@ class _SharedWriters:
         with self._lock:
             writer, users = self._open.get(target, (None, 0))
             if writer is None:
-                writer = BackgroundWriter(open_online_store(target, state_dir), name=f"streamfeat online writer {target}")
+                writer = BackgroundWriter(open_online_store(target, state_dir))  # its thread name holds no URL
             self._open[target] = (writer, users + 1)
             return writer
 

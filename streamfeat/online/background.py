@@ -121,7 +121,8 @@ class BackgroundWriter:
         return self.store.get_raw(view, fingerprint, entities, at=at)
 
     def close(self) -> None:
-        """Write what is pending (unless the writer failed), stop, close the store."""
+        """Write what is pending, stop, close the store; raise :class:`PublishFailedError`
+        if the writer gave up (rows handed over were then never written)."""
         with self._changed:
             if self._closed:
                 return
@@ -129,7 +130,10 @@ class BackgroundWriter:
             self._changed.notify_all()
         self._thread.join()
         self._closed = True
-        self.store.close()
+        try:
+            self._raise_failure()
+        finally:
+            self.store.close()
 
     def __enter__(self) -> Self:
         return self

@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from streamfeat import Count, Entity, FeatureView, LastN, Lifetime, ManualClock, Max, Sliding, Source, Sum, build_view
-from streamfeat.errors import DefinitionError, OnlineStoreError
+from streamfeat.errors import DefinitionError, OnlineStoreError, PublishFailedError
 from streamfeat.ingest import Reason
 from streamfeat.online import BackgroundWriter, EmbeddedStore, FeatureReader
 from streamfeat.pipeline import FeaturePipeline, PipelineError
@@ -192,7 +192,8 @@ def test_a_background_writer_that_gave_up_stops_the_pipeline_at_once(tmp_path):
         with pytest.raises(PipelineError, match="background writes .* failed.*store briefly unavailable"):
             pipeline.process("transactions", 0, list(range(500)), PAYLOADS[:500], ARRIVALS[:500])
         assert sleeps == [] and pipeline.next_offset("transactions", 0) is None
-        writer.close()
+        with pytest.raises(PublishFailedError):
+            writer.close()
 
 
 def test_unknown_topic_and_mismatched_sources():

@@ -190,9 +190,11 @@ def test_a_writer_that_gave_up_raises_on_every_later_call(tmp_path) -> None:
         writer.flush()
     with pytest.raises(PublishFailedError):
         writer.write(VIEW, FP, {"b": full(1)})
-    writer.close()
+    with pytest.raises(PublishFailedError):  # rows were handed over and never written
+        writer.close()
     with pytest.raises(OnlineStoreError):
         writer.write(VIEW, FP, {"b": full(1)})
+    writer.close()  # once closed, closing again does nothing
 
 
 def test_an_older_row_handed_over_later_never_replaces_a_newer_pending_one(tmp_path) -> None:
