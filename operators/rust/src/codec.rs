@@ -47,6 +47,20 @@ impl Writer {
         self.u32(v.len() as u32);
         self.bytes(v);
     }
+    /// Start a blob written in place: a u32 length to be filled in by
+    /// [`Writer::end_blob`] with what was written after it. The same bytes as
+    /// [`Writer::blob`] without encoding into a buffer of its own first.
+    #[inline]
+    pub fn start_blob(&mut self) -> usize {
+        let at = self.buf.len();
+        self.u32(0);
+        at
+    }
+    #[inline]
+    pub fn end_blob(&mut self, at: usize) {
+        let size = (self.buf.len() - at - 4) as u32;
+        self.buf[at..at + 4].copy_from_slice(&size.to_be_bytes());
+    }
 }
 
 /// A cursor over a state's bytes; every read checks the length.

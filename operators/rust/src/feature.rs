@@ -911,18 +911,29 @@ fn decode_events(kind: &Kind, r: &mut Reader) -> Decoded<Vec<Event>> {
         .collect())
 }
 
+/// `encode_events` of events whose values are floats (or none, for a count), written
+/// straight from the deque: the same bytes, without a `Val` per event first.
 fn float_events(events: &VecDeque<(i64, i64, f64)>, kind: &Kind, w: &mut Writer) {
-    let values: Vec<Val> = events
-        .iter()
-        .map(|e| {
-            if matches!(kind, Kind::Count) {
-                Val::Nil
-            } else {
-                Val::F(e.2)
-            }
-        })
-        .collect();
-    encode_events(events.iter().map(|e| (e.0, e.1)), values.iter(), w);
+    let n = events.len();
+    w.buf.reserve(4 + 24 * n + 1);
+    w.u32(n as u32);
+    if n == 0 {
+        return;
+    }
+    for e in events {
+        w.i64(e.0);
+    }
+    for e in events {
+        w.i64(e.1);
+    }
+    if matches!(kind, Kind::Count) {
+        w.u8(RUN_NONE);
+    } else {
+        w.u8(RUN_FLOAT);
+        for e in events {
+            w.f64(e.2);
+        }
+    }
 }
 
 fn float_events_from(kind: &Kind, r: &mut Reader) -> Decoded<VecDeque<(i64, i64, f64)>> {
@@ -936,12 +947,11 @@ fn main_bytes(spec: &Spec, main: &Main, w: &mut Writer) {
     let kind = &spec.kind;
     match main {
         Main::Running { acc, events } => {
-            let mut a = Writer::with_capacity(16);
-            kind.acc_bytes(acc, &mut a);
             w.u8(1);
             w.i64(*events);
-            w.u32(a.buf.len() as u32);
-            w.bytes(&a.buf);
+            let at = w.start_blob();
+            kind.acc_bytes(acc, w);
+            w.end_blob(at);
         }
         Main::Tiles { tiles, oldest } => {
             w.u8(2);
@@ -972,11 +982,10 @@ fn main_bytes(spec: &Spec, main: &Main, w: &mut Writer) {
             }
         }
         Main::Subtract { events, acc } => {
-            let mut a = Writer::with_capacity(16);
-            kind.acc_bytes(acc, &mut a);
             w.u8(2);
-            w.u32(a.buf.len() as u32);
-            w.bytes(&a.buf);
+            let at = w.start_blob();
+            kind.acc_bytes(acc, w);
+            w.end_blob(at);
             float_events(events, kind, w);
         }
         Main::Monotonic { events } => {
@@ -1093,11 +1102,10 @@ fn main_from(spec: &Spec, data: &[u8]) -> Decoded<Main> {
 
 /// `FeatureOperator.to_bytes`.
 pub fn to_bytes(spec: &Spec, state: &FeatureState, w: &mut Writer) {
-    let mut main = Writer::with_capacity(64);
-    main_bytes(spec, &state.main, &mut main);
     w.u8(2);
-    w.u32(main.buf.len() as u32);
-    w.bytes(&main.buf);
+    let at = w.start_blob();
+    main_bytes(spec, &state.main, w);
+    w.end_blob(at);
     encode_events(
         state.pending.iter().map(|p| (p.0, p.1)),
         state.pending.iter().map(|p| &p.2),
@@ -1105,9 +1113,9 @@ pub fn to_bytes(spec: &Spec, state: &FeatureState, w: &mut Writer) {
     );
     w.i64(state.sealed_at);
     if state.sealed_at != NEG_INF {
-        let mut sealed = Writer::with_capacity(16);
-        spec.kind.acc_bytes(&state.sealed, &mut sealed);
-        w.blob(&sealed.buf);
+        let at = w.start_blob();
+        spec.kind.acc_bytes(&state.sealed, w);
+        w.end_blob(at);
     }
 }
 

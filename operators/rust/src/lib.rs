@@ -780,11 +780,10 @@ impl NativeView {
         w.i64(state.frontier);
         w.i64(state.seq);
         w.u32(self.specs.len() as u32);
-        let mut blob = Writer::with_capacity(128);
         for (spec, fs) in self.specs.iter().zip(state.features.iter()) {
-            blob.buf.clear();
-            feature::to_bytes(spec, fs, &mut blob);
-            w.blob(&blob.buf);
+            let at = w.start_blob();
+            feature::to_bytes(spec, fs, &mut w);
+            w.end_blob(at);
         }
         w.buf
     }
