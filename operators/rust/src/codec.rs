@@ -42,14 +42,9 @@ impl Writer {
     pub fn bytes(&mut self, v: &[u8]) {
         self.buf.extend_from_slice(v);
     }
-    /// u32 length, then `v` (`encode_blob`).
-    pub fn blob(&mut self, v: &[u8]) {
-        self.u32(v.len() as u32);
-        self.bytes(v);
-    }
-    /// Start a blob written in place: a u32 length to be filled in by
-    /// [`Writer::end_blob`] with what was written after it. The same bytes as
-    /// [`Writer::blob`] without encoding into a buffer of its own first.
+    /// Start a blob (`encode_blob`: u32 length, then the bytes) written in place: the
+    /// length is filled in by [`Writer::end_blob`] from what was written after it, so a
+    /// section needs no buffer of its own.
     #[inline]
     pub fn start_blob(&mut self) -> usize {
         let at = self.buf.len();
