@@ -151,6 +151,8 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             max(stamps) if stamps else None,
         )
         self.metrics.committed(self.pipeline.committed_offset(self.topic, self.partition))
+        if isinstance(self.online, BackgroundWriter):
+            self.metrics.online_pending(self.online.pending_rows)
         self.batches += 1
         self._collector.after_batch()
         if self.batches % 100 == 1:

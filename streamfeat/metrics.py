@@ -39,6 +39,10 @@ COMMITTED = Gauge(
     "Next offset committed with the state (a restart resumes here; records read after it are replayed)",
     ["topic", "partition"],
 )
+ONLINE_PENDING = Gauge(
+    "streamfeat_online_pending_rows",
+    "Online rows handed to this process's background writer and not yet taken to be written",
+)
 BATCH_SECONDS = Histogram("streamfeat_batch_seconds", "Seconds to process one batch")
 
 
@@ -104,3 +108,8 @@ class RuntimeMetrics:
     def committed(self, offset: int | None) -> None:
         if offset is not None:
             self._committed.set(offset)
+
+    @staticmethod
+    def online_pending(rows: int) -> None:
+        """Rows waiting in the process's background writer (one per process)."""
+        ONLINE_PENDING.set(rows)

@@ -105,6 +105,11 @@ class BackgroundWriter:
             self._changed.notify_all()
         return len(rows)
 
+    @property
+    def pending_rows(self) -> int:
+        """Rows handed over and waiting for the thread to take them (merged per entity)."""
+        return self._pending_rows
+
     def flush(self) -> None:
         """Return once every row handed over so far is in the store; raise
         :class:`PublishFailedError` if the writer gave up."""

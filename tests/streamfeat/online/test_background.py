@@ -115,6 +115,7 @@ def test_rows_handed_over_while_the_writer_is_busy_are_merged_per_entity(tmp_pat
         assert gated.entered.wait(10)  # the thread holds batch 1 at the gate
         for version in range(2, 6):
             writer.write(VIEW, FP, {"a": full(version), f"e{version}": full(1)})
+        assert writer.pending_rows == 5  # a, e2..e5: merged per entity
         gated.gate.set()
         writer.flush()
         assert [sorted(rows) for rows in gated.writes] == [["a"], ["a", "e2", "e3", "e4", "e5"]]
