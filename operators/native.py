@@ -189,6 +189,12 @@ class NativeViewOperator(ViewOperator):
     def from_bytes(self, data: bytes) -> Any:
         return self._core.from_bytes(data)
 
+    def replay_join(self, keys: Sequence[str] | tuple[Any, Any], times: Sequence[int] | Any) -> Any:
+        """An ``operators._native.ReplayJoin`` over this view answering spine row ``i``
+        (entity ``keys[i]`` as of ``times[i]``): a replay whose entity states live in the
+        native core (``operators/rust/src/replay.rs``), for backfill's point-in-time join."""
+        return _native.ReplayJoin(self._core, keys, times)
+
 
 def native_view(
     features: Sequence[FeatureOperator],

@@ -34,17 +34,19 @@ from itertools import count
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from operators.view import EntityState, ViewOperator
+from operators.native import NativeViewOperator
+from operators.view import EntityState, ViewOperator, gc_paused
 from streamfeat.build import build_view
 from streamfeat.collector import BatchCollector
 from streamfeat.definitions import FeatureView, Source
 from streamfeat.errors import DefinitionError, HistoryError, StreamfeatError
-from streamfeat.history import History, HistoryBatch
+from streamfeat.history import ArrowRecords, History, HistoryBatch
 from streamfeat.ingest import DeadLetter
 from streamfeat.memory import CacheBudget, parse_size
 from streamfeat.pipeline import LateRecord, RejectSink
 from streamfeat.progress import Progress
 from streamfeat.state import EntityStateCache, RocksDBStateStore
+from streamfeat.state.keys import state_key, view_prefix
 
 if TYPE_CHECKING:
     import pandas
@@ -398,6 +400,124 @@ class _ViewJoin:
         self.next_time = {}
 
 
+class _NativeViewJoin:
+    """:class:`_ViewJoin` on the native core, with the entity states held in it.
+
+    An ``operators._native.ReplayJoin`` interns each entity key once, applies a batch event
+    by event to the states it holds and answers spine rows as their moment passes (the
+    rule of ``apply_batch_join``); clean Parquet batches reach it as Arrow buffers, never
+    as Python objects. Memory is bounded as the Python path bounds it: beyond
+    ``capacity`` resident entities (which :class:`~streamfeat.memory.CacheBudget` may
+    adjust), the least recently used states are encoded into the scratch ``store`` and
+    loaded back when a batch names them."""
+
+    def __init__(
+        self, request: PointInTimeRequest, op: NativeViewOperator, store: RocksDBStateStore, capacity: int
+    ) -> None:
+        view = request.view
+        self.view = view
+        self.op = op
+        names = list(op.names)
+        wanted = list(request.features) if request.features is not None else names
+        unknown = [f for f in wanted if f not in names]
+        if unknown:
+            raise DefinitionError(f"view {view.name!r} has no feature(s) {unknown}; it has {names}")
+        self.features = wanted
+        if len(request.times) != len(request.keys):
+            raise HistoryError(f"view {view.name!r}: {len(request.keys)} keys but {len(request.times)} times")
+        for row, t in enumerate(request.times):
+            if type(t) is not int:
+                raise HistoryError(f"view {view.name!r}, row {row}: time {t!r} is not integer UTC ms")
+        self.engine = op.replay_join(list(request.keys), list(request.times))
+        self.store = store
+        self.prefix = view_prefix(view.fingerprint())
+        self.capacity = capacity
+        self.columns: dict[str, list[Any]] = {}
+        self.answered = 0
+        self.too_far_ahead: list[int] = []
+        self.spills = 0
+        self.loads = 0
+
+    @property
+    def resident_count(self) -> int:
+        return int(self.engine.resident_count)
+
+    def _load(self, keys: list[str]) -> None:
+        blobs = self.store.get_many([state_key(self.prefix, key) for key in keys])
+        missing = [key for key, blob in zip(keys, blobs) if blob is None]
+        if missing:
+            raise StreamfeatError(f"internal error: spilled state of {missing[:3]} is not in the scratch store")
+        self.engine.load(keys, blobs)
+        self.loads += len(keys)
+
+    def apply(self, batch: HistoryBatch, entity_field: str, topic: str) -> tuple[int, list[LateRecord]]:
+        """Apply one batch, answering rows as their moment passes; returns (accepted, late)."""
+        arrow = batch.arrow
+        own_key = self.view.entity.key == entity_field
+        if arrow is not None and own_key:
+            spilled = self.engine.intern(ArrowRecords.strings(arrow.keys))
+            times, arrivals = ArrowRecords.numbers(arrow.event_times), ArrowRecords.numbers(arrow.arrivals)
+            data: dict[str, Any] = {}
+            for feature in self.op.features:
+                name = feature.field
+                if name is not None and name not in data:
+                    column = arrow.columns[name]
+                    data[name] = ArrowRecords.numbers(column) if column.type.num_buffers == 2 else (
+                        ArrowRecords.strings(column) if name != entity_field else ArrowRecords.strings(arrow.keys))
+            columns = self.op.columns_for(data)
+        else:
+            decoded = batch.decoded
+            keys = _entity_keys(batch, self.view, entity_field)
+            spilled = self.engine.intern(keys)
+            times, arrivals = decoded.event_times, decoded.arrivals
+            columns = self.op.columns_for(decoded.columns)
+        if spilled:
+            self._load(spilled)
+        with gc_paused():
+            accepted, late, self.too_far_ahead = self.engine.apply(times, arrivals, columns)
+        if self.engine.resident_count > self.capacity:
+            # as the Python path: write back the least recently used down to 90 % of the budget
+            evicted = self.engine.spill(self.capacity * 9 // 10)
+            self.store.commit({state_key(self.prefix, key): data for key, data in evicted}, (), {})
+            self.spills += len(evicted)
+        if not late:
+            return accepted, []
+        if arrow is not None and own_key:  # a few rows: read them off the arrays
+            keys, times, arrivals = arrow.keys, arrow.event_times, arrow.arrivals
+            return accepted, [
+                LateRecord(self.view.name, keys[i].as_py(), times[i].as_py(), arrivals[i].as_py(), topic,
+                           batch.partition, batch.offsets[i])
+                for i in late
+            ]
+        keys = _entity_keys(batch, self.view, entity_field)
+        decoded = batch.decoded
+        return accepted, [
+            LateRecord(self.view.name, keys[i], decoded.event_times[i], decoded.arrivals[i], topic, batch.partition,
+                       batch.offsets[i])
+            for i in late
+        ]
+
+    def finish(self) -> None:
+        """Answer every row still pending: its entity received nothing after it. Spilled
+        entities with rows are loaded back in chunks, answered and dropped."""
+        self.engine.answer_pending()
+        while chunk := self.engine.spilled_with_rows(max(1_000, self.capacity // 10)):
+            self._load(chunk)
+            self.engine.answer_pending()
+            self.engine.drop_answered()
+        self.engine.drop_answered()
+        indices = [list(self.op.names).index(name) for name in self.features]
+        self.columns = dict(zip(self.features, self.engine.columns(indices)))
+        self.answered = self.engine.answered[0]
+
+
+def _entity_keys(batch: HistoryBatch, view: FeatureView, entity_field: str) -> list[str]:
+    """The batch's entity keys for ``view`` (whose entity may be another field of the source)."""
+    if view.entity.key == entity_field:
+        return batch.decoded.keys
+    return [str(k) for k in batch.decoded.columns[view.entity.key]]
+
+
 def point_in_time(
     requests: Sequence[PointInTimeRequest],
     history: History,
@@ -435,15 +555,19 @@ def point_in_time(
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="streamfeat-backfill-", dir=work_dir) as scratch:
         with RocksDBStateStore(Path(scratch) / "state") as store:
-            joins: list[_ViewJoin] = []
+            joins: list[_ViewJoin | _NativeViewJoin] = []
             for request in requests:
                 op = build_view(request.view)
-                cache = EntityStateCache(store, op, request.view.fingerprint(), capacity=cache_entities)
-                joins.append(_ViewJoin(request, cache, op))
+                if isinstance(op, NativeViewOperator):
+                    joins.append(_NativeViewJoin(request, op, store, cache_entities))
+                else:
+                    cache = EntityStateCache(store, op, request.view.fingerprint(), capacity=cache_entities)
+                    joins.append(_ViewJoin(request, cache, op))
             for join in joins:
                 report.accepted.setdefault(join.view.name, 0)
                 report.late.setdefault(join.view.name, 0)
-            budget = None if limit is None else CacheBudget(limit, [join.cache for join in joins])
+            sized = [join if isinstance(join, _NativeViewJoin) else join.cache for join in joins]
+            budget = None if limit is None else CacheBudget(limit, sized)
             collector = BatchCollector()  # full passes over every live state cost more than the work
 
             def after_batch() -> None:
@@ -465,7 +589,7 @@ def point_in_time(
 
 
 def _replay(
-    joins: list[_ViewJoin],
+    joins: list[_ViewJoin | _NativeViewJoin],
     history: History,
     source: Source,
     entity_field: str,
@@ -483,12 +607,12 @@ def _replay(
         dead = list(batch.dead_letters)
         late_all: list[LateRecord] = []
         too_far: set[int] = set()
-        if batch.decoded.keys:
+        if batch.usable:
             for join in joins:
-                keys = batch.decoded.keys
-                if join.view.entity.key != entity_field:
-                    keys = [str(k) for k in batch.decoded.columns[join.view.entity.key]]
-                accepted, late = join.apply(batch, keys, history.topic)
+                if isinstance(join, _NativeViewJoin):
+                    accepted, late = join.apply(batch, entity_field, history.topic)
+                else:
+                    accepted, late = join.apply(batch, _entity_keys(batch, join.view, entity_field), history.topic)
                 report.accepted[join.view.name] += accepted
                 report.late[join.view.name] += len(late)
                 late_all.extend(late)
@@ -508,6 +632,8 @@ def _replay(
 def _too_far_letters(batch: HistoryBatch, positions: set[int], max_ahead: int, topic: str) -> list[DeadLetter]:
     from streamfeat.ingest import Reason
 
+    if not positions:
+        return []
     decoded = batch.decoded
     return [
         DeadLetter(

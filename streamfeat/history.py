@@ -22,7 +22,7 @@ arrival order within it; that order decides lateness, here as live.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import isfinite
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,6 +32,7 @@ from streamfeat.errors import HistoryError
 from streamfeat.ingest import MAX_KEY_BYTES, DeadLetter, DecodedRecords, Reason, decode_records
 
 __all__ = [
+    "ArrowRecords",
     "History",
     "HistoryBatch",
     "JsonlHistory",
@@ -41,18 +42,102 @@ __all__ = [
 ]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class ArrowRecords:
+    """A batch's valid records as Arrow arrays, all of them usable (no dead letters):
+    ``keys`` (strings), ``event_times`` and ``arrivals`` (int64), and the source's fields by
+    name (floats already as float64). Readers of buffers (the native replay) take them as
+    they are; :meth:`to_decoded` gives the Python lists everything else reads."""
+
+    keys: Any
+    event_times: Any
+    arrivals: Any
+    columns: Mapping[str, Any]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def to_decoded(self, entity_field: str) -> DecodedRecords:
+        key_list = self.keys.to_pylist()
+        columns = {
+            name: key_list if name == entity_field else column.to_pylist() for name, column in self.columns.items()
+        }
+        return DecodedRecords(
+            keys=key_list,
+            event_times=self.event_times.to_pylist(),
+            arrivals=self.arrivals.to_pylist(),
+            columns=columns,
+            positions=list(range(len(key_list))),
+        )
+
+    @staticmethod
+    def strings(array: Any) -> tuple[Any, Any]:
+        """An Arrow string array as ``(offsets, data)``: int32 offsets (``offsets[i]`` to
+        ``offsets[i + 1]`` are row ``i``'s bytes) and the UTF-8 bytes, without copying them."""
+        import numpy as np
+        import pyarrow as pa
+
+        if array.null_count:
+            raise HistoryError("internal error: an Arrow string column with nulls reached the replay")
+        if pa.types.is_large_string(array.type):
+            array = array.cast(pa.string())
+        _validity, offsets, data = array.buffers()
+        start = array.offset
+        positions = np.frombuffer(offsets, dtype=np.int32)[start : start + len(array) + 1]
+        return positions, (b"" if data is None else data)
+
+    @staticmethod
+    def numbers(array: Any) -> Any:
+        """An Arrow numeric array (no nulls) as a NumPy array."""
+        return array.to_numpy(zero_copy_only=False)
+
+
 class HistoryBatch:
     """Consecutive records of one partition: the usable ones as columns, the rest as
-    dead letters. ``next_offset`` is the offset after the batch's last record."""
+    dead letters. ``next_offset`` is the offset after the batch's last record.
 
-    partition: int
-    records: int
-    decoded: DecodedRecords
-    dead_letters: list[DeadLetter]
-    next_offset: int
-    offsets: list[int] = field(default_factory=list)  # of the decoded records, by position
-    raw: Sequence[bytes] | None = None  # the batch's record bytes by input index, where there are any
+    ``arrow``: the same records as Arrow arrays, when the history read them so (a Parquet
+    batch without a bad row); ``decoded`` is then built from them when first asked for."""
+
+    __slots__ = ("_decoded", "arrow", "dead_letters", "entity_field", "next_offset", "offsets", "partition", "raw",
+                 "records")
+
+    def __init__(
+        self,
+        partition: int,
+        records: int,
+        decoded: DecodedRecords | None,
+        dead_letters: list[DeadLetter],
+        next_offset: int,
+        offsets: Sequence[int] | None = None,  # of the decoded records, by position
+        raw: Sequence[bytes] | None = None,  # the batch's record bytes by input index, where there are any
+        *,
+        arrow: ArrowRecords | None = None,
+        entity_field: str = "",
+    ) -> None:
+        if decoded is None and arrow is None:
+            raise HistoryError("internal error: a history batch needs its records as lists or as Arrow arrays")
+        self.partition = partition
+        self.records = records
+        self._decoded = decoded
+        self.dead_letters = dead_letters
+        self.next_offset = next_offset
+        self.offsets: Sequence[int] = [] if offsets is None else offsets
+        self.raw = raw
+        self.arrow = arrow
+        self.entity_field = entity_field
+
+    @property
+    def decoded(self) -> DecodedRecords:
+        if self._decoded is None:
+            assert self.arrow is not None
+            self._decoded = self.arrow.to_decoded(self.entity_field)
+        return self._decoded
+
+    @property
+    def usable(self) -> int:
+        """How many records of the batch are valid (``len(decoded.keys)``)."""
+        return len(self.arrow) if self._decoded is None and self.arrow is not None else len(self.decoded.keys)
 
     def payload(self, i: int) -> bytes:
         """The original bytes of decoded record ``i`` (empty for Parquet rows: the offset
@@ -242,28 +327,29 @@ class ParquetHistory:
             lengths = pc.binary_length(keys)
             if len(keys) and (pc.min(lengths).as_py() < 1 or pc.max(lengths).as_py() > MAX_KEY_BYTES):
                 return None
-            key_list = keys.to_pylist()
         else:  # integer keys (allowed for the entity field): their decimal text
-            key_list = [str(k) for k in keys.to_pylist()]
-            if any(len(k) > MAX_KEY_BYTES for k in key_list):
+            keys = keys.cast(pa.string())
+            if len(keys) and pc.max(pc.binary_length(keys)).as_py() > MAX_KEY_BYTES:
                 return None
-        columns: dict[str, list[Any]] = {}
+        columns: dict[str, Any] = {}
         for name, kind in source.schema.items():
             column = record_batch.column(name)
             if kind is float:
                 column = column.cast(pa.float64(), safe=False)  # as float(v): nearest double
                 if len(column) and not pc.all(pc.is_finite(column)).as_py():
                     return None
-            columns[name] = key_list if name == entity_field else column.to_pylist()
+            columns[name] = keys if name == entity_field else column
         size = record_batch.num_rows
-        decoded = DecodedRecords(
-            keys=key_list,
-            event_times=columns[source.timestamp],
-            arrivals=record_batch.column(arrival).to_pylist() if arrival is not None else columns[source.timestamp],
-            columns=columns,
-            positions=list(range(size)),
+        try:
+            times = columns[source.timestamp].cast(pa.int64())
+            arrivals = record_batch.column(arrival).cast(pa.int64()) if arrival is not None else times
+        except pa.ArrowInvalid:  # an unsigned time beyond int64: the row-by-row path says where
+            return None
+        arrow = ArrowRecords(keys=keys, event_times=times, arrivals=arrivals, columns=columns)
+        return HistoryBatch(
+            partition, size, None, [], first_offset + size, range(first_offset, first_offset + size),
+            arrow=arrow, entity_field=entity_field,
         )
-        return HistoryBatch(partition, size, decoded, [], first_offset + size, list(range(first_offset, first_offset + size)))
 
     def _batch(
         self,

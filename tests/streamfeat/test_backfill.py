@@ -295,7 +295,10 @@ def test_parquet_clean_batches_equal_the_row_by_row_path(tmp_path, table):
     for x, y in ((a, b), (a.decoded, b.decoded)):
         for name in ("keys", "event_times", "arrivals", "columns", "positions", "offsets", "next_offset", "records"):
             if hasattr(x, name):
-                assert getattr(x, name) == getattr(y, name), name
+                got, want = getattr(x, name), getattr(y, name)
+                if name == "offsets":  # a range on the clean path
+                    got, want = list(got), list(want)
+                assert got == want, name
     assert [type(v) for v in a.decoded.columns["x"]] == [float] * 3
     assert a.dead_letters == b.dead_letters == []
 

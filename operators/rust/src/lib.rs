@@ -7,6 +7,7 @@ mod codec;
 mod decode;
 mod feature;
 mod hll;
+mod replay;
 
 use codec::{FormatError, Reader, Writer};
 use feature::{Acc, FeatureState, Kind, ReadError, Refresh, Spec, Val, Window, NEG_INF, POS_INF};
@@ -838,5 +839,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeView>()?;
     m.add_class::<NativeEntityState>()?;
     m.add_class::<decode::RecordDecoder>()?;
+    m.add_class::<replay::ReplayJoin>()?;
     Ok(())
 }

@@ -1,0 +1,593 @@
+//! `ReplayJoin`: a replay with the entity states held in Rust, answering spine rows on
+//! the way — backfill's point-in-time join without a Python object per event or per
+//! entity lookup.
+//!
+//! `NativeView.apply_batch_join` does the same work against a Python mapping of states
+//! (the replay's `EntityStateCache`): every batch costs a dict lookup per event to group
+//! by entity, a mapping lookup per entity, and the cache's own bookkeeping. Here an
+//! entity key is interned once to a slot; a batch is applied event by event to its
+//! slots' states in batch order (entities being independent, the same results as
+//! grouping them). The spine rows of an entity wait in its slot, latest first, and a row
+//! `(t, row)` is answered on the entity's state just before the entity's first event that
+//! arrived after `t` (`apply_batch_join`'s rule), or by `answer_pending` at the end.
+//!
+//! Memory stays bounded the way the Python cache bounds it: `spill(keep)` encodes the
+//! least recently used states beyond `keep` (the bytes `NativeView.to_bytes` gives) and
+//! hands them to the caller to store; `intern` names the spilled entities a batch needs,
+//! and `load` brings their bytes back before `apply`. Inputs come as Python lists or, for
+//! Arrow-backed histories, as buffers: a string column as `(offsets, data)` (int32
+//! offsets, UTF-8 bytes; `offsets[i]..offsets[i + 1]` is row `i`), numbers as int64 or
+//! float64 buffers.
+
+use crate::feature::{Kind, Val};
+use crate::hll::Hll;
+use crate::{
+    format_error, input_column, ints, NativeEntityState, NativeView, Out, ACCEPTED, LATE, NIL,
+};
+use foldhash::fast::RandomState;
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyFloat, PyList, PyString, PyTuple};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Distinct strings whose hash is kept (ids repeat a lot); cleared when full.
+const HASH_CACHE_SIZE: usize = 1 << 16;
+
+struct Slot {
+    key: Box<str>,
+    /// `None`: no accepted event yet, or spilled (`spilled`).
+    state: Option<NativeEntityState>,
+    spilled: bool,
+    /// The `tick` of the last batch that named this entity (least recently used spill first).
+    last_used: u32,
+    /// Spine rows `(time, row)` not answered yet, latest first (the next one is last).
+    rows: Vec<(i64, u32)>,
+}
+
+/// A string column of a batch: Python strings, or Arrow's offsets and bytes.
+enum Strings<'py> {
+    List(Vec<Bound<'py, PyString>>),
+    Arrow { offsets: Vec<i32>, data: Bytes },
+}
+
+/// A bytes-like buffer (NumPy and Python give format `B`, Arrow `b`).
+enum Bytes {
+    Unsigned(PyBuffer<u8>),
+    Signed(PyBuffer<i8>),
+}
+
+impl Bytes {
+    fn get(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let bytes = match PyBuffer::<u8>::get(obj) {
+            Ok(b) => Bytes::Unsigned(b),
+            Err(_) => Bytes::Signed(PyBuffer::<i8>::get(obj)?),
+        };
+        let contiguous = match &bytes {
+            Bytes::Unsigned(b) => b.is_c_contiguous(),
+            Bytes::Signed(b) => b.is_c_contiguous(),
+        };
+        if !contiguous {
+            return Err(PyValueError::new_err(
+                "string data must be a contiguous buffer",
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// SAFETY: the buffer is C-contiguous (checked in `get`) and held while the slice
+    /// lives; the caller holds the GIL, and nothing writes to an Arrow buffer.
+    fn slice(&self) -> &[u8] {
+        let (ptr, len) = match self {
+            Bytes::Unsigned(b) => (b.buf_ptr() as *const u8, b.item_count()),
+            Bytes::Signed(b) => (b.buf_ptr() as *const u8, b.item_count()),
+        };
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
+}
+
+impl<'py> Strings<'py> {
+    fn from_py(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Self> {
+        if let Ok(tuple) = obj.cast::<PyTuple>() {
+            if tuple.len() != 2 {
+                return Err(PyValueError::new_err(format!(
+                    "{what}: an Arrow string column is (offsets, data)"
+                )));
+            }
+            let offsets = PyBuffer::<i32>::get(&tuple.get_item(0)?)?.to_vec(obj.py())?;
+            let data = Bytes::get(&tuple.get_item(1)?)?;
+            let size = data.slice().len();
+            if offsets.windows(2).any(|w| w[0] > w[1] || w[0] < 0)
+                || offsets.last().is_some_and(|&e| e as usize > size)
+            {
+                return Err(PyValueError::new_err(format!(
+                    "{what}: offsets out of order or out of range"
+                )));
+            }
+            return Ok(Strings::Arrow { offsets, data });
+        }
+        let mut out = Vec::new();
+        for item in obj.try_iter()? {
+            let item = item?;
+            match item.cast_into::<PyString>() {
+                Ok(s) => out.push(s),
+                Err(e) => {
+                    return Err(PyTypeError::new_err(format!(
+                        "{what}: expected strings, got {}",
+                        e.into_inner().get_type().name()?
+                    )))
+                }
+            }
+        }
+        Ok(Strings::List(out))
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Strings::List(v) => v.len(),
+            Strings::Arrow { offsets, .. } => offsets.len().saturating_sub(1),
+        }
+    }
+
+    /// Every row's text, in order.
+    fn each(&self, mut f: impl FnMut(usize, &str) -> PyResult<()>) -> PyResult<()> {
+        match self {
+            Strings::List(items) => {
+                for (i, s) in items.iter().enumerate() {
+                    f(i, s.to_str()?)?;
+                }
+            }
+            Strings::Arrow { offsets, data } => {
+                let bytes = data.slice();
+                for i in 0..offsets.len().saturating_sub(1) {
+                    let raw = &bytes[offsets[i] as usize..offsets[i + 1] as usize];
+                    let text = std::str::from_utf8(raw).map_err(|_| {
+                        PyValueError::new_err(format!("string at row {i} is not UTF-8"))
+                    })?;
+                    f(i, text)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Integers: a list of ints or an int64 buffer.
+fn int_column(obj: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
+    if obj.cast::<PyList>().is_err() {
+        if let Ok(buffer) = PyBuffer::<i64>::get(obj) {
+            return buffer.to_vec(obj.py());
+        }
+    }
+    ints(obj)
+}
+
+#[pyclass(module = "operators._native")]
+pub struct ReplayJoin {
+    view: Py<NativeView>,
+    index: HashMap<Box<str>, u32, RandomState>,
+    slots: Vec<Slot>,
+    /// The slot of each position of the batch last interned.
+    batch: Vec<u32>,
+    tick: u32,
+    resident: usize,
+    /// Answers, per feature then per spine row.
+    answers: Vec<Vec<Out>>,
+    answered: usize,
+    rows: usize,
+    hashes: HashMap<Box<str>, (Arc<str>, u64), RandomState>,
+}
+
+impl ReplayJoin {
+    fn slot_of(&mut self, key: &str) -> u32 {
+        if let Some(&s) = self.index.get(key) {
+            return s;
+        }
+        let s = self.slots.len() as u32;
+        let key: Box<str> = key.into();
+        self.slots.push(Slot {
+            key: key.clone(),
+            state: None,
+            spilled: false,
+            last_used: 0,
+            rows: Vec::new(),
+        });
+        self.index.insert(key, s);
+        s
+    }
+
+    fn answer(
+        &mut self,
+        py: Python<'_>,
+        view: &NativeView,
+        slot: usize,
+        before: i64,
+    ) -> PyResult<()> {
+        loop {
+            let s = &mut self.slots[slot];
+            let Some(&(t, row)) = s.rows.last() else {
+                return Ok(());
+            };
+            if t >= before {
+                return Ok(());
+            }
+            s.rows.pop();
+            let outputs = match &s.state {
+                Some(state) => view.outputs(py, state, t)?,
+                None => view.outputs(py, &view.fresh(), t)?,
+            };
+            for (column, out) in self.answers.iter_mut().zip(outputs) {
+                column[row as usize] = out;
+            }
+            self.answered += 1;
+        }
+    }
+
+    fn values_of(
+        &mut self,
+        kind: &Kind,
+        column: &Bound<'_, PyAny>,
+        size: usize,
+        feature: usize,
+    ) -> PyResult<Vec<Val>> {
+        match kind {
+            Kind::Count => Ok(Vec::new()),
+            Kind::Distinct(_) => {
+                let strings = Strings::from_py(column, &format!("feature {feature}"))?;
+                if strings.len() != size {
+                    return Err(PyValueError::new_err(format!(
+                        "batch column of feature {feature} has {} values for {size} keys",
+                        strings.len()
+                    )));
+                }
+                let hashes = &mut self.hashes;
+                let mut out = Vec::with_capacity(size);
+                strings.each(|_, text| {
+                    if let Some((shared, hash)) = hashes.get(text) {
+                        out.push(Val::S(shared.clone(), *hash));
+                        return Ok(());
+                    }
+                    if hashes.len() >= HASH_CACHE_SIZE {
+                        hashes.clear();
+                    }
+                    let shared: Arc<str> = Arc::from(text);
+                    let hash = Hll::hash(text);
+                    hashes.insert(text.into(), (shared.clone(), hash));
+                    out.push(Val::S(shared, hash));
+                    Ok(())
+                })?;
+                Ok(out)
+            }
+            _ => {
+                let values = if column.cast::<PyList>().is_err() {
+                    match PyBuffer::<f64>::get(column) {
+                        Ok(buffer) => buffer
+                            .to_vec(column.py())?
+                            .into_iter()
+                            .map(Val::F)
+                            .collect(),
+                        Err(_) => input_column(kind, column, size, feature, &mut HashMap::new())?,
+                    }
+                } else {
+                    input_column(kind, column, size, feature, &mut HashMap::new())?
+                };
+                if values.len() != size {
+                    return Err(PyValueError::new_err(format!(
+                        "batch column of feature {feature} has {} values for {size} keys",
+                        values.len()
+                    )));
+                }
+                Ok(values)
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl ReplayJoin {
+    /// A replay of `view` answering spine row `i`: entity `keys[i]` as of `times[i]`.
+    #[new]
+    fn new(
+        view: Py<NativeView>,
+        keys: &Bound<'_, PyAny>,
+        times: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        let features = view.get().specs.len();
+        let keys = Strings::from_py(keys, "spine keys")?;
+        let times = int_column(times)?;
+        if keys.len() != times.len() {
+            return Err(PyValueError::new_err(format!(
+                "spine has {} keys but {} times",
+                keys.len(),
+                times.len()
+            )));
+        }
+        let rows = times.len();
+        if rows > u32::MAX as usize {
+            return Err(PyValueError::new_err(
+                "a spine holds at most 2**32 - 1 rows",
+            ));
+        }
+        let mut join = ReplayJoin {
+            view,
+            index: HashMap::with_hasher(RandomState::default()),
+            slots: Vec::new(),
+            batch: Vec::new(),
+            tick: 0,
+            resident: 0,
+            answers: (0..features)
+                .map(|_| (0..rows).map(|_| Out::Null).collect())
+                .collect(),
+            answered: 0,
+            rows,
+            hashes: HashMap::with_hasher(RandomState::default()),
+        };
+        let mut slot_rows: Vec<(u32, i64, u32)> = Vec::with_capacity(rows);
+        keys.each(|i, key| {
+            let s = join.slot_of(key);
+            slot_rows.push((s, times[i], i as u32));
+            Ok(())
+        })?;
+        for (s, t, row) in slot_rows {
+            join.slots[s as usize].rows.push((t, row));
+        }
+        for slot in join.slots.iter_mut() {
+            slot.rows.sort_unstable_by(|a, b| b.cmp(a)); // latest first
+            slot.rows.shrink_to_fit();
+        }
+        Ok(join)
+    }
+
+    /// Take the next batch's entity keys (a list of strings or an Arrow `(offsets, data)`
+    /// pair); returns the keys of those whose states were spilled, for `load`.
+    fn intern(&mut self, keys: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+        let keys = Strings::from_py(keys, "entity keys")?;
+        self.tick = self.tick.wrapping_add(1);
+        let tick = self.tick;
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        batch.reserve(keys.len());
+        let mut spilled = Vec::new();
+        keys.each(|_, key| {
+            let s = self.slot_of(key);
+            let slot = &mut self.slots[s as usize];
+            if slot.last_used != tick {
+                slot.last_used = tick;
+                if slot.spilled {
+                    spilled.push(key.to_string());
+                }
+            }
+            batch.push(s);
+            Ok(())
+        })?;
+        self.batch = batch;
+        Ok(spilled)
+    }
+
+    /// Bring back spilled states: `blobs[i]` is the bytes `spill` gave for `keys[i]`.
+    fn load(&mut self, py: Python<'_>, keys: Vec<String>, blobs: Vec<Vec<u8>>) -> PyResult<()> {
+        if keys.len() != blobs.len() {
+            return Err(PyValueError::new_err("load: one blob per key"));
+        }
+        let view = self.view.clone_ref(py);
+        let view = view.get();
+        for (key, blob) in keys.iter().zip(blobs) {
+            let Some(&s) = self.index.get(key.as_str()) else {
+                return Err(PyValueError::new_err(format!(
+                    "load: unknown entity {key:?}"
+                )));
+            };
+            let slot = &mut self.slots[s as usize];
+            if !slot.spilled {
+                return Err(PyValueError::new_err(format!(
+                    "load: entity {key:?} is not spilled"
+                )));
+            }
+            slot.state = Some(view.decode(&blob).map_err(|e| format_error(py, e))?);
+            slot.spilled = false;
+            self.resident += 1;
+        }
+        Ok(())
+    }
+
+    /// Apply the interned batch, in order: `event_times`, `arrivals` (lists or int64
+    /// buffers) and one input column per feature (`None` for counts). Spine rows are
+    /// answered as their moment passes. Returns `(accepted, late positions, too-far-ahead
+    /// positions)`, positions ascending.
+    fn apply(
+        &mut self,
+        py: Python<'_>,
+        event_times: &Bound<'_, PyAny>,
+        arrivals: &Bound<'_, PyAny>,
+        columns: &Bound<'_, PyAny>,
+    ) -> PyResult<(u64, Vec<usize>, Vec<usize>)> {
+        let view_ref = self.view.clone_ref(py);
+        let view = view_ref.get();
+        let size = self.batch.len();
+        let times = int_column(event_times)?;
+        let arrivals = int_column(arrivals)?;
+        let columns: Vec<Bound<'_, PyAny>> = columns.try_iter()?.collect::<PyResult<_>>()?;
+        if times.len() != size || arrivals.len() != size || columns.len() != view.specs.len() {
+            return Err(PyValueError::new_err(format!(
+                "batch columns disagree: {size} keys, {} event times, {} arrivals, {} feature columns for {} features",
+                times.len(),
+                arrivals.len(),
+                columns.len(),
+                view.specs.len()
+            )));
+        }
+        let mut inputs: Vec<Vec<Val>> = Vec::with_capacity(columns.len());
+        for (i, (column, spec)) in columns.iter().zip(view.specs.iter()).enumerate() {
+            if column.is_none() || matches!(spec.kind, Kind::Count) {
+                inputs.push(Vec::new());
+            } else {
+                inputs.push(self.values_of(&spec.kind, column, size, i)?);
+            }
+        }
+        if self.batch.iter().any(|&s| self.slots[s as usize].spilled) {
+            return Err(PyValueError::new_err(
+                "apply: load the spilled states intern named first",
+            ));
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let mut accepted: u64 = 0;
+        let mut late = Vec::new();
+        let mut ahead = Vec::new();
+        let result = (|| -> PyResult<()> {
+            for (i, &s) in batch.iter().enumerate() {
+                let s = s as usize;
+                if self.slots[s].rows.last().is_some_and(|r| r.0 < arrivals[i]) {
+                    self.answer(py, view, s, arrivals[i])?;
+                }
+                let value = |f: usize| -> &Val {
+                    let column = &inputs[f];
+                    if column.is_empty() {
+                        &NIL
+                    } else {
+                        &column[i]
+                    }
+                };
+                let slot = &mut self.slots[s];
+                let outcome = match &mut slot.state {
+                    Some(state) => view.apply_one(state, times[i], arrivals[i], value),
+                    None => {
+                        let mut state = view.fresh();
+                        let outcome = view.apply_one(&mut state, times[i], arrivals[i], value);
+                        if outcome == ACCEPTED {
+                            slot.state = Some(state);
+                            self.resident += 1;
+                        }
+                        outcome
+                    }
+                };
+                match outcome {
+                    ACCEPTED => accepted += 1,
+                    LATE => late.push(i),
+                    _ => ahead.push(i),
+                }
+            }
+            Ok(())
+        })();
+        self.batch = batch;
+        result?;
+        Ok((accepted, late, ahead))
+    }
+
+    /// Encode and drop the least recently used resident states beyond `keep`; returns
+    /// `(key, bytes)` for the caller to store until `intern` asks for them again.
+    fn spill<'py>(
+        &mut self,
+        py: Python<'py>,
+        keep: usize,
+    ) -> PyResult<Vec<(String, Bound<'py, PyBytes>)>> {
+        if self.resident <= keep {
+            return Ok(Vec::new());
+        }
+        let view_ref = self.view.clone_ref(py);
+        let view = view_ref.get();
+        // (batches since last used, slot): the oldest are spilled first
+        let tick = self.tick;
+        let mut resident: Vec<(u32, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.state.is_some())
+            .map(|(i, s)| (tick.wrapping_sub(s.last_used), i as u32))
+            .collect();
+        let evict = self.resident - keep;
+        if evict < resident.len() {
+            resident.select_nth_unstable_by(evict, |a, b| b.0.cmp(&a.0));
+        }
+        let mut out = Vec::with_capacity(evict);
+        for &(_, i) in &resident[..evict] {
+            let slot = &mut self.slots[i as usize];
+            let state = slot.state.take().expect("resident");
+            out.push((slot.key.to_string(), PyBytes::new(py, &view.encode(&state))));
+            slot.spilled = true;
+        }
+        self.resident -= evict;
+        Ok(out)
+    }
+
+    /// Answer the pending rows of every resident entity and of every entity never seen
+    /// (the end of the history: nothing arrives after them). Spilled entities with rows
+    /// wait for `load` (see `spilled_with_rows`).
+    fn answer_pending(&mut self, py: Python<'_>) -> PyResult<()> {
+        let view_ref = self.view.clone_ref(py);
+        let view = view_ref.get();
+        for s in 0..self.slots.len() {
+            if !self.slots[s].spilled && !self.slots[s].rows.is_empty() {
+                self.answer(py, view, s, i64::MAX)?;
+                self.slots[s].rows = Vec::new();
+            }
+        }
+        Ok(())
+    }
+
+    /// Keys of spilled entities that still have spine rows, at most `limit`.
+    fn spilled_with_rows(&self, limit: usize) -> Vec<String> {
+        self.slots
+            .iter()
+            .filter(|s| s.spilled && !s.rows.is_empty())
+            .take(limit)
+            .map(|s| s.key.to_string())
+            .collect()
+    }
+
+    /// Drop every resident state whose entity has no rows left (after `answer_pending`).
+    fn drop_answered(&mut self) {
+        for slot in self.slots.iter_mut() {
+            if slot.rows.is_empty() && slot.state.is_some() {
+                slot.state = None;
+                slot.spilled = true;
+                self.resident -= 1;
+            }
+        }
+    }
+
+    /// Feature `i`'s answers, by spine row (`features`: the features wanted, by index).
+    fn columns<'py>(
+        &self,
+        py: Python<'py>,
+        features: Vec<usize>,
+    ) -> PyResult<Vec<Bound<'py, PyList>>> {
+        let mut out = Vec::with_capacity(features.len());
+        for f in features {
+            let Some(column) = self.answers.get(f) else {
+                return Err(PyValueError::new_err(format!("no feature {f}")));
+            };
+            let items: Vec<Py<PyAny>> = column
+                .iter()
+                .map(|o| -> PyResult<Py<PyAny>> {
+                    Ok(match o {
+                        Out::I(n) => n.into_pyobject(py)?.into_any().unbind(),
+                        Out::F(x) => PyFloat::new(py, *x).into_any().unbind(),
+                        Out::Null => py.None(),
+                        Out::L(items) => PyList::new(py, items)?.into_any().unbind(),
+                    })
+                })
+                .collect::<PyResult<_>>()?;
+            out.push(PyList::new(py, items)?);
+        }
+        Ok(out)
+    }
+
+    /// Resident entity states.
+    #[getter]
+    fn resident_count(&self) -> usize {
+        self.resident
+    }
+
+    /// Spine rows answered so far, and in all.
+    #[getter]
+    fn answered(&self) -> (usize, usize) {
+        (self.answered, self.rows)
+    }
+
+    /// Entities seen (in the history or the spine).
+    #[getter]
+    fn entities(&self) -> usize {
+        self.slots.len()
+    }
+}
