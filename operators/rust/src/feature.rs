@@ -377,10 +377,56 @@ fn evict_tiles(tiles: &mut Vec<(i64, Acc)>, oldest: &mut Option<i64>, tile: i64,
     };
 }
 
+/// `events.partition_point(pred)` (`pred` true on a prefix), searched by galloping from
+/// the front (`from_back` false) or the back: the answer is usually a few events from
+/// that end (eviction drops the oldest few; a late event lands among the newest), and a
+/// binary search over a large window probes far-apart, uncached events.
+fn gallop<F: Fn(&(i64, i64, f64)) -> bool>(
+    events: &VecDeque<(i64, i64, f64)>,
+    pred: F,
+    from_back: bool,
+) -> usize {
+    let n = events.len();
+    // (lo, hi): pred holds before lo, fails from hi on; the answer is in lo..=hi
+    let (mut lo, mut hi) = (0, n);
+    if from_back {
+        let mut step = 1;
+        loop {
+            let probe = hi.saturating_sub(step);
+            if probe == 0 || pred(&events[probe - 1]) {
+                lo = probe;
+                break;
+            }
+            hi = probe - 1;
+            step *= 2;
+        }
+    } else {
+        let mut step = 1;
+        loop {
+            let probe = lo + step;
+            if probe > n || !pred(&events[probe - 1]) {
+                hi = probe.min(n);
+                break;
+            }
+            lo = probe;
+            step *= 2;
+        }
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(&events[mid]) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
 /// Index of the first event with `event_time > t` (`EventQueue.index_after`).
 #[inline]
 fn index_after(events: &VecDeque<(i64, i64, f64)>, t: i64) -> usize {
-    events.partition_point(|e| e.0 <= t)
+    gallop(events, |e| e.0 <= t, false)
 }
 
 /// `SubtractOnEvictStrategy.evict`.
@@ -445,7 +491,7 @@ fn strategy_insert(
             let item = (event_time, seq, value.f());
             match events.back() {
                 Some(last) if (event_time, seq) < (last.0, last.1) => {
-                    let at = events.partition_point(|e| (e.0, e.1) <= (event_time, seq));
+                    let at = gallop(events, |e| (e.0, e.1) <= (event_time, seq), true);
                     events.insert(at, item);
                 }
                 _ => events.push_back(item),
@@ -467,7 +513,7 @@ fn strategy_insert(
                 events.push_back((event_time, seq, v));
                 return;
             }
-            let position = events.partition_point(|e| (e.0, e.1) <= (event_time, seq));
+            let position = gallop(events, |e| (e.0, e.1) <= (event_time, seq), true);
             if position < events.len() && events[position].2 > v {
                 return;
             }

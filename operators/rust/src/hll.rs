@@ -6,7 +6,7 @@ use crate::feature::NEG_INF;
 use blake2::digest::{Update, VariableOutput};
 use blake2::Blake2bVar;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
 
 const HARMONIC_UNIT_SHIFT: u32 = 61;
 const VERSION: u8 = 16;
@@ -88,11 +88,140 @@ impl Hll {
     }
 }
 
+/// A register's staircase: `(event_time, rank)` pairs, times increasing, ranks decreasing.
+type Stair = Vec<(i64, u8)>;
+
+/// Registers holding a staircase at or above which a state switches from a sorted vector
+/// to a direct index.
+const DENSE_FROM: usize = 64;
+
+/// The non-empty registers' staircases by register index. While few registers hold one,
+/// a vector sorted by index (binary search); from `DENSE_FROM` on, a direct index
+/// (register -> position) over the same vector, in no order. A `BTreeMap` walk per event
+/// was most of the insert time of a large state (cache misses on its nodes); a direct
+/// index for every state would cost 4 bytes per register per entity.
+struct Registers {
+    entries: Vec<(u16, Stair)>,
+    /// Dense: position + 1 in `entries` per register (0: empty). Empty while sparse.
+    slots: Vec<u32>,
+}
+
+impl Registers {
+    fn new() -> Self {
+        Registers {
+            entries: Vec::new(),
+            slots: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    #[inline]
+    fn position(&self, index: u16) -> Result<usize, usize> {
+        if self.slots.is_empty() {
+            self.entries.binary_search_by_key(&index, |e| e.0)
+        } else {
+            match self.slots[index as usize] {
+                0 => Err(self.entries.len()),
+                p => Ok(p as usize - 1),
+            }
+        }
+    }
+
+    #[inline]
+    fn get_mut(&mut self, index: u16) -> Option<&mut Stair> {
+        match self.position(index) {
+            Ok(p) => Some(&mut self.entries[p].1),
+            Err(_) => None,
+        }
+    }
+
+    /// Add register `index` (absent) of an HLL with `m` registers.
+    fn insert(&mut self, index: u16, stair: Stair, m: u32) {
+        match self.position(index) {
+            Ok(_) => unreachable!("register {index} is already present"),
+            Err(p) if self.slots.is_empty() => {
+                self.entries.insert(p, (index, stair));
+                if self.entries.len() >= DENSE_FROM {
+                    self.slots = vec![0; m as usize];
+                    for (p, e) in self.entries.iter().enumerate() {
+                        self.slots[e.0 as usize] = p as u32 + 1;
+                    }
+                }
+            }
+            Err(_) => {
+                self.entries.push((index, stair));
+                self.slots[index as usize] = self.entries.len() as u32;
+            }
+        }
+    }
+
+    fn remove(&mut self, index: u16) {
+        let Ok(p) = self.position(index) else { return };
+        if self.slots.is_empty() {
+            self.entries.remove(p);
+            return;
+        }
+        self.entries.swap_remove(p);
+        self.slots[index as usize] = 0;
+        if let Some(moved) = self.entries.get(p) {
+            self.slots[moved.0 as usize] = p as u32 + 1;
+        }
+        if self.entries.len() < DENSE_FROM / 2 {
+            self.slots = Vec::new();
+            self.entries.sort_unstable_by_key(|e| e.0);
+        }
+    }
+
+    /// The staircases in any order.
+    fn values(&self) -> impl Iterator<Item = &Stair> {
+        self.entries.iter().map(|e| &e.1)
+    }
+
+    /// `(index, staircase)` by register index.
+    fn sorted(&self) -> Vec<(u16, &[(i64, u8)])> {
+        if self.slots.is_empty() {
+            return self.entries.iter().map(|e| (e.0, e.1.as_slice())).collect();
+        }
+        self.slots
+            .iter()
+            .filter(|&&p| p != 0)
+            .map(|&p| {
+                let e = &self.entries[p as usize - 1];
+                (e.0, e.1.as_slice())
+            })
+            .collect()
+    }
+
+    /// From staircases in index order (`from_bytes`), for an HLL with `m` registers.
+    fn from_sorted(entries: Vec<(u16, Stair)>, m: u32) -> Self {
+        let mut registers = Registers {
+            entries,
+            slots: Vec::new(),
+        };
+        if registers.entries.len() >= DENSE_FROM {
+            registers.slots = vec![0; m as usize];
+            for (p, e) in registers.entries.iter().enumerate() {
+                registers.slots[e.0 as usize] = p as u32 + 1;
+            }
+        }
+        registers
+    }
+}
+
 /// One entity's staircases: per register, `(event_time, rank)` pairs with times strictly
 /// increasing and ranks strictly decreasing; a min-heap of head keys (with stale keys of
 /// former heads, exactly as the Python state holds them: `next_change` reads its top).
 pub struct HllState {
-    stairs: BTreeMap<u16, Vec<(i64, u8)>>,
+    stairs: Registers,
     heads: BinaryHeap<Reverse<(i64, u16)>>,
     pub newest: i64,
     /// Harmonic sum of the head ranks over the non-empty registers (empty ones excluded:
@@ -103,7 +232,7 @@ pub struct HllState {
 impl HllState {
     pub fn new() -> Self {
         HllState {
-            stairs: BTreeMap::new(),
+            stairs: Registers::new(),
             heads: BinaryHeap::new(),
             newest: NEG_INF,
             head_units: 0,
@@ -127,8 +256,8 @@ impl HllState {
             self.newest = event_time;
         }
         let (index, rank) = hll.register_and_rank(hash);
-        let Some(stair) = self.stairs.get_mut(&index) else {
-            self.stairs.insert(index, vec![(event_time, rank)]);
+        let Some(stair) = self.stairs.get_mut(index) else {
+            self.stairs.insert(index, vec![(event_time, rank)], hll.m);
             self.head_units += weight(rank);
             self.heads.push(Reverse((event_time, index)));
             return;
@@ -163,6 +292,7 @@ impl HllState {
                 // mostly former heads: rebuild
                 self.heads = self
                     .stairs
+                    .entries
                     .iter()
                     .map(|(j, s)| Reverse((s[0].0, *j)))
                     .collect();
@@ -177,7 +307,7 @@ impl HllState {
                 break;
             }
             self.heads.pop();
-            let Some(stair) = self.stairs.get_mut(&index) else {
+            let Some(stair) = self.stairs.get_mut(index) else {
                 continue;
             };
             if stair[0].0 != t {
@@ -189,7 +319,7 @@ impl HllState {
             }
             let old_rank = stair[0].1;
             if k == stair.len() {
-                self.stairs.remove(&index);
+                self.stairs.remove(index);
                 self.head_units -= weight(old_rank);
             } else {
                 stair.drain(..k);
@@ -226,8 +356,9 @@ impl HllState {
             return Vec::new();
         }
         self.stairs
-            .iter()
-            .filter_map(|(index, stair)| stair.iter().find(|p| p.0 > lo).map(|p| (*index, p.1)))
+            .sorted()
+            .into_iter()
+            .filter_map(|(index, stair)| stair.iter().find(|p| p.0 > lo).map(|p| (index, p.1)))
             .collect()
     }
 
@@ -256,11 +387,7 @@ impl HllState {
         w.u32(self.stairs.len() as u32);
         // The layout reads the registers four times: walk the tree once (measured: the
         // walks were most of the encoding of a state with a large sliding HyperLogLog).
-        let stairs: Vec<(u16, &[(i64, u8)])> = self
-            .stairs
-            .iter()
-            .map(|(i, s)| (*i, s.as_slice()))
-            .collect();
+        let stairs = self.stairs.sorted();
         let points: usize = stairs.iter().map(|(_, s)| s.len()).sum();
         w.buf.reserve(3 * stairs.len() + 9 * points);
         for (index, _) in &stairs {
@@ -324,6 +451,7 @@ impl HllState {
         let max_rank = (hll.shift + 1) as u8;
         let mut start = 0;
         let mut previous: i32 = -1;
+        let mut entries = Vec::with_capacity(n);
         for (index, count) in order.into_iter().zip(counts) {
             if !(previous < index as i32 && (index as u32) < hll.m) || count == 0 {
                 return Err(FormatError(
@@ -348,8 +476,9 @@ impl HllState {
             }
             state.heads.push(Reverse((first.0, index)));
             state.head_units += weight(first.1);
-            state.stairs.insert(index, stair);
+            entries.push((index, stair));
         }
+        state.stairs = Registers::from_sorted(entries, hll.m);
         Ok(state)
     }
 }
