@@ -5,9 +5,10 @@
 //! `NativeView.apply_batch_join` does the same work against a Python mapping of states
 //! (the replay's `EntityStateCache`): every batch costs a dict lookup per event to group
 //! by entity, a mapping lookup per entity, and the cache's own bookkeeping. Here an
-//! entity key is interned once to a slot; a batch is applied event by event to its
-//! slots' states in batch order (entities being independent, the same results as
-//! grouping them). The spine rows of an entity wait in its slot, latest first, and a row
+//! entity key is interned once to a slot; a batch is applied entity by entity, each
+//! entity's events in batch order (entities being independent, the same results as in
+//! batch order, with each state's memory in cache while its events are applied). The
+//! spine rows of an entity wait in its slot, latest first, and a row
 //! `(t, row)` is answered on the entity's state just before the entity's first event that
 //! arrived after `t` (`apply_batch_join`'s rule), or by `answer_pending` at the end.
 //!
@@ -42,6 +43,8 @@ struct Slot {
     spilled: bool,
     /// The `tick` of the last batch that named this entity (least recently used spill first).
     last_used: u32,
+    /// Its group in that batch (entities in order of first appearance).
+    group: u32,
     /// Spine rows `(time, row)` not answered yet, latest first (the next one is last).
     rows: Vec<(i64, u32)>,
 }
@@ -170,6 +173,8 @@ pub struct ReplayJoin {
     slots: Vec<Slot>,
     /// The slot of each position of the batch last interned.
     batch: Vec<u32>,
+    /// The batch's positions grouped by entity, each entity's in batch order.
+    order: Vec<u32>,
     tick: u32,
     resident: usize,
     /// Answers, per feature then per spine row.
@@ -191,6 +196,7 @@ impl ReplayJoin {
             state: None,
             spilled: false,
             last_used: 0,
+            group: 0,
             rows: Vec::new(),
         });
         self.index.insert(key, s);
@@ -314,6 +320,7 @@ impl ReplayJoin {
             index: HashMap::with_hasher(RandomState::default()),
             slots: Vec::new(),
             batch: Vec::new(),
+            order: Vec::new(),
             tick: 0,
             resident: 0,
             answers: (0..features)
@@ -349,18 +356,39 @@ impl ReplayJoin {
         batch.clear();
         batch.reserve(keys.len());
         let mut spilled = Vec::new();
+        let mut group_of: Vec<u32> = Vec::with_capacity(keys.len());
+        let mut sizes: Vec<u32> = Vec::new();
         keys.each(|_, key| {
             let s = self.slot_of(key);
             let slot = &mut self.slots[s as usize];
             if slot.last_used != tick {
                 slot.last_used = tick;
+                slot.group = sizes.len() as u32;
+                sizes.push(0);
                 if slot.spilled {
                     spilled.push(key.to_string());
                 }
             }
+            sizes[slot.group as usize] += 1;
+            group_of.push(slot.group);
             batch.push(s);
             Ok(())
         })?;
+        // a counting sort: each entity's events together (its state stays in cache), in order
+        let mut start = 0;
+        for size in sizes.iter_mut() {
+            let n = *size;
+            *size = start;
+            start += n;
+        }
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        order.resize(batch.len(), 0);
+        for (i, g) in group_of.into_iter().enumerate() {
+            order[sizes[g as usize] as usize] = i as u32;
+            sizes[g as usize] += 1;
+        }
+        self.order = order;
         self.batch = batch;
         Ok(spilled)
     }
@@ -431,12 +459,14 @@ impl ReplayJoin {
             ));
         }
         let batch = std::mem::take(&mut self.batch);
+        let order = std::mem::take(&mut self.order);
         let mut accepted: u64 = 0;
         let mut late = Vec::new();
         let mut ahead = Vec::new();
         let result = (|| -> PyResult<()> {
-            for (i, &s) in batch.iter().enumerate() {
-                let s = s as usize;
+            for &i in order.iter() {
+                let i = i as usize;
+                let s = batch[i] as usize;
                 if self.slots[s].rows.last().is_some_and(|r| r.0 < arrivals[i]) {
                     self.answer(py, view, s, arrivals[i])?;
                 }
@@ -470,7 +500,10 @@ impl ReplayJoin {
             Ok(())
         })();
         self.batch = batch;
+        self.order = order;
         result?;
+        late.sort_unstable();
+        ahead.sort_unstable();
         Ok((accepted, late, ahead))
     }
 
