@@ -507,7 +507,8 @@ class _NativeViewJoin:
             self.engine.drop_answered()
         self.engine.drop_answered()
         indices = [list(self.op.names).index(name) for name in self.features]
-        self.columns = dict(zip(self.features, self.engine.columns(indices)))
+        with gc_paused():  # millions of new objects, none of them in a cycle
+            self.columns = dict(zip(self.features, self.engine.columns(indices)))
         self.answered = self.engine.answered[0]
 
 

@@ -569,14 +569,26 @@ impl ReplayJoin {
     }
 
     /// Drop every resident state whose entity has no rows left (after `answer_pending`).
+    /// They are freed on a helper thread: freeing a large replay's states one allocation
+    /// at a time takes seconds, and nothing needs to wait for it.
     fn drop_answered(&mut self) {
+        let mut done: Vec<NativeEntityState> = Vec::new();
         for slot in self.slots.iter_mut() {
-            if slot.rows.is_empty() && slot.state.is_some() {
-                slot.state = None;
-                slot.spilled = true;
-                self.resident -= 1;
+            if slot.rows.is_empty() {
+                if let Some(state) = slot.state.take() {
+                    done.push(state);
+                    slot.spilled = true;
+                    self.resident -= 1;
+                }
             }
         }
+        if done.is_empty() {
+            return;
+        }
+        // should no thread be had, `spawn` drops the closure: they are freed here
+        let _freeing = std::thread::Builder::new()
+            .name("streamfeat-free".into())
+            .spawn(move || drop(done));
     }
 
     /// Feature `i`'s answers, by spine row (`features`: the features wanted, by index).
