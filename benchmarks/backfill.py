@@ -162,7 +162,9 @@ def child(
                 allowed_lateness=view.allowed_lateness,
                 features=[Count(window=Sliding("365d", tile="1d"), refresh="1d", publish_lag="2h")],
             )
-        _, report = point_in_time([PointInTimeRequest(view, [], [])], replay, cache_entities=cache_entities)
+        _, report = point_in_time(
+            [PointInTimeRequest(view, [], [])], replay, cache_entities=cache_entities, memory_limit=memory_limit
+        )
         figures["records"] = report.records
         figures["features"] = len(view.features)
     else:
@@ -296,7 +298,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--jobs", default=",".join(JOBS), help=f"comma-separated subset of {','.join(JOBS)}")
     parser.add_argument("--cache-entities", type=int, default=200_000, help="entities in memory per view")
     parser.add_argument("--memory-limit", metavar="SIZE",
-                        help="training job: entity caches sized by resident memory (e.g. 3.5GiB), from --cache-entities")
+                        help="entity caches sized by resident memory (e.g. 3.5GiB), from --cache-entities")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_EVENTS:,} events, 20,000 spine rows")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default benchmarks/results)")
     parser.add_argument("--cache-dir", type=Path, default=CACHE, help=f"where the Parquet history is kept (default {CACHE})")
