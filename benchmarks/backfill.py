@@ -8,6 +8,7 @@ memory is per job:
 * ``read``      — Parquet read + schema validation only (the input path's ceiling);
 * ``count``     — one feature (365-day count in daily tiles, refreshed daily), no spine;
 * ``example``   — the example view's 7 features, no spine;
+* ``per_feature`` — each of them alone, one after another (best of two rounds): what each feature costs;
 * ``training``  — the example view's 7 features with the spine joined and the training set
   written to Parquet: the whole ``get_training_set`` job.
 
@@ -33,7 +34,7 @@ from benchmarks._common import REPO, RESULTS_DIR, machine, write_results
 DEFAULT_EVENTS = 20_000_000
 QUICK_EVENTS = 200_000
 CACHE = Path(os.environ.get("STREAMFEAT_BENCH_CACHE", Path.home() / ".cache" / "streamfeat" / "bench"))
-JOBS = ("read", "count", "count_python", "example", "training")
+JOBS = ("read", "count", "count_python", "example", "per_feature", "training")
 
 
 def write_history(events: int, path: Path) -> float:
@@ -167,6 +168,24 @@ def child(
         )
         figures["records"] = report.records
         figures["features"] = len(view.features)
+    elif job == "per_feature":  # what each example feature costs: replayed alone, one after another
+        best: dict[str, float] = {}
+        for _round in range(2):  # the best of two rounds: the first replay in a process pays its warm-up
+            for feature in view.features:
+                alone = FeatureView("alone", entity=view.entity, source=view.source,
+                                    allowed_lateness=view.allowed_lateness, features=[feature])
+                began = time.perf_counter()
+                _, report = point_in_time(
+                    [PointInTimeRequest(alone, [], [])], replay, cache_entities=cache_entities,
+                    memory_limit=memory_limit,
+                )
+                seconds = time.perf_counter() - began
+                best[feature.output_name] = min(best.get(feature.output_name, seconds), seconds)
+        figures["per_feature"] = [
+            {"feature": name, "seconds": round(seconds, 2), "events_per_s": round(report.records / seconds)}
+            for name, seconds in best.items()
+        ]
+        figures["records"] = report.records * len(view.features) * 2
     else:
         import pyarrow.parquet as pq
 
@@ -227,6 +246,8 @@ def markdown(report: dict[str, Any]) -> str:
         "training": f"7 features + {report['spine_rows']:,}-row spine joined, training set written",
     }
     for job in report["jobs"]:
+        if job["job"] == "per_feature":
+            continue
         lines.append(
             f"| {job['job']} | {what[job['job']]} | {job['events_per_s']:,} | {job['seconds']:,} | "
             f"{_mb(job['peak_rss_bytes'])} |"
@@ -267,6 +288,19 @@ def markdown(report: dict[str, Any]) -> str:
         )
     if reading:
         lines += ["", "## Reading the figures", "", *reading]
+    if "per_feature" in by:
+        lines += [
+            "",
+            "## Cost per feature",
+            "",
+            ("Each feature of the example view replayed alone over the same history (no spine), one after another "
+             "in one process, the best of two rounds: what a feature costs on its own. The fixed part of a replay "
+             "(reading, entity lookups, a state per entity) is in every row."),
+            "",
+            "| feature | events/s alone | seconds |",
+            "|---|---:|---:|",
+            *[f"| {f['feature']} | {f['events_per_s']:,} | {f['seconds']:,} |" for f in by["per_feature"]["per_feature"]],
+        ]
     heavy = report.get("heavy_user")
     if heavy:
         costly = sorted(heavy["read_us"].items(), key=lambda kv: -kv[1])
