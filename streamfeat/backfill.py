@@ -16,6 +16,10 @@ Spine rows may come in any order, repeat entities and times, fall before an enti
 first event (the aggregation's empty value, as for an entity never seen) or after its
 last. Memory is bounded: entity state lives in a :class:`~streamfeat.state.EntityStateCache`
 over a temporary RocksDB store (``cache_entities`` resident per view), as in the runtime.
+On the native core, the states live in the core itself instead
+(``operators._native.ReplayJoin``, :class:`_NativeViewJoin`): the same rules, with no
+Python object per event or entity lookup, and the least recently used states spilled to
+the same kind of store.
 
 **Bootstrapping a view** for live serving: :func:`bootstrap_from_kafka` runs the
 streaming pipeline itself (:class:`~streamfeat.pipeline.FeaturePipeline`) over a topic
