@@ -89,7 +89,62 @@ impl Hll {
 }
 
 /// A register's staircase: `(event_time, rank)` pairs, times increasing, ranks decreasing.
-type Stair = Vec<(i64, u8)>;
+/// Most registers of most entities hold a single pair: it is kept in place, without an
+/// allocation of its own (an allocation, a free and a cache miss per register otherwise).
+enum Stair {
+    One((i64, u8)),
+    Many(Vec<(i64, u8)>),
+}
+
+impl Stair {
+    fn from_vec(pairs: Vec<(i64, u8)>) -> Self {
+        if pairs.len() == 1 {
+            Stair::One(pairs[0])
+        } else {
+            Stair::Many(pairs)
+        }
+    }
+
+    /// `splice(k..end, [pair])`: replace the pairs `k..end` with `pair`.
+    fn replace(&mut self, k: usize, end: usize, pair: (i64, u8)) {
+        match self {
+            Stair::One(only) => match (k, end) {
+                (0, 1) => *only = pair,
+                (0, 0) => *self = Stair::Many(vec![pair, *only]),
+                (1, 1) => *self = Stair::Many(vec![*only, pair]),
+                _ => unreachable!("range {k}..{end} of a one-pair staircase"),
+            },
+            Stair::Many(pairs) => {
+                pairs.splice(k..end, [pair]);
+                if pairs.len() == 1 {
+                    *self = Stair::One(pairs[0]);
+                }
+            }
+        }
+    }
+
+    /// `drain(..k)`, leaving at least one pair.
+    fn drop_front(&mut self, k: usize) {
+        if let Stair::Many(pairs) = self {
+            pairs.drain(..k);
+            if pairs.len() == 1 {
+                *self = Stair::One(pairs[0]);
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Stair {
+    type Target = [(i64, u8)];
+
+    #[inline]
+    fn deref(&self) -> &[(i64, u8)] {
+        match self {
+            Stair::One(pair) => std::slice::from_ref(pair),
+            Stair::Many(pairs) => pairs,
+        }
+    }
+}
 
 /// Registers holding a staircase at or above which a state switches from a sorted vector
 /// to a direct index.
@@ -189,14 +244,14 @@ impl Registers {
     /// `(index, staircase)` by register index.
     fn sorted(&self) -> Vec<(u16, &[(i64, u8)])> {
         if self.slots.is_empty() {
-            return self.entries.iter().map(|e| (e.0, e.1.as_slice())).collect();
+            return self.entries.iter().map(|e| (e.0, &*e.1)).collect();
         }
         self.slots
             .iter()
             .filter(|&&p| p != 0)
             .map(|&p| {
                 let e = &self.entries[p as usize - 1];
-                (e.0, e.1.as_slice())
+                (e.0, &*e.1)
             })
             .collect()
     }
@@ -257,7 +312,8 @@ impl HllState {
         }
         let (index, rank) = hll.register_and_rank(hash);
         let Some(stair) = self.stairs.get_mut(index) else {
-            self.stairs.insert(index, vec![(event_time, rank)], hll.m);
+            self.stairs
+                .insert(index, Stair::One((event_time, rank)), hll.m);
             self.head_units += weight(rank);
             self.heads.push(Reverse((event_time, index)));
             return;
@@ -282,7 +338,7 @@ impl HllState {
             k -= 1;
         }
         let (old_head_time, old_rank) = stair[0];
-        stair.splice(k..end, [(event_time, rank)]);
+        stair.replace(k, end, (event_time, rank));
         if k == 0 {
             self.head_units = self.head_units - weight(old_rank) + weight(rank);
         }
@@ -322,7 +378,7 @@ impl HllState {
                 self.stairs.remove(index);
                 self.head_units -= weight(old_rank);
             } else {
-                stair.drain(..k);
+                stair.drop_front(k);
                 self.head_units = self.head_units - weight(old_rank) + weight(stair[0].1);
                 self.heads.push(Reverse((stair[0].0, index)));
             }
@@ -459,16 +515,16 @@ impl HllState {
                 ));
             }
             previous = index as i32;
-            let stair: Vec<(i64, u8)> = (start..start + count)
+            let pairs: Vec<(i64, u8)> = (start..start + count)
                 .map(|j| (times[j], ranks[j]))
                 .collect();
             start += count;
-            if !stair.windows(2).all(|p| p[0].0 < p[1].0 && p[0].1 > p[1].1) {
+            if !pairs.windows(2).all(|p| p[0].0 < p[1].0 && p[0].1 > p[1].1) {
                 return Err(FormatError(format!(
                     "sliding HyperLogLog: register {index} is not a staircase"
                 )));
             }
-            let (first, last) = (stair[0], stair[stair.len() - 1]);
+            let (first, last) = (pairs[0], pairs[pairs.len() - 1]);
             if !(1 <= last.1 && last.1 <= first.1 && first.1 <= max_rank) || last.0 > newest {
                 return Err(FormatError(format!(
                     "sliding HyperLogLog: register {index} holds an impossible pair"
@@ -476,7 +532,7 @@ impl HllState {
             }
             state.heads.push(Reverse((first.0, index)));
             state.head_units += weight(first.1);
-            entries.push((index, stair));
+            entries.push((index, Stair::from_vec(pairs)));
         }
         state.stairs = Registers::from_sorted(entries, hll.m);
         Ok(state)
