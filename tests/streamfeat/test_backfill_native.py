@@ -240,3 +240,18 @@ def test_a_row_at_an_arrival_sees_that_event(tmp_path):
     keys, times = ["a"] * 5, [5, 20, 19, 30, 31]
     (columns,), _ = point_in_time([PointInTimeRequest(view, keys, times)], ParquetHistory([parquet], topic="events"))
     assert columns["count_lifetime"] == [0, 1, 0, 1, 2]
+
+
+def test_entity_keys_of_every_length_are_told_apart():
+    """Keys up to 23 bytes are stored in place in the core's index, longer ones on the
+    heap: keys on both sides of that boundary, multi-byte UTF-8 among them, stay distinct."""
+    view = make_view(0, 10_000)
+    op = build_view(view)
+    keys = ["a" * 23, "a" * 24, "a" * 22, "ü" * 11, "ü" * 12, "b", "é" + "a" * 40]
+    engine = op.replay_join(keys, [100] * len(keys))
+    assert engine.intern(keys + keys[:3]) == []
+    columns = [None, None, [1.0] * 10, [1.0] * 10, ["m"] * 10, [1.0] * 10, None]
+    assert engine.apply([1] * 10, [1] * 10, columns) == (10, [], [])
+    assert engine.entities == len(keys)
+    engine.answer_pending()
+    assert engine.columns([0]) == [[2, 2, 2, 1, 1, 1, 1]]

@@ -49,6 +49,62 @@ struct Slot {
     rows: Vec<(i64, u32)>,
 }
 
+/// A string as a hash-map key: up to 23 bytes in place, longer ones on the heap. A
+/// lookup compares the key with the stored one; in place, that reads the table's own
+/// memory instead of following a pointer to a string allocated elsewhere.
+#[derive(Clone)]
+enum Key {
+    Inline { len: u8, bytes: [u8; 23] },
+    Heap(Box<str>),
+}
+
+impl Key {
+    fn new(text: &str) -> Self {
+        if text.len() <= 23 {
+            let mut bytes = [0u8; 23];
+            bytes[..text.len()].copy_from_slice(text.as_bytes());
+            Key::Inline {
+                len: text.len() as u8,
+                bytes,
+            }
+        } else {
+            Key::Heap(text.into())
+        }
+    }
+
+    #[inline]
+    fn as_str(&self) -> &str {
+        match self {
+            // SAFETY: the first `len` bytes were copied from a `&str` in `new`
+            Key::Inline { len, bytes } => unsafe {
+                std::str::from_utf8_unchecked(&bytes[..*len as usize])
+            },
+            Key::Heap(text) => text,
+        }
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Key {}
+
+impl std::hash::Hash for Key {
+    // as `str` hashes, so that a `&str` finds its `Key` (`Borrow`)
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl std::borrow::Borrow<str> for Key {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
 /// A string column of a batch: Python strings, or Arrow's offsets and bytes.
 enum Strings<'py> {
     List(Vec<Bound<'py, PyString>>),
@@ -169,7 +225,7 @@ fn int_column(obj: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
 #[pyclass(module = "operators._native")]
 pub struct ReplayJoin {
     view: Py<NativeView>,
-    index: HashMap<Box<str>, u32, RandomState>,
+    index: HashMap<Key, u32, RandomState>,
     slots: Vec<Slot>,
     /// The slot of each position of the batch last interned.
     batch: Vec<u32>,
@@ -181,7 +237,7 @@ pub struct ReplayJoin {
     answers: Vec<Vec<Out>>,
     answered: usize,
     rows: usize,
-    hashes: HashMap<Box<str>, (Arc<str>, u64), RandomState>,
+    hashes: HashMap<Key, (Arc<str>, u64), RandomState>,
 }
 
 impl ReplayJoin {
@@ -190,16 +246,15 @@ impl ReplayJoin {
             return s;
         }
         let s = self.slots.len() as u32;
-        let key: Box<str> = key.into();
         self.slots.push(Slot {
-            key: key.clone(),
+            key: key.into(),
             state: None,
             spilled: false,
             last_used: 0,
             group: 0,
             rows: Vec::new(),
         });
-        self.index.insert(key, s);
+        self.index.insert(Key::new(key), s);
         s
     }
 
@@ -259,7 +314,7 @@ impl ReplayJoin {
                     }
                     let shared: Arc<str> = Arc::from(text);
                     let hash = Hll::hash(text);
-                    hashes.insert(text.into(), (shared.clone(), hash));
+                    hashes.insert(Key::new(text), (shared.clone(), hash));
                     out.push(Val::S(shared, hash));
                     Ok(())
                 })?;
