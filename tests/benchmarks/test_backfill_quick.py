@@ -15,6 +15,9 @@ def test_tiny_run_writes_every_job(tmp_path) -> None:
     assert [job["job"] for job in written["jobs"]] == list(JOBS)
     for job in written["jobs"]:
         assert job["records"] == 20_000 and job["events_per_s"] > 0 and job["peak_rss_bytes"] > 0
+    per_feature = next(job for job in written["jobs"] if job["job"] == "per_feature")
+    assert per_feature["replays"] == 14 and len(per_feature["per_feature"]) == 7
+    assert all(f["events_per_s"] > 0 for f in per_feature["per_feature"])
     training = written["jobs"][-1]
     assert training["spine_rows"] == 500
     assert set(written["heavy_user"]["read_us"]) == {
@@ -22,4 +25,4 @@ def test_tiny_run_writes_every_job(tmp_path) -> None:
         "merchant_id_approx_distinct_30d", "amount_last5_lifetime", "count_1h",
     }  # fmt: skip
     text = (tmp_path / "backfill.md").read_text()
-    assert "| training |" in text and "Heavy-user reads" in text
+    assert "| training |" in text and "Heavy-user reads" in text and "## Cost per feature" in text
