@@ -218,31 +218,38 @@ class BackfillReport:
         )
 
 
+def _checked_features(request: PointInTimeRequest, op: ViewOperator) -> list[str]:
+    """The features ``request`` wants (default: every one of its view's), once the names
+    and the rows are checked: one time per key, each an integer (UTC ms)."""
+    view = request.view
+    names = list(op.names)
+    wanted = list(request.features) if request.features is not None else names
+    unknown = [f for f in wanted if f not in names]
+    if unknown:
+        raise DefinitionError(f"view {view.name!r} has no feature(s) {unknown}; it has {names}")
+    if len(request.times) != len(request.keys):
+        raise HistoryError(f"view {view.name!r}: {len(request.keys)} keys but {len(request.times)} times")
+    for row, t in enumerate(request.times):
+        if type(t) is not int:
+            raise HistoryError(f"view {view.name!r}, row {row}: time {t!r} is not integer UTC ms")
+    return wanted
+
+
 class _ViewJoin:
     """Replays one view's events and answers its spine rows at the right moments."""
 
     def __init__(self, request: PointInTimeRequest, cache: EntityStateCache, op: ViewOperator) -> None:
-        view = request.view
-        self.view = view
+        self.view = request.view
         self.op = op
         self.cache = cache
-        names = list(op.names)
-        wanted = list(request.features) if request.features is not None else names
-        unknown = [f for f in wanted if f not in names]
-        if unknown:
-            raise DefinitionError(f"view {view.name!r} has no feature(s) {unknown}; it has {names}")
-        self.features = wanted
+        self.features = _checked_features(request, op)
         size = len(request.keys)
-        if len(request.times) != size:
-            raise HistoryError(f"view {view.name!r}: {size} keys but {len(request.times)} times")
-        self.columns: dict[str, list[Any]] = {name: [None] * size for name in wanted}
+        self.columns: dict[str, list[Any]] = {name: [None] * size for name in self.features}
         self.answered = 0
         self.too_far_ahead: list[int] = []  # positions in the current batch (dead letters)
         # entity -> its rows (time, row), latest first, so the next one to answer is last
         pending: dict[str, list[tuple[int, int]]] = {}
         for row, key, t in zip(count(), request.keys, request.times):
-            if type(t) is not int:
-                raise HistoryError(f"view {view.name!r}, row {row}: time {t!r} is not integer UTC ms")
             pending.setdefault(key, []).append((t, row))
         for rows in pending.values():
             rows.sort(reverse=True)
@@ -421,17 +428,7 @@ class _NativeViewJoin:
         view = request.view
         self.view = view
         self.op = op
-        names = list(op.names)
-        wanted = list(request.features) if request.features is not None else names
-        unknown = [f for f in wanted if f not in names]
-        if unknown:
-            raise DefinitionError(f"view {view.name!r} has no feature(s) {unknown}; it has {names}")
-        self.features = wanted
-        if len(request.times) != len(request.keys):
-            raise HistoryError(f"view {view.name!r}: {len(request.keys)} keys but {len(request.times)} times")
-        for row, t in enumerate(request.times):
-            if type(t) is not int:
-                raise HistoryError(f"view {view.name!r}, row {row}: time {t!r} is not integer UTC ms")
+        self.features = _checked_features(request, op)
         self.engine = op.replay_join(list(request.keys), list(request.times))
         self.store = store
         self.prefix = view_prefix(view.fingerprint())

@@ -255,3 +255,20 @@ def test_entity_keys_of_every_length_are_told_apart():
     assert engine.entities == len(keys)
     engine.answer_pending()
     assert engine.columns([0]) == [[2, 2, 2, 1, 1, 1, 1]]
+
+
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_bad_requests_are_refused_alike(tmp_path, monkeypatch, native):
+    """Both replays check a request the same way before reading anything."""
+    from streamfeat.errors import DefinitionError, HistoryError
+
+    monkeypatch.setenv(NATIVE_ENV, native)
+    view = make_view(0, 10_000)
+    _, parquet = write_histories(tmp_path, [("a", "m", 1, 1, 1.0)])
+    history = ParquetHistory([parquet], topic="events")
+    with pytest.raises(HistoryError, match="row 1: time '5' is not integer UTC ms"):
+        point_in_time([PointInTimeRequest(view, ["a", "a"], [5, "5"])], history)
+    with pytest.raises(HistoryError, match="2 keys but 1 times"):
+        point_in_time([PointInTimeRequest(view, ["a", "b"], [5])], history)
+    with pytest.raises(DefinitionError, match=r"has no feature\(s\) \['nope'\]"):
+        point_in_time([PointInTimeRequest(view, ["a"], [5], features=["nope"])], history)
