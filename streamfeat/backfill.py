@@ -414,8 +414,8 @@ class _ViewJoin:
 class _NativeViewJoin:
     """:class:`_ViewJoin` on the native core, with the entity states held in it.
 
-    An ``operators._native.ReplayJoin`` interns each entity key once, applies a batch event
-    by event to the states it holds and answers spine rows as their moment passes (the
+    An ``operators._native.ReplayJoin`` interns each entity key once, applies a batch entity
+    by entity to the states it holds and answers spine rows as their moment passes (the
     rule of ``apply_batch_join``); clean Parquet batches reach it as Arrow buffers, never
     as Python objects. Memory is bounded as the Python path bounds it: beyond
     ``capacity`` resident entities (which :class:`~streamfeat.memory.CacheBudget` may
@@ -436,8 +436,6 @@ class _NativeViewJoin:
         self.columns: dict[str, list[Any]] = {}
         self.answered = 0
         self.too_far_ahead: list[int] = []
-        self.spills = 0
-        self.loads = 0
 
     @property
     def resident_count(self) -> int:
@@ -449,7 +447,6 @@ class _NativeViewJoin:
         if missing:
             raise StreamfeatError(f"internal error: spilled state of {missing[:3]} is not in the scratch store")
         self.engine.load(keys, blobs)
-        self.loads += len(keys)
 
     def apply(self, batch: HistoryBatch, entity_field: str, topic: str) -> tuple[int, list[LateRecord]]:
         """Apply one batch, answering rows as their moment passes; returns (accepted, late)."""
@@ -458,13 +455,10 @@ class _NativeViewJoin:
         if arrow is not None and own_key:
             spilled = self.engine.intern(ArrowRecords.strings(arrow.keys))
             times, arrivals = ArrowRecords.numbers(arrow.event_times), ArrowRecords.numbers(arrow.arrivals)
-            data: dict[str, Any] = {}
-            for feature in self.op.features:
-                name = feature.field
-                if name is not None and name not in data:
-                    column = arrow.columns[name]
-                    data[name] = ArrowRecords.numbers(column) if column.type.num_buffers == 2 else (
-                        ArrowRecords.strings(column) if name != entity_field else ArrowRecords.strings(arrow.keys))
+            data = {
+                name: ArrowRecords.as_buffers(arrow.columns[name])
+                for name in {feature.field for feature in self.op.features} - {None}
+            }
             columns = self.op.columns_for(data)
         else:
             decoded = batch.decoded
@@ -480,7 +474,6 @@ class _NativeViewJoin:
             # as the Python path: write back the least recently used down to 90 % of the budget
             evicted = self.engine.spill(self.capacity * 9 // 10)
             self.store.commit({state_key(self.prefix, key): data for key, data in evicted}, (), {})
-            self.spills += len(evicted)
         if not late:
             return accepted, []
         if arrow is not None and own_key:  # a few rows: read them off the arrays

@@ -91,6 +91,15 @@ class ArrowRecords:
         """An Arrow numeric array (no nulls) as a NumPy array."""
         return array.to_numpy(zero_copy_only=False)
 
+    @staticmethod
+    def as_buffers(array: Any) -> Any:
+        """A column for the native core: :meth:`strings` of a string array, else :meth:`numbers`."""
+        import pyarrow as pa
+
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            return ArrowRecords.strings(array)
+        return ArrowRecords.numbers(array)
+
 
 class HistoryBatch:
     """Consecutive records of one partition: the usable ones as columns, the rest as
