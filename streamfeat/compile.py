@@ -125,7 +125,7 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
 
     def next_batch(self) -> list[PartitionProgress]:
         if self.end is not None and self.position >= self.end:
-            self.pipeline.commit()
+            self.pipeline.commit(final=True)
             raise StopIteration
         batch = self.reader.read(self.config.batch_size, 0)
         # A full batch means a backlog: come back at once. Otherwise let records gather.
@@ -133,7 +133,7 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             datetime.now(UTC) + timedelta(seconds=self.config.poll_interval_s))
         if not batch.offsets:
             if self.end is not None and (self.reader.position() or -1) >= self.end:
-                self.pipeline.commit()
+                self.pipeline.commit(final=True)
                 raise StopIteration  # only transaction markers were left before the end
             if self.pipeline.commit_if_due():  # a quiet partition still commits on time
                 self.metrics.committed(self.pipeline.committed_offset(self.topic, self.partition))
@@ -177,7 +177,7 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
 
     def close(self) -> None:
         try:
-            self.pipeline.commit()  # what a restart would otherwise replay
+            self.pipeline.commit(final=True)  # what a restart would otherwise replay
         except StreamfeatError as exc:
             _log.warning("partition %s-%s: could not commit at close (a restart replays from the last commit): %s",
                          self.topic, self.partition, exc)

@@ -15,13 +15,20 @@ records to :meth:`FeaturePipeline.process`, which
    state-store write — after every batch, or (``commit_interval_ms``) once that long
    has passed, covering every batch since the last commit.
 
-With a :class:`~streamfeat.online.BackgroundWriter` as the online store (what
-``streamfeat run`` uses), step 4 hands the rows to its thread and the commit first
-waits until they are written.
-
 Publishing before committing makes a crash at any point safe: before the commit,
 the batches since the last one are replayed from its offset and re-publish the same
 versions (ignored); after it, the offset has moved. Hence exactly-once in effect.
+
+With a :class:`~streamfeat.online.BackgroundWriter` as the online store (what
+``streamfeat run`` uses for the embedded store), step 4 hands the rows to its thread,
+and a commit does not wait for them to be written: it also records, in the same atomic
+write, the entities whose rows were handed over before it and the writer had not yet
+confirmed written (the state store's ``U`` keys). A pipeline opened on the store
+publishes those entities' committed state again before anything else, so a crash
+that lost rows in the writer's hands loses nothing. Waiting instead would idle the
+pipeline for the writer at every commit: measured at stop 21, 2M W1 events through the
+pipeline alone, 122,901 and 118,699 events/s without the wait, 89,679 and 81,656 with
+it. ``commit(final=True)`` (at close) waits, so a clean stop leaves nothing to publish.
 
 With a commit interval, a large entity state (``large_state_bytes`` when last
 encoded) whose published values hold until well after the next commit is published
@@ -38,6 +45,7 @@ readers meanwhile answer as of the span's end (:class:`~streamfeat.online.Featur
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,7 +67,7 @@ from streamfeat.errors import (
 )
 from streamfeat.ingest import DeadLetter, Reason, decode_records
 from streamfeat.online.base import CachedValues, OnlineStore, StoredEntity, cache_values
-from streamfeat.state.cache import EntityStateCache
+from streamfeat.state.cache import EntityStateCache, decode_state
 from streamfeat.state.store import StateStore
 
 __all__ = ["BatchReport", "FeaturePipeline", "LateRecord", "PipelineError", "RejectSink"]
@@ -114,6 +122,10 @@ class _ViewRuntime:
     deferred: dict[str, int] = field(default_factory=dict)
     # Entities whose last full publication by this process was at least large_state_bytes.
     large: set[str] = field(default_factory=set)
+    # Rows handed to a background writer and not known written: (its write count then, entities).
+    handed: list[tuple[int, list[str]]] = field(default_factory=list)
+    # Entities recorded unconfirmed in the state store by the last commit.
+    unconfirmed: set[str] = field(default_factory=set)
 
 
 class FeaturePipeline:
@@ -163,6 +175,8 @@ class FeaturePipeline:
         self._deadline = POS_INF  # commit before the clock reaches this (a deferred span's end)
         self.state_store = state_store
         self.online_store = online_store
+        # A writer that confirms rows asynchronously (BackgroundWriter): commits don't wait for it.
+        self._tracker = online_store if hasattr(online_store, "written_through") else None
         self.retry_for_s = retry_for_s
         self.arrival_field = arrival_field
         self.rejects = rejects
@@ -186,6 +200,7 @@ class FeaturePipeline:
             cache = EntityStateCache(state_store, op, view.fingerprint(), capacity=cache_capacity)
             self._views.setdefault(topic, []).append(_ViewRuntime(view, op, cache))
         self._check_views(allow_new_views)
+        self._publish_unconfirmed()
 
     def _check_views(self, allow_new: bool) -> None:
         """Refuse to continue a state store for a view that has no state in it although the
@@ -221,6 +236,42 @@ class FeaturePipeline:
         self.state_store.register_views(
             {r.view.fingerprint(): r.view.name for runtimes in self._views.values() for r in runtimes}
         )
+
+    def _publish_unconfirmed(self) -> None:
+        """Publish again the committed state of every entity whose online row a previous
+        run handed to its writer and had not seen written when it committed (the ``U``
+        keys; module docstring), wait until it is written, then forget those keys."""
+        from streamfeat.state import keys as layout
+
+        marks: list[bytes] = []
+        for runtime in self._runtimes():
+            prefix = layout.unconfirmed_prefix(runtime.view.fingerprint())
+            found = [key for key, _ in self.state_store.scan(prefix)]
+            marks.extend(found)
+            if self.online_store is not None:
+                entities = [layout.decode_state_key(prefix, key) for key in found]
+                for start in range(0, len(entities), 10_000):
+                    rows = self._committed_rows(runtime, entities[start : start + 10_000])
+                    publish = functools.partial(self._publish_rows, [runtime], [rows])
+                    self._with_retries(publish, "publish to the online store")
+        if marks:
+            self._with_retries(self._flush_online, "publish to the online store")
+            self._with_retries(lambda: self.state_store.commit({}, marks, {}), "commit state")
+        for runtime in self._runtimes():
+            runtime.handed.clear()
+
+    def _committed_rows(self, runtime: _ViewRuntime, entities: list[str]) -> dict[str, StoredEntity]:
+        """Online rows of ``entities``' committed states (those that have one)."""
+        from streamfeat.state import keys as layout
+
+        prefix, op = layout.view_prefix(runtime.view.fingerprint()), runtime.op
+        at = self._clock.now_ms() if self.publish_values else None
+        found = self.state_store.get_many([layout.state_key(prefix, entity) for entity in entities])
+        return {
+            entity: StoredEntity.of(op, decode_state(op, entity, data), at=at)
+            for entity, data in zip(entities, found, strict=True)
+            if data is not None
+        }
 
     @property
     def topics(self) -> list[str]:
@@ -261,15 +312,21 @@ class FeaturePipeline:
             return True
         return False
 
-    def commit(self) -> None:
+    def commit(self, *, final: bool = False) -> None:
         """Write every state changed since the last commit to both stores, with the
-        offsets processed, now (before closing, and when a partition is given up)."""
+        offsets processed, now (before closing, and when a partition is given up).
+        ``final``: also wait until a background writer has written every row handed to
+        it, so that the next run has nothing to publish again (at close)."""
         if not self._uncommitted:
+            if final and any(r.unconfirmed for group in self._views.values() for r in group):
+                self._with_retries(self._flush_online, "publish to the online store")
+                self._with_retries(lambda: self._commit(self._runtimes(), {}), "commit state")
             return
-        runtimes = [runtime for group in self._views.values() for runtime in group]
+        runtimes = self._runtimes()
         flush = self._encode_dirty(runtimes)
         self._with_retries(lambda: self._publish_rows(runtimes, flush), "publish to the online store")
-        self._with_retries(self._flush_online, "publish to the online store")
+        if final or self._tracker is None:
+            self._with_retries(self._flush_online, "publish to the online store")
         offsets = dict(self._uncommitted)
         self._with_retries(lambda: self._commit(runtimes, offsets), "commit state")
         self._committed.update(offsets)
@@ -279,6 +336,9 @@ class FeaturePipeline:
         self._uncommitted.clear()
         self._deadline = POS_INF
         self._last_commit = self._monotonic()
+
+    def _runtimes(self) -> list[_ViewRuntime]:
+        return [runtime for group in self._views.values() for runtime in group]
 
     def _interval_passed(self) -> bool:
         return (self._monotonic() - self._last_commit) * 1000 >= self.commit_interval_ms
@@ -468,9 +528,12 @@ class FeaturePipeline:
         if self.online_store is None:
             return 0
         written = 0
+        tracker = self._tracker
         for runtime, view_rows in zip(runtimes, rows, strict=True):
             if view_rows:
                 written += self.online_store.write(runtime.view.name, runtime.view.fingerprint(), view_rows)
+                if tracker is not None:
+                    runtime.handed.append((tracker.submitted, list(view_rows)))
         return written
 
     def _flush_online(self) -> None:
@@ -481,15 +544,33 @@ class FeaturePipeline:
             flush()
 
     def _commit(self, runtimes: list[_ViewRuntime], offsets: dict[tuple[str, int], int]) -> None:
+        """One atomic write: the changed states, the offsets, and which entities' rows
+        the background writer has not confirmed yet (module docstring)."""
+        from streamfeat.state import keys as layout
+
         puts: dict[bytes, bytes] = {}
         deletes: list[bytes] = []
+        confirmed = None if self._tracker is None else self._tracker.written_through
+        waiting: list[set[str]] = []
         for runtime in runtimes:
             view_puts, view_deletes = runtime.cache.pending_writes(runtime.encoded)
             puts.update(view_puts)
             deletes.extend(view_deletes)
+            if confirmed is None:
+                continue
+            unconfirmed = {key for ticket, keys in runtime.handed if ticket > confirmed for key in keys}
+            prefix = layout.unconfirmed_prefix(runtime.view.fingerprint())
+            puts.update((prefix + key.encode(), b"") for key in unconfirmed.difference(runtime.unconfirmed))
+            deletes.extend(prefix + key.encode() for key in runtime.unconfirmed.difference(unconfirmed))
+            waiting.append(unconfirmed)
         self.state_store.commit(puts, deletes, offsets)
         for runtime in runtimes:
             runtime.cache.mark_flushed()
+        if confirmed is not None:
+            for runtime, unconfirmed in zip(runtimes, waiting, strict=True):
+                runtime.unconfirmed.clear()
+                runtime.unconfirmed.update(unconfirmed)
+                runtime.handed[:] = [(ticket, keys) for ticket, keys in runtime.handed if ticket > confirmed]
 
     def _with_retries(self, action: Callable[[], int | None], what: str) -> int:
         """Run ``action``, retrying store outages with exponential backoff for up to

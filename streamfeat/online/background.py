@@ -12,9 +12,11 @@ falling further behind (a plain queue of batches did: measured at stop 18, fresh
 got worse). Dropping an intermediate version loses nothing a reader could need: rows
 are versioned per entity and a store keeps only the newest anyway.
 
-Exactly-once in effect still holds because the pipeline calls :meth:`flush` — wait until
-every row handed over so far is written — before it commits state and offsets. A crash
-loses only rows of batches whose offsets were not committed, which the restart replays.
+Exactly-once in effect still holds without waiting for the thread: the pipeline commits,
+with its state and offsets, the entities whose rows it handed over before the commit
+and the writer had not yet confirmed (:attr:`submitted`, :attr:`written_through`), and
+a restart publishes their committed state again. Rows of batches after the commit are
+replayed. (:meth:`flush` waits until every row handed over so far is written.)
 
 A write that fails is retried with backoff for ``retry_for_s``; after that the writer
 stops writing and every later call raises :class:`~streamfeat.errors.PublishFailedError`
@@ -104,6 +106,18 @@ class BackgroundWriter:
             self._submitted += 1
             self._changed.notify_all()
         return len(rows)
+
+    @property
+    def submitted(self) -> int:
+        """:meth:`write` calls so far. The rows of the ``n``-th are in the store once
+        :attr:`written_through` is at least ``n`` (read it after a write: a count that
+        other threads' writes raised meanwhile only delays the confirmation)."""
+        return self._submitted
+
+    @property
+    def written_through(self) -> int:
+        """How many :meth:`write` calls, from the first, have their rows in the store."""
+        return self._written
 
     @property
     def pending_rows(self) -> int:

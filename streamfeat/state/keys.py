@@ -7,12 +7,17 @@ keyspace                  key                                                   
 ``M`` views               ``b"Mview:" + fingerprint (16 hex characters)``        the view's name (UTF-8)
 ``O`` consumed offsets    ``b"O" + topic (UTF-8) + b"\\x00" + partition (u32 BE)``  next offset, i64 BE
 ``S`` entity state        ``b"S" + fingerprint (8 bytes) + entity key (UTF-8)``  ``ViewOperator.to_bytes``
+``U`` unconfirmed rows    ``b"U" + fingerprint (8 bytes) + entity key (UTF-8)``  empty
 ========================  =====================================================  ==========================
 
 State keys start with the view's fingerprint, so a view whose definition changed (a new
 fingerprint) can never read state written by the old one, and each view's entities are
 one contiguous key range. Topics cannot contain NUL, so the offset key parses back
 unambiguously; partitions are fixed width, so a topic's partitions sort in order.
+
+``U`` keys name the entities whose online rows were handed to a background writer
+before a commit and not yet confirmed written when it committed: a restart publishes
+their committed state again (see :class:`~streamfeat.pipeline.FeaturePipeline`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ __all__ = [
     "META_PREFIX",
     "OFFSET_PREFIX",
     "STATE_PREFIX",
+    "UNCONFIRMED_PREFIX",
+    "VIEW_REGISTRY_PREFIX",
     "decode_format",
     "decode_offset",
     "decode_offset_key",
@@ -37,12 +44,13 @@ __all__ = [
     "entity_key_bytes",
     "offset_key",
     "state_key",
+    "unconfirmed_prefix",
     "view_prefix",
     "view_registry_key",
-    "VIEW_REGISTRY_PREFIX",
 ]
 
 STATE_PREFIX = b"S"
+UNCONFIRMED_PREFIX = b"U"
 OFFSET_PREFIX = b"O"
 META_PREFIX = b"M"
 FORMAT_KEY = META_PREFIX + b"format"
@@ -72,6 +80,11 @@ def view_prefix(fingerprint: str) -> bytes:
     except ValueError as exc:
         raise StateKeyError(f"view fingerprint must be hex, got {fingerprint!r}") from exc
     return STATE_PREFIX + raw
+
+
+def unconfirmed_prefix(fingerprint: str) -> bytes:
+    """The key prefix of the view's entities whose online rows await confirmation."""
+    return UNCONFIRMED_PREFIX + view_prefix(fingerprint)[len(STATE_PREFIX) :]
 
 
 def entity_key_bytes(entity_key: str) -> bytes:

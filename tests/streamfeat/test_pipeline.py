@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import orjson
 import pytest
 
@@ -182,18 +184,108 @@ def test_online_outage_is_retried_and_nothing_is_lost(tmp_path):
         assert pipeline.next_offset("transactions", 0) == 500, "a failed batch is not committed"
 
 
-def test_a_background_writer_that_gave_up_stops_the_pipeline_at_once(tmp_path):
-    """The writer's thread did the retrying: the pipeline raises at the commit, without
-    retrying (and sleeping) again, and commits nothing."""
+def committed_rows(state, online):
+    """Per view, the committed state's version of every entity, and the online row's."""
+    from streamfeat.state.cache import read_state
+    from streamfeat.state.keys import decode_state_key, view_prefix
+
+    out = {}
+    for view in VIEWS:
+        op, prefix = build_view(view), view_prefix(view.fingerprint())
+        entities = [decode_state_key(prefix, key) for key, _ in state.scan(prefix)]
+        rows = online.get_raw(view.name, view.fingerprint(), entities)
+        out[view.name] = {
+            entity: (read_state(state, op, view.fingerprint(), entity).seq, None if row is None else row.version)
+            for entity, row in zip(entities, rows, strict=True)
+        }
+    return out
+
+
+def unconfirmed_keys(state):
+    from streamfeat.state.keys import UNCONFIRMED_PREFIX
+
+    return [key for key, _ in state.scan(UNCONFIRMED_PREFIX)]
+
+
+class BlockedStore(FlakyStore):
+    """The real embedded store behind writes that wait until ``open`` is set."""
+
+    def __init__(self, inner):
+        super().__init__(inner, 0)
+        self.open = threading.Event()
+
+    def write(self, view, fingerprint, rows):
+        self.open.wait()
+        return super().write(view, fingerprint, rows)
+
+
+def test_rows_a_writer_never_wrote_are_published_at_restart(tmp_path):
+    """A commit does not wait for the background writer: it records the entities whose
+    rows the writer had not written. After a crash that lost them, a pipeline opened on
+    the store publishes their committed state before anything else."""
+    with RocksDBStateStore(tmp_path / "s") as state, EmbeddedStore(tmp_path / "o.db") as online:
+        blocked = BlockedStore(online)
+        writer = BackgroundWriter(blocked)
+        pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=writer)
+        for start in range(0, 2_000, 500):
+            pipeline.process("transactions", 0, list(range(start, start + 500)), PAYLOADS[start : start + 500],
+                             ARRIVALS[start : start + 500])
+        assert pipeline.next_offset("transactions", 0) == 2_000, "committed without waiting for the writer"
+        before = committed_rows(state, online)
+        assert before["user_txn"] and all(row is None for view in before.values() for _, row in view.values())
+        assert len(unconfirmed_keys(state)) == sum(len(view) for view in before.values())
+        # The process dies here: the writer's rows are lost (its thread stays blocked).
+        restarted = FeaturePipeline(VIEWS, state_store=state, online_store=online)
+        after = committed_rows(state, online)
+        assert all(version == row for view in after.values() for version, row in view.values())
+        assert unconfirmed_keys(state) == [] and restarted.next_offset("transactions", 0) == 2_000
+        blocked.open.set()
+        writer.close()
+
+
+def test_unconfirmed_entities_are_forgotten_once_written(tmp_path):
+    with RocksDBStateStore(tmp_path / "s") as state, EmbeddedStore(tmp_path / "o.db") as online:
+        blocked = BlockedStore(online)
+        with BackgroundWriter(blocked) as writer:
+            pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=writer)
+            pipeline.process("transactions", 0, list(range(500)), PAYLOADS[:500], ARRIVALS[:500])
+            assert unconfirmed_keys(state)
+            blocked.open.set()
+            writer.flush()
+            pipeline.process("transactions", 0, list(range(500, 600)), PAYLOADS[500:600], ARRIVALS[500:600])
+            waiting = len(unconfirmed_keys(state))
+            assert waiting <= len({orjson.loads(p)["user_id"] for p in PAYLOADS[500:600]}) + len(
+                {orjson.loads(p)["merchant_id"] for p in PAYLOADS[500:600]})
+            pipeline.commit(final=True)
+            assert unconfirmed_keys(state) == []
+            rows = committed_rows(state, online)
+        assert all(version == row for view in rows.values() for version, row in view.values())
+
+
+def test_a_background_writer_that_gave_up_stops_the_pipeline(tmp_path):
+    """The writer's thread did the retrying: the pipeline raises at its next write,
+    without retrying (and sleeping) again. What it committed before is published by the
+    next pipeline on the store."""
     sleeps = []
     with RocksDBStateStore(tmp_path / "s") as state, EmbeddedStore(tmp_path / "o.db") as online:
         writer = BackgroundWriter(FlakyStore(online, failures=10**9), retry_for_s=0.0, sleep=sleeps.append)
         pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=writer, sleep=sleeps.append)
         with pytest.raises(PipelineError, match="background writes .* failed.*store briefly unavailable"):
-            pipeline.process("transactions", 0, list(range(500)), PAYLOADS[:500], ARRIVALS[:500])
-        assert sleeps == [] and pipeline.next_offset("transactions", 0) is None
+            for start in range(0, 10_000, 500):
+                pipeline.process("transactions", 0, list(range(start, start + 500)), PAYLOADS[start : start + 500],
+                                 ARRIVALS[start : start + 500])
+                writer_failed = writer._failure is not None
+                if writer_failed:
+                    break
+            pipeline.process("transactions", 0, list(range(start + 500, start + 600)),
+                             PAYLOADS[start + 500 : start + 600], ARRIVALS[start + 500 : start + 600])
+        assert sleeps == [] and pipeline.next_offset("transactions", 0) in (start, start + 500)
         with pytest.raises(PublishFailedError):
-            writer.close()
+            writer.close()  # closes the store too
+        with EmbeddedStore(tmp_path / "o.db") as online:
+            FeaturePipeline(VIEWS, state_store=state, online_store=online)
+            rows = committed_rows(state, online)
+        assert all(version == row for view in rows.values() for version, row in view.values())
 
 
 def test_unknown_topic_and_mismatched_sources():
@@ -249,7 +341,7 @@ def run_with_interval(tmp_path, name, *, stop_after=None, batch=500, crashed_at=
                         # Its values hold past the next commit, whenever the clock reaches it.
                         assert row.cached is not None and row.cached.valid_until > clock.now_ms() + 1_000
                         assert row.state_version is not None and row.state_version < row.version
-        pipeline.commit()
+        pipeline.commit(final=True)  # final: and the writer has written everything
         assert not pipeline.uncommitted and state.offsets()[("transactions", 0)] == len(PAYLOADS)
         for view in VIEWS:
             rows = online.get_raw(view.name, view.fingerprint(), keys[view.name])
