@@ -13,10 +13,25 @@ use pyo3::prelude::*;
 use rusqlite::{params, Connection, TransactionBehavior};
 use std::sync::Mutex;
 
-create_exception!(_store_native, SqliteWriteError, PyException, "SQLite refused a write.");
+create_exception!(
+    _store_native,
+    SqliteWriteError,
+    PyException,
+    "SQLite refused a write."
+);
 
 /// A full row: (view, fingerprint, entity, state, version, event_time, vals, valid_from, valid_until).
-type Upsert = (String, String, String, Vec<u8>, i64, i64, Option<Vec<u8>>, i64, i64);
+type Upsert = (
+    String,
+    String,
+    String,
+    Vec<u8>,
+    i64,
+    i64,
+    Option<Vec<u8>>,
+    i64,
+    i64,
+);
 /// A values-only row: (version, event_time, vals, valid_from, valid_until, view, fingerprint, entity).
 type UpdateValues = (i64, i64, Vec<u8>, i64, i64, String, String, String);
 
@@ -37,38 +52,66 @@ impl SqliteBatchWriter {
     /// Open `path` (which the Python store has already set up: WAL mode, schema) and run
     /// `pragmas` on it, the settings the Python store gives its own connection.
     #[new]
-    fn new(path: &str, pragmas: Vec<String>, upsert: String, update_values: String) -> PyResult<Self> {
+    fn new(
+        path: &str,
+        pragmas: Vec<String>,
+        upsert: String,
+        update_values: String,
+    ) -> PyResult<Self> {
         let conn = Connection::open(path).map_err(error)?;
         for pragma in &pragmas {
             // A PRAGMA that sets a value may answer with a row (journal_mode does): ignore it.
-            conn.query_row(pragma, [], |_| Ok(())).or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(()),
-                e => Err(error(e)),
-            })?;
+            conn.query_row(pragma, [], |_| Ok(()))
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(()),
+                    e => Err(error(e)),
+                })?;
         }
         conn.set_prepared_statement_cache_capacity(4);
-        Ok(Self { conn: Mutex::new(Some(conn)), upsert, update_values })
+        Ok(Self {
+            conn: Mutex::new(Some(conn)),
+            upsert,
+            update_values,
+        })
     }
 
     /// Write `upserts` then `updates` in one immediate transaction (all or nothing);
     /// returns how many rows changed.
-    fn write(&self, py: Python<'_>, upserts: Vec<Upsert>, updates: Vec<UpdateValues>) -> PyResult<usize> {
+    /// Rows go in key order: consecutive rows then land on the same or nearby pages of
+    /// the table's B-tree, which SQLite finds and writes faster than scattered ones
+    /// (measured at stop 21: 416,755 W1 rows, 45,251 rows/s sorted vs 39,593 as they came).
+    fn write(
+        &self,
+        py: Python<'_>,
+        mut upserts: Vec<Upsert>,
+        mut updates: Vec<UpdateValues>,
+    ) -> PyResult<usize> {
         py.detach(|| {
+            upserts.sort_unstable_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
+            updates.sort_unstable_by(|a, b| (&a.5, &a.6, &a.7).cmp(&(&b.5, &b.6, &b.7)));
             let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-            let conn = guard.as_mut().ok_or_else(|| SqliteWriteError::new_err("the writer is closed"))?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(error)?;
+            let conn = guard
+                .as_mut()
+                .ok_or_else(|| SqliteWriteError::new_err("the writer is closed"))?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(error)?;
             let mut changed = 0;
             {
                 let mut stmt = tx.prepare_cached(&self.upsert).map_err(error)?;
                 for (view, fp, entity, state, version, event_time, vals, from, until) in &upserts {
                     changed += stmt
-                        .execute(params![view, fp, entity, state, version, event_time, vals, from, until])
+                        .execute(params![
+                            view, fp, entity, state, version, event_time, vals, from, until
+                        ])
                         .map_err(error)?;
                 }
                 let mut stmt = tx.prepare_cached(&self.update_values).map_err(error)?;
                 for (version, event_time, vals, from, until, view, fp, entity) in &updates {
                     changed += stmt
-                        .execute(params![version, event_time, vals, from, until, view, fp, entity])
+                        .execute(params![
+                            version, event_time, vals, from, until, view, fp, entity
+                        ])
                         .map_err(error)?;
                 }
             }
