@@ -72,7 +72,7 @@ ENTITY_USERS = (100_000, 1_000_000)
 # (about 557k distinct, against about 137k with W1's skew).
 ENTITY_ZIPF_S = 0.5
 PRODUCE_BATCH = 100_000  # events generated and encoded at a time
-FLOW_BATCH = 50_000  # streamfeat run --batch-size (its default)
+FLOW_BATCH = 200_000  # streamfeat run --batch-size (its default)
 CACHE_CAPACITY = 100_000  # KafkaRunConfig.cache_capacity default, reported for the record
 FRESHNESS_SECONDS = 60.0  # paced production time
 QUICK_FRESHNESS_SECONDS = 5.0

@@ -315,10 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--batch-size",
         type=int,
-        default=50_000,
-        help="most records per batch (default: 50000). A batch takes what is waiting, so under light load batches "
+        default=200_000,
+        help="most records per batch (default: 200000). A batch takes what is waiting, so under light load batches "
         "stay small and fresh; under a backlog, bigger batches write each busy entity's state once for more "
-        "events (higher throughput, more memory and seconds per batch)",
+        "events (higher throughput, more memory and seconds per batch; 5M W1 events from Kafka, 4 partitions: "
+        "about 1.35x the events/s of 50000, 1.15x less than 400000)",
     )
     run.add_argument(
         "--commit-interval",
