@@ -136,7 +136,7 @@ pub struct RecordDecoder {
 }
 
 /// Strings made during one call, by text: repeated keys and ids share one object.
-type Strings<'a> = HashMap<&'a str, Py<PyString>>;
+type Strings<'a> = HashMap<&'a str, Py<PyString>, foldhash::fast::RandomState>;
 
 fn shared_str<'a>(py: Python<'_>, strings: &mut Strings<'a>, text: &'a str) -> Py<PyString> {
     strings
@@ -262,7 +262,7 @@ impl RecordDecoder {
             columns: (0..self.schema_len).map(|_| PyList::empty(py)).collect(),
         };
         let deferred = PyList::empty(py);
-        let mut strings: Strings = HashMap::new();
+        let mut strings: Strings = HashMap::default();
         let mut slots = Slots {
             names: &self.names,
             raw: vec![None; self.names.len()],
