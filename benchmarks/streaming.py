@@ -421,6 +421,14 @@ def store_write_ceiling(target: str | None, work: Path, *, events: int = 200_000
     }
 
 
+def _compact(data: bytes) -> bytes:
+    """A copy of ``data`` in an allocation of its own size. Each object ``orjson.dumps``
+    returns (3.13 here) keeps about 4 KiB of memory however short it is: measured, 200,000
+    of these 91-byte records held 800 MB, their copies 27 MB. Millions of them kept for a
+    paced run (4.4M at 73,036 events/s for 60 s) ran this machine out of memory."""
+    return bytes(memoryview(data))
+
+
 def measure_freshness(
     bootstrap: str,
     topic: str,
@@ -454,7 +462,6 @@ def measure_freshness(
         raise ValueError(f"event_times must be 'live' or 'w1', not {event_times!r}")
     events = max(1, int(rate * seconds))
     batch = generate(W1, limit=events)
-    values = [orjson.dumps(r) for r in batch.records()]
     keys = batch.user_ids()
     times = batch.event_time.tolist()
     ids, counts = np.unique(batch.user, return_counts=True)
@@ -509,11 +516,12 @@ def measure_freshness(
             live_times = planned - (batch.arrival - batch.event_time)
             stamps, times = planned.tolist(), live_times.tolist()
             values = [
-                orjson.dumps({**record, "ts": ts, "arrival": stamp})
+                _compact(orjson.dumps({**record, "ts": ts, "arrival": stamp}))
                 for record, ts, stamp in zip(batch.records(), times, stamps)
             ]
             time.sleep(max(0.0, start_ms / 1000 - time.time()))
         else:
+            values = [_compact(orjson.dumps(r)) for r in batch.records()]
             time.sleep(3.0)
         thread.start()
         producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG, "linger.ms": 5})
