@@ -49,7 +49,7 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 from operators.base import POS_INF
 from operators.view import ViewOperator, gc_paused
@@ -96,6 +96,17 @@ class RejectSink(Protocol):
     carries its topic, partition and offset to deduplicate on)."""
 
     def write(self, dead_letters: Sequence[DeadLetter], late: Sequence[LateRecord]) -> None: ...
+
+
+class _ConfirmingWriter(Protocol):
+    """An online store that writes in the background and says how far it got
+    (:class:`~streamfeat.online.BackgroundWriter`)."""
+
+    @property
+    def submitted(self) -> int: ...
+
+    @property
+    def written_through(self) -> int: ...
 
 
 @dataclass(slots=True)
@@ -176,7 +187,7 @@ class FeaturePipeline:
         self.state_store = state_store
         self.online_store = online_store
         # A writer that confirms rows asynchronously (BackgroundWriter): commits don't wait for it.
-        self._tracker = online_store if hasattr(online_store, "written_through") else None
+        self._tracker = cast(_ConfirmingWriter, online_store) if hasattr(online_store, "written_through") else None
         self.retry_for_s = retry_for_s
         self.arrival_field = arrival_field
         self.rejects = rejects

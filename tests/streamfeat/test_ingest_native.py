@@ -39,7 +39,7 @@ def canonical(decoded, dead):
         [cell(t) for t in decoded.event_times],
         [cell(a) for a in decoded.arrivals],
         columns,
-        decoded.positions,
+        list(decoded.positions),
         [(d.reason, d.detail, d.payload, d.topic, d.partition, d.offset) for d in dead],
     )
 
@@ -57,8 +57,12 @@ def test_the_native_decoder_is_used():
     decoder = _native_decoder(SOURCE, "user_id", None, 1 << 20)
     assert decoder is not None
     good = orjson.dumps({"user_id": "u1", "amount": 2.5, "n": 3, "ok": True, "ts": 1000, "extra": {"a": [1, None]}})
-    *_, positions, deferred = decoder.decode([good, b"{", good], [1, 2, None])
-    assert (positions, deferred) == ([0, 2], [1]), "plain records are decided natively, the rest deferred"
+    keys, times, arrivals, columns, positions, deferred = decoder.decode([good, b"{", good], [1, 2, None])
+    assert (list(positions), deferred) == ([0, 2], [1]), "plain records are decided natively, the rest deferred"
+    # numbers come in buffers (array.array), read as Python numbers
+    assert [type(c).__name__ for c in columns] == ["list", "array", "array", "list", "array"]
+    assert (keys, list(times), list(arrivals), list(columns[1]), columns[3]) == (["u1", "u1"], [1000, 1000], [1, 1000],
+                                                                                 [2.5, 2.5], [True, True])
 
 
 texts = st.text(alphabet=st.sampled_from(list("abcXYZ09 _-") + ['"', "\\", "\n", "\x00", "é", "😀", "\u2028"]), max_size=8)

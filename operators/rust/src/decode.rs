@@ -10,7 +10,7 @@
 //! a missing field, a wrong type, a huge integer — is deferred, never judged here.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString};
+use pyo3::types::{PyBool, PyList, PyString};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::collections::HashMap;
@@ -149,13 +149,36 @@ fn value_error(message: String) -> PyErr {
     pyo3::exceptions::PyValueError::new_err(message)
 }
 
-/// The output lists of one `decode` call.
+/// One output column: numbers gathered in Rust (handed over as an `array.array`, no
+/// Python object per value), anything else as Python objects.
+enum Column<'py> {
+    Ints(Vec<i64>),
+    Floats(Vec<f64>),
+    Objects(Bound<'py, PyList>),
+}
+
+/// The outputs of one `decode` call.
 struct Decoded<'py> {
     keys: Bound<'py, PyList>,
-    times: Bound<'py, PyList>,
-    arrivals: Bound<'py, PyList>,
-    positions: Bound<'py, PyList>,
-    columns: Vec<Bound<'py, PyList>>,
+    times: Vec<i64>,
+    arrivals: Vec<i64>,
+    positions: Vec<i64>,
+    columns: Vec<Column<'py>>,
+}
+
+/// `array.array(code, data)`: the values in one buffer, indexable as Python numbers.
+fn array_of<'py, T: Copy>(
+    py: Python<'py>,
+    code: &str,
+    values: &[T],
+) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: i64 and f64 are plain old data; the bytes are copied at once
+    let bytes = unsafe {
+        std::slice::from_raw_parts(values.as_ptr() as *const u8, std::mem::size_of_val(values))
+    };
+    py.import("array")?
+        .getattr("array")?
+        .call1((code, pyo3::types::PyBytes::new(py, bytes)))
 }
 
 #[pymethods]
@@ -227,7 +250,9 @@ impl RecordDecoder {
     /// Decode `payloads` (bytes) with their `arrivals` (int, or None: the arrival field,
     /// else the event time). Returns `(keys, event_times, arrivals, columns, positions,
     /// deferred)`: the decided records as columns (one list per schema field, in schema
-    /// order) with their input positions, and the positions of the deferred ones.
+    /// order) with their input positions, and the positions of the deferred ones. Event
+    /// times, arrivals, positions and the int and float columns come as `array.array`
+    /// (`q` and `d`): sequences of Python numbers, without an object per value until read.
     #[allow(clippy::type_complexity)]
     fn decode<'py>(
         &self,
@@ -236,10 +261,10 @@ impl RecordDecoder {
         arrivals: &Bound<'py, PyAny>,
     ) -> PyResult<(
         Bound<'py, PyList>,
+        Bound<'py, PyAny>,
+        Bound<'py, PyAny>,
         Bound<'py, PyList>,
-        Bound<'py, PyList>,
-        Bound<'py, PyList>,
-        Bound<'py, PyList>,
+        Bound<'py, PyAny>,
         Bound<'py, PyList>,
     )> {
         let payloads: Vec<Bound<'py, PyAny>> = payloads.try_iter()?.collect::<PyResult<_>>()?;
@@ -254,12 +279,20 @@ impl RecordDecoder {
                 arrivals.len()
             )));
         }
-        let out = Decoded {
+        let size = payloads.len();
+        let mut out = Decoded {
             keys: PyList::empty(py),
-            times: PyList::empty(py),
-            arrivals: PyList::empty(py),
-            positions: PyList::empty(py),
-            columns: (0..self.schema_len).map(|_| PyList::empty(py)).collect(),
+            times: Vec::with_capacity(size),
+            arrivals: Vec::with_capacity(size),
+            positions: Vec::with_capacity(size),
+            columns: self.kinds[..self.schema_len]
+                .iter()
+                .map(|kind| match kind {
+                    FieldKind::Int => Column::Ints(Vec::with_capacity(size)),
+                    FieldKind::Float => Column::Floats(Vec::with_capacity(size)),
+                    _ => Column::Objects(PyList::empty(py)),
+                })
+                .collect(),
         };
         let deferred = PyList::empty(py);
         let mut strings: Strings = HashMap::default();
@@ -286,7 +319,7 @@ impl RecordDecoder {
                     let mut de = serde_json::Deserializer::from_str(text);
                     let parsed = (&mut slots).deserialize(&mut de).and_then(|()| de.end());
                     parsed.is_ok()
-                        && self.emit(py, i, &slots.raw, arrivals[i], &mut strings, &out)?
+                        && self.emit(py, i, &slots.raw, arrivals[i], &mut strings, &mut out)?
                 }
             };
             if !decided {
@@ -295,14 +328,18 @@ impl RecordDecoder {
         }
         let columns = PyList::empty(py);
         for column in &out.columns {
-            columns.append(column)?;
+            match column {
+                Column::Ints(v) => columns.append(array_of(py, "q", v)?)?,
+                Column::Floats(v) => columns.append(array_of(py, "d", v)?)?,
+                Column::Objects(list) => columns.append(list)?,
+            }
         }
         Ok((
             out.keys,
-            out.times,
-            out.arrivals,
+            array_of(py, "q", &out.times)?,
+            array_of(py, "q", &out.arrivals)?,
             columns,
-            out.positions,
+            array_of(py, "q", &out.positions)?,
             deferred,
         ))
     }
@@ -318,7 +355,7 @@ impl RecordDecoder {
         raw: &[Option<&'a str>],
         arrival: Option<i64>,
         strings: &mut Strings<'a>,
-        out: &Decoded<'_>,
+        out: &mut Decoded<'_>,
     ) -> PyResult<bool> {
         let mut values: [Option<Value<'a>>; 16] = Default::default();
         if raw.len() > values.len() {
@@ -360,27 +397,28 @@ impl RecordDecoder {
             Some(Value::Int(v)) => PyString::new(py, &v.to_string()).into_any().unbind(),
             _ => return Ok(false),
         };
-        for (j, column) in out.columns.iter().enumerate() {
-            let value: Py<PyAny> = if j == self.entity {
-                match (&values[j], self.kinds[j]) {
-                    (Some(Value::Int(v)), FieldKind::Int) => PyInt::new(py, *v).into_any().unbind(),
-                    _ => key.clone_ref(py), // a str field: the key (an int is taken as its text)
+        // every value is checked above: from here on the record is appended whole
+        for (j, column) in out.columns.iter_mut().enumerate() {
+            match (column, &values[j]) {
+                (Column::Ints(v), Some(Value::Int(n))) => v.push(*n),
+                (Column::Floats(v), Some(Value::Float(x))) => v.push(*x),
+                (Column::Objects(list), value) => {
+                    let value: Py<PyAny> = match value {
+                        // a str entity field: the key (an int is taken as its text)
+                        _ if j == self.entity => key.clone_ref(py),
+                        Some(Value::Str(s)) => shared_str(py, strings, s).into_any(),
+                        Some(Value::Bool(b)) => PyBool::new(py, *b).to_owned().into_any().unbind(),
+                        _ => unreachable!("a field's value has its column's kind"),
+                    };
+                    list.append(value)?;
                 }
-            } else {
-                match &values[j] {
-                    Some(Value::Int(v)) => PyInt::new(py, *v).into_any().unbind(),
-                    Some(Value::Float(v)) => PyFloat::new(py, *v).into_any().unbind(),
-                    Some(Value::Str(s)) => shared_str(py, strings, s).into_any(),
-                    Some(Value::Bool(b)) => PyBool::new(py, *b).to_owned().into_any().unbind(),
-                    None => return Ok(false),
-                }
-            };
-            column.append(value)?;
+                _ => unreachable!("a field's value has its column's kind"),
+            }
         }
         out.keys.append(key)?;
-        out.times.append(event_time)?;
-        out.arrivals.append(arrival)?;
-        out.positions.append(i)?;
+        out.times.push(event_time);
+        out.arrivals.push(arrival);
+        out.positions.push(i as i64);
         Ok(true)
     }
 }

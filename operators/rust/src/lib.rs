@@ -302,6 +302,11 @@ fn input_column(
         for item in list.iter() {
             out.push(input_value(kind, item, feature, hashes)?);
         }
+    } else if let (Kind::SumFloat | Kind::MaxFloat | Kind::LastN(_), Ok(buffer)) =
+        (kind, pyo3::buffer::PyBuffer::<f64>::get(column))
+    {
+        // a float64 buffer (`array.array("d")`): the numbers a float field holds
+        out.extend(buffer.to_vec(column.py())?.into_iter().map(Val::F));
     } else {
         for item in column.try_iter()? {
             out.push(input_value(kind, item?, feature, hashes)?);
@@ -312,6 +317,7 @@ fn input_column(
 
 static NIL: Val = Val::Nil;
 
+/// Integers: a list, an int64 buffer (`array.array("q")`, NumPy) or any iterable of ints.
 fn ints(seq: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
     if let Ok(list) = seq.cast::<PyList>() {
         let mut out = Vec::with_capacity(list.len());
@@ -319,6 +325,9 @@ fn ints(seq: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
             out.push(item.extract::<i64>()?);
         }
         return Ok(out);
+    }
+    if let Ok(buffer) = pyo3::buffer::PyBuffer::<i64>::get(seq) {
+        return buffer.to_vec(seq.py());
     }
     seq.try_iter()?.map(|item| item?.extract::<i64>()).collect()
 }
