@@ -7,7 +7,7 @@ keyspace                  key                                                   
 ``M`` views               ``b"Mview:" + fingerprint (16 hex characters)``        the view's name (UTF-8)
 ``O`` consumed offsets    ``b"O" + topic (UTF-8) + b"\\x00" + partition (u32 BE)``  next offset, i64 BE
 ``S`` entity state        ``b"S" + fingerprint (8 bytes) + entity key (UTF-8)``  ``ViewOperator.to_bytes``
-``U`` unconfirmed rows    ``b"U" + fingerprint (8 bytes) + entity key (UTF-8)``  empty
+``U`` unconfirmed rows    ``b"U" + fingerprint (8 bytes)``                       JSON array of entity keys
 ========================  =====================================================  ==========================
 
 State keys start with the view's fingerprint, so a view whose definition changed (a new
@@ -15,9 +15,11 @@ fingerprint) can never read state written by the old one, and each view's entiti
 one contiguous key range. Topics cannot contain NUL, so the offset key parses back
 unambiguously; partitions are fixed width, so a topic's partitions sort in order.
 
-``U`` keys name the entities whose online rows were handed to a background writer
-before a commit and not yet confirmed written when it committed: a restart publishes
-their committed state again (see :class:`~streamfeat.pipeline.FeaturePipeline`).
+A view's ``U`` value lists the entities whose online rows were handed to a background
+writer before a commit and not yet confirmed written when it committed: a restart
+publishes their committed state again (see :class:`~streamfeat.pipeline.FeaturePipeline`).
+One value per view, not a key per entity: a commit changes it with one write instead of
+a put and a delete per entity.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ __all__ = [
     "entity_key_bytes",
     "offset_key",
     "state_key",
-    "unconfirmed_prefix",
+    "unconfirmed_key",
     "view_prefix",
     "view_registry_key",
 ]
@@ -82,8 +84,8 @@ def view_prefix(fingerprint: str) -> bytes:
     return STATE_PREFIX + raw
 
 
-def unconfirmed_prefix(fingerprint: str) -> bytes:
-    """The key prefix of the view's entities whose online rows await confirmation."""
+def unconfirmed_key(fingerprint: str) -> bytes:
+    """The key of the list of the view's entities whose online rows await confirmation."""
     return UNCONFIRMED_PREFIX + view_prefix(fingerprint)[len(STATE_PREFIX) :]
 
 

@@ -202,9 +202,11 @@ def committed_rows(state, online):
 
 
 def unconfirmed_keys(state):
-    from streamfeat.state.keys import UNCONFIRMED_PREFIX
+    """Every view's entities listed as unconfirmed, as (view, entity)."""
+    from streamfeat.state.keys import unconfirmed_key
 
-    return [key for key, _ in state.scan(UNCONFIRMED_PREFIX)]
+    listed = state.get_many([unconfirmed_key(view.fingerprint()) for view in VIEWS])
+    return sorted((view.name, entity) for view, data in zip(VIEWS, listed) if data for entity in orjson.loads(data))
 
 
 class BlockedStore(FlakyStore):
@@ -381,3 +383,13 @@ def test_commit_settings_are_checked(tmp_path):
             FeaturePipeline(VIEWS, state_store=state, commit_interval_ms=-1)
         with pytest.raises(DefinitionError, match="large_state_bytes"):
             FeaturePipeline(VIEWS, state_store=state, large_state_bytes=0)
+
+
+def test_a_damaged_list_of_unconfirmed_entities_is_a_clear_error(tmp_path):
+    from streamfeat.errors import StateError
+    from streamfeat.state.keys import unconfirmed_key
+
+    with RocksDBStateStore(tmp_path / "s") as state, EmbeddedStore(tmp_path / "o.db") as online:
+        state.commit({unconfirmed_key(VIEWS[0].fingerprint()): b"\xff not json"}, [], {})
+        with pytest.raises(StateError, match="unconfirmed entities of view 'user_txn' is not JSON"):
+            FeaturePipeline(VIEWS, state_store=state, online_store=online)
