@@ -337,7 +337,7 @@ class FeaturePipeline:
         ``final``: also wait until a background writer has written every row handed to
         it, so that the next run has nothing to publish again (at close)."""
         if not self._uncommitted:
-            if final and any(r.unconfirmed for group in self._views.values() for r in group):
+            if final and any(runtime.unconfirmed for runtime in self._runtimes()):
                 self._with_retries(self._flush_online, "publish to the online store")
                 self._with_retries(lambda: self._commit(self._runtimes(), {}), "commit state")
             return
