@@ -155,6 +155,24 @@ def test_flush_waits_for_rows_handed_over_before_it(tmp_path) -> None:
         assert gated.get_raw(VIEW, FP, ["a"]) == [full(1)]
 
 
+def test_written_through_counts_the_writes_whose_rows_are_in_the_store(tmp_path) -> None:
+    """What the pipeline's commit relies on: rows of the n-th write are in the store once
+    written_through >= n; a write still in the thread's hands is not counted."""
+    gated = GatedStore(EmbeddedStore(tmp_path / "online.db"))
+    gated.gate.clear()
+    with BackgroundWriter(gated) as writer:
+        assert (writer.submitted, writer.written_through) == (0, 0)
+        writer.write(VIEW, FP, {"a": full(1)})
+        writer.write(VIEW, FP, {"b": full(1)})
+        assert gated.entered.wait(10)
+        assert writer.submitted == 2 and writer.written_through == 0
+        assert gated.inner.get_raw(VIEW, FP, ["a", "b"]) == [None, None]
+        gated.gate.set()
+        writer.flush()
+        assert writer.written_through == writer.submitted == 2
+        assert gated.inner.get_raw(VIEW, FP, ["a", "b"]) == [full(1), full(1)]
+
+
 def test_a_full_queue_blocks_the_caller_until_the_writer_takes_it(tmp_path) -> None:
     gated = GatedStore(EmbeddedStore(tmp_path / "online.db"))
     gated.gate.clear()
