@@ -332,6 +332,30 @@ fn ints(seq: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
     seq.try_iter()?.map(|item| item?.extract::<i64>()).collect()
 }
 
+/// A batch's event times and arrivals (lists or int64 buffers) and its feature columns,
+/// checked to agree with `size` keys and `features` features.
+#[allow(clippy::type_complexity)]
+fn batch_columns<'py>(
+    size: usize,
+    event_times: &Bound<'py, PyAny>,
+    arrivals: &Bound<'py, PyAny>,
+    columns: &Bound<'py, PyAny>,
+    features: usize,
+) -> PyResult<(Vec<i64>, Vec<i64>, Vec<Bound<'py, PyAny>>)> {
+    let times = ints(event_times)?;
+    let arrivals = ints(arrivals)?;
+    let columns: Vec<Bound<'py, PyAny>> = columns.try_iter()?.collect::<PyResult<_>>()?;
+    if times.len() != size || arrivals.len() != size || columns.len() != features {
+        return Err(PyValueError::new_err(format!(
+            "batch columns disagree: {size} keys, {} event times, {} arrivals, {} feature columns for {features} features",
+            times.len(),
+            arrivals.len(),
+            columns.len(),
+        )));
+    }
+    Ok((times, arrivals, columns))
+}
+
 #[pymethods]
 impl NativeView {
     /// `specs`: per feature `(kind, window, refresh)` — kind `"count"` or `"sum_float"`;
@@ -631,18 +655,8 @@ impl NativeView {
             Err(_) => keys.try_iter()?.collect::<PyResult<_>>()?,
         };
         let size = keys.len();
-        let times = ints(event_times)?;
-        let arrivals = ints(arrivals)?;
-        let columns: Vec<Bound<'py, PyAny>> = columns.try_iter()?.collect::<PyResult<_>>()?;
-        if times.len() != size || arrivals.len() != size || columns.len() != self.specs.len() {
-            return Err(PyValueError::new_err(format!(
-                "batch columns disagree: {size} keys, {} event times, {} arrivals, {} feature columns for {} features",
-                times.len(),
-                arrivals.len(),
-                columns.len(),
-                self.specs.len()
-            )));
-        }
+        let (times, arrivals, columns) =
+            batch_columns(size, event_times, arrivals, columns, self.specs.len())?;
         let mut inputs: Vec<Option<Vec<Val>>> = Vec::with_capacity(columns.len());
         for (i, (column, spec)) in columns.iter().zip(self.specs.iter()).enumerate() {
             if column.is_none() || matches!(spec.kind, Kind::Count) {

@@ -23,7 +23,8 @@
 use crate::feature::{Kind, Val};
 use crate::hll::Hll;
 use crate::{
-    format_error, input_column, ints, NativeEntityState, NativeView, Out, ACCEPTED, LATE, NIL,
+    batch_columns, format_error, input_column, ints, NativeEntityState, NativeView, Out, ACCEPTED,
+    LATE, NIL,
 };
 use foldhash::fast::RandomState;
 use pyo3::buffer::PyBuffer;
@@ -212,16 +213,6 @@ impl<'py> Strings<'py> {
     }
 }
 
-/// Integers: a list of ints or an int64 buffer.
-fn int_column(obj: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
-    if obj.cast::<PyList>().is_err() {
-        if let Ok(buffer) = PyBuffer::<i64>::get(obj) {
-            return buffer.to_vec(obj.py());
-        }
-    }
-    ints(obj)
-}
-
 #[pyclass(module = "operators._native")]
 pub struct ReplayJoin {
     view: Py<NativeView>,
@@ -356,7 +347,7 @@ impl ReplayJoin {
     ) -> PyResult<Self> {
         let features = view.get().specs.len();
         let keys = Strings::from_py(keys, "spine keys")?;
-        let times = int_column(times)?;
+        let times = ints(times)?;
         if keys.len() != times.len() {
             return Err(PyValueError::new_err(format!(
                 "spine has {} keys but {} times",
@@ -488,18 +479,8 @@ impl ReplayJoin {
         let view_ref = self.view.clone_ref(py);
         let view = view_ref.get();
         let size = self.batch.len();
-        let times = int_column(event_times)?;
-        let arrivals = int_column(arrivals)?;
-        let columns: Vec<Bound<'_, PyAny>> = columns.try_iter()?.collect::<PyResult<_>>()?;
-        if times.len() != size || arrivals.len() != size || columns.len() != view.specs.len() {
-            return Err(PyValueError::new_err(format!(
-                "batch columns disagree: {size} keys, {} event times, {} arrivals, {} feature columns for {} features",
-                times.len(),
-                arrivals.len(),
-                columns.len(),
-                view.specs.len()
-            )));
-        }
+        let (times, arrivals, columns) =
+            batch_columns(size, event_times, arrivals, columns, view.specs.len())?;
         let mut inputs: Vec<Vec<Val>> = Vec::with_capacity(columns.len());
         for (i, (column, spec)) in columns.iter().zip(view.specs.iter()).enumerate() {
             if column.is_none() || matches!(spec.kind, Kind::Count) {
