@@ -198,7 +198,7 @@ def run_streamfeat(cfg: dict[str, Any], meter: Meter) -> None:
     from streamfeat.build import build_view
     from streamfeat.compile import KafkaRunConfig, build_dataflow
     from streamfeat.kafka_io import ensure_topics
-    from streamfeat.online import EmbeddedStore
+    from streamfeat.online import online_store_target, open_embedded_store
 
     view = streamfeat_view(cfg)
     topic = cfg["topic"]
@@ -225,7 +225,7 @@ def run_streamfeat(cfg: dict[str, Any], meter: Meter) -> None:
     values: dict[str, Any] = {}
     if cfg.get("values_out"):
         op = build_view(view)
-        store = EmbeddedStore(Path(cfg["state_dir"]) / "online.sqlite", readonly=True)
+        store = open_embedded_store(online_store_target(None, cfg["state_dir"]), readonly=True)
         try:
             rows = store.get_raw(view.name, view.fingerprint(), cfg["sample"])
         finally:

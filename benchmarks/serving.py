@@ -60,7 +60,7 @@ from streamfeat.build import build_view
 from streamfeat.clock import DAY_MS
 from streamfeat.definitions import FeatureView
 from streamfeat.loader import EXAMPLE_FEATURES, load_views
-from streamfeat.online import EmbeddedStore, FeatureReader, OnlineStore, RedisStore, StoredEntity
+from streamfeat.online import FeatureReader, LmdbStore, OnlineStore, RedisStore, StoredEntity, open_embedded_store
 from streamfeat.workload import W1, WorkloadSpec, generate
 
 DEFAULT_EVENTS = 1_000_000
@@ -197,7 +197,7 @@ def child_reads(store_spec: str, prefix: str, entities_path: str, reads: int) ->
     if store_spec.startswith("redis"):
         store: OnlineStore = RedisStore(store_spec, key_prefix=prefix)
     else:
-        store = EmbeddedStore(store_spec, readonly=True)
+        store = open_embedded_store(store_spec, readonly=True)
     with store:
         return timed_reads(FeatureReader(store, [view]), view.name, entities, reads)
 
@@ -583,18 +583,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     }
     given = args.redis or os.environ.get("STREAMFEAT_REDIS_URL", "").strip() or None
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp, redis_address(given) as redis_info:
-        path = Path(tmp) / "online.sqlite"
+        path = Path(tmp) / "online.lmdb"
         url = redis_info["address"]
         report["redis"] = {"source": redis_info["source"]}
         state_only = {e: dataclasses.replace(row, cached=None) for e, row in rows.items()}
-        with EmbeddedStore(path) as embedded, RedisStore(url, key_prefix=prefix) as redis_store, \
-                EmbeddedStore(Path(tmp) / "state-only.sqlite") as embedded_state_only:
+        with LmdbStore(path) as embedded, RedisStore(url, key_prefix=prefix) as redis_store, \
+                LmdbStore(Path(tmp) / "state-only.lmdb") as embedded_state_only:
             write_rows(embedded, view, rows)
             write_rows(redis_store, view, rows)
             write_rows(embedded_state_only, view, state_only)
             try:
                 for name, spec, stored in (("embedded", str(path), rows), ("redis", url, rows),
-                                           ("embedded state-only", str(Path(tmp) / "state-only.sqlite"), state_only)):
+                                           ("embedded state-only", str(Path(tmp) / "state-only.lmdb"), state_only)):
                     samples = in_process_child(spec, prefix, entities, args.reads)
                     report["in_process"][name] = res = in_process_figures(samples, entities, stored)
                     print(f"in-process {name}: p50 {res['p50_us']} µs, p99 {res['p99_us']} µs, "

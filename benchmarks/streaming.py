@@ -301,13 +301,13 @@ def disk_usage(state_dir: Path) -> dict[str, int]:
             continue
         size = path.stat().st_size
         top = path.relative_to(state_dir).parts[0]
-        if top.startswith("online.sqlite"):
+        if top.startswith("online."):
             online += size
         elif path.parent != state_dir:
             rocksdb += size
         else:
             other += size
-    return {"rocksdb_bytes": rocksdb, "online_sqlite_bytes": online, "other_bytes": other}
+    return {"rocksdb_bytes": rocksdb, "online_store_bytes": online, "other_bytes": other}
 
 
 def run_flow(
@@ -384,7 +384,7 @@ def store_write_ceiling(target: str | None, work: Path, *, events: int = 200_000
                for key, state in states.items()]
     sizes = sorted(len(e[1]) for e in encoded)
     prefix = f"bench-ceiling-{uuid.uuid4().hex[:8]}"
-    store = open_online_store(target or str(work / "ceiling.sqlite"), work)
+    store = open_online_store(target or str(work / "ceiling.lmdb"), work)
     written = 0
     # This process holds the states it encoded; keep the collector's passes over them out
     # of the store's figure (the runtime collects only young objects between batches).
@@ -456,7 +456,7 @@ def measure_freshness(
     poll that sees it minus the moment it was handed to the producer.
     """
     from streamfeat.loader import load_views
-    from streamfeat.online import EmbeddedStore
+    from streamfeat.online import online_store_target, open_embedded_store
 
     if event_times not in ("live", "w1"):
         raise ValueError(f"event_times must be 'live' or 'w1', not {event_times!r}")
@@ -480,7 +480,7 @@ def measure_freshness(
     polls = [0]
 
     def reader() -> None:
-        store = EmbeddedStore(state_dir / "online.sqlite", readonly=True)
+        store = open_embedded_store(online_store_target(None, state_dir), readonly=True)
         try:
             while not stop.is_set():
                 waiting = [u for u, q in pending.items() if q]
@@ -503,7 +503,8 @@ def measure_freshness(
     thread = threading.Thread(target=reader, daemon=True)
     try:
         deadline = time.monotonic() + 60
-        while not (state_dir / "online.sqlite").exists():  # the partitions open the store before their readers
+        store_path = Path(online_store_target(None, state_dir))
+        while not store_path.exists():  # the partitions open the store before their readers
             if child.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(
                     f"the freshness flow did not start: {(work / 'flow-freshness.log').read_text()[-2000:]}"
@@ -662,7 +663,7 @@ def markdown(r: dict[str, Any]) -> str:
         (
             f"End to end: {e2e['records']:,} records ({e2e['accepted']:,} accepted, {e2e['late']:,} late, "
             f"{e2e['dead_letters']:,} dead letters); peak RSS {_mb(e2e['peak_rss_bytes'])} MB; state on disk: "
-            f"RocksDB {_mb(disk['rocksdb_bytes'])} MB, online.sqlite {_mb(disk['online_sqlite_bytes'])} MB."
+            f"RocksDB {_mb(disk['rocksdb_bytes'])} MB, online store {_mb(disk['online_store_bytes'])} MB."
         ),
         "",
         "## Memory vs entities",
@@ -679,14 +680,14 @@ def markdown(r: dict[str, Any]) -> str:
                 f"appear); state cache capacity {CACHE_CAPACITY:,} entities, shared by the topic's partitions."
             ),
             "",
-            "| users in spec | users seen | events/s | peak RSS MB | RocksDB MB | online.sqlite MB |",
+            "| users in spec | users seen | events/s | peak RSS MB | RocksDB MB | online store MB |",
             "|---:|---:|---:|---:|---:|---:|",
         ]
         for run in mem["runs"]:
             d = run["state_on_disk"]
             lines.append(
                 f"| {run['users']:,} | {run['users_seen']:,} | {run['events_per_s']:,} | {_mb(run['peak_rss_bytes'])} "
-                f"| {_mb(d['rocksdb_bytes'])} | {_mb(d['online_sqlite_bytes'])} |"
+                f"| {_mb(d['rocksdb_bytes'])} | {_mb(d['online_store_bytes'])} |"
             )
     f = r["freshness"]
     lines += ["", "## Freshness (event handed to the producer -> visible in the online store)", ""]

@@ -228,7 +228,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     boot = backfill.add_argument_group("bootstrap")
     boot.add_argument("--state-dir", metavar="DIR", help="the runtime's state directory to build (Kafka history)")
     boot.add_argument("--online-store", metavar="PATH|URL", help="embedded store file or redis:// URL "
-                      "(default: STATE_DIR/online.sqlite)")
+                      "(default: STATE_DIR/online.lmdb)")
     _add_history_options(backfill)
     backfill.set_defaults(func=_cmd_backfill)
 

@@ -49,7 +49,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from streamfeat.collector import BatchCollector
     from streamfeat.loader import load_views
-    from streamfeat.online import EmbeddedStore, RedisStore
+    from streamfeat.online import RedisStore, is_redis_target, online_store_target, open_embedded_store
     from streamfeat.pipeline import FeaturePipeline
     from streamfeat.replay import JsonlRejectSink, ReplaySummary, replay_jsonl
     from streamfeat.state import RocksDBStateStore
@@ -66,8 +66,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _run_kafka(args, views, topics.pop(), state_dir)
     if not args.input:
         raise StreamfeatError("give --input FILE.jsonl (embedded run) or --bootstrap-servers HOST:PORT (Kafka)")
-    target = args.online_store or str(state_dir / "online.sqlite")
-    online = RedisStore(target) if target.startswith(("redis://", "rediss://")) else EmbeddedStore(target)
+    target = online_store_target(args.online_store, state_dir)
+    online = RedisStore(target) if is_redis_target(target) else open_embedded_store(target)
     interactive = sys.stderr.isatty()
 
     def status(summary: ReplaySummary) -> None:
@@ -264,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the feature pipeline over an input file into local state and an online store",
         description=(
             "Run the feature pipeline — decode and validate, the compiled operators, entity state in RocksDB "
-            "under --state-dir, values published to the online store (embedded SQLite file by default, or "
+            "under --state-dir, values published to the online store (embedded LMDB file by default, or "
             "Redis) — over a Kafka topic (--bootstrap-servers, a bytewax dataflow over its partitions) or a "
             "JSON Lines file (--input: one partition, line n = offset n). Offsets are committed with the state, "
             "so a restart resumes exactly where the last committed batch ended: nothing is applied twice. "
@@ -310,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--online-store",
         metavar="PATH|redis://HOST:PORT/DB",
-        help="embedded store file (default: STATE_DIR/online.sqlite) or a Redis URL",
+        help="embedded store file (default: STATE_DIR/online.lmdb) or a Redis URL",
     )
     run.add_argument(
         "--batch-size",
@@ -406,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("entities", nargs="+", help="entity keys")
     get.add_argument("--at", type=int, help="read time in UTC ms (default: now)")
     get.add_argument("--state-dir", default="streamfeat-state", help="where the default embedded store lives")
-    get.add_argument("--online-store", metavar="PATH|redis://HOST:PORT/DB", help="default: STATE_DIR/online.sqlite")
+    get.add_argument("--online-store", metavar="PATH|redis://HOST:PORT/DB", help="default: STATE_DIR/online.lmdb")
     get.set_defaults(func=_cmd_get)
 
     validate = commands.add_parser(

@@ -32,8 +32,16 @@ from streamfeat.definitions import FeatureView
 from streamfeat.errors import DefinitionError, StreamfeatError
 from streamfeat.kafka_io import KafkaRejectSink, PartitionReader, list_partitions
 from streamfeat.metrics import RuntimeMetrics
-from streamfeat.online import BackgroundWriter, OnlineStore, online_store_target, open_online_store
+from streamfeat.online import (
+    SQLITE_SUFFIXES,
+    BackgroundWriter,
+    OnlineStore,
+    is_redis_target,
+    online_store_target,
+    open_online_store,
+)
 from streamfeat.online.embedded import native_batch_writer_built
+from streamfeat.online.lmdb_store import native_lmdb_built
 from streamfeat.pipeline import FeaturePipeline
 from streamfeat.state import RocksDBStateStore, partition_state_dir
 
@@ -48,7 +56,7 @@ class KafkaRunConfig:
 
     bootstrap: str
     state_dir: Path
-    online_store: str | None = None  # embedded file path or redis:// URL; default STATE_DIR/online.sqlite
+    online_store: str | None = None  # embedded file path or redis:// URL; default STATE_DIR/online.lmdb
     batch_size: int = 200_000  # most records per batch; a batch takes what is waiting
     # A partition that had less than a full batch waiting is read again this much later;
     # meanwhile the worker serves its other partitions (reads never block, so a quiet
@@ -198,13 +206,16 @@ def _publish_in_background(config: KafkaRunConfig) -> bool:
     if config.background_publish is not None:
         return config.background_publish
     target = online_store_target(config.online_store, config.state_dir)
-    return not target.startswith(("redis://", "rediss://")) and native_batch_writer_built()
+    if is_redis_target(target):
+        return False
+    # A background thread needs writes that release the GIL for a whole batch: the native ones.
+    return native_batch_writer_built() if Path(target).suffix in SQLITE_SUFFIXES else native_lmdb_built()
 
 
 class _SharedWriters:
     """One online store behind one :class:`BackgroundWriter` per store target in this
     process, shared by its partitions: one connection and one thread write every
-    partition's rows (several SQLite connections would queue on the file's lock)."""
+    partition's rows (several connections would queue on the file's write lock)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

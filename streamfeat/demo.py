@@ -24,7 +24,7 @@ import numpy as np
 from streamfeat.clock import DAY_MS, HOUR_MS
 from streamfeat.definitions import FeatureView
 from streamfeat.loader import EXAMPLE_FEATURES, load_views
-from streamfeat.online import EmbeddedStore, FeatureReader
+from streamfeat.online import FeatureReader, LmdbStore
 from streamfeat.pipeline import FeaturePipeline
 from streamfeat.replay import JsonlRejectSink, replay_jsonl
 from streamfeat.state import RocksDBStateStore
@@ -84,7 +84,7 @@ def run_demo(
     write_jsonl(spec, stream)
     activity = np.bincount(generate(spec).user, minlength=users)
 
-    with RocksDBStateStore(workdir / "state") as state, EmbeddedStore(workdir / "online.sqlite") as online:
+    with RocksDBStateStore(workdir / "state") as state, LmdbStore(workdir / "online.lmdb") as online:
         with JsonlRejectSink(workdir / "dead_letters.jsonl", workdir / "late.jsonl") as rejects:
             pipeline = FeaturePipeline(
                 [view], state_store=state, online_store=online, arrival_field="arrival", rejects=rejects
@@ -117,7 +117,7 @@ def run_demo(
         f"{dead:,} dead letters; {summary.published:,} online-store writes",
         file=out,
     )
-    print(f"files in {workdir}: transactions.jsonl, state/ (RocksDB), online.sqlite, dead_letters.jsonl, late.jsonl", file=out)
+    print(f"files in {workdir}: transactions.jsonl, state/ (RocksDB), online.lmdb, dead_letters.jsonl, late.jsonl", file=out)
     width = max(len(name) for name in names) + 2
     for user in chosen:
         label = "one of the heaviest users" if user in heavy else "a user with one transaction"

@@ -29,8 +29,10 @@ view whose definition has since changed is never decoded by the new one.
 
 Backends, behind the :class:`OnlineStore` protocol:
 
-* :class:`EmbeddedStore` — the default: one SQLite file in WAL mode, readable by
-  other processes while a writer writes;
+* :class:`LmdbStore` — the default: one LMDB file, readable by other processes while
+  writers write (a file named ``*.lmdb``, and any name but the SQLite ones below);
+* :class:`EmbeddedStore` — one SQLite file in WAL mode, the same way (a file named
+  ``*.sqlite``, ``*.sqlite3`` or ``*.db``: the default before LMDB, kept for those files);
 * :class:`RedisStore` — a Redis server (redis-py, imported only when used).
 
 :class:`BackgroundWriter` wraps either so that writes run on a background thread,
@@ -42,6 +44,7 @@ from pathlib import Path
 from streamfeat.online.background import BackgroundWriter
 from streamfeat.online.base import OnlineStore, StoredEntity
 from streamfeat.online.embedded import EmbeddedStore
+from streamfeat.online.lmdb_store import LmdbStore
 from streamfeat.online.reader import FeatureReader, FeatureValues, JsonlServedLog, ServedLog
 from streamfeat.online.redis_store import RedisStore
 
@@ -51,24 +54,42 @@ __all__ = [
     "FeatureReader",
     "FeatureValues",
     "JsonlServedLog",
+    "LmdbStore",
     "OnlineStore",
     "RedisStore",
     "ServedLog",
     "StoredEntity",
     "online_store_target",
+    "open_embedded_store",
     "open_online_store",
 ]
+
+#: File suffixes of the SQLite embedded store; any other path is an LMDB file.
+SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
+DEFAULT_EMBEDDED_NAME = "online.lmdb"
 
 
 def online_store_target(spec: str | None, state_dir: str | Path) -> str:
     """What ``spec`` names: a ``redis://``/``rediss://`` URL, an embedded store file path,
-    or for ``None`` the default ``STATE_DIR/online.sqlite``."""
-    return spec or str(Path(state_dir) / "online.sqlite")
+    or for ``None`` the default ``STATE_DIR/online.lmdb``."""
+    return spec or str(Path(state_dir) / DEFAULT_EMBEDDED_NAME)
+
+
+def is_redis_target(target: str) -> bool:
+    return target.startswith(("redis://", "rediss://"))
+
+
+def open_embedded_store(path: str | Path, *, readonly: bool = False) -> OnlineStore:
+    """The embedded store in the file at ``path``: SQLite for ``*.sqlite``/``*.sqlite3``/``*.db``,
+    else LMDB."""
+    if Path(path).suffix in SQLITE_SUFFIXES:
+        return EmbeddedStore(path, readonly=readonly)
+    return LmdbStore(path, readonly=readonly)
 
 
 def open_online_store(spec: str | None, state_dir: str | Path) -> OnlineStore:
     """The store named by ``spec`` (:func:`online_store_target`)."""
     target = online_store_target(spec, state_dir)
-    if target.startswith(("redis://", "rediss://")):
+    if is_redis_target(target):
         return RedisStore(target)
-    return EmbeddedStore(target)
+    return open_embedded_store(target)

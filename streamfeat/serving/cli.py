@@ -50,7 +50,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     serve.add_argument(
         "--online-store",
         metavar="PATH|redis://HOST:PORT/DB",
-        help="embedded store file written by `streamfeat run` (default: STATE_DIR/online.sqlite) or a Redis URL",
+        help="embedded store file written by `streamfeat run` (default: STATE_DIR/online.lmdb) or a Redis URL",
     )
     serve.add_argument("--state-dir", default="streamfeat-state", help="where the default embedded store lives")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; 0.0.0.0: all)")
@@ -91,7 +91,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from streamfeat.errors import StreamfeatError
     from streamfeat.loader import load_views
-    from streamfeat.online import EmbeddedStore, JsonlServedLog, OnlineStore, RedisStore
+    from streamfeat.online import (
+        JsonlServedLog,
+        OnlineStore,
+        RedisStore,
+        is_redis_target,
+        online_store_target,
+        open_embedded_store,
+    )
     from streamfeat.serving.server import FeatureServer
     from streamfeat.serving.service import FeatureService
 
@@ -99,15 +106,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if token is not None and not token.strip():
         raise StreamfeatError("the bearer token is empty")
     views = load_views(args.features)
-    target = args.online_store or str(Path(args.state_dir) / "online.sqlite")
+    target = online_store_target(args.online_store, args.state_dir)
     store: OnlineStore
-    if target.startswith(("redis://", "rediss://")):
+    if is_redis_target(target):
         store = RedisStore(target, key_prefix=args.redis_key_prefix, socket_timeout=args.store_timeout)
     else:
         if not Path(target).is_file():
             raise StreamfeatError(f"no embedded online store at {target}; run `streamfeat run` first or give "
                                   "--online-store")
-        store = EmbeddedStore(target, readonly=True)
+        store = open_embedded_store(target, readonly=True)
     served_log = None if args.log_served is None else JsonlServedLog(args.log_served)
     try:
         service = FeatureService(store, views, token=token, served_log=served_log)

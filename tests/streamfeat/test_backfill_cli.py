@@ -10,7 +10,7 @@ import pandas as pd
 from streamfeat.cli import main
 from streamfeat.clock import ManualClock
 from streamfeat.loader import EXAMPLE_FEATURES, load_views
-from streamfeat.online import EmbeddedStore, FeatureReader, JsonlServedLog
+from streamfeat.online import FeatureReader, JsonlServedLog, LmdbStore
 from streamfeat.workload import WorkloadSpec, write_jsonl
 
 SPEC = WorkloadSpec(users=200, events=6_000, days=10, merchants=30, seed=9, out_of_order=0.05)
@@ -61,7 +61,7 @@ def test_parity_of_an_embedded_run(tmp_path, capsys):
     log = JsonlServedLog(tmp_path / "served.jsonl")
     rng = random.Random(8)
     users = sorted({r["user_id"] for r in rows})
-    with EmbeddedStore(state / "online.sqlite", readonly=True) as online:
+    with LmdbStore(state / "online.lmdb", readonly=True) as online:
         reader = FeatureReader(online, [view], clock=clock, served_log=log)
         for _ in range(150):
             clock.set(rows[-1]["arrival"] + rng.randint(0, 20 * 86_400_000))

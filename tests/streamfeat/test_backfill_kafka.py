@@ -28,7 +28,7 @@ from streamfeat.clock import ManualClock
 from streamfeat.history import JsonlHistory, KafkaHistory
 from streamfeat.kafka_io import ensure_topics
 from streamfeat.loader import load_views
-from streamfeat.online import EmbeddedStore, FeatureReader, JsonlServedLog
+from streamfeat.online import FeatureReader, JsonlServedLog, LmdbStore
 from streamfeat.parity import check_parity, read_served_log
 from tests.services.fixtures import kafka_bootstrap  # noqa: F401  (fixture)
 from tests.streamfeat.test_compile import produce
@@ -141,7 +141,7 @@ def test_served_values_equal_backfill_with_kill9_restarts(kafka_bootstrap, tmp_p
         assert committed(state_dir, topic) == hi
         # Serve as of times up to the end of what was ingested: a clock behind an entity's
         # newest arrival is evaluated at that arrival (the reader logs the time it used).
-        with EmbeddedStore(state_dir / "online.sqlite", readonly=True) as online:
+        with LmdbStore(state_dir / "online.lmdb", readonly=True) as online:
             reader = FeatureReader(online, [view], clock=clock, served_log=log)
             for _ in range(240):
                 clock.set(rng.randint(arrivals[lo] - 2 * DAY, arrivals[hi - 1]))

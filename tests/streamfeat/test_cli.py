@@ -70,7 +70,7 @@ def test_demo_runs_the_pipeline_and_prints_a_table(tmp_path):
     text = out.getvalue()
     assert result.events == 20_000
     assert result.accepted + result.late + result.dead_letters == 20_000
-    assert (tmp_path / "online.sqlite").is_file() and (tmp_path / "state").is_dir()
+    assert (tmp_path / "online.lmdb").is_file() and (tmp_path / "state").is_dir()
     assert "count_lifetime" in text and "amount_sum_7d" in text
     for values in result.table.values():
         assert values["count_lifetime"] >= values["count_1h"]

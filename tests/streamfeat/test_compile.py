@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, Producer
 
 from streamfeat.compile import KafkaRunConfig, build_dataflow
 from streamfeat.kafka_io import ensure_topics
-from streamfeat.online import EmbeddedStore, FeatureReader
+from streamfeat.online import FeatureReader, LmdbStore
 from tests.services.fixtures import kafka_bootstrap  # noqa: F401  (fixture)
 from tests.streamfeat.test_pipeline import ARRIVALS, PAYLOADS, VIEWS, expected_values
 
@@ -65,7 +65,7 @@ def test_dataflow_over_four_partitions_with_two_workers(kafka_bootstrap, tmp_pat
     assert sum(p.dead_letters for p in progress) == 1
     t = max(arrivals) + 60_000
     want = expected_values(PAYLOADS[:6000], ARRIVALS[:6000], t)[view.name]
-    with EmbeddedStore(tmp_path / "online.sqlite", readonly=True) as online:
+    with LmdbStore(tmp_path / "online.lmdb", readonly=True) as online:
         got = {v.entity: v.values for v in FeatureReader(online, [view]).get_many(view.name, sorted(want), at=t)}
     assert got == want
 

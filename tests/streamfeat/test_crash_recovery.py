@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 
 from streamfeat.loader import load_views
-from streamfeat.online import EmbeddedStore, FeatureReader
+from streamfeat.online import FeatureReader, LmdbStore
 from streamfeat.state import RocksDBStateStore
 from tests.services.fixtures import kafka_bootstrap  # noqa: F401  (fixture)
 from tests.streamfeat.test_compile import produce
@@ -66,7 +66,7 @@ def committed(state_dir: Path, topic: str) -> int:
 
 def values(state_dir: Path, features: Path, keys: list[str], t: int) -> dict:
     (view,) = load_views(features)
-    with EmbeddedStore(state_dir / "online.sqlite", readonly=True) as online:
+    with LmdbStore(state_dir / "online.lmdb", readonly=True) as online:
         return {v.entity: v.values for v in FeatureReader(online, [view]).get_many(view.name, keys, at=t)}
 
 

@@ -13,6 +13,8 @@ use pyo3::prelude::*;
 use rusqlite::{params, Connection, TransactionBehavior};
 use std::sync::Mutex;
 
+mod lmdb;
+
 create_exception!(
     _store_native,
     SqliteWriteError,
@@ -134,5 +136,6 @@ impl SqliteBatchWriter {
 fn _store_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SqliteBatchWriter>()?;
     m.add("SqliteWriteError", m.py().get_type::<SqliteWriteError>())?;
+    lmdb::register(m)?;
     Ok(())
 }

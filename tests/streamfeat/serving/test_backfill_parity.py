@@ -23,7 +23,7 @@ from streamfeat.cli import main as cli_main
 from streamfeat.clock import DAY_MS, HOUR_MS, MINUTE_MS
 from streamfeat.history import JsonlHistory
 from streamfeat.loader import EXAMPLE_FEATURES, load_views
-from streamfeat.online import EmbeddedStore, JsonlServedLog
+from streamfeat.online import JsonlServedLog, LmdbStore
 from streamfeat.serving.client import Client
 from streamfeat.serving.server import FeatureServer
 from streamfeat.serving.service import FeatureService
@@ -52,7 +52,7 @@ def test_served_values_equal_backfill_values(tmp_path: Path) -> None:
 
     clock = ManualClock(last_arrival)
     served_log = JsonlServedLog(tmp_path / "served.jsonl")
-    with EmbeddedStore(tmp_path / "state" / "online.sqlite", readonly=True) as store:
+    with LmdbStore(tmp_path / "state" / "online.lmdb", readonly=True) as store:
         service = FeatureService(store, [view], clock=clock, served_log=served_log)
         with FeatureServer(service, port=0).start_in_thread() as server, Client(server.url) as client:
             answers = []

@@ -1,0 +1,524 @@
+//! The LMDB file of the embedded online store (`streamfeat/online/lmdb_store.py`): a whole
+//! batch of upserts in one write transaction without the GIL, and point reads.
+//!
+//! One key per (view, fingerprint, entity): `view \0 fingerprint \0 entity` in UTF-8. The
+//! value: six little-endian i64 — version, event_time, valid_from, valid_until,
+//! state_version (`i64::MIN`: none, the state belongs to `version`), the length of the
+//! cached values (-1: none) — then those values, then the state bytes. The Python
+//! fallback (`py-lmdb`) writes and reads the same layout.
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
+use std::ptr;
+use std::sync::Mutex;
+
+create_exception!(
+    _store_native,
+    LmdbError,
+    PyException,
+    "LMDB refused an operation."
+);
+
+#[repr(C)]
+struct MdbEnv {
+    _private: [u8; 0],
+}
+#[repr(C)]
+struct MdbTxn {
+    _private: [u8; 0],
+}
+#[repr(C)]
+struct MdbVal {
+    size: usize,
+    data: *mut c_void,
+}
+
+extern "C" {
+    fn mdb_env_create(env: *mut *mut MdbEnv) -> c_int;
+    fn mdb_env_set_mapsize(env: *mut MdbEnv, size: usize) -> c_int;
+    fn mdb_env_set_maxreaders(env: *mut MdbEnv, readers: c_uint) -> c_int;
+    fn mdb_env_open(env: *mut MdbEnv, path: *const c_char, flags: c_uint, mode: c_uint) -> c_int;
+    fn mdb_env_close(env: *mut MdbEnv);
+    fn mdb_reader_check(env: *mut MdbEnv, dead: *mut c_int) -> c_int;
+    fn mdb_txn_begin(
+        env: *mut MdbEnv,
+        parent: *mut MdbTxn,
+        flags: c_uint,
+        txn: *mut *mut MdbTxn,
+    ) -> c_int;
+    fn mdb_txn_commit(txn: *mut MdbTxn) -> c_int;
+    fn mdb_txn_abort(txn: *mut MdbTxn);
+    fn mdb_dbi_open(
+        txn: *mut MdbTxn,
+        name: *const c_char,
+        flags: c_uint,
+        dbi: *mut c_uint,
+    ) -> c_int;
+    fn mdb_get(txn: *mut MdbTxn, dbi: c_uint, key: *mut MdbVal, data: *mut MdbVal) -> c_int;
+    fn mdb_put(
+        txn: *mut MdbTxn,
+        dbi: c_uint,
+        key: *mut MdbVal,
+        data: *mut MdbVal,
+        flags: c_uint,
+    ) -> c_int;
+    fn mdb_strerror(err: c_int) -> *const c_char;
+}
+
+const MDB_NOSUBDIR: c_uint = 0x4000;
+const MDB_NOSYNC: c_uint = 0x10000;
+const MDB_RDONLY: c_uint = 0x20000;
+const MDB_NOMETASYNC: c_uint = 0x40000;
+const MDB_NOTLS: c_uint = 0x200000;
+const MDB_NOTFOUND: c_int = -30798;
+const MDB_MAP_FULL: c_int = -30792;
+const MDB_MAP_RESIZED: c_int = -30785;
+
+const HEADER: usize = 48;
+const NO_STATE_VERSION: i64 = i64::MIN;
+
+fn message(rc: c_int) -> String {
+    // SAFETY: mdb_strerror returns a static NUL-terminated string for any code.
+    unsafe { CStr::from_ptr(mdb_strerror(rc)) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn check(rc: c_int, what: &str) -> Result<(), String> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!("{what}: {} (code {rc})", message(rc)))
+    }
+}
+
+/// A full row: (view, fingerprint, entity, state, version, event_time, vals, valid_from, valid_until).
+type Upsert = (
+    String,
+    String,
+    String,
+    Vec<u8>,
+    i64,
+    i64,
+    Option<Vec<u8>>,
+    i64,
+    i64,
+);
+/// A values-only row: (version, event_time, vals, valid_from, valid_until, view, fingerprint, entity).
+type UpdateValues = (i64, i64, Vec<u8>, i64, i64, String, String, String);
+/// A row read back: (state or None, version, event_time, vals or None, valid_from, valid_until, state_version or None).
+type Found<'py> = (
+    Option<Bound<'py, PyBytes>>,
+    i64,
+    i64,
+    Option<Bound<'py, PyBytes>>,
+    i64,
+    i64,
+    Option<i64>,
+);
+
+fn key(view: &str, fp: &str, entity: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(view.len() + fp.len() + entity.len() + 2);
+    k.extend_from_slice(view.as_bytes());
+    k.push(0);
+    k.extend_from_slice(fp.as_bytes());
+    k.push(0);
+    k.extend_from_slice(entity.as_bytes());
+    k
+}
+
+struct Header {
+    version: i64,
+    event_time: i64,
+    valid_from: i64,
+    valid_until: i64,
+    state_version: i64,
+    vals_len: i64,
+}
+
+fn read_header(v: &[u8]) -> Option<Header> {
+    if v.len() < HEADER {
+        return None;
+    }
+    let at = |i: usize| i64::from_le_bytes(v[i * 8..i * 8 + 8].try_into().unwrap());
+    let h = Header {
+        version: at(0),
+        event_time: at(1),
+        valid_from: at(2),
+        valid_until: at(3),
+        state_version: at(4),
+        vals_len: at(5),
+    };
+    if h.vals_len < -1 || HEADER as i64 + h.vals_len.max(0) > v.len() as i64 {
+        return None;
+    }
+    Some(h)
+}
+
+fn encode(h: &Header, vals: Option<&[u8]>, state: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    for x in [
+        h.version,
+        h.event_time,
+        h.valid_from,
+        h.valid_until,
+        h.state_version,
+    ] {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.extend_from_slice(&vals.map_or(-1i64, |v| v.len() as i64).to_le_bytes());
+    if let Some(v) = vals {
+        out.extend_from_slice(v);
+    }
+    out.extend_from_slice(state);
+}
+
+struct Env {
+    env: *mut MdbEnv,
+    dbi: c_uint,
+    map_size: usize,
+}
+
+// SAFETY: the environment is opened with MDB_NOTLS and used only under the Mutex below;
+// LMDB environments may be shared by threads.
+unsafe impl Send for Env {}
+
+impl Env {
+    /// Begin a transaction, adopting a map another process grew meanwhile.
+    fn begin(&mut self, flags: c_uint) -> Result<*mut MdbTxn, String> {
+        let mut txn = ptr::null_mut();
+        // SAFETY: self.env is open; txn is an out pointer.
+        let mut rc = unsafe { mdb_txn_begin(self.env, ptr::null_mut(), flags, &mut txn) };
+        if rc == MDB_MAP_RESIZED {
+            // SAFETY: no transaction of this process is active (all run under the Mutex).
+            check(
+                unsafe { mdb_env_set_mapsize(self.env, 0) },
+                "adopting the grown map",
+            )?;
+            rc = unsafe { mdb_txn_begin(self.env, ptr::null_mut(), flags, &mut txn) };
+        }
+        check(rc, "beginning a transaction")?;
+        Ok(txn)
+    }
+
+    /// One write transaction over the batch; `Err(None)` when the map is full.
+    fn try_write(
+        &mut self,
+        upserts: &[Upsert],
+        updates: &[UpdateValues],
+    ) -> Result<usize, Option<String>> {
+        let txn = self.begin(0).map_err(Some)?;
+        let result = self.apply(txn, upserts, updates);
+        match result {
+            Ok(changed) => {
+                // SAFETY: txn is live; commit frees it.
+                let rc = unsafe { mdb_txn_commit(txn) };
+                if rc == MDB_MAP_FULL {
+                    return Err(None);
+                }
+                check(rc, "committing").map_err(Some)?;
+                Ok(changed)
+            }
+            Err(e) => {
+                // SAFETY: txn is live; abort frees it.
+                unsafe { mdb_txn_abort(txn) };
+                Err(e)
+            }
+        }
+    }
+
+    fn apply(
+        &self,
+        txn: *mut MdbTxn,
+        upserts: &[Upsert],
+        updates: &[UpdateValues],
+    ) -> Result<usize, Option<String>> {
+        let mut changed = 0;
+        let mut buf = Vec::new();
+        let put = |k: &mut Vec<u8>, v: &mut Vec<u8>| -> Result<(), Option<String>> {
+            let mut kv = MdbVal {
+                size: k.len(),
+                data: k.as_mut_ptr().cast(),
+            };
+            let mut vv = MdbVal {
+                size: v.len(),
+                data: v.as_mut_ptr().cast(),
+            };
+            // SAFETY: txn is a live write transaction; the buffers outlive the call.
+            let rc = unsafe { mdb_put(txn, self.dbi, &mut kv, &mut vv, 0) };
+            if rc == MDB_MAP_FULL {
+                return Err(None);
+            }
+            check(rc, "writing a row").map_err(Some)
+        };
+        for (view, fp, entity, state, version, event_time, vals, from, until) in upserts {
+            let mut k = key(view, fp, entity);
+            let write = match get(txn, self.dbi, &mut k).map_err(Some)? {
+                None => true,
+                Some(old) => {
+                    let h = read_header(old).ok_or_else(|| Some(damaged(&k)))?;
+                    *version > h.version
+                        || (*version == h.version && h.state_version != NO_STATE_VERSION)
+                }
+            };
+            if write {
+                let h = Header {
+                    version: *version,
+                    event_time: *event_time,
+                    valid_from: *from,
+                    valid_until: *until,
+                    state_version: NO_STATE_VERSION,
+                    vals_len: 0,
+                };
+                encode(&h, vals.as_deref(), state, &mut buf);
+                put(&mut k, &mut buf)?;
+                changed += 1;
+            }
+        }
+        for (version, event_time, vals, from, until, view, fp, entity) in updates {
+            let mut k = key(view, fp, entity);
+            let Some(old) = get(txn, self.dbi, &mut k).map_err(Some)? else {
+                continue;
+            };
+            let h = read_header(old).ok_or_else(|| Some(damaged(&k)))?;
+            if !(h.version < *version
+                || (h.version == *version && h.state_version != NO_STATE_VERSION))
+            {
+                continue;
+            }
+            let state_start = HEADER + h.vals_len.max(0) as usize;
+            let state = old[state_start..].to_vec(); // the page is rewritten by the put below
+            let new = Header {
+                version: *version,
+                event_time: *event_time,
+                valid_from: *from,
+                valid_until: *until,
+                state_version: if h.state_version == NO_STATE_VERSION {
+                    h.version
+                } else {
+                    h.state_version
+                },
+                vals_len: 0,
+            };
+            encode(&new, Some(vals), &state, &mut buf);
+            put(&mut k, &mut buf)?;
+            changed += 1;
+        }
+        Ok(changed)
+    }
+}
+
+fn damaged(k: &[u8]) -> String {
+    format!(
+        "the stored row of {:?} is damaged (shorter than its header says)",
+        String::from_utf8_lossy(k)
+    )
+}
+
+/// The value stored under `k`, borrowed from the map for the transaction's life.
+fn get<'t>(txn: *mut MdbTxn, dbi: c_uint, k: &mut [u8]) -> Result<Option<&'t [u8]>, String> {
+    let mut kv = MdbVal {
+        size: k.len(),
+        data: k.as_mut_ptr().cast(),
+    };
+    let mut vv = MdbVal {
+        size: 0,
+        data: ptr::null_mut(),
+    };
+    // SAFETY: txn is live; on success vv points into the map, valid until the txn ends.
+    let rc = unsafe { mdb_get(txn, dbi, &mut kv, &mut vv) };
+    if rc == MDB_NOTFOUND {
+        return Ok(None);
+    }
+    check(rc, "reading a row")?;
+    Ok(Some(unsafe {
+        std::slice::from_raw_parts(vv.data as *const u8, vv.size)
+    }))
+}
+
+/// One LMDB environment (a file and its `-lock` file) of the embedded online store.
+/// Open one per file per process: LMDB's locks are per process.
+#[pyclass(frozen)]
+struct LmdbFile {
+    env: Mutex<Option<Env>>,
+}
+
+#[pymethods]
+impl LmdbFile {
+    /// Open (creating when `readonly` is false) the store file at `path`. `map_size`: the
+    /// address space reserved for it (it grows by doubling when full); `durable`: flush
+    /// data pages at each commit (a machine crash then loses at most the last batch),
+    /// else leave flushing to the OS (a process crash loses nothing either way).
+    #[new]
+    #[pyo3(signature = (path, readonly, map_size, durable))]
+    fn new(path: &str, readonly: bool, map_size: usize, durable: bool) -> PyResult<Self> {
+        let cpath = CString::new(path).map_err(|e| LmdbError::new_err(e.to_string()))?;
+        let mut env = ptr::null_mut();
+        let fail =
+            |rc: c_int, what: &str| LmdbError::new_err(format!("{what} {path}: {}", message(rc)));
+        // SAFETY: plain LMDB setup calls on a fresh environment handle; closed on failure.
+        unsafe {
+            let rc = mdb_env_create(&mut env);
+            if rc != 0 {
+                return Err(fail(rc, "cannot create an environment for"));
+            }
+            let mut flags = MDB_NOSUBDIR | MDB_NOTLS;
+            flags |= if readonly {
+                MDB_RDONLY
+            } else if durable {
+                MDB_NOMETASYNC
+            } else {
+                MDB_NOSYNC
+            };
+            let mut rc = mdb_env_set_mapsize(env, map_size);
+            if rc == 0 {
+                rc = mdb_env_set_maxreaders(env, 1024);
+            }
+            if rc == 0 {
+                rc = mdb_env_open(env, cpath.as_ptr(), flags, 0o644);
+            }
+            if rc != 0 {
+                mdb_env_close(env);
+                return Err(fail(rc, "cannot open"));
+            }
+            let mut dead = 0;
+            mdb_reader_check(env, &mut dead); // frees the reader slots of killed processes
+            let mut e = Env {
+                env,
+                dbi: 0,
+                map_size,
+            };
+            let opened = e
+                .begin(if readonly { MDB_RDONLY } else { 0 })
+                .and_then(|txn| {
+                    let rc = mdb_dbi_open(txn, ptr::null(), 0, &mut e.dbi);
+                    if rc != 0 {
+                        mdb_txn_abort(txn);
+                        return check(rc, "opening the main database");
+                    }
+                    check(mdb_txn_commit(txn), "opening the main database")
+                });
+            if let Err(msg) = opened {
+                mdb_env_close(env);
+                return Err(LmdbError::new_err(format!("cannot open {path}: {msg}")));
+            }
+            Ok(Self {
+                env: Mutex::new(Some(e)),
+            })
+        }
+    }
+
+    /// Write `upserts` then `updates` in one transaction (all or nothing), in key order,
+    /// never regressing a stored version; returns how many rows changed.
+    fn write(
+        &self,
+        py: Python<'_>,
+        mut upserts: Vec<Upsert>,
+        mut updates: Vec<UpdateValues>,
+    ) -> PyResult<usize> {
+        py.detach(|| {
+            upserts.sort_unstable_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
+            updates.sort_unstable_by(|a, b| (&a.5, &a.6, &a.7).cmp(&(&b.5, &b.6, &b.7)));
+            let mut guard = self.env.lock().unwrap_or_else(|e| e.into_inner());
+            let env = guard
+                .as_mut()
+                .ok_or_else(|| LmdbError::new_err("the store is closed"))?;
+            loop {
+                match env.try_write(&upserts, &updates) {
+                    Ok(changed) => return Ok(changed),
+                    Err(Some(msg)) => return Err(LmdbError::new_err(msg)),
+                    Err(None) => {
+                        // Full: grow the map (no transaction of this process is active) and retry.
+                        let bigger = env.map_size.saturating_mul(2);
+                        // SAFETY: as above; env is open.
+                        check(
+                            unsafe { mdb_env_set_mapsize(env.env, bigger) },
+                            "growing the map",
+                        )
+                        .map_err(LmdbError::new_err)?;
+                        env.map_size = bigger;
+                    }
+                }
+            }
+        })
+    }
+
+    /// The stored row of each entity (None where there is none). A row whose cached
+    /// values cover `at` comes without its state bytes.
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        view: &str,
+        fingerprint: &str,
+        entities: Vec<String>,
+        at: i64,
+    ) -> PyResult<Vec<Option<Found<'py>>>> {
+        let mut guard = self.env.lock().unwrap_or_else(|e| e.into_inner());
+        let env = guard
+            .as_mut()
+            .ok_or_else(|| LmdbError::new_err("the store is closed"))?;
+        let txn = env.begin(MDB_RDONLY).map_err(LmdbError::new_err)?;
+        let mut out = Vec::with_capacity(entities.len());
+        let mut result = Ok(());
+        for entity in &entities {
+            let mut k = key(view, fingerprint, entity);
+            let found = match get(txn, env.dbi, &mut k) {
+                Ok(found) => found,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            let Some(v) = found else {
+                out.push(None);
+                continue;
+            };
+            let Some(h) = read_header(v) else {
+                result = Err(damaged(&k));
+                break;
+            };
+            let vals_end = HEADER + h.vals_len.max(0) as usize;
+            let covered = h.vals_len >= 0 && h.valid_from <= at && at < h.valid_until;
+            let state = (!covered).then(|| PyBytes::new(py, &v[vals_end..]));
+            let vals = (h.vals_len >= 0).then(|| PyBytes::new(py, &v[HEADER..vals_end]));
+            let state_version = (h.state_version != NO_STATE_VERSION).then_some(h.state_version);
+            out.push(Some((
+                state,
+                h.version,
+                h.event_time,
+                vals,
+                h.valid_from,
+                h.valid_until,
+                state_version,
+            )));
+        }
+        // SAFETY: txn is live; a read-only transaction is ended by abort.
+        unsafe { mdb_txn_abort(txn) };
+        result.map_err(LmdbError::new_err)?;
+        Ok(out)
+    }
+
+    /// Close the environment; later calls raise.
+    fn close(&self) {
+        let mut guard = self.env.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = guard.take() {
+            // SAFETY: no transaction is active (all run under this Mutex).
+            unsafe { mdb_env_close(e.env) };
+        }
+    }
+}
+
+impl Drop for LmdbFile {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<LmdbFile>()?;
+    m.add("LmdbError", m.py().get_type::<LmdbError>())?;
+    Ok(())
+}

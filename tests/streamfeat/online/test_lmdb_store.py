@@ -1,0 +1,150 @@
+"""LmdbStore specifics: other OS processes read and write the file while this one writes,
+the native and the py-lmdb paths share it, and the map grows when full. (The contract
+every store keeps is in test_store_contract.py, run on both paths.)"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streamfeat.errors import OnlineStoreError
+from streamfeat.online import LmdbStore, StoredEntity, open_embedded_store
+from streamfeat.online.base import CachedValues
+from streamfeat.online.embedded import EmbeddedStore
+
+VIEW, FP = "user_txn", "0123456789abcdef"
+
+CHILD = """
+import json, sys
+from streamfeat.online import LmdbStore, StoredEntity
+path, action, native, *args = sys.argv[1:]
+native = native == "native"
+if action == "read":
+    with LmdbStore(path, readonly=True, native=native) as store:
+        rows = store.get_raw(args[0], args[1], args[2:])
+    print(json.dumps([None if r is None else [r.state.decode(), r.version, r.event_time] for r in rows]))
+else:  # write: versions 1..N of entities e0..e{M-1}, one batch per version
+    versions, entities = int(args[0]), int(args[1])
+    with LmdbStore(path, native=native) as store:
+        for v in range(1, versions + 1):
+            store.write("user_txn", "0123456789abcdef",
+                        {f"e{i}": StoredEntity(f"{action}-{v}".encode(), v, v) for i in range(entities)})
+    print("[]")
+"""
+
+
+def child(path: Path, action: str, *args: object, native: bool = True) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", CHILD, str(path), action, "native" if native else "py",
+                             *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(process: subprocess.Popen[str]) -> list:
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    return json.loads(out)
+
+
+def row(version: int) -> StoredEntity:
+    return StoredEntity(state=f"v{version}".encode(), version=version, event_time=1_000 * version)
+
+
+@pytest.mark.parametrize("reader_native", [True, False], ids=["native-reader", "py-lmdb-reader"])
+@pytest.mark.parametrize("writer_native", [True, False], ids=["native-writer", "py-lmdb-writer"])
+def test_another_process_reads_what_this_one_committed(tmp_path: Path, writer_native: bool,
+                                                        reader_native: bool) -> None:
+    path = tmp_path / "online.lmdb"
+    with LmdbStore(path, native=writer_native) as store:
+        store.write(VIEW, FP, {"u1": row(1)})
+        assert finish(child(path, "read", VIEW, FP, "u1", "u2", native=reader_native)) == [["v1", 1, 1_000], None]
+        store.write(VIEW, FP, {"u1": row(2), "u2": row(1)})
+        assert finish(child(path, "read", VIEW, FP, "u1", "u2", native=reader_native)) == [
+            ["v2", 2, 2_000], ["v1", 1, 1_000]]
+
+
+def test_processes_writing_one_file_keep_the_newest_version_of_each_entity(tmp_path: Path) -> None:
+    """Two writer processes (one native, one py-lmdb) and this one write the same entities
+    at once; LMDB serialises their transactions and no version regresses."""
+    path = tmp_path / "online.lmdb"
+    with LmdbStore(path) as store:
+        store.write(VIEW, FP, {f"e{i}": row(1) for i in range(50)})
+        writers = [child(path, "a", 300, 50), child(path, "b", 200, 50, native=False)]
+        for v in range(1, 151):
+            store.write(VIEW, FP, {f"e{i}": StoredEntity(f"c-{v}".encode(), v, v) for i in range(50)})
+        for process in writers:
+            finish(process)
+        rows = store.get_raw(VIEW, FP, [f"e{i}" for i in range(50)])
+    assert {(r.state, r.version) for r in rows} == {(b"a-300", 300)}
+
+
+def test_the_map_grows_when_full(tmp_path: Path) -> None:
+    path = tmp_path / "online.lmdb"
+    rng = random.Random(7)
+    rows = {f"u{i}": StoredEntity(rng.randbytes(3000), 1, i) for i in range(3000)}  # ~10 MB, map of 1 MB
+    for native in (True, False):
+        target = path.with_name(f"{native}.lmdb")
+        with LmdbStore(target, map_size=1 << 20, native=native) as store:
+            assert store.write(VIEW, FP, rows) == 3000
+            assert store.get_raw(VIEW, FP, ["u2999"]) == [rows["u2999"]]
+        assert target.stat().st_size > 8 << 20
+        with LmdbStore(target, readonly=True, native=not native) as reader:  # the other path reads it
+            assert reader.get_raw(VIEW, FP, ["u0", "u1500"]) == [rows["u0"], rows["u1500"]]
+
+
+def test_stores_on_one_file_in_a_process_share_it(tmp_path: Path) -> None:
+    """A reader opened and closed beside the writer leaves the writer working (LMDB's
+    locks are per process: a second environment on the file would break them)."""
+    path = tmp_path / "online.lmdb"
+    with LmdbStore(path) as writer:
+        writer.write(VIEW, FP, {"u1": row(1)})
+        with LmdbStore(path, readonly=True) as reader:
+            assert reader.get_raw(VIEW, FP, ["u1"]) == [row(1)]
+            with pytest.raises(OnlineStoreError, match="opened read-only"):
+                reader.write(VIEW, FP, {"u1": row(2)})
+        writer.write(VIEW, FP, {"u1": row(2)})
+        assert finish(child(path, "read", VIEW, FP, "u1")) == [["v2", 2, 2_000]]
+
+
+def test_cached_values_are_sent_only_outside_their_span(tmp_path: Path) -> None:
+    with LmdbStore(tmp_path / "online.lmdb") as store:
+        stored = StoredEntity(b"state", 3, 30, CachedValues(b'{"n":1}', 100, 200))
+        store.write(VIEW, FP, {"u1": stored})
+        assert store.get_raw(VIEW, FP, ["u1"], at=150)[0].state is None
+        assert store.get_raw(VIEW, FP, ["u1"], at=200) == [stored]
+
+
+def test_opening_errors_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(OnlineStoreError, match="no embedded online store at .*absent.lmdb"):
+        LmdbStore(tmp_path / "absent.lmdb", readonly=True)
+    (tmp_path / "garbage.lmdb").write_bytes(b"not an lmdb file" * 1000)
+    with pytest.raises(OnlineStoreError, match="cannot open the embedded online store"):
+        LmdbStore(tmp_path / "garbage.lmdb")
+
+
+def test_paths_choose_the_store_by_suffix(tmp_path: Path) -> None:
+    for name, kind in (("a.lmdb", LmdbStore), ("b", LmdbStore), ("c.sqlite", EmbeddedStore), ("d.db", EmbeddedStore)):
+        with open_embedded_store(tmp_path / name) as store:
+            assert isinstance(store, kind)
+
+
+def test_the_native_store_is_built() -> None:
+    """``pip install`` builds streamfeat/rust (it needs cargo, libsqlite3-dev and
+    liblmdb-dev); without it batches go through py-lmdb, which gives up the GIL per row and
+    so cannot write at speed from the runtime's background thread."""
+    from streamfeat.online.lmdb_store import native_lmdb_built
+
+    assert native_lmdb_built(), "streamfeat._store_native is missing: reinstall with cargo and liblmdb-dev"
+
+
+def test_a_closed_store_says_so(tmp_path: Path) -> None:
+    store = LmdbStore(tmp_path / "online.lmdb")
+    store.close()
+    store.close()  # twice is harmless
+    with pytest.raises(OnlineStoreError, match="is closed"):
+        store.get_raw(VIEW, FP, ["u1"])
+    with pytest.raises(OnlineStoreError, match="is closed"):
+        store.write(VIEW, FP, {"u1": row(1)})
