@@ -204,8 +204,11 @@ class RocksDBStateStore:
         try:
             for key in deletes:
                 batch.delete(key)
-            for key, value in puts.items():
-                batch.put(key, value)
+            # In key order: RocksDB inserts a sorted batch into its memtable faster (measured at
+            # stop 22, 40,000 random 300-byte states into a store of 1M: db.write 0.90 µs per key
+            # sorted vs 1.83 as they came; sorting costs about 0.3 µs per key).
+            for key in sorted(puts):
+                batch.put(key, puts[key])
         except ValueError as exc:  # raw mode rejects anything but bytes; nothing was written
             raise StateStoreError(f"state store {self.path}: commit rejected, nothing written: {exc}") from exc
         try:
