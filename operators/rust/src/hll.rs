@@ -246,6 +246,15 @@ impl Registers {
         if self.slots.is_empty() {
             return self.entries.iter().map(|e| (e.0, &*e.1)).collect();
         }
+        // Dense with few registers held (a 30-day window of a user's merchants: some hundreds
+        // of 4,096): sorting those beats walking every slot (measured at stop 22, the walk
+        // was a sixth of publishing W1 rows in batches of 2,000).
+        if self.entries.len() * 8 < self.slots.len() {
+            let mut out: Vec<(u16, &[(i64, u8)])> =
+                self.entries.iter().map(|e| (e.0, &*e.1)).collect();
+            out.sort_unstable_by_key(|e| e.0);
+            return out;
+        }
         self.slots
             .iter()
             .filter(|&&p| p != 0)
