@@ -596,6 +596,7 @@ impl NativeView {
             ));
         }
         let out = PyList::empty(py);
+        let mut scratch = Writer::with_capacity(4096);
         for (item, large) in states.iter().zip(large) {
             let cell = item.cast::<NativeEntityState>()?;
             let state = cell.borrow();
@@ -615,7 +616,8 @@ impl NativeView {
             let data: Py<PyAny> = if values_only {
                 py.None()
             } else {
-                PyBytes::new(py, &self.encode(&state)).into_any().unbind()
+                self.encode_into(&state, &mut scratch);
+                PyBytes::new(py, &scratch.buf).into_any().unbind()
             };
             let values: Py<PyAny> = match values {
                 Some(v) => PyBytes::new(py, &v).into_any().unbind(),
@@ -801,6 +803,14 @@ impl NativeView {
 
     fn encode(&self, state: &NativeEntityState) -> Vec<u8> {
         let mut w = Writer::with_capacity(64 + 48 * self.specs.len());
+        self.encode_into(state, &mut w);
+        w.buf
+    }
+
+    /// `encode` into `w` (cleared first): a batch reuses one buffer, grown once to its
+    /// largest state, instead of growing a new one step by step per state.
+    fn encode_into(&self, state: &NativeEntityState, w: &mut Writer) {
+        w.buf.clear();
         w.u8(VERSION);
         w.i64(state.now);
         w.i64(state.frontier);
@@ -808,10 +818,9 @@ impl NativeView {
         w.u32(self.specs.len() as u32);
         for (spec, fs) in self.specs.iter().zip(state.features.iter()) {
             let at = w.start_blob();
-            feature::to_bytes(spec, fs, &mut w);
+            feature::to_bytes(spec, fs, w);
             w.end_blob(at);
         }
-        w.buf
     }
 
     fn change(&self, state: &NativeEntityState, t: i64) -> i64 {
