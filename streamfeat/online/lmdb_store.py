@@ -13,7 +13,7 @@ same contract (:class:`~streamfeat.online.base.OnlineStore`): idempotent, never
 regressing, values-only rows keep the stored state.
 
 Writes and reads run through ``streamfeat._store_native`` (Rust against the system
-``liblmdb``; a batch is one write transaction without the GIL) when it is built, else
+``liblmdb``; a batch's transactions run without the GIL) when it is built, else
 through ``py-lmdb``. Both read and write the same file layout (below), so a process with
 the extension and one without can share a file. Within one process every store object on
 a file shares one LMDB environment: LMDB's locks are per process, and closing a second
@@ -58,6 +58,10 @@ _HEADER = struct.Struct("<qqqqqq")
 _NO_STATE_VERSION = -(2**63)
 _NEVER = -(2**63)  # a read time no cached span covers
 _DEFAULT_MAP = 1 << 30  # address space reserved at first; grows by doubling when full
+#: Rows per write transaction: a transaction holds a copy of each page it touches until it
+#: commits, and a batch needs no single one (rows are versioned per entity). As in the
+#: native writer (``ROWS_PER_TXN`` in streamfeat/rust/src/lmdb.rs).
+ROWS_PER_TXN = 8192
 
 
 def native_lmdb_built() -> bool:
@@ -78,12 +82,22 @@ class _PyLmdbFile:
         self._lock = threading.Lock()
 
     def write(self, upserts: list[tuple[Any, ...]], updates: list[tuple[Any, ...]]) -> int:
+        upserts = sorted(upserts, key=lambda r: r[:3])
+        updates = sorted(updates, key=lambda r: r[5:])
+        changed = 0
         with self._lock:
-            while True:
-                try:
-                    return self._write(sorted(upserts, key=lambda r: r[:3]), sorted(updates, key=lambda r: r[5:]))
-                except self._lmdb.MapFullError:
-                    self._env.set_mapsize(self._env.info()["map_size"] * 2)
+            for start in range(0, len(upserts), ROWS_PER_TXN):
+                changed += self._write_growing(upserts[start : start + ROWS_PER_TXN], [])
+            for start in range(0, len(updates), ROWS_PER_TXN):
+                changed += self._write_growing([], updates[start : start + ROWS_PER_TXN])
+        return changed
+
+    def _write_growing(self, upserts: list[tuple[Any, ...]], updates: list[tuple[Any, ...]]) -> int:
+        while True:
+            try:
+                return self._write(upserts, updates)
+            except self._lmdb.MapFullError:
+                self._env.set_mapsize(self._env.info()["map_size"] * 2)
 
     def _write(self, upserts: list[tuple[Any, ...]], updates: list[tuple[Any, ...]]) -> int:
         changed = 0

@@ -148,3 +148,18 @@ def test_a_closed_store_says_so(tmp_path: Path) -> None:
         store.get_raw(VIEW, FP, ["u1"])
     with pytest.raises(OnlineStoreError, match="is closed"):
         store.write(VIEW, FP, {"u1": row(1)})
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "py-lmdb"])
+def test_a_batch_larger_than_one_transaction_is_written_whole(tmp_path: Path, native: bool) -> None:
+    from streamfeat.online.lmdb_store import ROWS_PER_TXN
+
+    n = 2 * ROWS_PER_TXN + 17
+    with LmdbStore(tmp_path / "online.lmdb", native=native) as store:
+        assert store.write(VIEW, FP, {f"u{i}": row(2) for i in range(0, n, 2)}) == len(range(0, n, 2))
+        rows = {f"u{i}": row(1 if i % 2 == 0 else 3) for i in range(n)}  # the even ones are older
+        values_only = {f"v{i}": StoredEntity(None, 5, 5, CachedValues(b"{}", 0, 9)) for i in range(n)}
+        assert store.write(VIEW, FP, rows) == n // 2
+        assert store.write(VIEW, FP, values_only) == 0  # values-only rows never create one
+        found = store.get_raw(VIEW, FP, [f"u{i}" for i in range(n)])
+    assert [r.version for r in found] == [2 if i % 2 == 0 else 3 for i in range(n)]
