@@ -163,3 +163,37 @@ def test_a_batch_larger_than_one_transaction_is_written_whole(tmp_path: Path, na
         assert store.write(VIEW, FP, values_only) == 0  # values-only rows never create one
         found = store.get_raw(VIEW, FP, [f"u{i}" for i in range(n)])
     assert [r.version for r in found] == [2 if i % 2 == 0 else 3 for i in range(n)]
+
+
+GROWING_READER = """
+import json, sys
+from streamfeat.online import LmdbStore
+path, native = sys.argv[1], sys.argv[2] == "native"
+with LmdbStore(path, readonly=True, native=native) as store:
+    for line in sys.stdin:  # one read per line, until stdin closes
+        rows = store.get_raw("user_txn", "0123456789abcdef", line.split())
+        print(json.dumps([None if r is None else r.version for r in rows]), flush=True)
+"""
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-reader", "py-lmdb-reader"])
+def test_a_reader_open_while_the_writer_grows_the_map_keeps_reading(tmp_path: Path, native: bool) -> None:
+    path = tmp_path / "online.lmdb"
+    rng = random.Random(3)
+    with LmdbStore(path, map_size=1 << 20) as store:
+        store.write(VIEW, FP, {"u0": row(1)})
+        reader = subprocess.Popen([sys.executable, "-c", GROWING_READER, str(path), "native" if native else "py"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert reader.stdin is not None and reader.stdout is not None
+            reader.stdin.write("u0 u1\n")
+            reader.stdin.flush()
+            assert json.loads(reader.stdout.readline()) == [1, None]
+            store.write(VIEW, FP, {f"u{i}": StoredEntity(rng.randbytes(3000), 2, i) for i in range(3000)})
+            assert path.stat().st_size > 8 << 20  # the map grew past the reader's
+            reader.stdin.write("u0 u2999\n")
+            reader.stdin.flush()
+            assert json.loads(reader.stdout.readline()) == [2, 2]
+        finally:
+            out, err = reader.communicate(timeout=60)
+        assert reader.returncode == 0, err
