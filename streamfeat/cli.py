@@ -310,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--online-store",
         metavar="PATH|redis://HOST:PORT/DB",
-        help="embedded store file (default: STATE_DIR/online.lmdb) or a Redis URL",
+        help="embedded store file (default: STATE_DIR/online.lmdb, an LMDB file; a path ending in .sqlite, "
+        ".sqlite3 or .db is a SQLite file) or a Redis URL",
     )
     run.add_argument(
         "--batch-size",
@@ -368,9 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="with Kafka, where online rows are written: on = one background thread per process that merges the "
         "rows waiting per entity while it writes, so the next batch is processed meanwhile; off = by each batch "
-        "before the next is read; auto (default) = on for the embedded store when its native batch writer is "
-        "built, off for Redis (measured faster so). Commits wait until the rows are written either way, so "
-        "exactly-once in effect holds",
+        "before the next is read; auto (default) = on for the embedded store when its native writer is "
+        "built, off for Redis (measured faster so). With the thread, a commit records the entities whose rows "
+        "it has not written yet and a restart publishes them again, so exactly-once in effect holds either way",
     )
     run.add_argument(
         "--arrival-field",

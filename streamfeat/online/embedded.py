@@ -1,4 +1,7 @@
-"""The default online store: one local SQLite file in WAL mode.
+"""The SQLite online store: one local SQLite file in WAL mode — for files named
+``*.sqlite``, ``*.sqlite3`` or ``*.db``. The default embedded store is now the LMDB file of
+:mod:`streamfeat.online.lmdb_store`, which writes W1's random upserts about twice as fast;
+this one stays for the files earlier releases wrote and needs only the standard library.
 
 Why SQLite rather than RocksDB (which streamfeat already uses for operator state):
 a RocksDB database admits one writer *process*, and other processes can only open it
