@@ -68,7 +68,14 @@ from streamfeat.errors import (
     StreamfeatError,
 )
 from streamfeat.ingest import DeadLetter, Reason, decode_records
-from streamfeat.online.base import CachedValues, OnlineStore, StoredEntity, cache_values
+from streamfeat.online.base import (
+    CachedValues,
+    OnlineStore,
+    StoredEntity,
+    cache_values,
+    make_cached_values,
+    make_stored_entity,
+)
 from streamfeat.state.cache import EntityStateCache, decode_state
 from streamfeat.state.store import StateStore
 
@@ -493,7 +500,7 @@ class FeaturePipeline:
         published: list[tuple[bytes | None, CachedValues | None]]
         if publish_batch is not None:  # the native core: bytes and values of every state in one call
             published = [
-                (data, None if values is None else CachedValues(values, valid_from, valid_until))
+                (data, None if values is None else make_cached_values(values, valid_from, valid_until))
                 for data, values, valid_from, valid_until in publish_batch(
                     [state for _, state in touched], at, horizon, [key in large for key, _ in touched]
                 )
@@ -511,7 +518,7 @@ class FeaturePipeline:
                 encoded.pop(key, None)
                 deferred[key] = cached.valid_until
                 self._deadline = min(self._deadline, cached.valid_until - interval)
-                rows[key] = StoredEntity(None, state.seq, state.frontier, cached)
+                rows[key] = make_stored_entity(None, state.seq, state.frontier, cached)
                 continue
             encoded[key] = data
             deferred.pop(key, None)
@@ -519,7 +526,7 @@ class FeaturePipeline:
                 large.add(key)
             else:
                 large.discard(key)
-            rows[key] = StoredEntity(data, state.seq, state.frontier, cached)
+            rows[key] = make_stored_entity(data, state.seq, state.frontier, cached)
         return rows
 
     def _encode_dirty(self, runtimes: list[_ViewRuntime]) -> list[dict[str, StoredEntity]]:
@@ -539,7 +546,7 @@ class FeaturePipeline:
                 state = peek(key)
                 if state is not None:
                     cached = None if at is None else cache_values(op, state, at)
-                    rows[key] = StoredEntity(encoded[key], state.seq, state.frontier, cached)
+                    rows[key] = make_stored_entity(encoded[key], state.seq, state.frontier, cached)
             flush.append(rows)
         return flush
 

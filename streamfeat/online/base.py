@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
 from operators.view import EntityState, ViewOperator
 
-__all__ = ["CachedValues", "OnlineStore", "StoredEntity", "cache_values"]
+__all__ = ["CachedValues", "OnlineStore", "StoredEntity", "cache_values", "make_cached_values", "make_stored_entity"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,42 @@ class StoredEntity:
         writer's clock, UTC ms), also the values as of then (:func:`cache_values`)."""
         cached = None if at is None else cache_values(op, state, at)
         return cls(state=op.to_bytes(state), version=state.seq, event_time=state.frontier, cached=cached)
+
+
+def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+_new = object.__new__
+_set_values, _set_from, _set_until = _slot_setters(CachedValues, ("values", "valid_from", "valid_until"))
+_set_state, _set_version, _set_event_time, _set_cached, _set_state_version = _slot_setters(
+    StoredEntity, ("state", "version", "event_time", "cached", "state_version"))
+
+
+def make_cached_values(values: bytes, valid_from: int, valid_until: int) -> CachedValues:
+    """``CachedValues(values, valid_from, valid_until)`` through the slots, without the
+    frozen dataclass ``__init__`` (which sets each field through ``object.__setattr__``):
+    the runtime builds one per published row (measured at stop 22: 0.46 µs against 0.76 µs
+    for a ``StoredEntity``)."""
+    row = _new(CachedValues)
+    _set_values(row, values)
+    _set_from(row, valid_from)
+    _set_until(row, valid_until)
+    return row
+
+
+def make_stored_entity(
+    state: bytes | None, version: int, event_time: int, cached: CachedValues | None = None
+) -> StoredEntity:
+    """``StoredEntity(state, version, event_time, cached)`` the same way (see
+    :func:`make_cached_values`)."""
+    row = _new(StoredEntity)
+    _set_state(row, state)
+    _set_version(row, version)
+    _set_event_time(row, event_time)
+    _set_cached(row, cached)
+    _set_state_version(row, None)
+    return row
 
 
 class OnlineStore(Protocol):
