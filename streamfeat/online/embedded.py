@@ -54,7 +54,8 @@ from types import TracebackType
 from typing import Self
 
 from streamfeat.errors import OnlineStoreError
-from streamfeat.online.base import CachedValues, StoredEntity
+from streamfeat.online.base import StoredEntity
+from streamfeat.online.file_rows import stored_row, write_params
 
 try:  # built from streamfeat/rust at install when a Rust toolchain is there
     from streamfeat._store_native import SqliteBatchWriter, SqliteWriteError
@@ -226,21 +227,7 @@ class EmbeddedStore:
     def write(self, view: str, fingerprint: str, rows: Mapping[str, StoredEntity]) -> int:
         if not rows:
             return 0
-        params = []
-        values_only = []
-        for entity, r in rows.items():
-            c = r.cached
-            if r.state is None:
-                if c is None:
-                    raise OnlineStoreError(
-                        f"cannot write entity {entity!r} of view {view!r} without its state bytes or values")
-                values_only.append((r.version, r.event_time, c.values, c.valid_from, c.valid_until, view, fingerprint,
-                                    entity))
-            elif c is None:
-                params.append((view, fingerprint, entity, r.state, r.version, r.event_time, None, 0, 0))
-            else:
-                params.append((view, fingerprint, entity, r.state, r.version, r.event_time, c.values, c.valid_from,
-                               c.valid_until))
+        params, values_only = write_params(view, fingerprint, rows)
         if self._native is not None:
             with self._lock:
                 try:
@@ -279,7 +266,7 @@ class EmbeddedStore:
                     found = self._conn.execute(self._select_one, (t, view, fingerprint, entities[0])).fetchone()
                 except sqlite3.Error as exc:
                     raise OnlineStoreError(f"cannot read from the embedded online store at {self.path}: {exc}") from exc
-            return [None if found is None else _row(*found)]
+            return [None if found is None else stored_row(*found)]
         by_entity: dict[str, StoredEntity] = {}
         with self._guard("read from"):
             for start in range(0, len(entities), _CHUNK):
@@ -287,7 +274,7 @@ class EmbeddedStore:
                 marks = ", ".join("?" * len(chunk))
                 query = f"SELECT entity, {columns} FROM online_state WHERE {_WHERE} AND entity IN ({marks})"
                 for entity, *found in self._conn.execute(query, (t, view, fingerprint, *chunk)):
-                    by_entity[entity] = _row(*found)
+                    by_entity[entity] = stored_row(*found)
         return [by_entity.get(entity) for entity in entities]
 
     def close(self) -> None:
@@ -363,15 +350,3 @@ class _Checkpointer:
         finally:
             conn.close()
 
-
-def _row(
-    state: bytes | None,
-    version: int,
-    event_time: int,
-    values: bytes | None,
-    valid_from: int,
-    valid_until: int,
-    state_version: int | None,
-) -> StoredEntity:
-    cached = None if values is None else CachedValues(values, valid_from, valid_until)
-    return StoredEntity(state, version, event_time, cached, state_version)

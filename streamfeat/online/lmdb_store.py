@@ -41,7 +41,8 @@ from types import TracebackType
 from typing import Any, Self
 
 from streamfeat.errors import OnlineStoreError
-from streamfeat.online.base import CachedValues, StoredEntity
+from streamfeat.online.base import StoredEntity
+from streamfeat.online.file_rows import stored_row, write_params
 
 try:  # built from streamfeat/rust at install when a Rust toolchain and liblmdb are there
     from streamfeat._store_native import LmdbError, LmdbFile
@@ -248,21 +249,7 @@ class LmdbStore:
             raise OnlineStoreError(f"the embedded online store at {self.path} was opened read-only")
         if not rows:
             return 0
-        upserts: list[tuple[Any, ...]] = []
-        values_only: list[tuple[Any, ...]] = []
-        for entity, r in rows.items():
-            c = r.cached
-            if r.state is None:
-                if c is None:
-                    raise OnlineStoreError(
-                        f"cannot write entity {entity!r} of view {view!r} without its state bytes or values")
-                values_only.append((r.version, r.event_time, c.values, c.valid_from, c.valid_until, view, fingerprint,
-                                    entity))
-            elif c is None:
-                upserts.append((view, fingerprint, entity, r.state, r.version, r.event_time, None, 0, 0))
-            else:
-                upserts.append((view, fingerprint, entity, r.state, r.version, r.event_time, c.values, c.valid_from,
-                                c.valid_until))
+        upserts, values_only = write_params(view, fingerprint, rows)
         try:
             written: int = self._file.write(upserts, values_only)
         except LmdbError as exc:
@@ -277,7 +264,7 @@ class LmdbStore:
             found = self._file.get(view, fingerprint, list(entities), _NEVER if at is None else at)
         except LmdbError as exc:
             raise OnlineStoreError(f"cannot read from the embedded online store at {self.path}: {exc}") from exc
-        return [None if row is None else _row(*row) for row in found]
+        return [None if row is None else stored_row(*row) for row in found]
 
     def close(self) -> None:
         if not self._closed:
@@ -295,15 +282,3 @@ class LmdbStore:
     def __repr__(self) -> str:
         return f"LmdbStore({str(self.path)!r}{', readonly=True' if self.readonly else ''})"
 
-
-def _row(
-    state: bytes | None,
-    version: int,
-    event_time: int,
-    values: bytes | None,
-    valid_from: int,
-    valid_until: int,
-    state_version: int | None,
-) -> StoredEntity:
-    cached = None if values is None else CachedValues(values, valid_from, valid_until)
-    return StoredEntity(state, version, event_time, cached, state_version)

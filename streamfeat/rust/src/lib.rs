@@ -23,7 +23,7 @@ create_exception!(
 );
 
 /// A full row: (view, fingerprint, entity, state, version, event_time, vals, valid_from, valid_until).
-type Upsert = (
+pub(crate) type Upsert = (
     String,
     String,
     String,
@@ -35,7 +35,16 @@ type Upsert = (
     i64,
 );
 /// A values-only row: (version, event_time, vals, valid_from, valid_until, view, fingerprint, entity).
-type UpdateValues = (i64, i64, Vec<u8>, i64, i64, String, String, String);
+pub(crate) type UpdateValues = (i64, i64, Vec<u8>, i64, i64, String, String, String);
+
+/// Both kinds of rows in key order, (view, fingerprint, entity): consecutive rows then land
+/// on the same or nearby pages of either store's B-tree, which it finds and writes faster
+/// than scattered ones (measured at stop 21 on SQLite: 416,755 W1 rows, 45,251 rows/s sorted
+/// vs 39,593 as they came).
+pub(crate) fn sort_by_key(upserts: &mut [Upsert], updates: &mut [UpdateValues]) {
+    upserts.sort_unstable_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
+    updates.sort_unstable_by(|a, b| (&a.5, &a.6, &a.7).cmp(&(&b.5, &b.6, &b.7)));
+}
 
 fn error(err: rusqlite::Error) -> PyErr {
     SqliteWriteError::new_err(err.to_string())
@@ -77,11 +86,8 @@ impl SqliteBatchWriter {
         })
     }
 
-    /// Write `upserts` then `updates` in one immediate transaction (all or nothing);
-    /// returns how many rows changed.
-    /// Rows go in key order: consecutive rows then land on the same or nearby pages of
-    /// the table's B-tree, which SQLite finds and writes faster than scattered ones
-    /// (measured at stop 21: 416,755 W1 rows, 45,251 rows/s sorted vs 39,593 as they came).
+    /// Write `upserts` then `updates` in one immediate transaction (all or nothing), in
+    /// key order (`sort_by_key`); returns how many rows changed.
     fn write(
         &self,
         py: Python<'_>,
@@ -89,8 +95,7 @@ impl SqliteBatchWriter {
         mut updates: Vec<UpdateValues>,
     ) -> PyResult<usize> {
         py.detach(|| {
-            upserts.sort_unstable_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
-            updates.sort_unstable_by(|a, b| (&a.5, &a.6, &a.7).cmp(&(&b.5, &b.6, &b.7)));
+            sort_by_key(&mut upserts, &mut updates);
             let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
             let conn = guard
                 .as_mut()

@@ -7,6 +7,7 @@
 //! cached values (-1: none) — then those values, then the state bytes. The Python
 //! fallback (`py-lmdb`) writes and reads the same layout.
 
+use crate::{sort_by_key, UpdateValues, Upsert};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -101,20 +102,6 @@ fn check(rc: c_int, what: &str) -> Result<(), String> {
     }
 }
 
-/// A full row: (view, fingerprint, entity, state, version, event_time, vals, valid_from, valid_until).
-type Upsert = (
-    String,
-    String,
-    String,
-    Vec<u8>,
-    i64,
-    i64,
-    Option<Vec<u8>>,
-    i64,
-    i64,
-);
-/// A values-only row: (version, event_time, vals, valid_from, valid_until, view, fingerprint, entity).
-type UpdateValues = (i64, i64, Vec<u8>, i64, i64, String, String, String);
 /// A row read back: (state or None, version, event_time, vals or None, valid_from, valid_until, state_version or None).
 type Found<'py> = (
     Option<Bound<'py, PyBytes>>,
@@ -447,8 +434,7 @@ impl LmdbFile {
         mut updates: Vec<UpdateValues>,
     ) -> PyResult<usize> {
         py.detach(|| {
-            upserts.sort_unstable_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
-            updates.sort_unstable_by(|a, b| (&a.5, &a.6, &a.7).cmp(&(&b.5, &b.6, &b.7)));
+            sort_by_key(&mut upserts, &mut updates);
             let mut guard = self.env.lock().unwrap_or_else(|e| e.into_inner());
             let env = guard
                 .as_mut()
