@@ -355,6 +355,44 @@ impl FeatureState {
     }
 }
 
+/// Ask the CPU to bring the cache line holding `p` closer (a hint: never faults, never
+/// reads `*p` itself, so a stale or dangling address is harmless).
+#[inline(always)]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `_mm_prefetch` is a hint; it does not dereference the address architecturally
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+impl FeatureState {
+    /// Prefetch the memory the next event's insert reads first: the newest tile, both
+    /// ends of an event queue, a sketch's registers and heap.
+    #[inline]
+    pub fn prefetch_data(&self) {
+        match &self.main {
+            Main::Running { .. } => {}
+            Main::Tiles { tiles, .. } => {
+                if let Some(last) = tiles.last() {
+                    prefetch(last);
+                }
+            }
+            Main::Subtract { events, .. } | Main::Monotonic { events } => {
+                if let Some(first) = events.front() {
+                    prefetch(first);
+                }
+                if let Some(last) = events.back() {
+                    prefetch(last);
+                }
+            }
+            Main::Hll(state) => state.prefetch_data(),
+        }
+    }
+}
+
 // -- strategies ------------------------------------------------------------------------------
 
 #[inline]

@@ -5,8 +5,7 @@ use crate::codec::{Decoded, FormatError, Reader, Writer};
 use crate::feature::NEG_INF;
 use blake2::digest::{Update, VariableOutput};
 use blake2::Blake2bVar;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::VecDeque;
 
 const HARMONIC_UNIT_SHIFT: u32 = 61;
 const VERSION: u8 = 16;
@@ -281,12 +280,63 @@ impl Registers {
     }
 }
 
+/// The staircases' head keys `(time, register)`, oldest first, stale keys of former heads
+/// included: a min-queue kept sorted. Nearly every key arrives at the newest time (a new
+/// head is a new event), so a push is an append and a pop takes the front: one cache line
+/// where a binary heap's pop walked a path of lines through the whole heap (measured at
+/// stop 23: that walk was the largest single cost of a sliding HyperLogLog).
+struct Heads(VecDeque<(i64, u16)>);
+
+impl Heads {
+    fn new() -> Self {
+        Heads(VecDeque::new())
+    }
+
+    fn from_unsorted(mut keys: Vec<(i64, u16)>) -> Self {
+        keys.sort_unstable();
+        Heads(keys.into())
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<&(i64, u16)> {
+        self.0.front()
+    }
+
+    #[inline]
+    fn pop(&mut self) {
+        self.0.pop_front();
+    }
+
+    #[inline]
+    fn push(&mut self, key: (i64, u16)) {
+        if self.0.back().is_none_or(|last| *last <= key) {
+            self.0.push_back(key);
+            return;
+        }
+        // an older key (a late event's, or a head left after an eviction): by the back
+        let mut at = self.0.len() - 1;
+        while at > 0 && self.0[at - 1] > key {
+            at -= 1;
+            if self.0.len() - at > 8 {
+                at = self.0.partition_point(|k| *k <= key);
+                break;
+            }
+        }
+        self.0.insert(at, key);
+    }
+}
+
 /// One entity's staircases: per register, `(event_time, rank)` pairs with times strictly
-/// increasing and ranks strictly decreasing; a min-heap of head keys (with stale keys of
-/// former heads, exactly as the Python state holds them: `next_change` reads its top).
+/// increasing and ranks strictly decreasing; a min-queue of head keys (with stale keys of
+/// former heads, as the Python state's heap holds them: `next_change` reads its top).
 pub struct HllState {
     stairs: Registers,
-    heads: BinaryHeap<Reverse<(i64, u16)>>,
+    heads: Heads,
     pub newest: i64,
     /// Harmonic sum of the head ranks over the non-empty registers (empty ones excluded:
     /// `Registers.units` minus their weight), kept up to date as Python keeps `units`.
@@ -297,15 +347,26 @@ impl HllState {
     pub fn new() -> Self {
         HllState {
             stairs: Registers::new(),
-            heads: BinaryHeap::new(),
+            heads: Heads::new(),
             newest: NEG_INF,
             head_units: 0,
         }
     }
 
+    /// Prefetch the heap's top and the registers' first entries (see `FeatureState::prefetch_data`).
+    #[inline]
+    pub fn prefetch_data(&self) {
+        if let Some(top) = self.heads.peek() {
+            crate::feature::prefetch(top);
+        }
+        if let Some(first) = self.stairs.entries.first() {
+            crate::feature::prefetch(first);
+        }
+    }
+
     #[inline]
     fn top(&self) -> Option<(i64, u16)> {
-        self.heads.peek().map(|r| r.0)
+        self.heads.peek().copied()
     }
 
     /// `SlidingHllStrategy.insert`.
@@ -324,7 +385,7 @@ impl HllState {
             self.stairs
                 .insert(index, Stair::One((event_time, rank)), hll.m);
             self.head_units += weight(rank);
-            self.heads.push(Reverse((event_time, index)));
+            self.heads.push((event_time, index));
             return;
         };
         // i: the first pair at or after event_time (len when none)
@@ -352,15 +413,16 @@ impl HllState {
             self.head_units = self.head_units - weight(old_rank) + weight(rank);
         }
         if k == 0 && event_time != old_head_time {
-            self.heads.push(Reverse((event_time, index)));
+            self.heads.push((event_time, index));
             if self.heads.len() > 2 * self.stairs.len() + 16 {
                 // mostly former heads: rebuild
-                self.heads = self
-                    .stairs
-                    .entries
-                    .iter()
-                    .map(|(j, s)| Reverse((s[0].0, *j)))
-                    .collect();
+                self.heads = Heads::from_unsorted(
+                    self.stairs
+                        .entries
+                        .iter()
+                        .map(|(j, s)| (s[0].0, *j))
+                        .collect(),
+                );
             }
         }
     }
@@ -389,7 +451,7 @@ impl HllState {
             } else {
                 stair.drop_front(k);
                 self.head_units = self.head_units - weight(old_rank) + weight(stair[0].1);
-                self.heads.push(Reverse((stair[0].0, index)));
+                self.heads.push((stair[0].0, index));
             }
         }
     }
@@ -517,6 +579,7 @@ impl HllState {
         let mut start = 0;
         let mut previous: i32 = -1;
         let mut entries = Vec::with_capacity(n);
+        let mut heads = Vec::with_capacity(n);
         for (index, count) in order.into_iter().zip(counts) {
             if !(previous < index as i32 && (index as u32) < hll.m) || count == 0 {
                 return Err(FormatError(
@@ -539,10 +602,11 @@ impl HllState {
                     "sliding HyperLogLog: register {index} holds an impossible pair"
                 )));
             }
-            state.heads.push(Reverse((first.0, index)));
+            heads.push((first.0, index));
             state.head_units += weight(first.1);
             entries.push((index, Stair::from_vec(pairs)));
         }
+        state.heads = Heads::from_unsorted(heads);
         state.stairs = Registers::from_sorted(entries, hll.m);
         Ok(state)
     }

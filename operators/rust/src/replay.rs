@@ -20,7 +20,7 @@
 //! offsets, UTF-8 bytes; `offsets[i]..offsets[i + 1]` is row `i`), numbers as int64 or
 //! float64 buffers.
 
-use crate::feature::{Kind, Val};
+use crate::feature::{self, Kind, Val};
 use crate::hll::Hll;
 use crate::{
     batch_columns, format_error, input_column, ints, NativeEntityState, NativeView, Out, ACCEPTED,
@@ -500,7 +500,23 @@ impl ReplayJoin {
         let mut late = Vec::new();
         let mut ahead = Vec::new();
         let result = (|| -> PyResult<()> {
-            for &i in order.iter() {
+            let slot_at = |j: usize| batch[order[j] as usize] as usize;
+            for (j, &i) in order.iter().enumerate() {
+                // a pipeline of prefetches: the slot 16 events ahead, its feature states 8
+                // ahead, what they point to 4 ahead (each step reads what the last fetched)
+                if j + 16 < order.len() {
+                    feature::prefetch(&self.slots[slot_at(j + 16)]);
+                }
+                if j + 8 < order.len() {
+                    if let Some(state) = &self.slots[slot_at(j + 8)].state {
+                        NativeView::prefetch(state, true, false);
+                    }
+                }
+                if j + 4 < order.len() {
+                    if let Some(state) = &self.slots[slot_at(j + 4)].state {
+                        NativeView::prefetch(state, false, true);
+                    }
+                }
                 let i = i as usize;
                 let s = batch[i] as usize;
                 if self.slots[s].rows.last().is_some_and(|r| r.0 < arrivals[i]) {
