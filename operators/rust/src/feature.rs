@@ -38,9 +38,29 @@ pub enum Val {
     F(f64),
     /// A string and its `hash64` (what distinct counts need of it).
     S(Arc<str>, u64),
+    /// A string of a replayed batch: its `hash64` and its place in the batch's table of
+    /// strings (`Val::owned` gives the `S` to keep). No reference count to touch per event.
+    H(u64, u32),
 }
 
 impl Val {
+    /// The `hash64` of a string value.
+    #[inline]
+    fn hash(&self) -> Option<u64> {
+        match self {
+            Val::S(_, hash) | Val::H(hash, _) => Some(*hash),
+            _ => None,
+        }
+    }
+
+    /// A value to keep beyond the batch: `H` resolved through the batch's `texts`.
+    fn owned(&self, texts: &[Box<str>]) -> Val {
+        match self {
+            Val::H(hash, at) => Val::S(Arc::from(&*texts[*at as usize]), *hash),
+            other => other.clone(),
+        }
+    }
+
     #[inline]
     fn f(&self) -> f64 {
         match self {
@@ -101,10 +121,10 @@ impl Kind {
                 last_n_add(*n, items, (event_time, seq, value.f()))
             }
             (Kind::Distinct(hll), Acc::Regs(regs)) => {
-                let Val::S(_, hash) = value else {
+                let Some(hash) = value.hash() else {
                     unreachable!("distinct values are strings")
                 };
-                let (index, rank) = hll.register_and_rank(*hash);
+                let (index, rank) = hll.register_and_rank(hash);
                 match regs.iter_mut().find(|r| r.0 == index) {
                     Some(r) if rank > r.1 => r.1 = rank,
                     Some(_) => {}
@@ -369,14 +389,20 @@ pub fn prefetch<T>(p: *const T) {
 }
 
 impl FeatureState {
-    /// Prefetch the memory the next event's insert reads first: the newest tile, both
-    /// ends of an event queue, a sketch's registers and heap.
+    /// Prefetch the memory inserting `value` reads first: the newest tile (every tile
+    /// when a refresh may seal them), both ends of an event queue, a sketch's register.
     #[inline]
-    pub fn prefetch_data(&self) {
+    pub fn prefetch_data(&self, spec: &Spec, value: &Val) {
         match &self.main {
             Main::Running { .. } => {}
             Main::Tiles { tiles, .. } => {
-                if let Some(last) = tiles.last() {
+                if spec.refresh.is_some() {
+                    let base = tiles.as_ptr() as *const u8;
+                    let bytes = std::mem::size_of_val(tiles.as_slice()).min(16 * 64);
+                    for offset in (0..bytes).step_by(64) {
+                        prefetch(base.wrapping_add(offset));
+                    }
+                } else if let Some(last) = tiles.last() {
                     prefetch(last);
                 }
             }
@@ -388,7 +414,21 @@ impl FeatureState {
                     prefetch(last);
                 }
             }
-            Main::Hll(state) => state.prefetch_data(),
+            Main::Hll(state) => {
+                if let (Kind::Distinct(hll), Some(hash)) = (&spec.kind, value.hash()) {
+                    state.prefetch_data(hll, hash);
+                }
+            }
+        }
+    }
+
+    /// The step after `prefetch_data`, once what it fetched is cached.
+    #[inline]
+    pub fn prefetch_deep(&self, spec: &Spec, value: &Val) {
+        if let (Main::Hll(state), Kind::Distinct(hll), Some(hash)) =
+            (&self.main, &spec.kind, value.hash())
+        {
+            state.prefetch_deep(hll, hash);
         }
     }
 }
@@ -566,10 +606,10 @@ fn strategy_insert(
             let Kind::Distinct(hll) = kind else {
                 unreachable!()
             };
-            let Val::S(_, hash) = value else {
+            let Some(hash) = value.hash() else {
                 unreachable!("distinct values are strings")
             };
-            state.insert(hll, event_time, *hash, bound);
+            state.insert(hll, event_time, hash, bound);
         }
     }
 }
@@ -701,6 +741,7 @@ fn add_slow(
     seq: i64,
     value: &Val,
     now: i64,
+    texts: &[Box<str>],
 ) {
     if spec.refresh.is_some() {
         seal(spec, state, now);
@@ -720,7 +761,9 @@ fn add_slow(
         let at = state
             .pending
             .partition_point(|p| (p.0, p.1) <= (event_time, seq));
-        state.pending.insert(at, (event_time, seq, value.clone()));
+        state
+            .pending
+            .insert(at, (event_time, seq, value.owned(texts)));
     } else if event_time > bound {
         strategy_insert(spec, &mut state.main, event_time, seq, value, bound);
     }
@@ -734,25 +777,26 @@ pub fn add(
     seq: i64,
     value: &Val,
     now: i64,
+    texts: &[Box<str>],
 ) {
     match spec.window {
         Window::Lifetime => {
             if spec.refresh.is_some() || event_time > now || !state.pending.is_empty() {
-                add_slow(spec, state, event_time, seq, value, now);
+                add_slow(spec, state, event_time, seq, value, now, texts);
             } else {
                 strategy_insert(spec, &mut state.main, event_time, seq, value, NEG_INF);
             }
         }
         Window::Sliding { size } => {
             if spec.refresh.is_some() || event_time > now || !state.pending.is_empty() {
-                add_slow(spec, state, event_time, seq, value, now);
+                add_slow(spec, state, event_time, seq, value, now, texts);
             } else if event_time > now - size {
                 strategy_insert(spec, &mut state.main, event_time, seq, value, now - size);
             }
         }
         Window::Tiled { size, tile } => {
             if event_time > now || !state.pending.is_empty() {
-                add_slow(spec, state, event_time, seq, value, now);
+                add_slow(spec, state, event_time, seq, value, now, texts);
                 return;
             }
             if let Some(r) = spec.refresh {
@@ -872,6 +916,7 @@ fn values_run<'a>(values: impl ExactSizeIterator<Item = &'a Val> + Clone, w: &mu
                 w.f64(v.f());
             }
         }
+        Val::H(..) => unreachable!("pending events hold owned values (`Val::owned`)"),
         Val::S(..) => {
             let texts: Vec<&str> = values
                 .map(|v| {

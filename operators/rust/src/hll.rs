@@ -353,14 +353,34 @@ impl HllState {
         }
     }
 
-    /// Prefetch the heap's top and the registers' first entries (see `FeatureState::prefetch_data`).
+    /// Prefetch the queue's front and where register `hash` is looked up.
     #[inline]
-    pub fn prefetch_data(&self) {
+    pub fn prefetch_data(&self, hll: &Hll, hash: u64) {
         if let Some(top) = self.heads.peek() {
             crate::feature::prefetch(top);
         }
-        if let Some(first) = self.stairs.entries.first() {
-            crate::feature::prefetch(first);
+        let registers = &self.stairs;
+        if registers.slots.is_empty() {
+            let base = registers.entries.as_ptr() as *const u8;
+            let bytes = std::mem::size_of_val(registers.entries.as_slice());
+            for offset in (0..bytes).step_by(64) {
+                crate::feature::prefetch(base.wrapping_add(offset));
+            }
+        } else {
+            let (index, _) = hll.register_and_rank(hash);
+            crate::feature::prefetch(registers.slots.as_ptr().wrapping_add(index as usize));
+        }
+    }
+
+    /// Prefetch register `hash`'s staircase (its slot cached by `prefetch_data`).
+    #[inline]
+    pub fn prefetch_deep(&self, hll: &Hll, hash: u64) {
+        let (index, _) = hll.register_and_rank(hash);
+        if let Ok(p) = self.stairs.position(index) {
+            match &self.stairs.entries[p].1 {
+                Stair::One(pair) => crate::feature::prefetch(pair),
+                Stair::Many(pairs) => crate::feature::prefetch(pairs.as_ptr()),
+            }
         }
     }
 

@@ -73,21 +73,37 @@ impl NativeView {
         }
     }
 
-    /// Prefetch what `apply_one` reads of `state`, in two steps: `features` first (the
-    /// feature states), then, once those are cached, `data` (what each feature points to).
+    /// Prefetch what `apply_one` reads of `state`, in steps some events apart, each
+    /// reading what the one before fetched: the feature states, then what they point to
+    /// (`prefetch_data`), then what that points to (`prefetch_deep`).
     #[inline]
-    pub(crate) fn prefetch(state: &NativeEntityState, features: bool, data: bool) {
-        if features {
-            let base = state.features.as_ptr() as *const u8;
-            let bytes = std::mem::size_of_val(state.features.as_slice());
-            for offset in (0..bytes).step_by(64) {
-                feature::prefetch(base.wrapping_add(offset));
-            }
+    pub(crate) fn prefetch_features(state: &NativeEntityState) {
+        let base = state.features.as_ptr() as *const u8;
+        let bytes = std::mem::size_of_val(state.features.as_slice());
+        for offset in (0..bytes).step_by(64) {
+            feature::prefetch(base.wrapping_add(offset));
         }
-        if data {
-            for fs in state.features.iter() {
-                fs.prefetch_data();
-            }
+    }
+
+    #[inline]
+    pub(crate) fn prefetch_data<'a>(
+        &self,
+        state: &NativeEntityState,
+        value: impl Fn(usize) -> &'a Val,
+    ) {
+        for (i, (spec, fs)) in self.specs.iter().zip(state.features.iter()).enumerate() {
+            fs.prefetch_data(spec, value(i));
+        }
+    }
+
+    #[inline]
+    pub(crate) fn prefetch_deep<'a>(
+        &self,
+        state: &NativeEntityState,
+        value: impl Fn(usize) -> &'a Val,
+    ) {
+        for (i, (spec, fs)) in self.specs.iter().zip(state.features.iter()).enumerate() {
+            fs.prefetch_deep(spec, value(i));
         }
     }
 
@@ -99,6 +115,7 @@ impl NativeView {
         event_time: i64,
         arrival: i64,
         value: impl Fn(usize) -> &'a Val,
+        texts: &[Box<str>],
     ) -> u8 {
         let now = if arrival > state.now {
             arrival
@@ -118,7 +135,7 @@ impl NativeView {
         let seq = state.seq;
         state.seq = seq + 1;
         for (i, (spec, fs)) in self.specs.iter().zip(state.features.iter_mut()).enumerate() {
-            feature::add(spec, fs, event_time, seq, value(i), now);
+            feature::add(spec, fs, event_time, seq, value(i), now, texts);
         }
         ACCEPTED
     }
@@ -512,7 +529,7 @@ impl NativeView {
                 &mut self.hashes.lock().unwrap(),
             )?);
         }
-        Ok(self.apply_one(&mut state, event_time, arrival, |i| &inputs[i]))
+        Ok(self.apply_one(&mut state, event_time, arrival, |i| &inputs[i], &[]))
     }
 
     /// A batch, in order, against the mapping `states` (entity -> state; an entity enters
@@ -808,9 +825,13 @@ impl NativeView {
                                 Some(r.get_item(r.len() - 1)?.extract::<(i64, Py<PyAny>)>()?);
                         }
                     }
-                    match self
-                        .apply_one(&mut state, times[i], arrivals[i], |f| value(&inputs[f], i))
-                    {
+                    match self.apply_one(
+                        &mut state,
+                        times[i],
+                        arrivals[i],
+                        |f| value(&inputs[f], i),
+                        &[],
+                    ) {
                         ACCEPTED => {
                             accepted += 1;
                             any = true;

@@ -32,7 +32,6 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyFloat, PyList, PyString, PyTuple};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Distinct strings whose hash is kept (ids repeat a lot); cleared when full.
 const HASH_CACHE_SIZE: usize = 1 << 16;
@@ -228,7 +227,10 @@ pub struct ReplayJoin {
     answers: Vec<Vec<Out>>,
     answered: usize,
     rows: usize,
-    hashes: HashMap<Key, (Arc<str>, u64), RandomState>,
+    /// `hash64` of strings seen lately, and their place in `texts` (ids repeat a lot);
+    /// both cleared between batches once large.
+    hashes: HashMap<Key, (u32, u64), RandomState>,
+    texts: Vec<Box<str>>,
 }
 
 impl ReplayJoin {
@@ -294,19 +296,18 @@ impl ReplayJoin {
                     )));
                 }
                 let hashes = &mut self.hashes;
+                let texts = &mut self.texts;
                 let mut out = Vec::with_capacity(size);
                 strings.each(|_, text| {
-                    if let Some((shared, hash)) = hashes.get(text) {
-                        out.push(Val::S(shared.clone(), *hash));
+                    if let Some((at, hash)) = hashes.get(text) {
+                        out.push(Val::H(*hash, *at));
                         return Ok(());
                     }
-                    if hashes.len() >= HASH_CACHE_SIZE {
-                        hashes.clear();
-                    }
-                    let shared: Arc<str> = Arc::from(text);
+                    let at = texts.len() as u32;
                     let hash = Hll::hash(text);
-                    hashes.insert(Key::new(text), (shared.clone(), hash));
-                    out.push(Val::S(shared, hash));
+                    texts.push(text.into());
+                    hashes.insert(Key::new(text), (at, hash));
+                    out.push(Val::H(hash, at));
                     Ok(())
                 })?;
                 Ok(out)
@@ -375,6 +376,7 @@ impl ReplayJoin {
             answered: 0,
             rows,
             hashes: HashMap::with_hasher(RandomState::default()),
+            texts: Vec::new(),
         };
         let mut slot_rows: Vec<(u32, i64, u32)> = Vec::with_capacity(rows);
         keys.each(|i, key| {
@@ -481,6 +483,11 @@ impl ReplayJoin {
         let size = self.batch.len();
         let (times, arrivals, columns) =
             batch_columns(size, event_times, arrivals, columns, view.specs.len())?;
+        if self.hashes.len() >= HASH_CACHE_SIZE {
+            // between batches: no value of this one refers to the table yet
+            self.hashes.clear();
+            self.texts.clear();
+        }
         let mut inputs: Vec<Vec<Val>> = Vec::with_capacity(columns.len());
         for (i, (column, spec)) in columns.iter().zip(view.specs.iter()).enumerate() {
             if column.is_none() || matches!(spec.kind, Kind::Count) {
@@ -495,26 +502,47 @@ impl ReplayJoin {
             ));
         }
         let batch = std::mem::take(&mut self.batch);
+        let texts = std::mem::take(&mut self.texts);
         let order = std::mem::take(&mut self.order);
         let mut accepted: u64 = 0;
         let mut late = Vec::new();
         let mut ahead = Vec::new();
         let result = (|| -> PyResult<()> {
             let slot_at = |j: usize| batch[order[j] as usize] as usize;
+            let input = |f: usize, i: usize| -> &Val {
+                let column = &inputs[f];
+                if column.is_empty() {
+                    &NIL
+                } else {
+                    &column[i]
+                }
+            };
             for (j, &i) in order.iter().enumerate() {
-                // a pipeline of prefetches: the slot 16 events ahead, its feature states 8
-                // ahead, what they point to 4 ahead (each step reads what the last fetched)
+                // a pipeline of prefetches, each step reading what the one before fetched:
+                // the slot and the event's inputs 16 events ahead, the feature states 8
+                // ahead, what they point to 4 ahead, and what that points to 2 ahead
                 if j + 16 < order.len() {
                     feature::prefetch(&self.slots[slot_at(j + 16)]);
+                    let ahead = order[j + 16] as usize;
+                    for column in inputs.iter().filter(|c| !c.is_empty()) {
+                        feature::prefetch(&column[ahead]);
+                    }
                 }
                 if j + 8 < order.len() {
                     if let Some(state) = &self.slots[slot_at(j + 8)].state {
-                        NativeView::prefetch(state, true, false);
+                        NativeView::prefetch_features(state);
                     }
                 }
                 if j + 4 < order.len() {
                     if let Some(state) = &self.slots[slot_at(j + 4)].state {
-                        NativeView::prefetch(state, false, true);
+                        let ahead = order[j + 4] as usize;
+                        view.prefetch_data(state, |f| input(f, ahead));
+                    }
+                }
+                if j + 2 < order.len() {
+                    if let Some(state) = &self.slots[slot_at(j + 2)].state {
+                        let ahead = order[j + 2] as usize;
+                        view.prefetch_deep(state, |f| input(f, ahead));
                     }
                 }
                 let i = i as usize;
@@ -522,20 +550,14 @@ impl ReplayJoin {
                 if self.slots[s].rows.last().is_some_and(|r| r.0 < arrivals[i]) {
                     self.answer(py, view, s, arrivals[i])?;
                 }
-                let value = |f: usize| -> &Val {
-                    let column = &inputs[f];
-                    if column.is_empty() {
-                        &NIL
-                    } else {
-                        &column[i]
-                    }
-                };
+                let value = |f: usize| input(f, i);
                 let slot = &mut self.slots[s];
                 let outcome = match &mut slot.state {
-                    Some(state) => view.apply_one(state, times[i], arrivals[i], value),
+                    Some(state) => view.apply_one(state, times[i], arrivals[i], value, &texts),
                     None => {
                         let mut state = view.fresh();
-                        let outcome = view.apply_one(&mut state, times[i], arrivals[i], value);
+                        let outcome =
+                            view.apply_one(&mut state, times[i], arrivals[i], value, &texts);
                         if outcome == ACCEPTED {
                             slot.state = Some(state);
                             self.resident += 1;
@@ -553,6 +575,7 @@ impl ReplayJoin {
         })();
         self.batch = batch;
         self.order = order;
+        self.texts = texts;
         result?;
         late.sort_unstable();
         ahead.sort_unstable();
