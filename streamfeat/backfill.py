@@ -399,8 +399,9 @@ class _ViewJoin:
                 columns[name][row] = values[name]
         self.answered += len(rows)
 
-    def finish(self) -> None:
-        """Answer every row still pending: its entity received nothing after it."""
+    def finish(self, arrays: bool = False) -> None:
+        """Answer every row still pending: its entity received nothing after it. ``arrays``:
+        see :meth:`_NativeViewJoin.finish` (this path keeps lists)."""
         cache = self.cache
         for key, rows in self.pending.items():
             state = cache.peek(key)
@@ -491,9 +492,10 @@ class _NativeViewJoin:
             for i in late
         ]
 
-    def finish(self) -> None:
+    def finish(self, arrays: bool = False) -> None:
         """Answer every row still pending: its entity received nothing after it. Spilled
-        entities with rows are loaded back in chunks, answered and dropped."""
+        entities with rows are loaded back in chunks, answered and dropped. ``arrays``: give
+        int and float columns as the NumPy arrays pandas would infer from the lists."""
         self.engine.answer_pending()
         while chunk := self.engine.spilled_with_rows(max(1_000, self.capacity // 10)):
             self._load(chunk)
@@ -502,7 +504,7 @@ class _NativeViewJoin:
         self.engine.drop_answered()
         indices = [list(self.op.names).index(name) for name in self.features]
         with gc_paused():  # millions of new objects, none of them in a cycle
-            self.columns = dict(zip(self.features, self.engine.columns(indices)))
+            self.columns = dict(zip(self.features, self.engine.columns(indices, arrays)))
         self.answered = self.engine.answered[0]
 
 
@@ -524,7 +526,8 @@ def point_in_time(
     progress: bool | Progress = False,
     on_batch: Callable[[BackfillReport], None] | None = None,
     memory_limit: int | str | None = None,
-) -> tuple[list[dict[str, list[Any]]], BackfillReport]:
+    arrays: bool = False,
+) -> tuple[list[dict[str, Sequence[Any]]], BackfillReport]:
     """Answer every request by one replay of ``history``; returns, per request, feature
     name -> values in the request's row order, and what the replay did.
 
@@ -534,6 +537,10 @@ def point_in_time(
 
     ``memory_limit`` (bytes, or ``"3.5GiB"``): size the entity caches by the process's
     resident memory instead, starting at ``cache_entities`` (:class:`streamfeat.memory.CacheBudget`).
+
+    ``arrays``: a column of ints, or of floats and nulls, may come as the NumPy array pandas
+    would infer from it (int64; float64 with NaN for null) instead of a list — what a
+    DataFrame is built from without a pass over a million Python objects.
     """
     if not requests:
         raise DefinitionError("point_in_time needs at least one request")
@@ -576,7 +583,7 @@ def point_in_time(
             finally:
                 collector.close()
             for join in joins:
-                join.finish()
+                join.finish(arrays)
                 report.rows += join.answered
     report.seconds = time.perf_counter() - started
     bar.close()
@@ -730,8 +737,9 @@ def get_training_set(
         rejects=rejects,
         progress=progress,
         memory_limit=memory_limit,
+        arrays=True,
     )
-    data: dict[str, list[Any]] = {rows.entity_column: rows.keys, rows.time_column: rows.times}
+    data: dict[str, Sequence[Any]] = {rows.entity_column: rows.keys, rows.time_column: rows.times}
     for name, column in rows.extra.items():
         if name in data:
             continue

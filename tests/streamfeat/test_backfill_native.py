@@ -242,6 +242,26 @@ def test_a_row_at_an_arrival_sees_that_event(tmp_path):
     assert columns["count_lifetime"] == [0, 1, 0, 1, 2]
 
 
+@settings(max_examples=30, deadline=None)
+@given(scenario=scenarios())
+def test_array_columns_make_the_frame_the_lists_make(tmp_path_factory, scenario):
+    """`arrays=True` (what `get_training_set` asks for): int and float columns come as the
+    NumPy arrays pandas infers from the lists, so the DataFrame is the same."""
+    import numpy as np
+    import pandas as pd
+
+    events, spine = scenario
+    _, parquet = write_histories(tmp_path_factory.mktemp("arrays"), events)
+    view = make_view(10_000, 10_000)
+    keys, times = [k for k, _ in spine], [t for _, t in spine]
+    history = ParquetHistory([parquet], topic="events")
+    (lists,), _ = point_in_time([PointInTimeRequest(view, keys, times)], history)
+    (arrays,), _ = point_in_time([PointInTimeRequest(view, keys, times)], history, arrays=True)
+    assert all(isinstance(column, list) for column in lists.values())
+    assert isinstance(arrays["count_lifetime"], np.ndarray) and arrays["count_lifetime"].dtype == np.int64
+    pd.testing.assert_frame_equal(pd.DataFrame(arrays), pd.DataFrame(lists))
+
+
 def test_entity_keys_of_every_length_are_told_apart():
     """Keys up to 23 bytes are stored in place in the core's index, longer ones on the
     heap: keys on both sides of that boundary, multi-byte UTF-8 among them, stay distinct."""

@@ -336,7 +336,7 @@ pub enum Main {
     /// `MonotonicStrategy`'s queue of undominated events.
     Monotonic { events: VecDeque<(i64, i64, f64)> },
     /// `SlidingHllStrategy`'s staircases.
-    Hll(HllState),
+    Hll(Box<HllState>),
 }
 
 pub struct FeatureState {
@@ -360,7 +360,7 @@ impl FeatureState {
             (Kind::MaxFloat, Window::Sliding { .. }) => Main::Monotonic {
                 events: VecDeque::new(),
             },
-            (Kind::Distinct(_), Window::Sliding { .. }) => Main::Hll(HllState::new()),
+            (Kind::Distinct(_), Window::Sliding { .. }) => Main::Hll(Box::new(HllState::new())),
             (_, Window::Sliding { .. }) => Main::Subtract {
                 events: VecDeque::new(),
                 acc: spec.kind.init(),
@@ -1216,7 +1216,7 @@ fn main_from(spec: &Spec, data: &[u8]) -> Decoded<Main> {
             Ok(Main::Monotonic { events })
         }
         (Window::Sliding { .. }, Kind::Distinct(hll)) => {
-            Ok(Main::Hll(HllState::from_bytes(hll, data)?))
+            Ok(Main::Hll(Box::new(HllState::from_bytes(hll, data)?)))
         }
         (Window::Sliding { .. }, _) => {
             let mut r = Reader::new(data, "subtract-on-evict");

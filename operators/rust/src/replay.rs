@@ -212,6 +212,47 @@ impl<'py> Strings<'py> {
     }
 }
 
+/// A column as the NumPy array pandas would infer from its values as a list: int64 when
+/// every value is an int, float64 (NaN for null) when the values are floats and nulls
+/// with at least one float; `None` for any other mix (the caller gives a list).
+fn typed_column<'py>(
+    numpy: &Bound<'py, PyModule>,
+    column: &[Out],
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = numpy.py();
+    let (dtype, bytes): (&str, Vec<u8>) = if column.iter().all(|o| matches!(o, Out::I(_))) {
+        let bytes = column
+            .iter()
+            .flat_map(|o| match o {
+                Out::I(n) => n.to_ne_bytes(),
+                _ => unreachable!(),
+            })
+            .collect();
+        ("int64", bytes)
+    } else if column.iter().all(|o| matches!(o, Out::F(_) | Out::Null))
+        && column.iter().any(|o| matches!(o, Out::F(_)))
+    {
+        let bytes = column
+            .iter()
+            .flat_map(|o| match o {
+                Out::F(x) => x.to_ne_bytes(),
+                _ => f64::NAN.to_ne_bytes(),
+            })
+            .collect();
+        ("float64", bytes)
+    } else {
+        return Ok(None);
+    };
+    let buffer = pyo3::types::PyByteArray::new(py, &bytes);
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("dtype", dtype)?;
+    Ok(Some(
+        numpy
+            .getattr("frombuffer")?
+            .call((buffer,), Some(&kwargs))?,
+    ))
+}
+
 #[pyclass(module = "operators._native")]
 pub struct ReplayJoin {
     view: Py<NativeView>,
@@ -667,16 +708,29 @@ impl ReplayJoin {
     }
 
     /// Feature `i`'s answers, by spine row (`features`: the features wanted, by index).
+    #[pyo3(signature = (features, arrays = false))]
     fn columns<'py>(
         &self,
         py: Python<'py>,
         features: Vec<usize>,
-    ) -> PyResult<Vec<Bound<'py, PyList>>> {
+        arrays: bool,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let numpy = if arrays {
+            Some(py.import("numpy")?)
+        } else {
+            None
+        };
         let mut out = Vec::with_capacity(features.len());
         for f in features {
             let Some(column) = self.answers.get(f) else {
                 return Err(PyValueError::new_err(format!("no feature {f}")));
             };
+            if let Some(numpy) = &numpy {
+                if let Some(array) = typed_column(numpy, column)? {
+                    out.push(array);
+                    continue;
+                }
+            }
             let items: Vec<Py<PyAny>> = column
                 .iter()
                 .map(|o| -> PyResult<Py<PyAny>> {
@@ -688,7 +742,7 @@ impl ReplayJoin {
                     })
                 })
                 .collect::<PyResult<_>>()?;
-            out.push(PyList::new(py, items)?);
+            out.push(PyList::new(py, items)?.into_any());
         }
         Ok(out)
     }
