@@ -37,7 +37,9 @@ use std::collections::HashMap;
 const HASH_CACHE_SIZE: usize = 1 << 16;
 
 struct Slot {
-    key: Box<str>,
+    key: Key,
+    /// `entity_hash(key)` (the index grows without hashing the keys again).
+    hash: u64,
     /// `None`: no accepted event yet, or spilled (`spilled`).
     state: Option<NativeEntityState>,
     spilled: bool,
@@ -102,6 +104,102 @@ impl std::hash::Hash for Key {
 impl std::borrow::Borrow<str> for Key {
     fn borrow(&self) -> &str {
         self.as_str()
+    }
+}
+
+#[inline]
+fn entity_hash(hasher: &RandomState, key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    hasher.hash_one(key)
+}
+
+/// Entity key -> slot: open addressing over one array of `(tag << 32) | (slot + 1)`
+/// (0: empty), probed linearly, at most half full. A batch's lookups go in two passes —
+/// hash every key, then look each up while prefetching the table entries and slots of
+/// the keys some places ahead — where a hash map's lookups each waited on a cache miss.
+struct EntityIndex {
+    hasher: RandomState,
+    table: Vec<u64>,
+    len: usize,
+}
+
+impl EntityIndex {
+    fn new() -> Self {
+        EntityIndex {
+            hasher: RandomState::default(),
+            table: vec![0; 1024],
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn hash(&self, key: &str) -> u64 {
+        entity_hash(&self.hasher, key)
+    }
+
+    #[inline]
+    fn mask(&self) -> usize {
+        self.table.len() - 1
+    }
+
+    #[inline]
+    fn entry(&self, hash: u64) -> *const u64 {
+        self.table
+            .as_ptr()
+            .wrapping_add(hash as usize & self.mask())
+    }
+
+    /// The slot of `key` (hash `hash`) if present.
+    #[inline]
+    fn find(&self, hash: u64, key: &str, slots: &[Slot]) -> Option<u32> {
+        let tag = hash >> 32;
+        let mask = self.mask();
+        let mut at = hash as usize & mask;
+        loop {
+            let e = self.table[at];
+            if e == 0 {
+                return None;
+            }
+            if e >> 32 == tag {
+                let s = (e as u32) - 1;
+                if slots[s as usize].key.as_str() == key {
+                    return Some(s);
+                }
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// The slot a prefetched entry names first, to prefetch it too (a guess: the key is
+    /// compared when `find` runs).
+    #[inline]
+    fn first_candidate(&self, hash: u64) -> Option<u32> {
+        let e = self.table[hash as usize & self.mask()];
+        (e != 0 && e >> 32 == hash >> 32).then(|| (e as u32) - 1)
+    }
+
+    /// Add slot `slot` (absent) under `hash`.
+    fn insert(&mut self, hash: u64, slot: u32, slots: &[Slot]) {
+        if (self.len + 1) * 2 > self.table.len() {
+            let mut table = vec![0u64; self.table.len() * 2];
+            let mask = table.len() - 1;
+            for e in self.table.iter().filter(|&&e| e != 0) {
+                let h = slots[((*e as u32) - 1) as usize].hash;
+                let mut at = h as usize & mask;
+                while table[at] != 0 {
+                    at = (at + 1) & mask;
+                }
+                table[at] = *e;
+            }
+            self.table = table;
+        }
+        let mask = self.mask();
+        let mut at = hash as usize & mask;
+        while self.table[at] != 0 {
+            at = (at + 1) & mask;
+        }
+        self.table[at] = (hash >> 32) << 32 | (slot as u64 + 1);
+        self.len += 1;
     }
 }
 
@@ -189,6 +287,28 @@ impl<'py> Strings<'py> {
         }
     }
 
+    /// Every row's text, in order, as a vector.
+    fn texts(&self) -> PyResult<Vec<&str>> {
+        let mut out = Vec::with_capacity(self.len());
+        match self {
+            Strings::List(items) => {
+                for s in items.iter() {
+                    out.push(s.to_str()?);
+                }
+            }
+            Strings::Arrow { offsets, data } => {
+                let bytes = data.slice();
+                for i in 0..offsets.len().saturating_sub(1) {
+                    let raw = &bytes[offsets[i] as usize..offsets[i + 1] as usize];
+                    out.push(std::str::from_utf8(raw).map_err(|_| {
+                        PyValueError::new_err(format!("string at row {i} is not UTF-8"))
+                    })?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Every row's text, in order.
     fn each(&self, mut f: impl FnMut(usize, &str) -> PyResult<()>) -> PyResult<()> {
         match self {
@@ -256,7 +376,7 @@ fn typed_column<'py>(
 #[pyclass(module = "operators._native")]
 pub struct ReplayJoin {
     view: Py<NativeView>,
-    index: HashMap<Key, u32, RandomState>,
+    index: EntityIndex,
     slots: Vec<Slot>,
     /// The slot of each position of the batch last interned.
     batch: Vec<u32>,
@@ -276,19 +396,26 @@ pub struct ReplayJoin {
 
 impl ReplayJoin {
     fn slot_of(&mut self, key: &str) -> u32 {
-        if let Some(&s) = self.index.get(key) {
+        let hash = self.index.hash(key);
+        self.slot_of_hashed(hash, key)
+    }
+
+    #[inline]
+    fn slot_of_hashed(&mut self, hash: u64, key: &str) -> u32 {
+        if let Some(s) = self.index.find(hash, key, &self.slots) {
             return s;
         }
         let s = self.slots.len() as u32;
         self.slots.push(Slot {
-            key: key.into(),
+            key: Key::new(key),
+            hash,
             state: None,
             spilled: false,
             last_used: 0,
             group: 0,
             rows: Vec::new(),
         });
-        self.index.insert(Key::new(key), s);
+        self.index.insert(hash, s, &self.slots);
         s
     }
 
@@ -405,7 +532,7 @@ impl ReplayJoin {
         }
         let mut join = ReplayJoin {
             view,
-            index: HashMap::with_hasher(RandomState::default()),
+            index: EntityIndex::new(),
             slots: Vec::new(),
             batch: Vec::new(),
             order: Vec::new(),
@@ -447,8 +574,19 @@ impl ReplayJoin {
         let mut spilled = Vec::new();
         let mut group_of: Vec<u32> = Vec::with_capacity(keys.len());
         let mut sizes: Vec<u32> = Vec::new();
-        keys.each(|_, key| {
-            let s = self.slot_of(key);
+        let texts = keys.texts()?;
+        let hashes: Vec<u64> = texts.iter().map(|key| self.index.hash(key)).collect();
+        for (i, (&key, &hash)) in texts.iter().zip(hashes.iter()).enumerate() {
+            // prefetch the table entry 16 keys ahead, and the slot it names 8 ahead
+            if let Some(&ahead) = hashes.get(i + 16) {
+                feature::prefetch(self.index.entry(ahead));
+            }
+            if let Some(&ahead) = hashes.get(i + 8) {
+                if let Some(s) = self.index.first_candidate(ahead) {
+                    feature::prefetch(&self.slots[s as usize]);
+                }
+            }
+            let s = self.slot_of_hashed(hash, key);
             let slot = &mut self.slots[s as usize];
             if slot.last_used != tick {
                 slot.last_used = tick;
@@ -461,8 +599,7 @@ impl ReplayJoin {
             sizes[slot.group as usize] += 1;
             group_of.push(slot.group);
             batch.push(s);
-            Ok(())
-        })?;
+        }
         // a counting sort: each entity's events together (its state stays in cache), in order
         let mut start = 0;
         for size in sizes.iter_mut() {
@@ -490,7 +627,7 @@ impl ReplayJoin {
         let view = self.view.clone_ref(py);
         let view = view.get();
         for (key, blob) in keys.iter().zip(blobs) {
-            let Some(&s) = self.index.get(key.as_str()) else {
+            let Some(s) = self.index.find(self.index.hash(key), key, &self.slots) else {
                 return Err(PyValueError::new_err(format!(
                     "load: unknown entity {key:?}"
                 )));
@@ -652,7 +789,10 @@ impl ReplayJoin {
         for &(_, i) in &resident[..evict] {
             let slot = &mut self.slots[i as usize];
             let state = slot.state.take().expect("resident");
-            out.push((slot.key.to_string(), PyBytes::new(py, &view.encode(&state))));
+            out.push((
+                slot.key.as_str().to_string(),
+                PyBytes::new(py, &view.encode(&state)),
+            ));
             slot.spilled = true;
         }
         self.resident -= evict;
@@ -680,7 +820,7 @@ impl ReplayJoin {
             .iter()
             .filter(|s| s.spilled && !s.rows.is_empty())
             .take(limit)
-            .map(|s| s.key.to_string())
+            .map(|s| s.key.as_str().to_string())
             .collect()
     }
 
