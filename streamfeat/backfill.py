@@ -128,6 +128,9 @@ class Spine:
     extra: dict[str, list[Any]] = field(default_factory=dict)
     entity_column: str = "entity"
     time_column: str = "ts"
+    #: the DataFrame the rows came from, if any: its other columns reach the training set
+    #: as they are (dtypes kept, no pass over a million Python objects)
+    frame: pandas.DataFrame | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.keys) != len(self.times):
@@ -153,7 +156,7 @@ class Spine:
             raise HistoryError(f"spine column {entity_column!r} has empty entity keys")
         times = to_utc_ms(frame[time_column].tolist(), column=time_column)
         extra = {str(c): frame[c].tolist() for c in frame.columns if c not in (entity_column, time_column)}
-        return cls([str(k) for k in keys], times, extra, entity_column, time_column)
+        return cls([str(k) for k in keys], times, extra, entity_column, time_column, frame)
 
 
 def read_spine(path: str | Path, *, entity_column: str, time_column: str) -> Spine:
@@ -714,6 +717,7 @@ def get_training_set(
     ``user_txn:count_lifetime``), default every feature of every view. Rows keep their
     order; feature columns follow the spine's. ``memory_limit``: as for :func:`point_in_time`.
     """
+    import numpy as np
     import pandas as pd
 
     view_list = [views] if isinstance(views, FeatureView) else list(views)
@@ -739,17 +743,32 @@ def get_training_set(
         memory_limit=memory_limit,
         arrays=True,
     )
-    data: dict[str, Sequence[Any]] = {rows.entity_column: rows.keys, rows.time_column: rows.times}
+    data: dict[str, Any] = {
+        rows.entity_column: _key_column(rows),
+        rows.time_column: np.asarray(rows.times, dtype=np.int64),
+    }
     for name, column in rows.extra.items():
         if name in data:
             continue
-        data[name] = column
+        data[name] = column if rows.frame is None else rows.frame[name].reset_index(drop=True)
     for (_view, names), result in zip(chosen, results, strict=True):
         for name in names:
             if name in data:
                 raise DefinitionError(f"feature {name!r} has the name of a spine column; rename the column")
             data[name] = result[name]
     return pd.DataFrame(data)
+
+
+def _key_column(rows: Spine) -> Any:
+    """The spine's entity keys for the training set: its own column when that already holds
+    strings in a pandas string dtype (what the keys' list would become), else the list."""
+    import pandas as pd
+
+    if rows.frame is not None:
+        column = rows.frame[rows.entity_column]
+        if isinstance(column.dtype, pd.StringDtype):
+            return column.reset_index(drop=True)
+    return rows.keys
 
 
 def write_training_set(frame: pandas.DataFrame, path: str | Path) -> Path:

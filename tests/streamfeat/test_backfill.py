@@ -186,6 +186,27 @@ def test_spine_rows_keep_order_and_extra_columns(tmp_path):
     assert frame.loc[1, "count_lifetime"] == 0  # before the entity's first event: the empty value
 
 
+def test_spine_columns_keep_their_dtypes_and_index_order(tmp_path):
+    """The spine's own columns reach the training set as they are (a category stays a
+    category, a string key column its dtype), by position even under a shuffled index; the
+    time column is UTC ms as int64 whatever the spine gave."""
+    view = make_view(0, 10_000)
+    write_jsonl(tmp_path / "h.jsonl", _events())
+    spine = pd.DataFrame(
+        {
+            "k": pd.array(["u3", "u1", "nobody"], dtype="string"),
+            "ts": ["1970-01-01T00:05:00Z", "1970-01-01T00:00:00Z", "1970-01-01T00:00:00.005Z"],
+            "label": pd.Categorical(["yes", "no", "yes"]),
+        },
+        index=[7, 3, 5],
+    )
+    frame = get_training_set(spine, view, open_history([tmp_path / "h.jsonl"], topic="events"))
+    assert frame["k"].dtype == spine["k"].dtype and frame["k"].tolist() == ["u3", "u1", "nobody"]
+    assert frame["ts"].dtype == "int64" and frame["ts"].tolist() == [300_000, 0, 5]
+    assert isinstance(frame["label"].dtype, pd.CategoricalDtype) and frame["label"].tolist() == ["yes", "no", "yes"]
+    assert frame.index.tolist() == [0, 1, 2]
+
+
 def test_feature_selection_and_output_files(tmp_path):
     view = make_view(0, 10_000)
     write_jsonl(tmp_path / "h.jsonl", _events())
