@@ -151,12 +151,20 @@ class Spine:
                     f"the spine has no column {name!r}; it has {list(frame.columns)} "
                     "(choose with entity_column= / time_column=)"
                 )
-        keys = frame[entity_column].tolist()
-        if any(k is None or (isinstance(k, float) and k != k) for k in keys):
+        import pandas as pd
+
+        key_column, time_values = frame[entity_column], frame[time_column]
+        if key_column.isna().any():
             raise HistoryError(f"spine column {entity_column!r} has empty entity keys")
-        times = to_utc_ms(frame[time_column].tolist(), column=time_column)
+        keys = key_column.tolist()
+        if not isinstance(key_column.dtype, pd.StringDtype):  # a string dtype holds str already
+            keys = [str(k) for k in keys]
+        if pd.api.types.is_integer_dtype(time_values.dtype) and not time_values.isna().any():
+            times = time_values.tolist()  # UTC ms already (a nullable dtype without nulls: ints too)
+        else:
+            times = to_utc_ms(time_values.tolist(), column=time_column)
         extra = {str(c): frame[c].tolist() for c in frame.columns if c not in (entity_column, time_column)}
-        return cls([str(k) for k in keys], times, extra, entity_column, time_column, frame)
+        return cls(keys, times, extra, entity_column, time_column, frame)
 
 
 def read_spine(path: str | Path, *, entity_column: str, time_column: str) -> Spine:
