@@ -188,6 +188,12 @@ def read_spine(path: str | Path, *, entity_column: str, time_column: str) -> Spi
 
 # -- the point-in-time join --------------------------------------------------------------
 
+#: Records per replay batch. Larger batches group more of a busy entity's events while its
+#: state is in cache and pay the per-batch work less often: the example view over 20M W1
+#: events from Parquet replayed in 14.1 s at 500,000 (two runs) against 17.4-18.3 s at
+#: 50,000, 15.3-15.5 s at 200,000 and 15.35 s at 1,000,000 (stop 23).
+REPLAY_BATCH_SIZE = 500_000
+
 
 @dataclass(frozen=True)
 class PointInTimeRequest:
@@ -530,7 +536,7 @@ def point_in_time(
     requests: Sequence[PointInTimeRequest],
     history: History,
     *,
-    batch_size: int = 50_000,
+    batch_size: int = REPLAY_BATCH_SIZE,
     cache_entities: int = 200_000,
     work_dir: str | Path | None = None,
     rejects: RejectSink | None = None,
@@ -709,7 +715,7 @@ def get_training_set(
     features: Sequence[str] | None = None,
     entity_column: str | None = None,
     time_column: str = "ts",
-    batch_size: int = 50_000,
+    batch_size: int = REPLAY_BATCH_SIZE,
     cache_entities: int = 200_000,
     work_dir: str | Path | None = None,
     rejects: RejectSink | None = None,

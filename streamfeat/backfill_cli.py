@@ -51,6 +51,8 @@ the backfill's. Prints per-feature mismatch counts and examples; exits 1 on any 
 
 
 def _add_history_options(parser: argparse.ArgumentParser) -> None:
+    from streamfeat.backfill import REPLAY_BATCH_SIZE
+
     group = parser.add_argument_group("history")
     group.add_argument("--input", nargs="+", metavar="FILE", help="JSON Lines or Parquet history files")
     group.add_argument("--arrival-field", default="arrival", help="arrival time field of file rows (default: arrival)")
@@ -59,7 +61,13 @@ def _add_history_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--from", dest="start", metavar="TIME", help="Kafka: first record time (default: earliest)")
     group.add_argument("--until", metavar="TIME", help="Kafka: records stamped before TIME (default: the end now)")
     tuning = parser.add_argument_group("tuning")
-    tuning.add_argument("--batch-size", type=int, default=50_000, help="records per batch (default: 50000)")
+    tuning.add_argument(
+        "--batch-size",
+        type=int,
+        default=REPLAY_BATCH_SIZE,
+        help=f"records per batch (default: {REPLAY_BATCH_SIZE}); larger batches replay faster "
+        "(a busy entity's events together) and hold more records in memory at once",
+    )
     tuning.add_argument(
         "--cache-entities",
         type=int,

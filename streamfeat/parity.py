@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from streamfeat.backfill import BackfillReport, PointInTimeRequest, point_in_time
+from streamfeat.backfill import REPLAY_BATCH_SIZE, BackfillReport, PointInTimeRequest, point_in_time
 from streamfeat.definitions import FeatureView
 from streamfeat.errors import DefinitionError, HistoryError
 from streamfeat.history import History
@@ -116,7 +116,7 @@ def check_parity(
     history: History,
     *,
     max_examples: int = 10,
-    batch_size: int = 50_000,
+    batch_size: int = REPLAY_BATCH_SIZE,
     cache_entities: int = 200_000,
     progress: bool = False,
 ) -> ParityReport:
