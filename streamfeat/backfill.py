@@ -523,6 +523,7 @@ class _NativeViewJoin:
         with gc_paused():  # millions of new objects, none of them in a cycle
             self.columns = dict(zip(self.features, self.engine.columns(indices, arrays)))
         self.answered = self.engine.answered[0]
+        self.engine.release()  # the replay's memory, freed off this thread
 
 
 def _entity_keys(batch: HistoryBatch, view: FeatureView, entity_field: str) -> list[str]:

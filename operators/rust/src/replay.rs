@@ -805,11 +805,19 @@ impl ReplayJoin {
     fn answer_pending(&mut self, py: Python<'_>) -> PyResult<()> {
         let view_ref = self.view.clone_ref(py);
         let view = view_ref.get();
-        for s in 0..self.slots.len() {
-            if !self.slots[s].spilled && !self.slots[s].rows.is_empty() {
-                self.answer(py, view, s, i64::MAX)?;
-                self.slots[s].rows = Vec::new();
+        let due: Vec<usize> = (0..self.slots.len())
+            .filter(|&s| !self.slots[s].spilled && !self.slots[s].rows.is_empty())
+            .collect();
+        for (j, &s) in due.iter().enumerate() {
+            // as `apply`: the states some entities ahead, then what they point to
+            if let Some(state) = due.get(j + 8).and_then(|&a| self.slots[a].state.as_ref()) {
+                NativeView::prefetch_features(state);
             }
+            if let Some(state) = due.get(j + 4).and_then(|&a| self.slots[a].state.as_ref()) {
+                view.prefetch_data(state, |_| &NIL);
+            }
+            self.answer(py, view, s, i64::MAX)?;
+            self.slots[s].rows = Vec::new();
         }
         Ok(())
     }
@@ -845,6 +853,24 @@ impl ReplayJoin {
         let _freeing = std::thread::Builder::new()
             .name("streamfeat-free".into())
             .spawn(move || drop(done));
+    }
+
+    /// Let go of everything once the columns are taken: the entities, their index and the
+    /// answers are freed on a helper thread, as `drop_answered` frees states (a million
+    /// entities and answers are as many allocations to free). The replay is empty after.
+    fn release(&mut self) {
+        let slots = std::mem::take(&mut self.slots);
+        let index = std::mem::replace(&mut self.index, EntityIndex::new());
+        let answers = std::mem::take(&mut self.answers);
+        let hashes = std::mem::take(&mut self.hashes);
+        let texts = std::mem::take(&mut self.texts);
+        self.resident = 0;
+        self.answered = 0;
+        self.rows = 0;
+        // should no thread be had, `spawn` drops the closure: they are freed here
+        let _freeing = std::thread::Builder::new()
+            .name("streamfeat-free".into())
+            .spawn(move || drop((slots, index, answers, hashes, texts)));
     }
 
     /// Feature `i`'s answers, by spine row (`features`: the features wanted, by index).
