@@ -395,6 +395,15 @@ pub fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
+/// Prefetch the cache lines of `items`, at most `max_bytes` of them.
+#[inline]
+pub fn prefetch_slice<T>(items: &[T], max_bytes: usize) {
+    let base = items.as_ptr() as *const u8;
+    for offset in (0..std::mem::size_of_val(items).min(max_bytes)).step_by(64) {
+        prefetch(base.wrapping_add(offset));
+    }
+}
+
 impl FeatureState {
     /// Prefetch the memory inserting `value` reads first: the newest tile (every tile
     /// when a refresh may seal them), both ends of an event queue, a sketch's register.
@@ -404,11 +413,7 @@ impl FeatureState {
             Main::Running { .. } => {}
             Main::Tiles { tiles, .. } => {
                 if spec.refresh.is_some() {
-                    let base = tiles.as_ptr() as *const u8;
-                    let bytes = std::mem::size_of_val(tiles.as_slice()).min(16 * 64);
-                    for offset in (0..bytes).step_by(64) {
-                        prefetch(base.wrapping_add(offset));
-                    }
+                    prefetch_slice(tiles, 16 * 64);
                 } else if let Some(last) = tiles.last() {
                     prefetch(last);
                 }

@@ -361,11 +361,7 @@ impl HllState {
         }
         let registers = &self.stairs;
         if registers.slots.is_empty() {
-            let base = registers.entries.as_ptr() as *const u8;
-            let bytes = std::mem::size_of_val(registers.entries.as_slice());
-            for offset in (0..bytes).step_by(64) {
-                crate::feature::prefetch(base.wrapping_add(offset));
-            }
+            crate::feature::prefetch_slice(&registers.entries, usize::MAX);
         } else {
             let (index, _) = hll.register_and_rank(hash);
             crate::feature::prefetch(registers.slots.as_ptr().wrapping_add(index as usize));

@@ -75,14 +75,10 @@ impl NativeView {
 
     /// Prefetch what `apply_one` reads of `state`, in steps some events apart, each
     /// reading what the one before fetched: the feature states, then what they point to
-    /// (`prefetch_data`), then what that points to (`prefetch_deep`).
+    /// (`deep` false: `FeatureState::prefetch_data`), then what that points to (`deep`).
     #[inline]
     pub(crate) fn prefetch_features(state: &NativeEntityState) {
-        let base = state.features.as_ptr() as *const u8;
-        let bytes = std::mem::size_of_val(state.features.as_slice());
-        for offset in (0..bytes).step_by(64) {
-            feature::prefetch(base.wrapping_add(offset));
-        }
+        feature::prefetch_slice(&state.features, usize::MAX);
     }
 
     #[inline]
@@ -90,20 +86,14 @@ impl NativeView {
         &self,
         state: &NativeEntityState,
         value: impl Fn(usize) -> &'a Val,
+        deep: bool,
     ) {
         for (i, (spec, fs)) in self.specs.iter().zip(state.features.iter()).enumerate() {
-            fs.prefetch_data(spec, value(i));
-        }
-    }
-
-    #[inline]
-    pub(crate) fn prefetch_deep<'a>(
-        &self,
-        state: &NativeEntityState,
-        value: impl Fn(usize) -> &'a Val,
-    ) {
-        for (i, (spec, fs)) in self.specs.iter().zip(state.features.iter()).enumerate() {
-            fs.prefetch_deep(spec, value(i));
+            if deep {
+                fs.prefetch_deep(spec, value(i));
+            } else {
+                fs.prefetch_data(spec, value(i));
+            }
         }
     }
 

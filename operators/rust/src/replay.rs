@@ -714,13 +714,13 @@ impl ReplayJoin {
                 if j + 4 < order.len() {
                     if let Some(state) = &self.slots[slot_at(j + 4)].state {
                         let ahead = order[j + 4] as usize;
-                        view.prefetch_data(state, |f| input(f, ahead));
+                        view.prefetch_data(state, |f| input(f, ahead), false);
                     }
                 }
                 if j + 2 < order.len() {
                     if let Some(state) = &self.slots[slot_at(j + 2)].state {
                         let ahead = order[j + 2] as usize;
-                        view.prefetch_deep(state, |f| input(f, ahead));
+                        view.prefetch_data(state, |f| input(f, ahead), true);
                     }
                 }
                 let i = i as usize;
@@ -814,7 +814,7 @@ impl ReplayJoin {
                 NativeView::prefetch_features(state);
             }
             if let Some(state) = due.get(j + 4).and_then(|&a| self.slots[a].state.as_ref()) {
-                view.prefetch_data(state, |_| &NIL);
+                view.prefetch_data(state, |_| &NIL, false);
             }
             self.answer(py, view, s, i64::MAX)?;
             self.slots[s].rows = Vec::new();
