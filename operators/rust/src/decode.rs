@@ -149,21 +149,30 @@ fn value_error(message: String) -> PyErr {
     pyo3::exceptions::PyValueError::new_err(message)
 }
 
-/// One output column: numbers gathered in Rust (handed over as an `array.array`, no
-/// Python object per value), anything else as Python objects.
-enum Column<'py> {
+/// One output column, gathered without the GIL: numbers (handed over as an
+/// `array.array`, no Python object per value), strings and booleans (made into Python
+/// objects afterwards).
+enum Column<'a> {
     Ints(Vec<i64>),
     Floats(Vec<f64>),
-    Objects(Bound<'py, PyList>),
+    Strs(Vec<&'a str>),
+    Bools(Vec<bool>),
 }
 
-/// The outputs of one `decode` call.
-struct Decoded<'py> {
-    keys: Bound<'py, PyList>,
+/// An entity key as read: text, or an integer taken as its text.
+enum KeyText<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+/// The outputs of one `decode` call, before any Python object is made.
+struct Decoded<'a> {
+    keys: Vec<KeyText<'a>>,
     times: Vec<i64>,
     arrivals: Vec<i64>,
     positions: Vec<i64>,
-    columns: Vec<Column<'py>>,
+    columns: Vec<Column<'a>>,
+    deferred: Vec<usize>,
 }
 
 /// `array.array(code, data)`: the values in one buffer, indexable as Python numbers.
@@ -279,9 +288,61 @@ impl RecordDecoder {
                 arrivals.len()
             )));
         }
-        let size = payloads.len();
+        // The payloads' bytes (None: not bytes), borrowed from objects `payloads` keeps alive.
+        let texts: Vec<Option<&[u8]>> = payloads
+            .iter()
+            .map(|item| {
+                item.cast::<pyo3::types::PyBytes>()
+                    .ok()
+                    .map(|b| b.as_bytes())
+            })
+            .collect();
+        // Parse and check every record without the GIL: another thread runs Python meanwhile.
+        let out = py.detach(|| self.parse(&texts, &arrivals));
+        let mut strings: Strings = HashMap::default();
+        let keys: Vec<Py<PyAny>> = out
+            .keys
+            .iter()
+            .map(|key| match key {
+                KeyText::Text(s) => shared_str(py, &mut strings, s).into_any(),
+                KeyText::Int(v) => PyString::new(py, &v.to_string()).into_any().unbind(),
+            })
+            .collect();
+        let columns = PyList::empty(py);
+        for (j, column) in out.columns.iter().enumerate() {
+            match column {
+                Column::Ints(v) => columns.append(array_of(py, "q", v)?)?,
+                Column::Floats(v) => columns.append(array_of(py, "d", v)?)?,
+                // a str entity field: the keys (an int is taken as its text)
+                Column::Strs(_) if j == self.entity => {
+                    columns.append(PyList::new(py, keys.iter().map(|k| k.clone_ref(py)))?)?
+                }
+                Column::Strs(v) => columns.append(PyList::new(
+                    py,
+                    v.iter().map(|s| shared_str(py, &mut strings, s)),
+                )?)?,
+                Column::Bools(v) => {
+                    columns.append(PyList::new(py, v.iter().map(|b| PyBool::new(py, *b)))?)?
+                }
+            }
+        }
+        Ok((
+            PyList::new(py, keys)?,
+            array_of(py, "q", &out.times)?,
+            array_of(py, "q", &out.arrivals)?,
+            columns,
+            array_of(py, "q", &out.positions)?,
+            PyList::new(py, out.deferred)?,
+        ))
+    }
+}
+
+impl RecordDecoder {
+    /// Every record of `texts` decided (into columns) or deferred, without Python.
+    fn parse<'a>(&self, texts: &[Option<&'a [u8]>], arrivals: &[Option<i64>]) -> Decoded<'a> {
+        let size = texts.len();
         let mut out = Decoded {
-            keys: PyList::empty(py),
+            keys: Vec::with_capacity(size),
             times: Vec::with_capacity(size),
             arrivals: Vec::with_capacity(size),
             positions: Vec::with_capacity(size),
@@ -290,27 +351,22 @@ impl RecordDecoder {
                 .map(|kind| match kind {
                     FieldKind::Int => Column::Ints(Vec::with_capacity(size)),
                     FieldKind::Float => Column::Floats(Vec::with_capacity(size)),
-                    _ => Column::Objects(PyList::empty(py)),
+                    FieldKind::Str => Column::Strs(Vec::with_capacity(size)),
+                    FieldKind::Bool => Column::Bools(Vec::new()),
                 })
                 .collect(),
+            deferred: Vec::new(),
         };
-        let deferred = PyList::empty(py);
-        let mut strings: Strings = HashMap::default();
         let mut slots = Slots {
             names: &self.names,
             raw: vec![None; self.names.len()],
         };
-        for (i, item) in payloads.iter().enumerate() {
-            let text = match item.cast::<pyo3::types::PyBytes>() {
-                Ok(b) => {
-                    let bytes = b.as_bytes();
-                    if bytes.len() > self.max_record_bytes || bytes.contains(&b'\\') {
-                        None
-                    } else {
-                        std::str::from_utf8(bytes).ok()
-                    }
+        for (i, bytes) in texts.iter().enumerate() {
+            let text = match bytes {
+                Some(bytes) if bytes.len() <= self.max_record_bytes && !bytes.contains(&b'\\') => {
+                    std::str::from_utf8(bytes).ok()
                 }
-                Err(_) => None,
+                _ => None,
             };
             let decided = match text {
                 None => false,
@@ -318,107 +374,80 @@ impl RecordDecoder {
                     slots.raw.iter_mut().for_each(|r| *r = None);
                     let mut de = serde_json::Deserializer::from_str(text);
                     let parsed = (&mut slots).deserialize(&mut de).and_then(|()| de.end());
-                    parsed.is_ok()
-                        && self.emit(py, i, &slots.raw, arrivals[i], &mut strings, &mut out)?
+                    parsed.is_ok() && self.emit(i, &slots.raw, arrivals[i], &mut out)
                 }
             };
             if !decided {
-                deferred.append(i)?;
+                out.deferred.push(i);
             }
         }
-        let columns = PyList::empty(py);
-        for column in &out.columns {
-            match column {
-                Column::Ints(v) => columns.append(array_of(py, "q", v)?)?,
-                Column::Floats(v) => columns.append(array_of(py, "d", v)?)?,
-                Column::Objects(list) => columns.append(list)?,
-            }
-        }
-        Ok((
-            out.keys,
-            array_of(py, "q", &out.times)?,
-            array_of(py, "q", &out.arrivals)?,
-            columns,
-            array_of(py, "q", &out.positions)?,
-            deferred,
-        ))
+        out
     }
-}
 
-impl RecordDecoder {
     /// Append record `i` (its fields' raw text in `raw`) to `out` if every check passes.
-    #[allow(clippy::too_many_arguments)]
     fn emit<'a>(
         &self,
-        py: Python<'_>,
         i: usize,
         raw: &[Option<&'a str>],
         arrival: Option<i64>,
-        strings: &mut Strings<'a>,
-        out: &mut Decoded<'_>,
-    ) -> PyResult<bool> {
+        out: &mut Decoded<'a>,
+    ) -> bool {
         let mut values: [Option<Value<'a>>; 16] = Default::default();
         if raw.len() > values.len() {
-            return Ok(false); // wide schemas: the Python path
+            return false; // wide schemas: the Python path
         }
         for (j, text) in raw.iter().enumerate() {
             let Some(text) = text else {
                 if j < self.schema_len {
-                    return Ok(false); // a missing field
+                    return false; // a missing field
                 }
                 continue; // no arrival field: the event time
             };
             match convert(text, self.kinds[j], j == self.entity) {
                 Some(v) => values[j] = Some(v),
-                None => return Ok(false),
+                None => return false,
             }
         }
         let key_len = match &values[self.entity] {
             Some(Value::Str(s)) => s.len(),
             Some(Value::Int(v)) => v.to_string().len(),
-            _ => return Ok(false),
+            _ => return false,
         };
         if key_len == 0 || key_len > self.max_key_bytes {
-            return Ok(false);
+            return false;
         }
         let Some(Value::Int(event_time)) = values[self.timestamp] else {
-            return Ok(false);
+            return false;
         };
         let arrival = match arrival {
             Some(a) => a,
             None => match self.arrival.map(|j| &values[j]) {
                 Some(Some(Value::Int(a))) => *a,
-                Some(Some(_)) => return Ok(false),
+                Some(Some(_)) => return false,
                 _ => event_time,
             },
         };
-        let key: Py<PyAny> = match &values[self.entity] {
-            Some(Value::Str(s)) => shared_str(py, strings, s).into_any(),
-            Some(Value::Int(v)) => PyString::new(py, &v.to_string()).into_any().unbind(),
-            _ => return Ok(false),
+        let key = match &values[self.entity] {
+            Some(Value::Str(s)) => KeyText::Text(s),
+            Some(Value::Int(v)) => KeyText::Int(*v),
+            _ => return false,
         };
         // every value is checked above: from here on the record is appended whole
         for (j, column) in out.columns.iter_mut().enumerate() {
             match (column, &values[j]) {
                 (Column::Ints(v), Some(Value::Int(n))) => v.push(*n),
                 (Column::Floats(v), Some(Value::Float(x))) => v.push(*x),
-                (Column::Objects(list), value) => {
-                    let value: Py<PyAny> = match value {
-                        // a str entity field: the key (an int is taken as its text)
-                        _ if j == self.entity => key.clone_ref(py),
-                        Some(Value::Str(s)) => shared_str(py, strings, s).into_any(),
-                        Some(Value::Bool(b)) => PyBool::new(py, *b).to_owned().into_any().unbind(),
-                        _ => unreachable!("a field's value has its column's kind"),
-                    };
-                    list.append(value)?;
-                }
+                (Column::Strs(v), Some(Value::Str(s))) => v.push(s),
+                // an int entity key in a str field: `decode` takes the key's text
+                (Column::Strs(v), Some(Value::Int(_))) if j == self.entity => v.push(""),
+                (Column::Bools(v), Some(Value::Bool(b))) => v.push(*b),
                 _ => unreachable!("a field's value has its column's kind"),
             }
         }
-        out.keys.append(key)?;
+        out.keys.push(key);
         out.times.push(event_time);
         out.arrivals.push(arrival);
         out.positions.push(i as i64);
-        Ok(true)
+        true
     }
 }

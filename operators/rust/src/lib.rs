@@ -42,6 +42,33 @@ fn format_error(py: Python<'_>, err: FormatError) -> PyErr {
     }
 }
 
+/// A read error as the Python operators raise it, for a read at `t`.
+fn read_error(py: Python<'_>, err: ReadError, t: i64) -> PyErr {
+    let (module, class, msg) = match err {
+        ReadError::BeforeSealed {
+            boundary,
+            sealed_at,
+        } => (
+            "operators.feature",
+            "ReadBeforeStateError",
+            format!("read at {t} needs boundary {boundary}, but the state has already sealed boundary {sealed_at}"),
+        ),
+        ReadError::BeforeNewest { newest, hi } => (
+            "operators.base",
+            "ReadBeforeNewestEventError",
+            format!("window ending at {hi} asked of a state holding an event at {newest}"),
+        ),
+    };
+    match py
+        .import(module)
+        .and_then(|m| m.getattr(class))
+        .and_then(|cls| cls.call1((msg,)))
+    {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(e) => e,
+    }
+}
+
 /// Mutable state of one entity in one view (`operators.view.EntityState`).
 #[pyclass(module = "operators._native")]
 pub struct NativeEntityState {
@@ -132,6 +159,11 @@ impl NativeView {
 
     /// Every feature's value as of `t`, in feature order (read errors as Python's).
     fn outputs(&self, py: Python<'_>, state: &NativeEntityState, t: i64) -> PyResult<Vec<Out>> {
+        self.outputs_raw(state, t).map_err(|e| read_error(py, e, t))
+    }
+
+    /// `outputs` without the GIL: a read error is returned as it is.
+    fn outputs_raw(&self, state: &NativeEntityState, t: i64) -> Result<Vec<Out>, ReadError> {
         let mut out = Vec::with_capacity(self.specs.len());
         for (spec, fs) in self.specs.iter().zip(state.features.iter()) {
             let quick = feature::quick_distinct(spec, fs, t);
@@ -143,31 +175,7 @@ impl NativeView {
                 Some(Err(e)) => Err(e),
                 None => feature::intermediate(spec, fs, t),
             };
-            let acc = match intermediate {
-                Ok(acc) => acc,
-                Err(ReadError::BeforeSealed {
-                    boundary,
-                    sealed_at,
-                }) => {
-                    let cls = py
-                        .import("operators.feature")?
-                        .getattr("ReadBeforeStateError")?;
-                    let msg = format!(
-                        "read at {t} needs boundary {boundary}, but the state has already sealed boundary {sealed_at}"
-                    );
-                    return Err(PyErr::from_value(cls.call1((msg,))?));
-                }
-                Err(ReadError::BeforeNewest { newest, hi }) => {
-                    let cls = py
-                        .import("operators.base")?
-                        .getattr("ReadBeforeNewestEventError")?;
-                    let msg = format!(
-                        "window ending at {hi} asked of a state holding an event at {newest}"
-                    );
-                    return Err(PyErr::from_value(cls.call1((msg,))?));
-                }
-            };
-            out.push(match acc {
+            out.push(match intermediate? {
                 Acc::I(n) => Out::I(n),
                 Acc::F(x) => Out::F(x),
                 Acc::Opt(None) => Out::Null,
@@ -634,34 +642,80 @@ impl NativeView {
                 "publish_batch: one name per feature and one large flag per state",
             ));
         }
-        let out = PyList::empty(py);
-        let mut scratch = Writer::with_capacity(4096);
+        let cells: Vec<Bound<'py, NativeEntityState>> = states
+            .iter()
+            .map(|item| item.cast_into::<NativeEntityState>().map_err(PyErr::from))
+            .collect::<PyResult<_>>()?;
+        let guards: Vec<PyRef<'py, NativeEntityState>> = cells
+            .iter()
+            .map(|cell| cell.try_borrow().map_err(PyErr::from))
+            .collect::<PyResult<_>>()?;
+        /// States borrowed (their guards held below) for the GIL-free encoding.
+        struct Shared(Vec<*const NativeEntityState>);
+        // SAFETY: each state's `PyRef` guard outlives the encoding: no one can change it.
+        unsafe impl Send for Shared {}
+        let shared = Shared(guards.iter().map(|g| &**g as *const _).collect());
         let fields = json_fields(&names);
-        for (item, large) in states.iter().zip(large) {
-            let cell = item.cast::<NativeEntityState>()?;
-            let state = cell.borrow();
-            let (values, from, until) = match at {
-                None => (None, 0, 0),
-                Some(at) => {
-                    let t = state.now.max(at);
-                    let outputs = self.outputs(py, &state, t)?;
-                    (
-                        self.values_json(&outputs, &fields),
-                        t,
-                        self.change(&state, t),
-                    )
+        // Per state: (data end, values end or None, from, until) into one buffer each.
+        type Encoded = (Option<usize>, Option<usize>, i64, i64);
+        type Buffers = (Vec<u8>, Vec<u8>, Vec<Encoded>);
+        let encoded: Result<Buffers, (ReadError, i64)> = py.detach(move || {
+            let shared = shared;
+            let mut data = Vec::with_capacity(shared.0.len() * 512);
+            let mut texts = Vec::with_capacity(shared.0.len() * 128);
+            let mut scratch = Writer::with_capacity(4096);
+            let mut out = Vec::with_capacity(shared.0.len());
+            for (&pointer, large) in shared.0.iter().zip(large) {
+                // SAFETY: see `Shared`
+                let state = unsafe { &*pointer };
+                let (values, from, until) = match at {
+                    None => (None, 0, 0),
+                    Some(at) => {
+                        let t = state.now.max(at);
+                        let outputs = self.outputs_raw(state, t).map_err(|e| (e, t))?;
+                        (
+                            self.values_json(&outputs, &fields),
+                            t,
+                            self.change(state, t),
+                        )
+                    }
+                };
+                let values_only = large && values.is_some() && horizon.is_some_and(|h| until > h);
+                let data_end = if values_only {
+                    None
+                } else {
+                    self.encode_into(state, &mut scratch);
+                    data.extend_from_slice(&scratch.buf);
+                    Some(data.len())
+                };
+                let values_end = values.map(|v| {
+                    texts.extend_from_slice(&v);
+                    texts.len()
+                });
+                out.push((data_end, values_end, from, until));
+            }
+            Ok((data, texts, out))
+        });
+        drop(guards);
+        let (data, texts, encoded) = encoded.map_err(|(e, t)| read_error(py, e, t))?;
+        let out = PyList::empty(py);
+        let (mut data_at, mut text_at) = (0, 0);
+        for (data_end, values_end, from, until) in encoded {
+            let data: Py<PyAny> = match data_end {
+                None => py.None(),
+                Some(end) => {
+                    let bytes = PyBytes::new(py, &data[data_at..end]).into_any().unbind();
+                    data_at = end;
+                    bytes
                 }
             };
-            let values_only = large && values.is_some() && horizon.is_some_and(|h| until > h);
-            let data: Py<PyAny> = if values_only {
-                py.None()
-            } else {
-                self.encode_into(&state, &mut scratch);
-                PyBytes::new(py, &scratch.buf).into_any().unbind()
-            };
-            let values: Py<PyAny> = match values {
-                Some(v) => PyBytes::new(py, &v).into_any().unbind(),
+            let values: Py<PyAny> = match values_end {
                 None => py.None(),
+                Some(end) => {
+                    let bytes = PyBytes::new(py, &texts[text_at..end]).into_any().unbind();
+                    text_at = end;
+                    bytes
+                }
             };
             out.append((data, values, from, until))?;
         }
@@ -763,6 +817,18 @@ impl NativeView {
         let mut accepted: u64 = 0;
         let mut late: Vec<usize> = Vec::new();
         let mut ahead: Vec<usize> = Vec::new();
+        if pending.is_none() {
+            return self.batch_detached(
+                py,
+                states,
+                &keys,
+                dict,
+                groups.collect(),
+                &times,
+                &arrivals,
+                &inputs,
+            );
+        }
         for positions in groups {
             let key = &keys[positions[0]];
             let found = match dict {
@@ -838,6 +904,103 @@ impl NativeView {
             }
             if any && !stored {
                 states.set_item(key, cell)?;
+            }
+        }
+        late.sort_unstable();
+        ahead.sort_unstable();
+        Ok((accepted, late, ahead))
+    }
+
+    /// `batch` without spine rows: the states are looked up (and new ones made) holding
+    /// the GIL, then every event is applied without it, so another thread (a second
+    /// worker's partitions) runs Python meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_detached<'py>(
+        &self,
+        py: Python<'py>,
+        states: &Bound<'py, PyAny>,
+        keys: &[Bound<'py, PyAny>],
+        dict: Option<&Bound<'py, PyDict>>,
+        groups: Vec<&[usize]>,
+        times: &[i64],
+        arrivals: &[i64],
+        inputs: &[Option<Vec<Val>>],
+    ) -> PyResult<(u64, Vec<usize>, Vec<usize>)> {
+        /// States borrowed mutably (their guards held below) for the GIL-free loop.
+        struct Borrowed(Vec<*mut NativeEntityState>);
+        // SAFETY: each pointer is to a distinct state whose `PyRefMut` guard outlives the
+        // loop, so nothing else (no Python code, no other thread) can reach it meanwhile.
+        unsafe impl Send for Borrowed {}
+        let mut cells: Vec<(Bound<'py, NativeEntityState>, bool)> =
+            Vec::with_capacity(groups.len());
+        for positions in groups.iter() {
+            let key = &keys[positions[0]];
+            let found = match dict {
+                Some(d) => d.get_item(key)?,
+                None => {
+                    let got = states.call_method1("get", (key,))?;
+                    if got.is_none() {
+                        None
+                    } else {
+                        Some(got)
+                    }
+                }
+            };
+            cells.push(match found {
+                Some(obj) => (
+                    obj.cast_into::<NativeEntityState>().map_err(PyErr::from)?,
+                    true,
+                ),
+                None => (Bound::new(py, self.fresh())?, false),
+            });
+        }
+        let mut guards = Vec::with_capacity(cells.len());
+        for (cell, _) in cells.iter() {
+            guards.push(cell.try_borrow_mut().map_err(|_| {
+                PyValueError::new_err("apply_batch: one state object is mapped from two keys")
+            })?);
+        }
+        let firsts: Vec<usize> = groups.iter().map(|p| p[0]).collect();
+        let borrowed = Borrowed(guards.iter_mut().map(|g| &mut **g as *mut _).collect());
+        fn value(column: &Option<Vec<Val>>, i: usize) -> &Val {
+            match column {
+                None => &NIL,
+                Some(v) => &v[i],
+            }
+        }
+        let (accepted, mut late, mut ahead, any) = py.detach(move || {
+            let borrowed = borrowed;
+            let mut accepted: u64 = 0;
+            let mut late: Vec<usize> = Vec::new();
+            let mut ahead: Vec<usize> = Vec::new();
+            let mut any = vec![false; groups.len()];
+            for (g, positions) in groups.iter().enumerate() {
+                // SAFETY: see `Borrowed`
+                let pointer = borrowed.0[g];
+                let state = unsafe { &mut *pointer };
+                for &i in positions.iter() {
+                    match self.apply_one(
+                        state,
+                        times[i],
+                        arrivals[i],
+                        |f| value(&inputs[f], i),
+                        &[],
+                    ) {
+                        ACCEPTED => {
+                            accepted += 1;
+                            any[g] = true;
+                        }
+                        LATE => late.push(i),
+                        _ => ahead.push(i),
+                    }
+                }
+            }
+            (accepted, late, ahead, any)
+        });
+        drop(guards);
+        for ((cell, stored), (any, first)) in cells.into_iter().zip(any.into_iter().zip(firsts)) {
+            if any && !stored {
+                states.set_item(&keys[first], cell)?;
             }
         }
         late.sort_unstable();
