@@ -544,6 +544,9 @@ impl NativeView {
         arrivals: &Bound<'py, PyAny>,
         columns: &Bound<'py, PyAny>,
     ) -> PyResult<(u64, Vec<usize>, Vec<usize>)> {
+        if let Some(done) = self.apply_free(py, states, keys, event_times, arrivals, columns)? {
+            return Ok(done);
+        }
         self.batch(
             py,
             states,
@@ -817,18 +820,6 @@ impl NativeView {
         let mut accepted: u64 = 0;
         let mut late: Vec<usize> = Vec::new();
         let mut ahead: Vec<usize> = Vec::new();
-        if pending.is_none() {
-            return self.batch_detached(
-                py,
-                states,
-                &keys,
-                dict,
-                groups.collect(),
-                &times,
-                &arrivals,
-                &inputs,
-            );
-        }
         for positions in groups {
             let key = &keys[positions[0]];
             let found = match dict {
@@ -911,31 +902,134 @@ impl NativeView {
         Ok((accepted, late, ahead))
     }
 
-    /// `batch` without spine rows: the states are looked up (and new ones made) holding
-    /// the GIL, then every event is applied without it, so another thread (a second
-    /// worker's partitions) runs Python meanwhile.
-    #[allow(clippy::too_many_arguments)]
-    fn batch_detached<'py>(
+    /// `apply_batch` with the work done without the GIL, so that another thread (a second
+    /// worker's partitions) runs Python meanwhile: holding it, only the keys' and strings'
+    /// text is read and the states are looked up and stored. `None` (nothing done) when a
+    /// key is not a `str` or a distinct count's input not a string: `batch` then decides,
+    /// raising as it always did.
+    #[allow(clippy::type_complexity)]
+    fn apply_free<'py>(
         &self,
         py: Python<'py>,
         states: &Bound<'py, PyAny>,
-        keys: &[Bound<'py, PyAny>],
-        dict: Option<&Bound<'py, PyDict>>,
-        groups: Vec<&[usize]>,
-        times: &[i64],
-        arrivals: &[i64],
-        inputs: &[Option<Vec<Val>>],
-    ) -> PyResult<(u64, Vec<usize>, Vec<usize>)> {
-        /// States borrowed mutably (their guards held below) for the GIL-free loop.
-        struct Borrowed(Vec<*mut NativeEntityState>);
-        // SAFETY: each pointer is to a distinct state whose `PyRefMut` guard outlives the
-        // loop, so nothing else (no Python code, no other thread) can reach it meanwhile.
-        unsafe impl Send for Borrowed {}
-        let mut cells: Vec<(Bound<'py, NativeEntityState>, bool)> =
-            Vec::with_capacity(groups.len());
-        for positions in groups.iter() {
-            let key = &keys[positions[0]];
-            let found = match dict {
+        keys: &Bound<'py, PyAny>,
+        event_times: &Bound<'py, PyAny>,
+        arrivals: &Bound<'py, PyAny>,
+        columns: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<(u64, Vec<usize>, Vec<usize>)>> {
+        let Ok(keys) = keys.cast::<PyList>() else {
+            return Ok(None);
+        };
+        let keys: Vec<Bound<'py, PyAny>> = keys.iter().collect();
+        let mut texts: Vec<&str> = Vec::with_capacity(keys.len());
+        for key in keys.iter() {
+            match key.cast::<PyString>() {
+                Ok(s) => texts.push(s.to_str()?),
+                Err(_) => return Ok(None),
+            }
+        }
+        let size = keys.len();
+        let (times, arrivals, columns) =
+            batch_columns(size, event_times, arrivals, columns, self.specs.len())?;
+        /// A feature's inputs as read holding the GIL.
+        enum Input<'py> {
+            None,
+            Vals(Vec<Val>),
+            Items(Vec<Bound<'py, PyString>>),
+        }
+        /// The same, ready for the GIL-free loop.
+        enum Ready<'a> {
+            None,
+            Vals(Vec<Val>),
+            Strs(Vec<&'a str>),
+        }
+        let mut raw: Vec<Input<'py>> = Vec::with_capacity(columns.len());
+        for (i, (column, spec)) in columns.iter().zip(self.specs.iter()).enumerate() {
+            if column.is_none() || matches!(spec.kind, Kind::Count) {
+                raw.push(Input::None);
+                continue;
+            }
+            let input = if let Kind::Distinct(_) = spec.kind {
+                let Ok(list) = column.cast::<PyList>() else {
+                    return Ok(None);
+                };
+                let mut out = Vec::with_capacity(size);
+                for item in list.iter() {
+                    match item.cast_into::<PyString>() {
+                        Ok(s) => out.push(s),
+                        Err(_) => return Ok(None),
+                    }
+                }
+                Input::Items(out)
+            } else {
+                Input::Vals(input_column(
+                    &spec.kind,
+                    column,
+                    size,
+                    i,
+                    &mut HashMap::new(),
+                )?)
+            };
+            let len = match &input {
+                Input::Vals(v) => v.len(),
+                Input::Items(v) => v.len(),
+                _ => size,
+            };
+            if len != size {
+                return Err(PyValueError::new_err(format!(
+                    "batch column of feature {i} has {len} values for {size} keys"
+                )));
+            }
+            raw.push(input);
+        }
+        let mut inputs: Vec<Ready> = Vec::with_capacity(raw.len());
+        for input in raw.iter_mut() {
+            inputs.push(match input {
+                Input::Items(items) => {
+                    Ready::Strs(items.iter().map(|s| s.to_str()).collect::<PyResult<_>>()?)
+                }
+                Input::Vals(v) => Ready::Vals(std::mem::take(v)),
+                Input::None => Ready::None,
+            });
+        }
+        // Group positions by entity: distinct keys (first position) and positions in
+        // entity order (a counting sort).
+        let (firsts, starts, order) = py.detach(|| {
+            let mut slot_of_text: HashMap<&str, usize, foldhash::fast::RandomState> =
+                HashMap::default();
+            let mut slot_of: Vec<usize> = Vec::with_capacity(size);
+            let mut counts: Vec<usize> = Vec::new();
+            let mut firsts: Vec<usize> = Vec::new();
+            for (i, text) in texts.iter().enumerate() {
+                let slot = *slot_of_text.entry(text).or_insert_with(|| {
+                    counts.push(0);
+                    firsts.push(i);
+                    counts.len() - 1
+                });
+                counts[slot] += 1;
+                slot_of.push(slot);
+            }
+            let mut starts: Vec<usize> = Vec::with_capacity(counts.len() + 1);
+            let mut total = 0;
+            for c in counts.iter() {
+                starts.push(total);
+                total += c;
+            }
+            starts.push(total);
+            let mut fill = starts.clone();
+            let mut order = vec![0usize; size];
+            for (i, &slot) in slot_of.iter().enumerate() {
+                order[fill[slot]] = i;
+                fill[slot] += 1;
+            }
+            (firsts, starts, order)
+        });
+        let dict = states.cast::<PyDict>().ok();
+        let mut found: Vec<Option<Bound<'py, NativeEntityState>>> =
+            Vec::with_capacity(firsts.len());
+        for &first in firsts.iter() {
+            let key = &keys[first];
+            let got = match dict {
                 Some(d) => d.get_item(key)?,
                 None => {
                     let got = states.call_method1("get", (key,))?;
@@ -946,66 +1040,113 @@ impl NativeView {
                     }
                 }
             };
-            cells.push(match found {
-                Some(obj) => (
-                    obj.cast_into::<NativeEntityState>().map_err(PyErr::from)?,
-                    true,
-                ),
-                None => (Bound::new(py, self.fresh())?, false),
+            found.push(match got {
+                Some(obj) => Some(obj.cast_into::<NativeEntityState>().map_err(PyErr::from)?),
+                None => None,
             });
         }
-        let mut guards = Vec::with_capacity(cells.len());
-        for (cell, _) in cells.iter() {
+        let mut guards = Vec::with_capacity(found.len());
+        for cell in found.iter().flatten() {
             guards.push(cell.try_borrow_mut().map_err(|_| {
                 PyValueError::new_err("apply_batch: one state object is mapped from two keys")
             })?);
         }
-        let firsts: Vec<usize> = groups.iter().map(|p| p[0]).collect();
+        /// States borrowed mutably (their guards held below) for the GIL-free loop.
+        struct Borrowed(Vec<*mut NativeEntityState>);
+        // SAFETY: each pointer is to a distinct state whose `PyRefMut` guard outlives the
+        // loop, so nothing else (no Python code, no other thread) can reach it meanwhile.
+        unsafe impl Send for Borrowed {}
         let borrowed = Borrowed(guards.iter_mut().map(|g| &mut **g as *mut _).collect());
-        fn value(column: &Option<Vec<Val>>, i: usize) -> &Val {
-            match column {
-                None => &NIL,
-                Some(v) => &v[i],
-            }
-        }
-        let (accepted, mut late, mut ahead, any) = py.detach(move || {
+        let stored: Vec<bool> = found.iter().map(Option::is_some).collect();
+        let (accepted, mut late, mut ahead, created) = py.detach(move || {
             let borrowed = borrowed;
+            // the strings of distinct counts: one table entry per distinct text
+            let mut table: Vec<Box<str>> = Vec::new();
+            let values: Vec<Option<Vec<Val>>> = {
+                let mut hashes = self.hashes.lock().unwrap_or_else(|e| e.into_inner());
+                let mut seen: HashMap<&str, (u64, u32), foldhash::fast::RandomState> =
+                    HashMap::default();
+                inputs
+                    .iter_mut()
+                    .map(|input| match input {
+                        Ready::None => None,
+                        Ready::Vals(v) => Some(std::mem::take(v)),
+                        Ready::Strs(v) => Some(
+                            v.iter()
+                                .map(|text| {
+                                    let (hash, at) = *seen.entry(text).or_insert_with(|| {
+                                        let hash = match hashes.get(*text) {
+                                            Some(h) => *h,
+                                            None => {
+                                                if hashes.len() >= HASH_CACHE_SIZE {
+                                                    hashes.clear();
+                                                }
+                                                let h = Hll::hash(text);
+                                                hashes.insert(Arc::from(*text), h);
+                                                h
+                                            }
+                                        };
+                                        table.push(Box::from(*text));
+                                        (hash, (table.len() - 1) as u32)
+                                    });
+                                    Val::H(hash, at)
+                                })
+                                .collect(),
+                        ),
+                    })
+                    .collect()
+            };
+            fn value(column: &Option<Vec<Val>>, i: usize) -> &Val {
+                match column {
+                    None => &NIL,
+                    Some(v) => &v[i],
+                }
+            }
             let mut accepted: u64 = 0;
             let mut late: Vec<usize> = Vec::new();
             let mut ahead: Vec<usize> = Vec::new();
-            let mut any = vec![false; groups.len()];
-            for (g, positions) in groups.iter().enumerate() {
-                // SAFETY: see `Borrowed`
-                let pointer = borrowed.0[g];
-                let state = unsafe { &mut *pointer };
-                for &i in positions.iter() {
+            let mut created: Vec<(usize, NativeEntityState)> = Vec::new();
+            let mut next_stored = 0;
+            for (g, &was_stored) in stored.iter().enumerate() {
+                let mut fresh = None;
+                let state: &mut NativeEntityState = if was_stored {
+                    let pointer = borrowed.0[next_stored];
+                    next_stored += 1;
+                    // SAFETY: see `Borrowed`
+                    unsafe { &mut *pointer }
+                } else {
+                    fresh.insert(self.fresh())
+                };
+                let mut any = false;
+                for &i in order[starts[g]..starts[g + 1]].iter() {
                     match self.apply_one(
                         state,
                         times[i],
                         arrivals[i],
-                        |f| value(&inputs[f], i),
-                        &[],
+                        |f| value(&values[f], i),
+                        &table,
                     ) {
                         ACCEPTED => {
                             accepted += 1;
-                            any[g] = true;
+                            any = true;
                         }
                         LATE => late.push(i),
                         _ => ahead.push(i),
                     }
                 }
+                if let (Some(state), true) = (fresh, any) {
+                    created.push((g, state));
+                }
             }
-            (accepted, late, ahead, any)
+            (accepted, late, ahead, created)
         });
         drop(guards);
-        for ((cell, stored), (any, first)) in cells.into_iter().zip(any.into_iter().zip(firsts)) {
-            if any && !stored {
-                states.set_item(&keys[first], cell)?;
-            }
+        for (g, state) in created {
+            states.set_item(&keys[firsts[g]], Bound::new(py, state)?)?;
         }
         late.sort_unstable();
         ahead.sort_unstable();
-        Ok((accepted, late, ahead))
+        Ok(Some((accepted, late, ahead)))
     }
 
     fn encode(&self, state: &NativeEntityState) -> Vec<u8> {
