@@ -15,6 +15,11 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from streamfeat.errors import RejectSinkError
 
+try:  # the columns of a batch of messages in one native call (no Python loop per message)
+    from streamfeat._store_native import message_columns
+except ImportError:  # not built: the same loop in Python
+    message_columns = None
+
 __all__ = ["FETCH_CONFIG", "KafkaIOError", "KafkaRejectSink", "KafkaServedLog", "PartitionBatch", "PartitionReader", "RecordProducer", "ensure_topics", "list_partitions", "offsets_for_time", "produce_jsonl", "read_range"]
 
 
@@ -165,9 +170,13 @@ class PartitionReader:
     def read(self, max_records: int, timeout_s: float) -> PartitionBatch:
         """Up to ``max_records`` records (possibly none) waiting at most ``timeout_s``."""
         messages = self._consumer.consume(num_messages=max_records, timeout=timeout_s)
-        offsets: list[int] = []
-        payloads: list[bytes] = []
-        timestamps: list[int | None] = []
+        if message_columns is not None:
+            offsets, payloads, timestamps, stop = message_columns(messages)
+            if stop is None:
+                return PartitionBatch(offsets, payloads, timestamps)
+            messages = messages[stop:]  # from the first with an error: the loop below decides
+        else:
+            offsets, payloads, timestamps = [], [], []
         for message in messages:
             error = message.error()
             if error is not None:

@@ -66,3 +66,37 @@ def test_a_transactional_topic_ends_at_its_last_marker(kafka_bootstrap):  # noqa
     got = [p for batch in read_range(kafka_bootstrap, topic, 0, 0, end, 100) for p in batch.payloads]
     assert got == [b"%d" % i for i in range(10)]
     assert time.monotonic() - started < 10
+
+
+def test_native_message_columns_read_what_the_python_loop_reads(kafka_bootstrap, monkeypatch):  # noqa: F811
+    """``message_columns`` (one native call per batch) gives the columns the Python loop
+    gives: offsets, values (``None`` as ``b""``) and timestamps."""
+    import streamfeat.kafka_io as kafka_io
+
+    assert kafka_io.message_columns is not None, "streamfeat._store_native is not built"
+    topic = f"kio-cols-{uuid.uuid4().hex[:10]}"
+    ensure_topics(kafka_bootstrap, {topic: 1})
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for i in range(50):
+        producer.produce(topic, value=None if i % 7 == 3 else b"v%d" % i, timestamp=5_000 + i)
+    assert producer.flush(30) == 0
+
+    def read_all() -> tuple[list, list, list]:
+        reader = PartitionReader(kafka_bootstrap, topic, 0, None)
+        offsets, payloads, stamps = [], [], []
+        try:
+            while len(offsets) < 50:
+                batch = reader.read(20, 1.0)
+                offsets += batch.offsets
+                payloads += batch.payloads
+                stamps += batch.timestamps
+        finally:
+            reader.close()
+        return offsets, payloads, stamps
+
+    native = read_all()
+    monkeypatch.setattr(kafka_io, "message_columns", None)
+    assert read_all() == native
+    assert native[0] == list(range(50))
+    assert native[1][3] == b"" and native[1][4] == b"v4"
+    assert native[2] == [5_000 + i for i in range(50)]

@@ -14,6 +14,7 @@ use rusqlite::{params, Connection, TransactionBehavior};
 use std::sync::Mutex;
 
 mod lmdb;
+mod records;
 
 create_exception!(
     _store_native,
@@ -142,5 +143,6 @@ fn _store_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SqliteBatchWriter>()?;
     m.add("SqliteWriteError", m.py().get_type::<SqliteWriteError>())?;
     lmdb::register(m)?;
+    m.add_function(wrap_pyfunction!(records::message_columns, m)?)?;
     Ok(())
 }
