@@ -10,6 +10,7 @@ from :meth:`StateStore.offsets` processes every event exactly once in effect.
 from __future__ import annotations
 
 import os
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -77,6 +78,29 @@ class StateStore(Protocol):
 
 
 _RESERVED = (layout.OFFSET_PREFIX, layout.META_PREFIX)
+
+
+def _checked_keys(keys: Iterable[bytes], what: str) -> list[bytes]:
+    """``keys`` sorted, once each is known to be non-empty bytes outside the reserved O/M
+    keyspaces. Per key, only a type check at C speed: sorted, an empty key comes first and
+    a reserved one sits where a bisection for its prefix lands."""
+    ordered = list(keys)
+    bad = None
+    if set(map(type, ordered)) - {bytes}:
+        bad = next((key for key in ordered if not isinstance(key, bytes)), None)
+    if bad is None and ordered:
+        ordered.sort()
+        if not ordered[0]:
+            bad = ordered[0]
+        for reserved in _RESERVED:
+            at = bisect_left(ordered, reserved)
+            if bad is None and at < len(ordered) and ordered[at].startswith(reserved):
+                bad = ordered[at]
+    if bad is not None:
+        raise StateStoreError(
+            f"cannot {what} {bad!r}: keys must be non-empty bytes outside the reserved O/M keyspaces"
+        )
+    return ordered
 
 
 class RocksDBStateStore:
@@ -182,23 +206,19 @@ class RocksDBStateStore:
     # -- writes ----------------------------------------------------------------------------
 
     def commit(self, puts: Mapping[bytes, bytes], deletes: Iterable[bytes], offsets: Offsets) -> None:
-        writes = dict(puts)
-        for key in writes:
-            if not isinstance(key, bytes) or key.startswith(_RESERVED) or not key:
-                raise StateStoreError(
-                    f"cannot put {key!r}: keys must be non-empty bytes outside the reserved O/M keyspaces"
-                )
+        ordered = _checked_keys(puts, "put")
         removes = list(deletes)
-        for key in removes:
-            if not isinstance(key, bytes) or key.startswith(_RESERVED) or not key:
-                raise StateStoreError(
-                    f"cannot delete {key!r}: keys must be non-empty bytes outside the reserved O/M keyspaces"
-                )
+        _checked_keys(removes, "delete")
+        writes = dict(puts)
         for (topic, partition), offset in offsets.items():
-            writes[layout.offset_key(topic, partition)] = layout.encode_offset(offset)
-        self._write(writes, removes)
+            key = layout.offset_key(topic, partition)
+            if key not in writes:
+                insort(ordered, key)
+            writes[key] = layout.encode_offset(offset)
+        self._write(writes, removes, ordered)
 
-    def _write(self, puts: Mapping[bytes, bytes], deletes: Iterable[bytes]) -> None:
+    def _write(self, puts: Mapping[bytes, bytes], deletes: Iterable[bytes], ordered: list[bytes] | None = None) -> None:
+        """``ordered``: the keys of ``puts`` sorted, when the caller has them."""
         db = self.db
         batch = rocksdict.WriteBatch(raw_mode=True)
         try:
@@ -207,7 +227,7 @@ class RocksDBStateStore:
             # In key order: RocksDB inserts a sorted batch into its memtable faster (measured at
             # stop 22, 40,000 random 300-byte states into a store of 1M: db.write 0.90 µs per key
             # sorted vs 1.83 as they came; sorting costs about 0.3 µs per key).
-            for key in sorted(puts):
+            for key in sorted(puts) if ordered is None else ordered:
                 batch.put(key, puts[key])
         except ValueError as exc:  # raw mode rejects anything but bytes; nothing was written
             raise StateStoreError(f"state store {self.path}: commit rejected, nothing written: {exc}") from exc
