@@ -59,7 +59,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=30.0, help="paced production time per measurement (30)")
     parser.add_argument("--rounds", type=int, default=3, help="measurements per variant (3)")
     parser.add_argument("--partitions", type=int, default=4, help="partitions of each topic (4)")
-    parser.add_argument("--workers", type=int, default=1, help="streamfeat run -w (1)")
+    parser.add_argument("--workers", type=int, default=2, help="streamfeat run -w (2, as streamfeat run)")
     parser.add_argument(
         "--variant",
         action="append",

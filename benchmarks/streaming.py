@@ -72,7 +72,7 @@ ENTITY_USERS = (100_000, 1_000_000)
 # (about 557k distinct, against about 137k with W1's skew).
 ENTITY_ZIPF_S = 0.5
 PRODUCE_BATCH = 100_000  # events generated and encoded at a time
-FLOW_BATCH = 200_000  # streamfeat run --batch-size (its default)
+FLOW_BATCH = 500_000  # streamfeat run --batch-size (its default)
 CACHE_CAPACITY = 100_000  # KafkaRunConfig.cache_capacity default, reported for the record
 FRESHNESS_SECONDS = 60.0  # paced production time
 QUICK_FRESHNESS_SECONDS = 5.0
@@ -738,7 +738,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.streaming", description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=None, help=f"W1 prefix (default {DEFAULT_EVENTS:,})")
     parser.add_argument("--partitions", type=int, default=4, help="partitions of the topic (default 4)")
-    parser.add_argument("--workers", type=int, default=1, help="streamfeat run -w (default 1)")
+    parser.add_argument("--workers", type=int, default=2, help="streamfeat run -w (default 2, as streamfeat run)")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_EVENTS:,} events, small entity runs")
     parser.add_argument("--online", choices=("embedded", "redis"), default="embedded", help="online store")
     parser.add_argument("--entity-events", type=int, default=None, help="events per memory-vs-entities run")

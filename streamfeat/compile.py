@@ -57,7 +57,7 @@ class KafkaRunConfig:
     bootstrap: str
     state_dir: Path
     online_store: str | None = None  # embedded file path or redis:// URL; default STATE_DIR/online.lmdb
-    batch_size: int = 200_000  # most records per batch; a batch takes what is waiting
+    batch_size: int = 500_000  # most records per batch; a batch takes what is waiting
     # A partition that had less than a full batch waiting is read again this much later;
     # meanwhile the worker serves its other partitions (reads never block, so a quiet
     # partition cannot hold up a busy one, and a record waits at most about this long).

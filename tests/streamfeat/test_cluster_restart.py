@@ -59,7 +59,7 @@ def start_member(features: Path, bootstrap: str, cluster_dir: Path, process_id: 
         [sys.executable, "-m", "streamfeat.cli", "run", str(features), "--bootstrap-servers", bootstrap,
          "--state-dir", str(cluster_dir / f"process-{process_id}"),
          "--online-store", str(cluster_dir / "online.lmdb"),
-         "--stop-at-end", "--batch-size", "40",
+         "--stop-at-end", "--batch-size", "40", "-w", "1",
          "-i", str(process_id), "-a", addresses, "--metrics-port", str(metrics_port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
