@@ -129,6 +129,7 @@ def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> 
         allow_new_views=args.allow_new_views,
         publish_values=args.publish_values,
         commit_interval_ms=parse_duration(args.commit_interval, what="--commit-interval", allow_zero=True),
+        poll_interval_s=parse_duration(args.poll_interval, what="--poll-interval") / 1000,
         large_state_bytes=args.large_state_bytes,
         background_publish={"auto": None, "on": True, "off": False}[args.background_publish],
         cache_capacity=args.cache_entities,
@@ -338,6 +339,14 @@ def build_parser() -> argparse.ArgumentParser:
         "A crash replays the records since the last commit (exactly once in effect either way). In between, an "
         "entity whose state is large is published to the online store as new values only, and its state goes out "
         "with the commit: a heavy entity then costs one state write per commit instead of one per batch",
+    )
+    run.add_argument(
+        "--poll-interval",
+        default="20ms",
+        metavar="DURATION",
+        help="Kafka run: a partition that had less than a full batch waiting is read again this much later "
+        "(default: 20ms); meanwhile the worker serves its other partitions. Longer: fewer, larger batches under "
+        "light load (less work per event), each record waiting up to this much longer",
     )
     run.add_argument(
         "--large-state-bytes",

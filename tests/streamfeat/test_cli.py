@@ -130,3 +130,13 @@ def test_run_with_a_tiny_entity_cache_gives_the_same_values(tmp_path, capsys):
     assert answers[0] == answers[1] and answers[0].count("\n") == len(users)
     assert main(["run", str(EXAMPLE_FEATURES), "--input", str(events), "--cache-entities", "0"]) != 0
     assert "--cache-entities must be at least 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--poll-interval", "--commit-interval"])
+def test_kafka_run_rejects_a_bad_interval_before_connecting(flag, tmp_path, capsys):
+    """Intervals are checked before any connection is made: the message names the flag."""
+    value = "soon" if flag == "--commit-interval" else "0s"
+    code = main(["run", str(EXAMPLE_FEATURES), "--bootstrap-servers", "127.0.0.1:1", "--state-dir",
+                 str(tmp_path / "state"), flag, value])
+    assert code != 0
+    assert flag in capsys.readouterr().err
