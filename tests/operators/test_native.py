@@ -280,3 +280,46 @@ def test_distinct_estimates_agree_beyond_linear_counting(precision: int) -> None
             assert data == python.to_bytes(state_py), i
             state_native, state_py = fast.from_bytes(data), python.from_bytes(data)  # as after a restart
     assert fast.to_bytes(state_native) == python.to_bytes(state_py)
+
+
+def test_threads_applying_batches_at_once_agree_with_one_thread() -> None:
+    """apply_batch, publish_batch and RecordDecoder.decode work without the GIL: threads
+    sharing one operator (its string-hash cache) and decoder, each with its own states, end
+    with the states and published bytes one thread makes alone."""
+    import threading
+
+    from operators._native import RecordDecoder
+
+    _, fast = _pair(COVERED)
+    decoder = RecordDecoder(
+        [("user_id", "str"), ("ts", "int"), ("amount", "float"), ("m", "str"), ("n", "int")],
+        "user_id", "ts", None, 1 << 20, 1024,
+    )
+    rng = random.Random(7)
+    payloads = [
+        orjson.dumps({"user_id": f"u{rng.randrange(50)}", "ts": i // 3, "amount": rng.randrange(-99, 99) * 0.25,
+                      "m": f"m{rng.randrange(40)}", "n": i})
+        for i in range(20_000)
+    ]
+
+    def run(out: list) -> None:
+        states: dict = {}
+        for lo in range(0, len(payloads), 500):
+            part = payloads[lo : lo + 500]
+            keys, times, arrivals, columns, _, deferred = decoder.decode(part, [None] * len(part))
+            assert not deferred
+            named = dict(zip(["user_id", "ts", "amount", "m", "n"], columns))
+            fast.apply_batch(states, keys, times, arrivals, fast.columns_for(named))
+            published = fast.publish_batch(list(states.values()), 5_000, None, [False] * len(states))
+        out.append(({k: fast.to_bytes(s) for k, s in states.items()}, published))
+
+    alone: list = []
+    run(alone)
+    together: list = []
+    threads = [threading.Thread(target=run, args=(together,)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(together) == 3
+    assert all(result == alone[0] for result in together)
