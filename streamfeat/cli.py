@@ -386,8 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="with Kafka, where online rows are written: on = one background thread per process that merges the "
         "rows waiting per entity while it writes, so the next batch is processed meanwhile; off = by each batch "
-        "before the next is read; auto (default) = on for the embedded store when its native writer is "
-        "built, off for Redis (measured faster so). With the thread, a commit records the entities whose rows "
+        "before the next is read; auto (default) = on, except for the embedded store when its native writer "
+        "is not built (measured faster so, Redis included). With the thread, a commit records the entities whose rows "
         "it has not written yet and a restart publishes them again, so exactly-once in effect holds either way",
     )
     run.add_argument(

@@ -36,9 +36,9 @@ def test_online_writes_go_to_the_background_where_measured_faster(tmp_path):
 
     auto = KafkaRunConfig(bootstrap="unused:9092", state_dir=tmp_path)
     assert native_batch_writer_built() and _publish_in_background(auto)
-    assert not _publish_in_background(KafkaRunConfig(bootstrap="x", state_dir=tmp_path, online_store="redis://h:1/0"))
-    assert _publish_in_background(
-        KafkaRunConfig(bootstrap="x", state_dir=tmp_path, online_store="redis://h:1/0", background_publish=True))
+    assert _publish_in_background(KafkaRunConfig(bootstrap="x", state_dir=tmp_path, online_store="redis://h:1/0"))
+    assert not _publish_in_background(
+        KafkaRunConfig(bootstrap="x", state_dir=tmp_path, online_store="redis://h:1/0", background_publish=False))
     assert not _publish_in_background(KafkaRunConfig(bootstrap="x", state_dir=tmp_path, background_publish=False))
 
 
