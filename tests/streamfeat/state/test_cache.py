@@ -342,3 +342,31 @@ def test_entities_handed_out_but_never_created_are_not_dirty(tmp_path):
         assert cache.dirty_keys() == ["ok"] and cache.peek("ahead") is None
         assert cache.flush({("t", 0): 2}) == 1
         assert cache.read("ahead") is None and cache.read("ok").seq == 1
+
+
+def test_native_states_load_and_a_corrupt_one_is_named(store_factory):
+    """With the native core, a prefetch loads the states ``from_bytes`` gives; a corrupt
+    one among them is reported by its entity."""
+    from operators.native import NativeViewOperator
+    from streamfeat.loader import EXAMPLE_FEATURES, load_views
+
+    (view,) = load_views(EXAMPLE_FEATURES)
+    op = build_view(view)
+    assert isinstance(op, NativeViewOperator), "the native core is not built"
+    fingerprint = view.fingerprint()
+    states: dict = {}
+    keys = [f"u{i % 7}" for i in range(60)]
+    times = [1_700_000_000_000 + 1_000 * i for i in range(60)]
+    columns = {"amount": [i * 0.5 for i in range(60)], "merchant_id": [f"m{i % 5}" for i in range(60)]}
+    op.apply_batch(states, keys, times, times, op.columns_for(columns))
+    prefix = layout.view_prefix(fingerprint)
+    store = store_factory()
+    store.commit({layout.state_key(prefix, key): op.to_bytes(state) for key, state in states.items()}, [], {})
+    cache = EntityStateCache(store, op, fingerprint)
+    assert cache.prefetch(["u0", "u3", "nobody"]) == 3
+    for key in ("u0", "u3"):
+        assert op.to_bytes(cache.peek(key)) == op.to_bytes(states[key])
+    assert cache.peek("nobody") is None
+    store.commit({layout.state_key(prefix, "u9"): b"\x02" + b"\x00" * 30}, [], {})
+    with pytest.raises(StateError, match="'u9'"):
+        EntityStateCache(store, op, fingerprint).prefetch(["u1", "u9", "u2"])
