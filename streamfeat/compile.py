@@ -70,7 +70,7 @@ class KafkaRunConfig:
     publish_values: bool = True  # publish values as of now beside the state, for fast serving reads
     # State and offsets are committed at most this often (0: after every batch); a crash
     # replays what came since. Large states are published values-only in between.
-    commit_interval_ms: int = 5_000
+    commit_interval_ms: int = 1_000
     large_state_bytes: int = 16_384  # states this large are published values-only between commits
     # Online writes on one background thread per process, shared by its partitions and
     # coalesced per entity (streamfeat.online.background), or (False) by each batch before

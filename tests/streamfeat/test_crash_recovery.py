@@ -51,9 +51,7 @@ def start(
     extra = [] if metrics_port is None else ["--metrics-port", str(metrics_port)]
     return subprocess.Popen(
         [sys.executable, "-m", "streamfeat.cli", "run", str(features), "--bootstrap-servers", bootstrap,
-         "--state-dir", str(state_dir), "--stop-at-end", "--batch-size", "40", "-w", str(workers),
-         # commits often enough that kills land between them (the default is 5 s)
-         "--commit-interval", "1s", *extra],
+         "--state-dir", str(state_dir), "--stop-at-end", "--batch-size", "40", "-w", str(workers), *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 
