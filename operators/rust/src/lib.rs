@@ -366,6 +366,41 @@ fn input_column(
 
 static NIL: Val = Val::Nil;
 
+/// Positions in entity order (a counting sort: one flat array, no vector per entity):
+/// `order[starts[s]..starts[s + 1]]` are the positions of slot `s`, ascending, given each
+/// slot's `counts` and each position's slot.
+fn entity_order(counts: &[usize], slot_of: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let mut starts: Vec<usize> = Vec::with_capacity(counts.len() + 1);
+    let mut total = 0;
+    for c in counts.iter() {
+        starts.push(total);
+        total += c;
+    }
+    starts.push(total);
+    let mut fill = starts.clone();
+    let mut order = vec![0usize; slot_of.len()];
+    for (i, &slot) in slot_of.iter().enumerate() {
+        order[fill[slot]] = i;
+        fill[slot] += 1;
+    }
+    (starts, order)
+}
+
+/// The state `states` maps `key` to, if any: a dict lookup, or the mapping's `get`.
+fn stored_state<'py>(
+    states: &Bound<'py, PyAny>,
+    dict: Option<&Bound<'py, PyDict>>,
+    key: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match dict {
+        Some(d) => d.get_item(key),
+        None => {
+            let got = states.call_method1("get", (key,))?;
+            Ok(if got.is_none() { None } else { Some(got) })
+        }
+    }
+}
+
 /// Integers: a list, an int64 buffer (`array.array("q")`, NumPy) or any iterable of ints.
 fn ints(seq: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
     if let Ok(list) = seq.cast::<PyList>() {
@@ -796,19 +831,7 @@ impl NativeView {
             counts[slot] += 1;
             slot_of.push(slot);
         }
-        let mut starts: Vec<usize> = Vec::with_capacity(counts.len() + 1);
-        let mut total = 0;
-        for c in counts.iter() {
-            starts.push(total);
-            total += c;
-        }
-        starts.push(total);
-        let mut fill = starts.clone();
-        let mut order = vec![0usize; size];
-        for (i, &slot) in slot_of.iter().enumerate() {
-            order[fill[slot]] = i;
-            fill[slot] += 1;
-        }
+        let (starts, order) = entity_order(&counts, &slot_of);
         let groups = (0..counts.len()).map(|s| &order[starts[s]..starts[s + 1]]);
         let dict = states.cast::<PyDict>().ok();
         fn value(column: &Option<Vec<Val>>, i: usize) -> &Val {
@@ -822,17 +845,7 @@ impl NativeView {
         let mut ahead: Vec<usize> = Vec::new();
         for positions in groups {
             let key = &keys[positions[0]];
-            let found = match dict {
-                Some(d) => d.get_item(key)?,
-                None => {
-                    let got = states.call_method1("get", (key,))?;
-                    if got.is_none() {
-                        None
-                    } else {
-                        Some(got)
-                    }
-                }
-            };
+            let found = stored_state(states, dict, key)?;
             let (cell, stored) = match found {
                 Some(obj) => (
                     obj.cast_into::<NativeEntityState>().map_err(PyErr::from)?,
@@ -1009,38 +1022,14 @@ impl NativeView {
                 counts[slot] += 1;
                 slot_of.push(slot);
             }
-            let mut starts: Vec<usize> = Vec::with_capacity(counts.len() + 1);
-            let mut total = 0;
-            for c in counts.iter() {
-                starts.push(total);
-                total += c;
-            }
-            starts.push(total);
-            let mut fill = starts.clone();
-            let mut order = vec![0usize; size];
-            for (i, &slot) in slot_of.iter().enumerate() {
-                order[fill[slot]] = i;
-                fill[slot] += 1;
-            }
+            let (starts, order) = entity_order(&counts, &slot_of);
             (firsts, starts, order)
         });
         let dict = states.cast::<PyDict>().ok();
         let mut found: Vec<Option<Bound<'py, NativeEntityState>>> =
             Vec::with_capacity(firsts.len());
         for &first in firsts.iter() {
-            let key = &keys[first];
-            let got = match dict {
-                Some(d) => d.get_item(key)?,
-                None => {
-                    let got = states.call_method1("get", (key,))?;
-                    if got.is_none() {
-                        None
-                    } else {
-                        Some(got)
-                    }
-                }
-            };
-            found.push(match got {
+            found.push(match stored_state(states, dict, &keys[first])? {
                 Some(obj) => Some(obj.cast_into::<NativeEntityState>().map_err(PyErr::from)?),
                 None => None,
             });
