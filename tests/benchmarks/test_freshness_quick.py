@@ -24,10 +24,12 @@ def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kaf
         assert len(variant["runs"]) == 2
         for run in variant["runs"]:
             assert run["status"] == "measured" and run["samples"] > 0 and run["unresolved"] == 0
-            assert run["event_times"] == "live"
+            assert run["event_times"] == "recent"  # the end-to-end run's stream, at a paced rate
         assert 0 < variant["median_p50_ms"] <= variant["median_p99_ms"]
     assert report["variants"]["interval"]["flags"] == ["--commit-interval", "1s", "--large-state-bytes", "1024"]
-    assert "| interval | `--commit-interval 1s --large-state-bytes 1024` |" in (tmp_path / "freshness.md").read_text()
+    table = (tmp_path / "freshness.md").read_text()
+    assert "| interval | `--commit-interval 1s --large-state-bytes 1024` |" in table
+    assert "(recent event times)" in table and "the stream the end-to-end rate was measured on" in table
     after = set(AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics)
     assert not {t for t in after - before if t.startswith("bench-")}, "benchmark topics were left behind"
 

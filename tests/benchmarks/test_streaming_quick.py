@@ -13,7 +13,8 @@ from tests.services.fixtures import kafka_bootstrap  # noqa: F401
 
 def test_tiny_run_writes_the_report_and_cleans_up(tmp_path, kafka_bootstrap: str) -> None:  # noqa: F811
     before = set(AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics)
-    args = ["--events", "5000", "--partitions", "2", "--skip-entities", "--freshness-seconds", "2"]
+    args = ["--events", "5000", "--partitions", "2", "--skip-entities", "--freshness-seconds", "2",
+            "--freshness-event-times", "live"]  # the default, recent, is covered by test_freshness_quick
     report = main([*args, "--bootstrap", kafka_bootstrap, "--out", str(tmp_path)])
     written = json.loads((tmp_path / "streaming.json").read_text())
     assert written == report
@@ -33,6 +34,7 @@ def test_tiny_run_writes_the_report_and_cleans_up(tmp_path, kafka_bootstrap: str
     fresh = written["freshness"]
     assert fresh["status"] == "measured" and fresh["samples"] > 0 and fresh["unresolved"] == 0
     assert fresh["event_times"] == "live"
+    assert "every window holds the whole run" in (tmp_path / "streaming.md").read_text()
     assert 0 < fresh["p50_ms"] <= fresh["p99_ms"] <= fresh["max_ms"]
     table = (tmp_path / "streaming.md").read_text()
     assert "streamfeat run end to end" in table and "Freshness" in table
