@@ -151,13 +151,12 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
         report = self.pipeline.process(self.topic, self.partition, batch.offsets, batch.payloads, batch.timestamps)
         if report.next_offset is not None:
             self.position = report.next_offset
-        stamps = [t for t in batch.timestamps if t is not None]
         lag = self.reader.cached_end_offset()
         self.metrics.batch(
             report,
             time.perf_counter() - started,
             None if lag is None else max(0, lag - self.position),
-            max(stamps) if stamps else None,
+            batch.newest_timestamp,
         )
         self.metrics.committed(self.pipeline.committed_offset(self.topic, self.partition))
         if isinstance(self.online, BackgroundWriter):

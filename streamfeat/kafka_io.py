@@ -8,7 +8,7 @@ with the state it produced (see :mod:`streamfeat.pipeline`).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -29,9 +29,14 @@ class KafkaIOError(RejectSinkError):
 
 @dataclass(frozen=True, slots=True)
 class PartitionBatch:
-    offsets: list[int]
+    """Records of one partition in offset order. ``offsets`` may be a ``range`` (every
+    offset between the first and the last: no call per record to read them);
+    ``newest_timestamp`` is the largest of ``timestamps`` (``None`` without any)."""
+
+    offsets: Sequence[int]
     payloads: list[bytes]
     timestamps: list[int | None]
+    newest_timestamp: int | None = None
 
 
 def list_partitions(bootstrap: str, topic: str, *, timeout_s: float = 10.0) -> list[int]:
@@ -170,10 +175,12 @@ class PartitionReader:
     def read(self, max_records: int, timeout_s: float) -> PartitionBatch:
         """Up to ``max_records`` records (possibly none) waiting at most ``timeout_s``."""
         messages = self._consumer.consume(num_messages=max_records, timeout=timeout_s)
+        offsets: list[int]
         if message_columns is not None:
-            offsets, payloads, timestamps, stop = message_columns(messages)
+            read, payloads, timestamps, stop, newest = message_columns(messages)
             if stop is None:
-                return PartitionBatch(offsets, payloads, timestamps)
+                return PartitionBatch(read, payloads, timestamps, newest)
+            offsets = list(read)
             messages = messages[stop:]  # from the first with an error: the loop below decides
         else:
             offsets, payloads, timestamps = [], [], []
@@ -196,7 +203,8 @@ class PartitionReader:
             payloads.append(message.value() or b"")
             kind, stamp = message.timestamp()
             timestamps.append(stamp if kind != 0 and stamp >= 0 else None)
-        return PartitionBatch(offsets, payloads, timestamps)
+        known = [t for t in timestamps if t is not None]
+        return PartitionBatch(offsets, payloads, timestamps, max(known) if known else None)
 
     def close(self) -> None:
         self._consumer.close()
@@ -239,7 +247,9 @@ def read_range(
                 continue
             idle_since = time.monotonic()
             if cut < len(batch.offsets):
-                batch = PartitionBatch(batch.offsets[:cut], batch.payloads[:cut], batch.timestamps[:cut])
+                stamps = batch.timestamps[:cut]
+                known = [t for t in stamps if t is not None]
+                batch = PartitionBatch(batch.offsets[:cut], batch.payloads[:cut], stamps, max(known) if known else None)
             position = batch.offsets[-1] + 1
             yield batch
     finally:

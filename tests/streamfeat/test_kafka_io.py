@@ -81,22 +81,63 @@ def test_native_message_columns_read_what_the_python_loop_reads(kafka_bootstrap,
         producer.produce(topic, value=None if i % 7 == 3 else b"v%d" % i, timestamp=5_000 + i)
     assert producer.flush(30) == 0
 
-    def read_all() -> tuple[list, list, list]:
+    def read_all() -> tuple[list, list, list, list]:
         reader = PartitionReader(kafka_bootstrap, topic, 0, None)
-        offsets, payloads, stamps = [], [], []
+        offsets, payloads, stamps, newest = [], [], [], []
         try:
             while len(offsets) < 50:
                 batch = reader.read(20, 1.0)
                 offsets += batch.offsets
                 payloads += batch.payloads
                 stamps += batch.timestamps
+                if batch.offsets:
+                    newest.append(batch.newest_timestamp)
+                    assert batch.newest_timestamp == max(batch.timestamps)
         finally:
             reader.close()
-        return offsets, payloads, stamps
+        return offsets, payloads, stamps, newest
 
     native = read_all()
     monkeypatch.setattr(kafka_io, "message_columns", None)
-    assert read_all() == native
+    python = read_all()
+    assert python[:3] == native[:3]
     assert native[0] == list(range(50))
     assert native[1][3] == b"" and native[1][4] == b"v4"
     assert native[2] == [5_000 + i for i in range(50)]
+
+
+class _Message:
+    """What ``message_columns`` reads of a confluent-kafka ``Message``: four methods."""
+
+    def __init__(self, offset: int, value: bytes | None, stamp: tuple[int, int], error: object = None) -> None:
+        self._offset, self._value, self._stamp, self._error = offset, value, stamp, error
+
+    def offset(self) -> int:
+        return self._offset
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def timestamp(self) -> tuple[int, int]:
+        return self._stamp
+
+    def error(self) -> object:
+        return self._error
+
+
+def test_message_columns_give_a_range_only_for_offsets_without_gaps():
+    from streamfeat.kafka_io import message_columns
+
+    assert message_columns is not None, "streamfeat._store_native is not built"
+    run = [_Message(7 + i, b"v%d" % i, (1, 100 - i)) for i in range(4)]
+    offsets, values, stamps, stop, newest = message_columns(run)
+    assert offsets == range(7, 11) and values == [b"v0", b"v1", b"v2", b"v3"]
+    assert stamps == [100, 99, 98, 97] and stop is None and newest == 100
+    gap = [_Message(3, b"a", (1, 5)), _Message(5, None, (0, -1)), _Message(6, b"c", (1, -1))]
+    offsets, values, stamps, stop, newest = message_columns(gap)  # offset 4: a transaction marker
+    assert type(offsets) is list and offsets == [3, 5, 6] and values == [b"a", b"", b"c"]
+    assert stamps == [5, None, None] and stop is None and newest == 5
+    failed = [_Message(1, b"a", (0, 0)), _Message(2, b"b", (0, 0), error="broker down"), _Message(3, b"c", (1, 9))]
+    offsets, values, stamps, stop, newest = message_columns(failed)
+    assert list(offsets) == [1] and values == [b"a"] and stamps == [None] and stop == 1 and newest is None
+    assert message_columns([]) == ([], [], [], None, None)
