@@ -189,6 +189,11 @@ class NativeViewOperator(ViewOperator):
     def from_bytes(self, data: bytes) -> Any:
         return self._core.from_bytes(data)
 
+    def release_states(self, states: list[Any]) -> int:
+        """Free the contents of states that ``states`` alone holds (evicted ones) without
+        the GIL; they are left empty, so drop the list right after. Returns how many."""
+        return _native.release_states(states)
+
     def replay_join(self, keys: Sequence[str] | tuple[Any, Any], times: Sequence[int] | Any) -> Any:
         """An ``operators._native.ReplayJoin`` over this view answering spine row ``i``
         (entity ``keys[i]`` as of ``times[i]``): a replay whose entity states live in the

@@ -323,3 +323,47 @@ def test_threads_applying_batches_at_once_agree_with_one_thread() -> None:
         thread.join()
     assert len(together) == 3
     assert all(result == alone[0] for result in together)
+
+
+def test_release_states_empties_only_states_nothing_else_holds() -> None:
+    """Evicted states' contents are freed without the GIL only when the list handed over
+    is their sole holder: a state someone else still holds keeps its events."""
+    _, fast = _pair(COVERED)
+    states: dict = {}
+    keys = [f"u{i % 4}" for i in range(200)]
+    times = list(range(200))
+    columns = {"user_id": keys, "ts": times, "amount": [i * 0.5 for i in range(200)], "m": [f"m{i}" for i in range(200)],
+               "n": times}
+    fast.apply_batch(states, keys, times, times, fast.columns_for(columns))
+    kept = states["u1"]
+    before = fast.to_bytes(kept)
+    victims = [states.pop(key) for key in ("u0", "u1", "u2")]
+    assert fast.release_states(victims) == 2  # u1 is still held by `kept`
+    assert fast.to_bytes(kept) == before and fast.read(kept, 200) == fast.read(fast.from_bytes(before), 200)
+    assert fast.release_states([object(), "not a state"]) == 0
+
+
+def test_cache_eviction_releases_native_states_and_keeps_held_ones() -> None:
+    """The state cache evicts through ``release_states``: evicted entities reload from the
+    store with their values, and a state a caller still holds is left whole."""
+    import tempfile
+
+    from streamfeat.state import RocksDBStateStore
+    from streamfeat.state.cache import EntityStateCache
+
+    _, fast = _pair(COVERED)
+    with tempfile.TemporaryDirectory() as directory, RocksDBStateStore(directory) as store:
+        cache = EntityStateCache(store, fast, "0123456789abcdef", capacity=2)
+        keys = [f"u{i % 6}" for i in range(300)]
+        times = list(range(300))
+        columns = {"user_id": keys, "ts": times, "amount": [i * 0.25 for i in range(300)],
+                   "m": [f"m{i % 9}" for i in range(300)], "n": times}
+        states = cache.checkout(keys)
+        fast.apply_batch(states, keys, times, times, fast.columns_for(columns))
+        cache.checkin(states)
+        expected = {key: fast.to_bytes(state) for key, state in states.items()}
+        held = cache.peek("u0")
+        cache.flush({("t", 0): 300})
+        assert cache.resident_count == 2 and "u0" not in cache.resident_keys()  # evicted while held
+        assert fast.to_bytes(held) == expected["u0"]
+        assert {key: fast.to_bytes(cache[key]) for key in expected} == expected

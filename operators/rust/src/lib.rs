@@ -1205,8 +1205,35 @@ impl NativeEntityState {
     }
 }
 
+/// Free the contents of evicted entity states without the GIL; returns how many were
+/// emptied. Only a state that nothing but `states` holds (its reference count is the
+/// list's and this loop's) and no one borrows is emptied: its features are moved out
+/// while the GIL is held and dropped after releasing it, so that a state whose drop
+/// frees thousands of events costs the GIL a move, not the frees. Every other item is
+/// left as it is (it is dropped the usual way when its last holder lets go).
+#[pyfunction]
+fn release_states(py: Python<'_>, states: &Bound<'_, PyList>) -> usize {
+    let mut taken: Vec<Vec<FeatureState>> = Vec::with_capacity(states.len());
+    for item in states.iter() {
+        // SAFETY: reading the reference count of a live object while holding the GIL.
+        if unsafe { pyo3::ffi::Py_REFCNT(item.as_ptr()) } != 2 {
+            continue;
+        }
+        let Ok(cell) = item.cast::<NativeEntityState>() else {
+            continue;
+        };
+        if let Ok(mut state) = cell.try_borrow_mut() {
+            taken.push(std::mem::take(&mut state.features));
+        }
+    }
+    let emptied = taken.len();
+    py.detach(move || drop(taken));
+    emptied
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(release_states, m)?)?;
     m.add_class::<NativeView>()?;
     m.add_class::<NativeEntityState>()?;
     m.add_class::<decode::RecordDecoder>()?;
