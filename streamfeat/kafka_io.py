@@ -39,6 +39,11 @@ class PartitionBatch:
     newest_timestamp: int | None = None
 
 
+def _newest(timestamps: list[int | None]) -> int | None:
+    """The largest of ``timestamps`` (``None`` without any)."""
+    return max((t for t in timestamps if t is not None), default=None)
+
+
 def list_partitions(bootstrap: str, topic: str, *, timeout_s: float = 10.0) -> list[int]:
     """The partitions of ``topic``; raises KafkaIOError when the topic does not exist."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "streamfeat-metadata", "enable.auto.commit": False})
@@ -203,8 +208,7 @@ class PartitionReader:
             payloads.append(message.value() or b"")
             kind, stamp = message.timestamp()
             timestamps.append(stamp if kind != 0 and stamp >= 0 else None)
-        known = [t for t in timestamps if t is not None]
-        return PartitionBatch(offsets, payloads, timestamps, max(known) if known else None)
+        return PartitionBatch(offsets, payloads, timestamps, _newest(timestamps))
 
     def close(self) -> None:
         self._consumer.close()
@@ -248,8 +252,7 @@ def read_range(
             idle_since = time.monotonic()
             if cut < len(batch.offsets):
                 stamps = batch.timestamps[:cut]
-                known = [t for t in stamps if t is not None]
-                batch = PartitionBatch(batch.offsets[:cut], batch.payloads[:cut], stamps, max(known) if known else None)
+                batch = PartitionBatch(batch.offsets[:cut], batch.payloads[:cut], stamps, _newest(stamps))
             position = batch.offsets[-1] + 1
             yield batch
     finally:
