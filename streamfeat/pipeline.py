@@ -51,8 +51,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, cast
 
-import orjson
-
 from operators.base import POS_INF
 from operators.view import ViewOperator, gc_paused
 from streamfeat.build import build_view
@@ -69,11 +67,10 @@ from streamfeat.errors import (
 )
 from streamfeat.ingest import DeadLetter, Reason, decode_records
 from streamfeat.online.base import (
-    CachedValues,
     OnlineStore,
     StoredEntity,
     cache_values,
-    make_cached_values,
+    make_row,
     make_stored_entity,
 )
 from streamfeat.state.cache import EntityStateCache, decode_state
@@ -136,6 +133,7 @@ class _ViewRuntime:
     view: FeatureView
     op: ViewOperator
     cache: EntityStateCache
+    fingerprint: str  # view.fingerprint(), computed once (it hashes the definition's repr)
     # Since the last commit: states encoded and unchanged since, by entity, and the
     # entities published values-only, with the end of their values' span.
     encoded: dict[str, bytes] = field(default_factory=dict)
@@ -144,8 +142,8 @@ class _ViewRuntime:
     large: set[str] = field(default_factory=set)
     # Rows handed to a background writer and not known written: (its write count then, entities).
     handed: list[tuple[int, list[str]]] = field(default_factory=list)
-    # Entities recorded unconfirmed in the state store by the last commit.
-    unconfirmed: set[str] = field(default_factory=set)
+    # The tickets of the batches listed unconfirmed in the state store by the last commit.
+    marked: list[int] = field(default_factory=list)
 
 
 class FeaturePipeline:
@@ -217,8 +215,9 @@ class FeaturePipeline:
                     f"({known.name!r} and {view.source.name!r} differ)"
                 )
             op = build_view(view)
-            cache = EntityStateCache(state_store, op, view.fingerprint(), capacity=cache_capacity)
-            self._views.setdefault(topic, []).append(_ViewRuntime(view, op, cache))
+            fingerprint = view.fingerprint()
+            cache = EntityStateCache(state_store, op, fingerprint, capacity=cache_capacity)
+            self._views.setdefault(topic, []).append(_ViewRuntime(view, op, cache, fingerprint))
         self._check_views(allow_new_views)
         self._publish_unconfirmed()
 
@@ -265,16 +264,16 @@ class FeaturePipeline:
 
         marks: list[bytes] = []
         for runtime in self._runtimes():
-            mark = layout.unconfirmed_key(runtime.view.fingerprint())
+            mark = layout.unconfirmed_key(runtime.fingerprint)
             (listed,) = self.state_store.get_many([mark])
             if listed is None:
                 continue
             marks.append(mark)
             try:
-                entities = orjson.loads(listed)
-            except orjson.JSONDecodeError as exc:
+                entities = layout.decode_unconfirmed(listed)
+            except StateError as exc:
                 raise StateError(f"the state store's list of unconfirmed entities of view {runtime.view.name!r} "
-                                 f"is not JSON: {exc}") from exc
+                                 f"is {exc}") from exc
             if self.online_store is not None:
                 for start in range(0, len(entities), 10_000):
                     rows = self._committed_rows(runtime, entities[start : start + 10_000])
@@ -290,7 +289,7 @@ class FeaturePipeline:
         """Online rows of ``entities``' committed states (those that have one)."""
         from streamfeat.state import keys as layout
 
-        prefix, op = layout.view_prefix(runtime.view.fingerprint()), runtime.op
+        prefix, op = layout.view_prefix(runtime.fingerprint), runtime.op
         at = self._clock.now_ms() if self.publish_values else None
         found = self.state_store.get_many([layout.state_key(prefix, entity) for entity in entities])
         return {
@@ -344,7 +343,7 @@ class FeaturePipeline:
         ``final``: also wait until a background writer has written every row handed to
         it, so that the next run has nothing to publish again (at close)."""
         if not self._uncommitted:
-            if final and any(runtime.unconfirmed for runtime in self._runtimes()):
+            if final and any(runtime.marked for runtime in self._runtimes()):
                 self._with_retries(self._flush_online, "publish to the online store")
                 self._with_retries(lambda: self._commit(self._runtimes(), {}), "commit state")
             return
@@ -489,44 +488,47 @@ class FeaturePipeline:
             for key in keys:
                 encoded.pop(key, None)
             return {}
-        peek = runtime.cache.peek
         op = runtime.op
         at = self._clock.now_ms() if self.publish_values else None
         interval = self.commit_interval_ms
         horizon = None if at is None or not interval else at + 2 * interval
         threshold = self.large_state_bytes
-        touched = [(key, state) for key in keys if (state := peek(key)) is not None and state.seq]
+        touched = [item for item in runtime.cache.peek_many(keys) if item[1].seq]
+        # Per state: (bytes or None for values-only, values JSON or None, valid_from, valid_until).
+        published: list[tuple[bytes | None, bytes | None, int, int]]
         publish_batch = getattr(op, "publish_batch", None)
-        published: list[tuple[bytes | None, CachedValues | None]]
         if publish_batch is not None:  # the native core: bytes and values of every state in one call
-            published = [
-                (data, None if values is None else make_cached_values(values, valid_from, valid_until))
-                for data, values, valid_from, valid_until in publish_batch(
-                    [state for _, state in touched], at, horizon, [key in large for key, _ in touched]
-                )
-            ]
+            published = publish_batch([state for _, state in touched], at, horizon, [key in large for key, _ in touched])
         else:
             published = []
             for key, state in touched:
                 cached = None if at is None else cache_values(op, state, at)
                 values_only = horizon is not None and key in large and cached is not None and cached.valid_until > horizon
-                published.append((None if values_only else op.to_bytes(state), cached))
+                data = None if values_only else op.to_bytes(state)
+                published.append((data, None, 0, 0) if cached is None else
+                                 (data, cached.values, cached.valid_from, cached.valid_until))
         rows = {}
-        for (key, state), (data, cached) in zip(touched, published, strict=True):
+        values_only_keys = []
+        for (key, state), (data, values, valid_from, valid_until) in zip(touched, published, strict=True):
             if data is None:  # values-only: a large state whose values hold past the horizon
-                assert cached is not None
+                assert values is not None
                 encoded.pop(key, None)
-                deferred[key] = cached.valid_until
-                self._deadline = min(self._deadline, cached.valid_until - interval)
-                rows[key] = make_stored_entity(None, state.seq, state.frontier, cached)
+                deferred[key] = valid_until
+                self._deadline = min(self._deadline, valid_until - interval)
+                rows[key] = make_row(None, state.seq, state.frontier, values, valid_from, valid_until)
+                values_only_keys.append(key)
                 continue
             encoded[key] = data
-            deferred.pop(key, None)
             if len(data) >= threshold:
                 large.add(key)
-            else:
-                large.discard(key)
-            rows[key] = make_stored_entity(data, state.seq, state.frontier, cached)
+            rows[key] = make_row(data, state.seq, state.frontier, values, valid_from, valid_until)
+        # Entities published in full: no longer deferred, and large only if their new bytes are.
+        full = rows.keys() - values_only_keys if values_only_keys else rows.keys()
+        if deferred:
+            for key in full & deferred.keys():
+                del deferred[key]
+        if large:
+            large.difference_update([key for key in full & large if len(encoded[key]) < threshold])
         return rows
 
     def _encode_dirty(self, runtimes: list[_ViewRuntime]) -> list[dict[str, StoredEntity]]:
@@ -557,7 +559,7 @@ class FeaturePipeline:
         tracker = self._tracker
         for runtime, view_rows in zip(runtimes, rows, strict=True):
             if view_rows:
-                written += self.online_store.write(runtime.view.name, runtime.view.fingerprint(), view_rows)
+                written += self.online_store.write(runtime.view.name, runtime.fingerprint, view_rows)
                 if tracker is not None:
                     runtime.handed.append((tracker.submitted, list(view_rows)))
         return written
@@ -577,18 +579,20 @@ class FeaturePipeline:
         puts: dict[bytes, bytes] = {}
         deletes: list[bytes] = []
         confirmed = None if self._tracker is None else self._tracker.written_through
-        waiting: list[set[str]] = []
+        waiting: list[list[tuple[int, list[str]]]] = []
         for runtime in runtimes:
             view_puts, view_deletes = runtime.cache.pending_writes(runtime.encoded)
             puts.update(view_puts)
             deletes.extend(view_deletes)
             if confirmed is None:
                 continue
-            unconfirmed = {key for ticket, keys in runtime.handed if ticket > confirmed for key in keys}
-            if unconfirmed != runtime.unconfirmed:
-                mark = layout.unconfirmed_key(runtime.view.fingerprint())
+            # Tickets only grow along `handed`, and earlier commits dropped the confirmed ones.
+            unconfirmed = [(ticket, keys) for ticket, keys in runtime.handed if ticket > confirmed]
+            tickets = [ticket for ticket, _ in unconfirmed]
+            if tickets != runtime.marked:
+                mark = layout.unconfirmed_key(runtime.fingerprint)
                 if unconfirmed:
-                    puts[mark] = orjson.dumps(list(unconfirmed))
+                    puts[mark] = layout.encode_unconfirmed([keys for _, keys in unconfirmed])
                 else:
                     deletes.append(mark)
             waiting.append(unconfirmed)
@@ -597,9 +601,8 @@ class FeaturePipeline:
             runtime.cache.mark_flushed()
         if confirmed is not None:
             for runtime, unconfirmed in zip(runtimes, waiting, strict=True):
-                runtime.unconfirmed.clear()
-                runtime.unconfirmed.update(unconfirmed)
-                runtime.handed[:] = [(ticket, keys) for ticket, keys in runtime.handed if ticket > confirmed]
+                runtime.marked[:] = [ticket for ticket, _ in unconfirmed]
+                runtime.handed[:] = unconfirmed
 
     def _with_retries(self, action: Callable[[], int | None], what: str) -> int:
         """Run ``action``, retrying store outages with exponential backoff for up to

@@ -94,14 +94,18 @@ class BackgroundWriter:
             group = (view, fingerprint)
             pending = self._pending.setdefault(group, {})
             before = len(pending)
-            for entity, row in rows.items():
-                old = pending.get(entity)
-                if old is not None:
-                    if old.version > row.version:
-                        continue  # never regress (a store would ignore it anyway)
-                    if row.state is None and old.state is not None:
-                        self._superseded.setdefault(group, {})[entity] = old
-                pending[entity] = row
+            waiting = rows.keys() & pending.keys() if pending else ()
+            if not waiting:
+                pending.update(rows)  # no entity of these rows is pending: nothing to compare
+            else:
+                for entity, row in rows.items():
+                    old = pending.get(entity)
+                    if old is not None:
+                        if old.version > row.version:
+                            continue  # never regress (a store would ignore it anyway)
+                        if row.state is None and old.state is not None:
+                            self._superseded.setdefault(group, {})[entity] = old
+                    pending[entity] = row
             self._pending_rows += len(pending) - before
             self._submitted += 1
             self._changed.notify_all()

@@ -15,7 +15,15 @@ import orjson
 
 from operators.view import EntityState, ViewOperator
 
-__all__ = ["CachedValues", "OnlineStore", "StoredEntity", "cache_values", "make_cached_values", "make_stored_entity"]
+__all__ = [
+    "CachedValues",
+    "OnlineStore",
+    "StoredEntity",
+    "cache_values",
+    "make_cached_values",
+    "make_row",
+    "make_stored_entity",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +133,28 @@ def make_stored_entity(
     _set_version(row, version)
     _set_event_time(row, event_time)
     _set_cached(row, cached)
+    _set_state_version(row, None)
+    return row
+
+
+def make_row(
+    state: bytes | None, version: int, event_time: int, values: bytes | None, valid_from: int, valid_until: int
+) -> StoredEntity:
+    """``make_stored_entity(state, version, event_time, make_cached_values(values, valid_from,
+    valid_until))`` in one call, without cached values when ``values`` is ``None``: the
+    runtime's row per touched entity and batch."""
+    row = _new(StoredEntity)
+    _set_state(row, state)
+    _set_version(row, version)
+    _set_event_time(row, event_time)
+    if values is None:
+        _set_cached(row, None)
+    else:
+        cached = _new(CachedValues)
+        _set_values(cached, values)
+        _set_from(cached, valid_from)
+        _set_until(cached, valid_until)
+        _set_cached(row, cached)
     _set_state_version(row, None)
     return row
 

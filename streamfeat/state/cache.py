@@ -142,6 +142,12 @@ class EntityStateCache(MutableMapping[str, EntityState]):
         """The resident state of an entity, without loading it or marking it dirty."""
         return self._resident.get(entity_key)
 
+    def peek_many(self, entity_keys: Iterable[str]) -> list[tuple[str, EntityState]]:
+        """``(key, state)`` of each resident entity of ``entity_keys``, in order (:meth:`peek`
+        for a batch: one comprehension instead of a call per entity)."""
+        get = self._resident.get
+        return [(key, state) for key in entity_keys if (state := get(key)) is not None]
+
     def clear_memory(self) -> None:
         """Drop every resident entity and pending change; later reads reload from the store
         (what was last flushed). Used to recover after a failed commit."""

@@ -7,7 +7,7 @@ keyspace                  key                                                   
 ``M`` views               ``b"Mview:" + fingerprint (16 hex characters)``        the view's name (UTF-8)
 ``O`` consumed offsets    ``b"O" + topic (UTF-8) + b"\\x00" + partition (u32 BE)``  next offset, i64 BE
 ``S`` entity state        ``b"S" + fingerprint (8 bytes) + entity key (UTF-8)``  ``ViewOperator.to_bytes``
-``U`` unconfirmed rows    ``b"U" + fingerprint (8 bytes)``                       JSON array of entity keys
+``U`` unconfirmed rows    ``b"U" + fingerprint (8 bytes)``                       JSON arrays of entity keys
 ========================  =====================================================  ==========================
 
 State keys start with the view's fingerprint, so a view whose definition changed (a new
@@ -19,12 +19,16 @@ A view's ``U`` value lists the entities whose online rows were handed to a backg
 writer before a commit and not yet confirmed written when it committed: a restart
 publishes their committed state again (see :class:`~streamfeat.pipeline.FeaturePipeline`).
 One value per view, not a key per entity: a commit changes it with one write instead of
-a put and a delete per entity.
+a put and a delete per entity. The value is a JSON array of arrays, one per batch handed
+over (an entity may appear in several); a flat array of keys, as written before, is read too.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
+
+import orjson
 
 from streamfeat.errors import StateError, StateKeyError
 
@@ -41,8 +45,10 @@ __all__ = [
     "decode_offset",
     "decode_offset_key",
     "decode_state_key",
+    "decode_unconfirmed",
     "encode_format",
     "encode_offset",
+    "encode_unconfirmed",
     "entity_key_bytes",
     "offset_key",
     "state_key",
@@ -87,6 +93,31 @@ def view_prefix(fingerprint: str) -> bytes:
 def unconfirmed_key(fingerprint: str) -> bytes:
     """The key of the list of the view's entities whose online rows await confirmation."""
     return UNCONFIRMED_PREFIX + view_prefix(fingerprint)[len(STATE_PREFIX) :]
+
+
+def encode_unconfirmed(batches: Sequence[Sequence[str]]) -> bytes:
+    """A ``U`` value: the entity keys of each batch handed over, as they were (a commit
+    writes it without merging them: orjson walks the lists at C speed)."""
+    return orjson.dumps(batches)
+
+
+def decode_unconfirmed(data: bytes) -> list[str]:
+    """The distinct entity keys of a ``U`` value (arrays per batch, or one flat array)."""
+    try:
+        listed = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise StateError(f"not JSON: {exc}") from exc
+    if not isinstance(listed, list):
+        raise StateError(f"not a JSON array: {data[:60]!r}")
+    keys: dict[str, None] = {}
+    for item in listed:
+        if isinstance(item, str):
+            keys[item] = None
+        elif isinstance(item, list) and all(isinstance(key, str) for key in item):
+            keys.update(dict.fromkeys(item))
+        else:
+            raise StateError(f"not arrays of entity keys: {data[:60]!r}")
+    return list(keys)
 
 
 def entity_key_bytes(entity_key: str) -> bytes:

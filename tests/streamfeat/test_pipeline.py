@@ -203,10 +203,12 @@ def committed_rows(state, online):
 
 def unconfirmed_keys(state):
     """Every view's entities listed as unconfirmed, as (view, entity)."""
-    from streamfeat.state.keys import unconfirmed_key
+    from streamfeat.state.keys import decode_unconfirmed, unconfirmed_key
 
     listed = state.get_many([unconfirmed_key(view.fingerprint()) for view in VIEWS])
-    return sorted((view.name, entity) for view, data in zip(VIEWS, listed) if data for entity in orjson.loads(data))
+    return sorted(
+        (view.name, entity) for view, data in zip(VIEWS, listed) if data for entity in decode_unconfirmed(data)
+    )
 
 
 class BlockedStore(FlakyStore):

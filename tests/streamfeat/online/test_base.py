@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from streamfeat.online.base import CachedValues, StoredEntity, make_cached_values, make_stored_entity
+from streamfeat.online.base import CachedValues, StoredEntity, make_cached_values, make_row, make_stored_entity
 
 
 def test_fast_rows_equal_dataclass_rows() -> None:
@@ -27,3 +27,13 @@ def test_fast_rows_stay_frozen() -> None:
         row.version = 2  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         make_cached_values(b"{}", 0, 1).valid_until = 5  # type: ignore[misc]
+
+
+def test_make_row_equals_a_row_built_in_two_steps() -> None:
+    for state, values in ((b"s", b'{"n":1}'), (None, b'{"n":1}'), (b"s", None)):
+        cached = None if values is None else CachedValues(values, 10, 20)
+        row = make_row(state, 3, 30, values, 10, 20)
+        assert row == StoredEntity(state, 3, 30, cached) == make_stored_entity(state, 3, 30, cached)
+        assert row.state_is_current
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            row.version = 4  # type: ignore[misc]

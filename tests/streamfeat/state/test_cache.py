@@ -367,6 +367,7 @@ def test_native_states_load_and_a_corrupt_one_is_named(store_factory):
     for key in ("u0", "u3"):
         assert op.to_bytes(cache.peek(key)) == op.to_bytes(states[key])
     assert cache.peek("nobody") is None
+    assert cache.peek_many(["u3", "nobody", "u0", "u5"]) == [("u3", cache.peek("u3")), ("u0", cache.peek("u0"))]
     store.commit({layout.state_key(prefix, "u9"): b"\x02" + b"\x00" * 30}, [], {})
     with pytest.raises(StateError, match="'u9'"):
         EntityStateCache(store, op, fingerprint).prefetch(["u1", "u9", "u2"])

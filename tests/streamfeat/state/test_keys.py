@@ -78,3 +78,19 @@ def test_format_round_trip_and_corrupt_values():
         keys.decode_offset(b"\x00" * 7)
     with pytest.raises(StateError):
         keys.decode_offset_key(b"Ot\x01\x00\x00\x00\x00")
+
+
+def test_unconfirmed_lists_round_trip_and_read_the_flat_form():
+    assert keys.decode_unconfirmed(keys.encode_unconfirmed([["u1", "u2"], ["u2", "ü3"], []])) == ["u1", "u2", "ü3"]
+    assert keys.decode_unconfirmed(b'["u1", "u2", "u1"]') == ["u1", "u2"], "the flat array written before"
+    assert keys.decode_unconfirmed(keys.encode_unconfirmed([])) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [(b"\xff", "not JSON"), (b'{"u1": 1}', "not a JSON array"), (b"[[1, 2]]", "not arrays of entity keys"),
+     (b'[["u1"], 3]', "not arrays of entity keys")],
+)
+def test_damaged_unconfirmed_lists_are_clear_errors(data, message):
+    with pytest.raises(StateError, match=message):
+        keys.decode_unconfirmed(data)
