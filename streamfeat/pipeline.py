@@ -586,7 +586,7 @@ class FeaturePipeline:
             deletes.extend(view_deletes)
             if confirmed is None:
                 continue
-            # Tickets only grow along `handed`, and earlier commits dropped the confirmed ones.
+            # `handed` is in ticket order, so equal ticket lists mean the same batches are listed.
             unconfirmed = [(ticket, keys) for ticket, keys in runtime.handed if ticket > confirmed]
             tickets = [ticket for ticket, _ in unconfirmed]
             if tickets != runtime.marked:
