@@ -311,10 +311,11 @@ def disk_usage(state_dir: Path) -> dict[str, int]:
     for path in state_dir.rglob("*"):
         if not path.is_file():
             continue
-        size = path.stat().st_size
+        stat = path.stat()
+        size = stat.st_size
         top = path.relative_to(state_dir).parts[0]
         if top.startswith("online."):
-            online += size
+            online += min(size, stat.st_blocks * 512)  # LMDB's file is sparse: its map size
         elif path.parent != state_dir:
             rocksdb += size
         else:

@@ -28,6 +28,16 @@ Durability: by default a commit leaves flushing to the OS (``MDB_NOSYNC``), like
 SQLite store's ``synchronous=NORMAL``: a process crash loses nothing; a machine crash
 may lose or damage recent batches, which the runtime's replay from Kafka rewrites only
 for the entities it touches again — ``durable=True`` flushes at each commit instead.
+
+A writer opens the file with ``MDB_WRITEMAP``: a write transaction changes its pages in
+the shared memory map and the kernel writes the dirty pages back, instead of LMDB
+copying each touched page into a buffer and writing it with ``pwrite`` at the commit
+(``benchmarks/online_write.py`` measures both). What comes with it: no nested
+transactions (none are used); LMDB sets the file's size to the map's when it opens it —
+a sparse file, whose allocated blocks are what it uses — so a writer opens with a map at
+least the file's present size, never cutting short a file another process has grown;
+and a process that opens the file only to read does not use it (LMDB asks that the
+writers of a file agree on it for ``durable=True``'s flushes).
 """
 
 from __future__ import annotations
@@ -73,12 +83,16 @@ def native_lmdb_built() -> bool:
 class _PyLmdbFile:
     """The native ``LmdbFile`` interface over ``py-lmdb`` (the same file layout)."""
 
-    def __init__(self, path: str, readonly: bool, map_size: int, durable: bool) -> None:
+    def __init__(self, path: str, readonly: bool, map_size: int, durable: bool, writemap: bool = False) -> None:
         import lmdb
 
         self._lmdb = lmdb
+        writemap = writemap and not readonly
+        if writemap and os.path.exists(path):  # never cut short a file another process grew
+            map_size = max(map_size, os.path.getsize(path))
         self._env = lmdb.open(path, subdir=False, readonly=readonly, map_size=map_size, sync=durable,
-                              metasync=False, lock=True, max_readers=1024, create=not readonly)
+                              metasync=False, lock=True, max_readers=1024, create=not readonly,
+                              writemap=writemap)
         self._env.reader_check()
         self._lock = threading.Lock()
 
@@ -174,7 +188,8 @@ class _OpenFiles:
         self._lock = threading.Lock()
         self._open: dict[str, tuple[Any, int, bool]] = {}  # path -> (file, users, writable)
 
-    def acquire(self, path: Path, *, readonly: bool, map_size: int, durable: bool, native: bool) -> Any:
+    def acquire(self, path: Path, *, readonly: bool, map_size: int, durable: bool, native: bool,
+                writemap: bool = True) -> Any:
         key = str(path.resolve())
         with self._lock:
             if key in self._open:
@@ -192,7 +207,9 @@ class _OpenFiles:
             if not readonly:
                 path.parent.mkdir(parents=True, exist_ok=True)
             opener = LmdbFile if native and LmdbFile is not None else _PyLmdbFile
-            file = opener(key, not writable, map_size, durable)
+            # Writers change pages in the shared map (module docstring); a reader's environment,
+            # writable only so that a later writer in this process can share it, does not.
+            file = opener(key, not writable, map_size, durable, writemap and not readonly)
             self._open[key] = (file, 1, writable)
             return file
 
@@ -214,8 +231,10 @@ class LmdbStore:
     """Online store in the LMDB file at ``path`` (and ``PATH-lock``), created with its
     folder if missing. ``readonly=True`` opens an existing store for reading only — what
     a serving process beside the writer uses. One store object may be shared by threads.
-    ``native``: go through ``streamfeat._store_native`` when it was built (the first
-    store object opened on a file in a process decides for all of them on that file).
+    ``native``: go through ``streamfeat._store_native`` when it was built; ``writemap``:
+    write pages in the shared map (module docstring), ``False`` for LMDB's page copies
+    written with ``pwrite`` (the first store object opened on a file in a process decides
+    both for all of them on that file).
     """
 
     def __init__(
@@ -226,12 +245,13 @@ class LmdbStore:
         map_size: int = _DEFAULT_MAP,
         durable: bool = False,
         native: bool = True,
+        writemap: bool = True,
     ) -> None:
         self.path = Path(path)
         self.readonly = readonly
         try:
             self._file = _FILES.acquire(self.path, readonly=readonly, map_size=map_size, durable=durable,
-                                        native=native)
+                                        native=native, writemap=writemap)
         except (LmdbError, OSError) as exc:
             raise OnlineStoreError(f"cannot open the embedded online store at {self.path}: {exc}") from exc
         except ImportError as exc:

@@ -46,9 +46,12 @@ user_txn = FeatureView("user_txn", entity=Entity("user", key="user_id"), source=
 
 
 def start(
-    features: Path, bootstrap: str, state_dir: Path, *, workers: int = 2, metrics_port: int | None = None
+    features: Path, bootstrap: str, state_dir: Path, *, workers: int = 2, metrics_port: int | None = None,
+    commit_interval: str | None = None,
 ) -> subprocess.Popen:
     extra = [] if metrics_port is None else ["--metrics-port", str(metrics_port)]
+    if commit_interval is not None:
+        extra += ["--commit-interval", commit_interval]
     return subprocess.Popen(
         [sys.executable, "-m", "streamfeat.cli", "run", str(features), "--bootstrap-servers", bootstrap,
          "--state-dir", str(state_dir), "--stop-at-end", "--batch-size", "40", "-w", str(workers), *extra],
@@ -93,10 +96,13 @@ def test_sigkill_at_random_moments_changes_nothing(kafka_bootstrap, tmp_path):  
         done_before = progress[-1] if progress else 0
         # Kill once this run has read a random share of what is left (its metrics say how
         # much), so the kill lands mid-stream however slow start-up is on a busy machine;
-        # sometimes right after start-up, before anything was committed.
+        # sometimes right after start-up, before anything was committed. Commits every
+        # 250 ms: a run reads the stream in a few seconds, and with the default second
+        # most kills landed before a run's first commit, leaving nothing but the replay
+        # of uncommitted batches to test.
         threshold = int(rng.uniform(0.0, 0.3) * (len(PAYLOADS) - done_before))
         (port,) = free_ports(1)
-        process = start(features, kafka_bootstrap, crashed, metrics_port=port)
+        process = start(features, kafka_bootstrap, crashed, metrics_port=port, commit_interval="250ms")
         deadline = time.monotonic() + 120
         while records_read(port) < threshold and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -37,9 +37,20 @@ struct MdbVal {
     data: *mut c_void,
 }
 
+#[repr(C)]
+struct MdbEnvInfo {
+    mapaddr: *mut c_void,
+    mapsize: usize,
+    last_pgno: usize,
+    last_txnid: usize,
+    maxreaders: c_uint,
+    numreaders: c_uint,
+}
+
 extern "C" {
     fn mdb_env_create(env: *mut *mut MdbEnv) -> c_int;
     fn mdb_env_set_mapsize(env: *mut MdbEnv, size: usize) -> c_int;
+    fn mdb_env_info(env: *mut MdbEnv, stat: *mut MdbEnvInfo) -> c_int;
     fn mdb_env_set_maxreaders(env: *mut MdbEnv, readers: c_uint) -> c_int;
     fn mdb_env_open(env: *mut MdbEnv, path: *const c_char, flags: c_uint, mode: c_uint) -> c_int;
     fn mdb_env_close(env: *mut MdbEnv);
@@ -74,6 +85,7 @@ const MDB_NOSYNC: c_uint = 0x10000;
 const MDB_RDONLY: c_uint = 0x20000;
 const MDB_NOMETASYNC: c_uint = 0x40000;
 const MDB_NOTLS: c_uint = 0x200000;
+const MDB_WRITEMAP: c_uint = 0x80000;
 const MDB_NOTFOUND: c_int = -30798;
 const MDB_MAP_FULL: c_int = -30792;
 const MDB_MAP_RESIZED: c_int = -30785;
@@ -180,6 +192,24 @@ struct Env {
 unsafe impl Send for Env {}
 
 impl Env {
+    /// The size of the map this process has now (another process may have grown it).
+    fn current_map_size(&self) -> usize {
+        let mut info = MdbEnvInfo {
+            mapaddr: ptr::null_mut(),
+            mapsize: 0,
+            last_pgno: 0,
+            last_txnid: 0,
+            maxreaders: 0,
+            numreaders: 0,
+        };
+        // SAFETY: self.env is open; info is a plain out struct.
+        if unsafe { mdb_env_info(self.env, &mut info) } == 0 {
+            info.mapsize
+        } else {
+            self.map_size
+        }
+    }
+
     /// Begin a transaction, adopting a map another process grew meanwhile.
     fn begin(&mut self, flags: c_uint) -> Result<*mut MdbTxn, String> {
         let mut txn = ptr::null_mut();
@@ -205,7 +235,9 @@ impl Env {
                 Err(Some(msg)) => return Err(LmdbError::new_err(msg)),
                 Err(None) => {
                     // No transaction of this process is active (all run under the Mutex).
-                    let bigger = self.map_size.saturating_mul(2);
+                    // Double the map in use, which another process may have grown past
+                    // ours: with MDB_WRITEMAP a smaller size would cut its file short.
+                    let bigger = self.map_size.max(self.current_map_size()).saturating_mul(2);
                     // SAFETY: self.env is open.
                     check(
                         unsafe { mdb_env_set_mapsize(self.env, bigger) },
@@ -367,8 +399,25 @@ impl LmdbFile {
     /// data pages at each commit (a machine crash then loses at most the last batch),
     /// else leave flushing to the OS (a process crash loses nothing either way).
     #[new]
-    #[pyo3(signature = (path, readonly, map_size, durable))]
-    fn new(path: &str, readonly: bool, map_size: usize, durable: bool) -> PyResult<Self> {
+    ///
+    /// `writemap`: a writer changes pages in the shared map (MDB_WRITEMAP) instead of
+    /// writing copies back with pwrite. LMDB then sets the file's size to the map's at
+    /// open, so the map is at least the file's present size: a smaller one would cut
+    /// short the file of a process that grew it.
+    #[pyo3(signature = (path, readonly, map_size, durable, writemap=false))]
+    fn new(
+        path: &str,
+        readonly: bool,
+        map_size: usize,
+        durable: bool,
+        writemap: bool,
+    ) -> PyResult<Self> {
+        let writemap = writemap && !readonly;
+        let map_size = if writemap {
+            std::fs::metadata(path).map_or(map_size, |m| map_size.max(m.len() as usize))
+        } else {
+            map_size
+        };
         let cpath = CString::new(path).map_err(|e| LmdbError::new_err(e.to_string()))?;
         let mut env = ptr::null_mut();
         let fail =
@@ -387,6 +436,9 @@ impl LmdbFile {
             } else {
                 MDB_NOSYNC
             };
+            if writemap {
+                flags |= MDB_WRITEMAP;
+            }
             let mut rc = mdb_env_set_mapsize(env, map_size);
             if rc == 0 {
                 rc = mdb_env_set_maxreaders(env, 1024);

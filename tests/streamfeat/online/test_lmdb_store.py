@@ -197,3 +197,43 @@ def test_a_reader_open_while_the_writer_grows_the_map_keeps_reading(tmp_path: Pa
         finally:
             out, err = reader.communicate(timeout=60)
         assert reader.returncode == 0, err
+
+
+SMALL_MAP_WRITER = """
+import sys
+from streamfeat.online import LmdbStore
+path, native = sys.argv[1], sys.argv[2] == "native"
+with LmdbStore(path, map_size=1 << 20, native=native) as store:  # smaller than the file; opened, not written
+    assert store.get_raw("user_txn", "0123456789abcdef", ["u0"])[0].version == 1
+"""
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-child", "py-lmdb-child"])
+def test_a_writer_with_a_smaller_map_never_cuts_short_a_file_another_process_grew(tmp_path: Path,
+                                                                                   native: bool) -> None:
+    """Writers map the file writable (MDB_WRITEMAP), and LMDB sets the file's size to the
+    map's when it opens one: a second writer asking for a smaller map must still open it
+    at least at the file's size, or this process would fault writing past the file's end."""
+    path = tmp_path / "online.lmdb"
+    rng = random.Random(9)
+    with LmdbStore(path, map_size=1 << 20) as store:
+        store.write(VIEW, FP, {f"u{i}": StoredEntity(rng.randbytes(3000), 1, i) for i in range(3000)})
+        grown = path.stat().st_size
+        assert grown >= 16 << 20
+        done = subprocess.run([sys.executable, "-c", SMALL_MAP_WRITER, str(path), "native" if native else "py"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert path.stat().st_size >= grown
+        # This process keeps writing into new pages of its map (past the used part).
+        store.write(VIEW, FP, {f"x{i}": StoredEntity(rng.randbytes(3000), 1, i) for i in range(3000)})
+        found = store.get_raw(VIEW, FP, ["u0", "x2999"])
+    assert [r.version if r else None for r in found] == [1, 1]
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "py-lmdb"])
+def test_a_store_without_the_shared_map_writes_and_is_read_the_same(tmp_path: Path, native: bool) -> None:
+    path = tmp_path / "online.lmdb"
+    with LmdbStore(path, native=native, writemap=False) as store:
+        store.write(VIEW, FP, {"u1": row(1), "u2": row(2)})
+        assert finish(child(path, "read", VIEW, FP, "u1", "u2", "u3")) == [["v1", 1, 1_000], ["v2", 2, 2_000], None]
+    assert path.stat().st_size < 1 << 20  # LMDB's pwrite path: the file is what was written
