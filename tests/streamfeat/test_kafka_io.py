@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 
 import pytest
@@ -141,3 +142,33 @@ def test_message_columns_give_a_range_only_for_offsets_without_gaps():
     offsets, values, stamps, stop, newest = message_columns(failed)
     assert list(offsets) == [1] and values == [b"a"] and stamps == [None] and stop == 1 and newest is None
     assert message_columns([]) == ([], [], [], None, None)
+
+
+def test_confluent_messages_read_in_place_equal_their_methods():
+    """confluent-kafka's own ``Message`` objects are read in place (their layout checked
+    once per process); the columns equal those read through the same messages' methods
+    (``_Message`` copies of them), mixed in one batch too."""
+    from confluent_kafka import KafkaError, Message
+
+    from streamfeat._store_native import message_layout_verified
+    from streamfeat.kafka_io import message_columns
+
+    assert message_columns is not None, "streamfeat._store_native is not built"
+    assert message_layout_verified(), "confluent-kafka's Message layout changed: messages are read through methods"
+    rng = random.Random(17)
+    for _ in range(200):
+        real = []
+        offset = rng.randrange(0, 1 << 40)
+        for _ in range(rng.randrange(0, 12)):
+            offset += rng.choice([1, 1, 1, 2])  # sometimes a gap (a transaction marker)
+            kind = rng.choice([0, 1, 1, 2])  # not available, create time, log append time
+            stamp = rng.choice([-1, 0, rng.randrange(1 << 42)])
+            value = rng.choice([None, b"", b"x" * rng.randrange(1, 40)])
+            error = KafkaError(KafkaError._PARTITION_EOF) if rng.random() < 0.05 else None
+            real.append(Message(topic="t", partition=0, offset=offset, value=value, timestamp=(kind, stamp),
+                                error=error))
+        copies = [_Message(m.offset(), m.value(), m.timestamp(), m.error()) for m in real]
+        mixed = [c if rng.random() < 0.5 else m for m, c in zip(real, copies, strict=True)]
+        want = message_columns(copies)
+        assert message_columns(real) == want
+        assert message_columns(mixed) == want

@@ -144,5 +144,6 @@ fn _store_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SqliteWriteError", m.py().get_type::<SqliteWriteError>())?;
     lmdb::register(m)?;
     m.add_function(wrap_pyfunction!(records::message_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(records::message_layout_verified, m)?)?;
     Ok(())
 }

@@ -1,10 +1,99 @@
 //! `message_columns`: a batch of confluent-kafka messages -> the columns the pipeline
 //! reads (offsets, values, timestamps), in one call instead of a Python loop that calls
 //! four methods per message.
+//!
+//! Where the fields of confluent-kafka's `Message` object sit in memory where this module
+//! expects them (checked once per process against messages built through its constructor
+//! with known values, see `verified_layout`), they are read there; otherwise, and for any
+//! object of another type, through its methods. The struct (`confluent_kafka.h`):
+//! `PyObject_HEAD; PyObject *topic, *value, *key, *headers; rd_kafka_headers_t *c_headers;
+//! PyObject *error; int32_t partition; int64_t offset; int32_t leader_epoch; int64_t
+//! timestamp; rd_kafka_timestamp_type_t tstype; ...`.
 
+use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyRange};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyRange, PyTuple};
+
+// Byte offsets of the fields read, on a 64-bit build (see the module docs).
+const VALUE_AT: usize = 24;
+const ERROR_AT: usize = 56;
+const OFFSET_AT: usize = 72;
+const TIMESTAMP_AT: usize = 88;
+const TSTYPE_AT: usize = 96;
+const FIELDS_END: usize = 100;
+
+/// The `Message` type whose layout was verified (its address), or 0 when it was not.
+static MESSAGE_TYPE: PyOnceLock<usize> = PyOnceLock::new();
+
+/// The fields of one message object read in place. SAFETY (callers): `obj` is a live
+/// instance of the verified type.
+unsafe fn field_ptr(obj: *mut ffi::PyObject, at: usize) -> *mut ffi::PyObject {
+    *((obj as *const u8).add(at) as *const *mut ffi::PyObject)
+}
+unsafe fn field_i64(obj: *mut ffi::PyObject, at: usize) -> i64 {
+    *((obj as *const u8).add(at) as *const i64)
+}
+unsafe fn field_i32(obj: *mut ffi::PyObject, at: usize) -> i32 {
+    *((obj as *const u8).add(at) as *const i32)
+}
+
+fn is_none_or_null(p: *mut ffi::PyObject) -> bool {
+    // SAFETY: Py_None only returns the None singleton's address.
+    p.is_null() || p == unsafe { ffi::Py_None() }
+}
+
+/// Build messages of `kind` through its constructor with known values and check that
+/// every field read in place holds them; any error or mismatch means "not verified".
+fn check_layout(py: Python<'_>, kind: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if std::mem::size_of::<usize>() != 8 {
+        return Ok(false);
+    }
+    // SAFETY: kind is a type object (checked by the caller's downcast to PyType).
+    let basic = unsafe { (*(kind.as_ptr() as *mut ffi::PyTypeObject)).tp_basicsize };
+    if basic < FIELDS_END as isize {
+        return Ok(false);
+    }
+    let value = PyBytes::new(py, b"streamfeat layout check");
+    let args = PyDict::new(py);
+    args.set_item("topic", "t")?;
+    args.set_item("value", &value)?;
+    args.set_item("partition", 3)?;
+    args.set_item("offset", 1_234_567_i64)?;
+    args.set_item("timestamp", PyTuple::new(py, [1_i64, 7_654_321_i64])?)?;
+    let plain = kind.call((), Some(&args))?;
+    let error = py.import("confluent_kafka")?.getattr("KafkaError")?.call1((-191,))?;
+    let failed_args = PyDict::new(py);
+    failed_args.set_item("topic", "t")?;
+    failed_args.set_item("error", &error)?;
+    let failed = kind.call((), Some(&failed_args))?;
+    // SAFETY: both objects are live instances of `kind`, at least FIELDS_END bytes long.
+    Ok(unsafe {
+        let (p, f) = (plain.as_ptr(), failed.as_ptr());
+        field_ptr(p, VALUE_AT) == value.as_ptr()
+            && is_none_or_null(field_ptr(p, ERROR_AT))
+            && field_i64(p, OFFSET_AT) == 1_234_567
+            && field_i64(p, TIMESTAMP_AT) == 7_654_321
+            && field_i32(p, TSTYPE_AT) == 1
+            && field_ptr(f, ERROR_AT) == error.as_ptr()
+            && is_none_or_null(field_ptr(f, VALUE_AT))
+    })
+}
+
+/// The address of confluent-kafka's `Message` type if its layout is the expected one.
+fn verified_layout(py: Python<'_>) -> usize {
+    *MESSAGE_TYPE.get_or_init(py, || {
+        let kind = match py.import("confluent_kafka").and_then(|m| m.getattr("Message")) {
+            Ok(kind) if kind.is_instance_of::<pyo3::types::PyType>() => kind,
+            _ => return 0,
+        };
+        match check_layout(py, &kind) {
+            Ok(true) => kind.as_ptr() as usize,
+            _ => 0,
+        }
+    })
+}
 
 /// `(offsets, values, timestamps, stop, newest)`: the columns of `messages` up to the
 /// first one whose `error()` is not `None` (`stop` is its index, or `None` when none has
@@ -38,7 +127,35 @@ pub fn message_columns<'py>(
     let empty = PyBytes::new(py, b"").into_any();
     let mut stop = None;
     let mut newest: Option<i64> = None;
+    let known = verified_layout(py);
+    let in_place = |message: &Bound<'py, PyAny>| {
+        known != 0 && unsafe { ffi::Py_TYPE(message.as_ptr()) } as usize == known
+    };
     for (i, message) in messages.iter().enumerate() {
+        if in_place(&message) {
+            let obj = message.as_ptr();
+            // SAFETY: `obj` is an instance of the verified Message type, kept alive by `messages`.
+            unsafe {
+                if !is_none_or_null(field_ptr(obj, ERROR_AT)) {
+                    stop = Some(i);
+                    break;
+                }
+                let v = field_ptr(obj, VALUE_AT);
+                values.push(if is_none_or_null(v) {
+                    empty.clone()
+                } else {
+                    Bound::from_borrowed_ptr(py, v)
+                });
+                let (kind, stamp) = (field_i32(obj, TSTYPE_AT), field_i64(obj, TIMESTAMP_AT));
+                stamps.push(if kind != 0 && stamp >= 0 {
+                    newest = Some(newest.map_or(stamp, |n| n.max(stamp)));
+                    Some(stamp)
+                } else {
+                    None
+                });
+            }
+            continue;
+        }
         if !message.call_method0(error)?.is_none() {
             stop = Some(i);
             break;
@@ -54,20 +171,25 @@ pub fn message_columns<'py>(
         });
     }
     let read = values.len();
+    let offset_of = |message: &Bound<'py, PyAny>| -> PyResult<Bound<'py, PyAny>> {
+        if in_place(message) {
+            // SAFETY: as above; offset() gives None for a negative offset, as here.
+            let at = unsafe { field_i64(message.as_ptr(), OFFSET_AT) };
+            return Ok(if at < 0 { py.None().into_bound(py) } else { at.into_pyobject(py)?.into_any() });
+        }
+        message.call_method0(offset)
+    };
     let offsets = if read == 0 {
         PyList::empty(py).into_any()
     } else {
-        let first: i64 = messages.get_item(0)?.call_method0(offset)?.extract()?;
-        let last: i64 = messages
-            .get_item(read - 1)?
-            .call_method0(offset)?
-            .extract()?;
+        let first: i64 = offset_of(&messages.get_item(0)?)?.extract()?;
+        let last: i64 = offset_of(&messages.get_item(read - 1)?)?.extract()?;
         if last - first + 1 == read as i64 {
             PyRange::new(py, first as isize, last as isize + 1)?.into_any()
         } else {
             let mut all = Vec::with_capacity(read);
             for message in messages.iter().take(read) {
-                all.push(message.call_method0(offset)?);
+                all.push(offset_of(&message)?);
             }
             PyList::new(py, all)?.into_any()
         }
@@ -79,4 +201,11 @@ pub fn message_columns<'py>(
         stop,
         newest,
     ))
+}
+
+/// Whether `message_columns` reads confluent-kafka's messages in place (their layout
+/// matched; see the module docs) rather than through their methods.
+#[pyfunction]
+pub fn message_layout_verified(py: Python<'_>) -> bool {
+    verified_layout(py) != 0
 }
