@@ -60,7 +60,7 @@ def measure(mode: str, entities: int, batch: int, batches: int, state_bytes: int
             for start in range(0, entities, FILL_BATCH):
                 version += 1
                 fill.append(_rows(names[start : start + FILL_BATCH], version, state, values))
-            before, began = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+            fill_before, began = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
             inserted = sum(store.write("bench", "fp", rows) for rows in fill)
             fill_wall, fill_after = time.perf_counter() - began, resource.getrusage(resource.RUSAGE_SELF)
             del fill
@@ -75,8 +75,8 @@ def measure(mode: str, entities: int, batch: int, batches: int, state_bytes: int
         return {
             "fill_rows": inserted,
             "fill_wall_us_per_row": round(fill_wall / inserted * 1e6, 3),
-            "fill_cpu_us_per_row": round((fill_after.ru_utime - before.ru_utime + fill_after.ru_stime
-                                          - before.ru_stime) / inserted * 1e6, 3),
+            "fill_cpu_us_per_row": round((fill_after.ru_utime - fill_before.ru_utime + fill_after.ru_stime
+                                          - fill_before.ru_stime) / inserted * 1e6, 3),
             "rows": written,
             "wall_us_per_row": round(wall / written * 1e6, 3),
             "user_us_per_row": round((after.ru_utime - before.ru_utime) / written * 1e6, 3),

@@ -20,5 +20,6 @@ def test_tiny_run_writes_the_report(tmp_path) -> None:
     assert all(r["file_bytes"] >= 1 << 30 for r in written["rounds"]["writemap"])
     assert all(r["file_bytes"] < 1 << 30 for r in written["rounds"]["pwrite"])
     assert written["pwrite_over_writemap_wall"] > 0
+    assert all(r["fill_cpu_us_per_row"] > 0 and r["fill_wall_us_per_row"] > 0 for runs in written["rounds"].values() for r in runs)
     assert "shared map vs pwrite" in (tmp_path / "online_write.md").read_text()
     assert list((tmp_path / "work").iterdir()) == []  # the store files are removed
