@@ -32,7 +32,9 @@ for the entities it touches again — ``durable=True`` flushes at each commit in
 A writer opens the file with ``MDB_WRITEMAP``: a write transaction changes its pages in
 the shared memory map and the kernel writes the dirty pages back, instead of LMDB
 copying each touched page into a buffer and writing it with ``pwrite`` at the commit
-(``benchmarks/online_write.py`` measures both). What comes with it: no nested
+(``benchmarks/online_write.py`` measures both: updates of existing entities take about half
+the time; first writes take longer, each new page of the file being a page fault, and a
+running flow mostly updates). What comes with it: no nested
 transactions (none are used); LMDB sets the file's size to the map's when it opens it —
 a sparse file, whose allocated blocks are what it uses — so a writer opens with a map at
 least the file's present size, never cutting short a file another process has grown;
