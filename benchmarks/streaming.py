@@ -330,7 +330,7 @@ def disk_usage(state_dir: Path) -> dict[str, int]:
         size = stat.st_size
         top = path.relative_to(state_dir).parts[0]
         if top.startswith("online."):
-            online += min(size, stat.st_blocks * 512)  # LMDB's file is sparse: its map size
+            online += min(size, stat.st_blocks * 512)  # an LMDB file's size is its map's
         elif path.parent != state_dir:
             rocksdb += size
         else:

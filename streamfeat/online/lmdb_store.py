@@ -29,17 +29,24 @@ SQLite store's ``synchronous=NORMAL``: a process crash loses nothing; a machine 
 may lose or damage recent batches, which the runtime's replay from Kafka rewrites only
 for the entities it touches again — ``durable=True`` flushes at each commit instead.
 
-A writer opens the file with ``MDB_WRITEMAP``: a write transaction changes its pages in
+The native writer opens the file with ``MDB_WRITEMAP``: a write transaction changes its pages in
 the shared memory map and the kernel writes the dirty pages back, instead of LMDB
 copying each touched page into a buffer and writing it with ``pwrite`` at the commit
 (``benchmarks/online_write.py`` measures both: updates of existing entities take about half
 the time; first writes take longer, each new page of the file being a page fault, and a
 running flow mostly updates). What comes with it: no nested
-transactions (none are used); LMDB sets the file's size to the map's when it opens it —
-a sparse file, whose allocated blocks are what it uses — so a writer opens with a map at
-least the file's present size, never cutting short a file another process has grown;
-and a process that opens the file only to read does not use it (LMDB asks that the
-writers of a file agree on it for ``durable=True``'s flushes).
+transactions (none are used); LMDB sets the file's size to the map's when it opens it, so
+a writer opens with a map at least the file's present size, never cutting short a file
+another process has grown; a writer allocates the map's disk blocks when it opens or
+grows it (``fallocate``): a page first written through the map of a sparse file gets its
+block then, and on a full disk that write would kill the process with ``SIGBUS`` — so a
+full disk is a clear error when the map grows, and the file takes the map's size on disk
+(at most twice what it holds, the map growing by doubling from 32 MiB);
+a process that opens the file only to read does not use it, nor does the ``py-lmdb``
+path (LMDB asks that the writers of a file agree on it only for ``durable=True``'s
+flushes); and when a resize of the map fails, LMDB has unmapped it already, so the native
+writer refuses every later use of the store in that process with that error (the
+runtime then stops; a restart reopens the store).
 """
 
 from __future__ import annotations
@@ -61,7 +68,7 @@ try:  # built from streamfeat/rust at install when a Rust toolchain and liblmdb 
 except ImportError:
     LmdbFile = None
 
-    class LmdbError(Exception):  # type: ignore[no-redef]  # never raised without the extension
+    class LmdbError(Exception):  # type: ignore[no-redef]  # the py-lmdb path raises it too (damaged rows)
         pass
 
 
@@ -70,7 +77,7 @@ __all__ = ["LmdbStore", "native_lmdb_built"]
 _HEADER = struct.Struct("<qqqqqq")
 _NO_STATE_VERSION = -(2**63)
 _NEVER = -(2**63)  # a read time no cached span covers
-_DEFAULT_MAP = 1 << 30  # address space reserved at first; grows by doubling when full
+_DEFAULT_MAP = 32 << 20  # the map at first (a writer allocates it on disk); grows by doubling when full
 #: Rows per write transaction: a transaction holds a copy of each page it touches until it
 #: commits, and a batch needs no single one (rows are versioned per entity). As in the
 #: native writer (``ROWS_PER_TXN`` in streamfeat/rust/src/lmdb.rs).
@@ -89,12 +96,10 @@ class _PyLmdbFile:
         import lmdb
 
         self._lmdb = lmdb
-        writemap = writemap and not readonly
-        if writemap and os.path.exists(path):  # never cut short a file another process grew
-            map_size = max(map_size, os.path.getsize(path))
+        # Always LMDB's page copies written with pwrite (``writemap`` is ignored): after a
+        # failed resize of a shared map, py-lmdb's environment crashes the process when closed.
         self._env = lmdb.open(path, subdir=False, readonly=readonly, map_size=map_size, sync=durable,
-                              metasync=False, lock=True, max_readers=1024, create=not readonly,
-                              writemap=writemap)
+                              metasync=False, lock=True, max_readers=1024, create=not readonly)
         self._env.reader_check()
         self._lock = threading.Lock()
 

@@ -51,6 +51,9 @@ extern "C" {
     fn mdb_env_create(env: *mut *mut MdbEnv) -> c_int;
     fn mdb_env_set_mapsize(env: *mut MdbEnv, size: usize) -> c_int;
     fn mdb_env_info(env: *mut MdbEnv, stat: *mut MdbEnvInfo) -> c_int;
+    fn mdb_env_get_fd(env: *mut MdbEnv, fd: *mut c_int) -> c_int;
+    // glibc (off_t is 64-bit on the 64-bit targets this builds for)
+    fn fallocate(fd: c_int, mode: c_int, offset: i64, len: i64) -> c_int;
     fn mdb_env_set_maxreaders(env: *mut MdbEnv, readers: c_uint) -> c_int;
     fn mdb_env_open(env: *mut MdbEnv, path: *const c_char, flags: c_uint, mode: c_uint) -> c_int;
     fn mdb_env_close(env: *mut MdbEnv);
@@ -185,6 +188,12 @@ struct Env {
     env: *mut MdbEnv,
     dbi: c_uint,
     map_size: usize,
+    writemap: bool,
+    /// Why the map is unusable: LMDB unmaps it to resize it, and a failed resize leaves
+    /// its address dangling, so no transaction may touch it again (nor may closing).
+    broken: Option<String>,
+    /// The map grew but its disk blocks could not be allocated: no write until they are.
+    unreserved: bool,
 }
 
 // SAFETY: the environment is opened with MDB_NOTLS and used only under the Mutex below;
@@ -210,17 +219,70 @@ impl Env {
         }
     }
 
+    /// With MDB_WRITEMAP, allocate the disk blocks of the whole map now. A page of a
+    /// sparse file gets its block when first written through the map, and on a full disk
+    /// that write kills the process with SIGBUS; reserved, a full disk is this clear error
+    /// instead (and first writes fault faster). A file system that cannot reserve keeps
+    /// the sparse file.
+    fn reserve(&mut self) -> Result<(), String> {
+        if !self.writemap {
+            return Ok(());
+        }
+        let size = self.current_map_size();
+        let mut fd: c_int = -1;
+        // SAFETY: self.env is open; fd is an out parameter; fallocate only extends the file.
+        unsafe {
+            check(mdb_env_get_fd(self.env, &mut fd), "finding the store's file")?;
+            if fallocate(fd, 0, 0, size as i64) != 0 {
+                let err = std::io::Error::last_os_error();
+                if err.raw_os_error() == Some(95) {
+                    self.unreserved = false;
+                    return Ok(()); // EOPNOTSUPP
+                }
+                self.unreserved = true;
+                return Err(format!(
+                    "cannot reserve {size} bytes of disk for the store's map: {err}"
+                ));
+            }
+        }
+        self.unreserved = false;
+        Ok(())
+    }
+
+    /// Resize the map (0: adopt the size another process gave it). A failure marks the
+    /// environment broken (see `broken`).
+    fn set_map_size(&mut self, size: usize) -> Result<(), String> {
+        // SAFETY: self.env is open and no transaction of this process is active (all run
+        // under the Mutex).
+        let rc = unsafe { mdb_env_set_mapsize(self.env, size) };
+        if rc != 0 {
+            let to = if size == 0 {
+                "the size another process gave it".to_string()
+            } else {
+                format!("{size} bytes")
+            };
+            let msg = format!(
+                "cannot resize the store's map to {to}: {} (code {rc}); this process \
+                 cannot use the store until it opens it again",
+                message(rc)
+            );
+            self.broken = Some(msg.clone());
+            return Err(msg);
+        }
+        Ok(())
+    }
+
     /// Begin a transaction, adopting a map another process grew meanwhile.
     fn begin(&mut self, flags: c_uint) -> Result<*mut MdbTxn, String> {
+        if let Some(msg) = &self.broken {
+            return Err(msg.clone());
+        }
         let mut txn = ptr::null_mut();
         // SAFETY: self.env is open; txn is an out pointer.
         let mut rc = unsafe { mdb_txn_begin(self.env, ptr::null_mut(), flags, &mut txn) };
         if rc == MDB_MAP_RESIZED {
-            // SAFETY: no transaction of this process is active (all run under the Mutex).
-            check(
-                unsafe { mdb_env_set_mapsize(self.env, 0) },
-                "adopting the grown map",
-            )?;
+            self.set_map_size(0)?;
+            // SAFETY: as above.
             rc = unsafe { mdb_txn_begin(self.env, ptr::null_mut(), flags, &mut txn) };
         }
         check(rc, "beginning a transaction")?;
@@ -229,6 +291,9 @@ impl Env {
 
     /// `try_write`, growing the map (doubling it) while it is full.
     fn write_growing(&mut self, upserts: &[Upsert], updates: &[UpdateValues]) -> PyResult<usize> {
+        if self.unreserved {
+            self.reserve().map_err(LmdbError::new_err)?;
+        }
         loop {
             match self.try_write(upserts, updates) {
                 Ok(changed) => return Ok(changed),
@@ -238,13 +303,9 @@ impl Env {
                     // Double the map in use, which another process may have grown past
                     // ours: with MDB_WRITEMAP a smaller size would cut its file short.
                     let bigger = self.map_size.max(self.current_map_size()).saturating_mul(2);
-                    // SAFETY: self.env is open.
-                    check(
-                        unsafe { mdb_env_set_mapsize(self.env, bigger) },
-                        "growing the map",
-                    )
-                    .map_err(LmdbError::new_err)?;
+                    self.set_map_size(bigger).map_err(LmdbError::new_err)?;
                     self.map_size = bigger;
+                    self.reserve().map_err(LmdbError::new_err)?;
                 }
             }
         }
@@ -456,6 +517,9 @@ impl LmdbFile {
                 env,
                 dbi: 0,
                 map_size,
+                writemap,
+                broken: None,
+                unreserved: false,
             };
             let opened = e
                 .begin(if readonly { MDB_RDONLY } else { 0 })
@@ -467,8 +531,10 @@ impl LmdbFile {
                     }
                     check(mdb_txn_commit(txn), "opening the main database")
                 });
-            if let Err(msg) = opened {
-                mdb_env_close(env);
+            if let Err(msg) = opened.and_then(|()| e.reserve()) {
+                if e.broken.is_none() {
+                    mdb_env_close(env);
+                }
                 return Err(LmdbError::new_err(format!("cannot open {path}: {msg}")));
             }
             Ok(Self {
@@ -565,8 +631,10 @@ impl LmdbFile {
     fn close(&self) {
         let mut guard = self.env.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = guard.take() {
-            // SAFETY: no transaction is active (all run under this Mutex).
-            unsafe { mdb_env_close(e.env) };
+            if e.broken.is_none() {
+                // SAFETY: no transaction is active (all run under this Mutex).
+                unsafe { mdb_env_close(e.env) };
+            } // else leaked: closing would unmap the dangling map address
         }
     }
 }

@@ -237,3 +237,55 @@ def test_a_store_without_the_shared_map_writes_and_is_read_the_same(tmp_path: Pa
         store.write(VIEW, FP, {"u1": row(1), "u2": row(2)})
         assert finish(child(path, "read", VIEW, FP, "u1", "u2", "u3")) == [["v1", 1, 1_000], ["v2", 2, 2_000], None]
     assert path.stat().st_size < 1 << 20  # LMDB's pwrite path: the file is what was written
+
+
+def test_the_native_writer_allocates_its_whole_map_on_disk(tmp_path: Path) -> None:
+    """Written through the map, a page of a sparse file would get its disk block at the
+    write — on a full disk, a SIGBUS. The native writer allocates the map's blocks when it
+    opens and whenever it grows the map, so a full disk is an error there instead."""
+    path = tmp_path / "online.lmdb"
+    rng = random.Random(21)
+    with LmdbStore(path, map_size=1 << 20) as store:
+        assert path.stat().st_blocks * 512 >= path.stat().st_size >= 1 << 20
+        store.write(VIEW, FP, {f"u{i}": StoredEntity(rng.randbytes(3000), 1, i) for i in range(3000)})
+        assert path.stat().st_size >= 8 << 20  # grown
+        assert path.stat().st_blocks * 512 >= path.stat().st_size
+    for native in (True, False):  # without the shared map (and on the py-lmdb path): as written
+        other = tmp_path / f"pwrite-{native}.lmdb"
+        with LmdbStore(other, native=native, writemap=False) as store:
+            store.write(VIEW, FP, {"u1": row(1)})
+        assert other.stat().st_size < 1 << 20
+
+
+GROWTH_BEYOND_LIMIT = """
+import resource, signal, sys
+from streamfeat.errors import OnlineStoreError
+from streamfeat.online import LmdbStore, StoredEntity
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (6 << 20, 6 << 20))
+with LmdbStore(sys.argv[1], map_size=1 << 20) as store:
+    refusals = []
+    for batch in range(20):
+        try:
+            store.write("v", "f", {f"u{batch}-{i}": StoredEntity(bytes(3000), 1, i) for i in range(300)})
+        except OnlineStoreError as exc:
+            refusals.append(str(exc))
+    try:
+        store.get_raw("v", "f", ["u0-0"])
+    except OnlineStoreError as exc:
+        refusals.append(str(exc))
+for refusal in refusals:
+    print("refused:", refusal)
+"""
+
+
+def test_a_map_that_cannot_grow_is_a_clear_error_every_time_after(tmp_path: Path) -> None:
+    """A file size limit makes growing the map fail (as a full disk can): the write is
+    refused with an OnlineStoreError that says why, and so is every later use of the store
+    in that process — LMDB has unmapped the map, and touching it would crash the process."""
+    done = subprocess.run([sys.executable, "-c", GROWTH_BEYOND_LIMIT, str(tmp_path / "online.lmdb")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    refusals = done.stdout.splitlines()
+    assert len(refusals) >= 2, done.stdout + done.stderr
+    assert all("cannot resize the store's map" in line and "opens it again" in line for line in refusals), refusals
