@@ -232,7 +232,10 @@ impl Env {
         let mut fd: c_int = -1;
         // SAFETY: self.env is open; fd is an out parameter; fallocate only extends the file.
         unsafe {
-            check(mdb_env_get_fd(self.env, &mut fd), "finding the store's file")?;
+            check(
+                mdb_env_get_fd(self.env, &mut fd),
+                "finding the store's file",
+            )?;
             if fallocate(fd, 0, 0, size as i64) != 0 {
                 let err = std::io::Error::last_os_error();
                 if err.raw_os_error() == Some(95) {

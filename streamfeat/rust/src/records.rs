@@ -63,7 +63,10 @@ fn check_layout(py: Python<'_>, kind: &Bound<'_, PyAny>) -> PyResult<bool> {
     args.set_item("offset", 1_234_567_i64)?;
     args.set_item("timestamp", PyTuple::new(py, [1_i64, 7_654_321_i64])?)?;
     let plain = kind.call((), Some(&args))?;
-    let error = py.import("confluent_kafka")?.getattr("KafkaError")?.call1((-191,))?;
+    let error = py
+        .import("confluent_kafka")?
+        .getattr("KafkaError")?
+        .call1((-191,))?;
     let failed_args = PyDict::new(py);
     failed_args.set_item("topic", "t")?;
     failed_args.set_item("error", &error)?;
@@ -84,7 +87,10 @@ fn check_layout(py: Python<'_>, kind: &Bound<'_, PyAny>) -> PyResult<bool> {
 /// The address of confluent-kafka's `Message` type if its layout is the expected one.
 fn verified_layout(py: Python<'_>) -> usize {
     *MESSAGE_TYPE.get_or_init(py, || {
-        let kind = match py.import("confluent_kafka").and_then(|m| m.getattr("Message")) {
+        let kind = match py
+            .import("confluent_kafka")
+            .and_then(|m| m.getattr("Message"))
+        {
             Ok(kind) if kind.is_instance_of::<pyo3::types::PyType>() => kind,
             _ => return 0,
         };
@@ -131,38 +137,46 @@ pub fn message_columns<'py>(
     let in_place = |message: &Bound<'py, PyAny>| {
         known != 0 && unsafe { ffi::Py_TYPE(message.as_ptr()) } as usize == known
     };
-    for (i, message) in messages.iter().enumerate() {
-        if in_place(&message) {
-            let obj = message.as_ptr();
-            // SAFETY: `obj` is an instance of the verified Message type, kept alive by `messages`.
-            unsafe {
-                if !is_none_or_null(field_ptr(obj, ERROR_AT)) {
-                    stop = Some(i);
-                    break;
+    // One message: None if its error() is not None, else (value, timestamp type, timestamp).
+    let read_one =
+        |message: &Bound<'py, PyAny>| -> PyResult<Option<(Bound<'py, PyAny>, i64, i64)>> {
+            if in_place(message) {
+                let obj = message.as_ptr();
+                // SAFETY: `obj` is an instance of the verified Message type, kept alive by `messages`.
+                unsafe {
+                    if !is_none_or_null(field_ptr(obj, ERROR_AT)) {
+                        return Ok(None);
+                    }
+                    let v = field_ptr(obj, VALUE_AT);
+                    let v = if is_none_or_null(v) {
+                        empty.clone()
+                    } else {
+                        Bound::from_borrowed_ptr(py, v)
+                    };
+                    return Ok(Some((
+                        v,
+                        field_i32(obj, TSTYPE_AT) as i64,
+                        field_i64(obj, TIMESTAMP_AT),
+                    )));
                 }
-                let v = field_ptr(obj, VALUE_AT);
-                values.push(if is_none_or_null(v) {
-                    empty.clone()
-                } else {
-                    Bound::from_borrowed_ptr(py, v)
-                });
-                let (kind, stamp) = (field_i32(obj, TSTYPE_AT), field_i64(obj, TIMESTAMP_AT));
-                stamps.push(if kind != 0 && stamp >= 0 {
-                    newest = Some(newest.map_or(stamp, |n| n.max(stamp)));
-                    Some(stamp)
-                } else {
-                    None
-                });
             }
-            continue;
-        }
-        if !message.call_method0(error)?.is_none() {
+            if !message.call_method0(error)?.is_none() {
+                return Ok(None);
+            }
+            let v = message.call_method0(value)?;
+            let (kind, stamp): (i64, i64) = message.call_method0(timestamp)?.extract()?;
+            Ok(Some((
+                if v.is_none() { empty.clone() } else { v },
+                kind,
+                stamp,
+            )))
+        };
+    for (i, message) in messages.iter().enumerate() {
+        let Some((v, kind, stamp)) = read_one(&message)? else {
             stop = Some(i);
             break;
-        }
-        let v = message.call_method0(value)?;
-        values.push(if v.is_none() { empty.clone() } else { v });
-        let (kind, stamp): (i64, i64) = message.call_method0(timestamp)?.extract()?;
+        };
+        values.push(v);
         stamps.push(if kind != 0 && stamp >= 0 {
             newest = Some(newest.map_or(stamp, |n| n.max(stamp)));
             Some(stamp)
@@ -175,7 +189,11 @@ pub fn message_columns<'py>(
         if in_place(message) {
             // SAFETY: as above; offset() gives None for a negative offset, as here.
             let at = unsafe { field_i64(message.as_ptr(), OFFSET_AT) };
-            return Ok(if at < 0 { py.None().into_bound(py) } else { at.into_pyobject(py)?.into_any() });
+            return Ok(if at < 0 {
+                py.None().into_bound(py)
+            } else {
+                at.into_pyobject(py)?.into_any()
+            });
         }
         message.call_method0(offset)
     };
