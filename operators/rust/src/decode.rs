@@ -135,14 +135,22 @@ pub struct RecordDecoder {
     max_key_bytes: usize,
 }
 
-/// Strings made during one call, by text: repeated keys and ids share one object.
-type Strings<'a> = HashMap<&'a str, Py<PyString>, foldhash::fast::RandomState>;
+/// The distinct texts of one call, numbered in order of first appearance: repeated keys
+/// and ids then share one Python str, made once.
+#[derive(Default)]
+struct Numbered<'a> {
+    numbers: HashMap<&'a str, usize, foldhash::fast::RandomState>,
+    distinct: Vec<&'a str>,
+}
 
-fn shared_str<'a>(py: Python<'_>, strings: &mut Strings<'a>, text: &'a str) -> Py<PyString> {
-    strings
-        .entry(text)
-        .or_insert_with(|| PyString::new(py, text).unbind())
-        .clone_ref(py)
+impl<'a> Numbered<'a> {
+    fn number(&mut self, text: &'a str) -> usize {
+        let distinct = &mut self.distinct;
+        *self.numbers.entry(text).or_insert_with(|| {
+            distinct.push(text);
+            distinct.len() - 1
+        })
+    }
 }
 
 fn value_error(message: String) -> PyErr {
@@ -276,11 +284,24 @@ impl RecordDecoder {
         Bound<'py, PyAny>,
         Bound<'py, PyList>,
     )> {
-        let payloads: Vec<Bound<'py, PyAny>> = payloads.try_iter()?.collect::<PyResult<_>>()?;
-        let arrivals: Vec<Option<i64>> = arrivals
-            .try_iter()?
-            .map(|item| item.and_then(|v| v.extract::<Option<i64>>()))
-            .collect::<PyResult<_>>()?;
+        let payloads: Vec<Bound<'py, PyAny>> = match payloads.cast::<PyList>() {
+            Ok(list) => list.iter().collect(),
+            Err(_) => payloads.try_iter()?.collect::<PyResult<_>>()?,
+        };
+        let arrival = |v: Bound<'py, PyAny>| -> PyResult<Option<i64>> {
+            if v.is_none() {
+                Ok(None)
+            } else {
+                v.extract::<i64>().map(Some)
+            }
+        };
+        let arrivals: Vec<Option<i64>> = match arrivals.cast::<PyList>() {
+            Ok(list) => list.iter().map(arrival).collect::<PyResult<_>>()?,
+            Err(_) => arrivals
+                .try_iter()?
+                .map(|item| item.and_then(arrival))
+                .collect::<PyResult<_>>()?,
+        };
         if arrivals.len() != payloads.len() {
             return Err(value_error(format!(
                 "{} payloads but {} arrivals",
@@ -298,13 +319,42 @@ impl RecordDecoder {
             })
             .collect();
         // Parse and check every record without the GIL: another thread runs Python meanwhile.
-        let out = py.detach(|| self.parse(&texts, &arrivals));
-        let mut strings: Strings = HashMap::default();
+        // The texts of the keys and str columns are numbered there too (each distinct text
+        // once), so that under the GIL only one str is made per distinct text.
+        let (out, distinct, key_ids, column_ids) = py.detach(|| {
+            let out = self.parse(&texts, &arrivals);
+            let mut texts_seen = Numbered::default();
+            let key_ids: Vec<usize> = out
+                .keys
+                .iter()
+                .map(|key| match key {
+                    KeyText::Text(s) => texts_seen.number(s),
+                    KeyText::Int(_) => usize::MAX, // made from its digits below
+                })
+                .collect();
+            let column_ids: Vec<Vec<usize>> = out
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(j, column)| match column {
+                    Column::Strs(v) if j != self.entity => {
+                        v.iter().map(|s| texts_seen.number(s)).collect()
+                    }
+                    _ => Vec::new(),
+                })
+                .collect();
+            (out, texts_seen.distinct, key_ids, column_ids)
+        });
+        let strings: Vec<Py<PyString>> = distinct
+            .iter()
+            .map(|s| PyString::new(py, s).unbind())
+            .collect();
         let keys: Vec<Py<PyAny>> = out
             .keys
             .iter()
-            .map(|key| match key {
-                KeyText::Text(s) => shared_str(py, &mut strings, s).into_any(),
+            .zip(&key_ids)
+            .map(|(key, &id)| match key {
+                KeyText::Text(_) => strings[id].clone_ref(py).into_any(),
                 KeyText::Int(v) => PyString::new(py, &v.to_string()).into_any().unbind(),
             })
             .collect();
@@ -317,9 +367,9 @@ impl RecordDecoder {
                 Column::Strs(_) if j == self.entity => {
                     columns.append(PyList::new(py, keys.iter().map(|k| k.clone_ref(py)))?)?
                 }
-                Column::Strs(v) => columns.append(PyList::new(
+                Column::Strs(_) => columns.append(PyList::new(
                     py,
-                    v.iter().map(|s| shared_str(py, &mut strings, s)),
+                    column_ids[j].iter().map(|&id| strings[id].clone_ref(py)),
                 )?)?,
                 Column::Bools(v) => {
                     columns.append(PyList::new(py, v.iter().map(|b| PyBool::new(py, *b)))?)?
