@@ -211,9 +211,11 @@ with LmdbStore(path, map_size=1 << 20, native=native) as store:  # smaller than 
 @pytest.mark.parametrize("native", [True, False], ids=["native-child", "py-lmdb-child"])
 def test_a_writer_with_a_smaller_map_never_cuts_short_a_file_another_process_grew(tmp_path: Path,
                                                                                    native: bool) -> None:
-    """Writers map the file writable (MDB_WRITEMAP), and LMDB sets the file's size to the
-    map's when it opens one: a second writer asking for a smaller map must still open it
-    at least at the file's size, or this process would fault writing past the file's end."""
+    """The native writer maps the file writable (MDB_WRITEMAP), and LMDB then sets the
+    file's size to the map's when it opens it: a second writer asking for a smaller map
+    must still open it at least at the file's size, or this process would fault writing
+    past the file's end. (The py-lmdb child writes with pwrite, which never resizes the
+    file; it stays here so that the path is held to the same.)"""
     path = tmp_path / "online.lmdb"
     rng = random.Random(9)
     with LmdbStore(path, map_size=1 << 20) as store:
