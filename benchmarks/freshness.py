@@ -53,6 +53,21 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name.strip(), flags.split()
 
 
+def split_processes(flags: list[str], default: int) -> tuple[list[str], int]:
+    """A variant's `streamfeat run` flags without ``--processes N``, and N (the benchmark
+    starts N processes as a cluster; ``default`` when the flags do not say)."""
+    if "--processes" not in flags:
+        return flags, default
+    at = flags.index("--processes")
+    try:
+        processes = int(flags[at + 1])
+    except (IndexError, ValueError):
+        raise argparse.ArgumentTypeError(f"--processes in a variant needs a number: {' '.join(flags)!r}") from None
+    if processes <= 0:
+        raise argparse.ArgumentTypeError(f"--processes must be positive: {' '.join(flags)!r}")
+    return flags[:at] + flags[at + 2 :], processes
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.freshness",
@@ -64,6 +79,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="measurements per variant (3)")
     parser.add_argument("--partitions", type=int, default=4, help="partitions of each topic (4)")
     parser.add_argument("--workers", type=int, default=2, help="streamfeat run -w (2, as streamfeat run)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="`streamfeat run` processes, run as a cluster (-i/-a) sharing the partitions (1); a variant may "
+        "set its own with --processes N among its flags",
+    )
     parser.add_argument(
         "--variant",
         action="append",
@@ -87,8 +109,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.variant = [parse_variant(v) for v in DEFAULT_VARIANTS]
     if len({name for name, _ in args.variant}) != len(args.variant):
         parser.error("variant names must differ")
-    if min(args.rate, args.seconds, args.rounds, args.partitions, args.workers) <= 0:
-        parser.error("--rate, --seconds, --rounds, --partitions and --workers must be positive")
+    try:
+        args.variant = [(name, *split_processes(flags, args.processes)) for name, flags in args.variant]
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+    if min(args.rate, args.seconds, args.rounds, args.partitions, args.workers, args.processes) <= 0:
+        parser.error("--rate, --seconds, --rounds, --partitions, --workers and --processes must be positive")
     return args
 
 
@@ -106,20 +132,25 @@ def markdown(report: dict[str, Any]) -> str:
             f"- each measurement: a new {params['partitions']}-partition topic, the first W1 events "
             + f"({params.get('event_times', 'w1')} event times) produced at "
             f"{params['rate']:,.0f} events/s for {params['seconds']:.0f} s, `streamfeat run -w {params['workers']}` "
-            f"started on it before; a reader polls the {FRESHNESS_SAMPLE} most active users every 10 ms "
+            + f"started on it before; a reader polls the {FRESHNESS_SAMPLE} most active users every 10 ms "
             "(`benchmarks.streaming.measure_freshness`); variants alternate, the order flipping each round"
         ),
         f"- {FRESHNESS_EVENT_TIMES_TEXT.get(params.get('event_times', 'w1'), '')}",
         "",
-        "| variant | flow flags | p50 ms per run | p99 ms per run | median p50 | median p99 |",
-        "|---|---|---|---|---:|---:|",
+        "| variant | flow flags | processes | p50 ms per run | p99 ms per run | median p50 | median p99 |",
+        "|---|---|---:|---|---|---:|---:|",
     ]
     for name, variant in report["variants"].items():
         runs = variant["runs"]
         lines.append(
-            f"| {name} | `{' '.join(variant['flags'])}` | {', '.join(str(r['p50_ms']) for r in runs)} | "
+            f"| {name} | `{' '.join(variant['flags'])}` | {variant.get('processes', 1)} | "
+            f"{', '.join(str(r['p50_ms']) for r in runs)} | "
             f"{', '.join(str(r['p99_ms']) for r in runs)} | {variant['median_p50_ms']} | {variant['median_p99_ms']} |"
         )
+    lines += ["", "p99 ms per 5 s of production, each run in order (does latency hold, or grow with the state?):", ""]
+    for name, variant in report["variants"].items():
+        for number, run in enumerate(variant["runs"], 1):
+            lines.append(f"- {name} run {number}: {', '.join(str(p) for p in run.get('p99_ms_per_5s', []))}")
     lines.append("")
     return "\n".join(lines)
 
@@ -128,7 +159,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     info = machine()
     given = args.bootstrap or os.environ.get("STREAMFEAT_KAFKA_BOOTSTRAP", "").strip() or None
-    variants: dict[str, dict[str, Any]] = {name: {"flags": flags, "runs": []} for name, flags in args.variant}
+    variants: dict[str, dict[str, Any]] = {
+        name: {"flags": flags, "processes": processes, "runs": []} for name, flags, processes in args.variant
+    }
     order = list(variants)
     with local_service(KAFKA_SH, given, "kafka", KAFKA_PORT) as kafka:
         admin = AdminClient({"bootstrap.servers": kafka["address"]})
@@ -141,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         run = measure_freshness(
                             kafka["address"], topic, Path(work), rate=args.rate, seconds=args.seconds,
                             sample=FRESHNESS_SAMPLE, workers=args.workers, flow_args=variants[name]["flags"],
-                            event_times=args.event_times,
+                            event_times=args.event_times, processes=variants[name]["processes"],
                         )  # fmt: skip
                 finally:
                     delete_topics(admin, [topic, f"{topic}.dead-letters", f"{topic}.late"])
@@ -163,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "rounds": args.rounds,
             "partitions": args.partitions,
             "workers": args.workers,
+            "processes": args.processes,
             "event_times": args.event_times,
         },
         "kafka": {"source": kafka["source"], "started_here": kafka["started_here"]},

@@ -18,7 +18,6 @@ written by the run, never by hand.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import resource
 import shutil

@@ -43,6 +43,7 @@ import gc
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -473,6 +474,18 @@ FRESHNESS_EVENT_TIMES_TEXT = {
 }
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` TCP ports free on 127.0.0.1 now (the sockets are held until all are chosen)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def measure_freshness(
     bootstrap: str,
     topic: str,
@@ -484,6 +497,7 @@ def measure_freshness(
     workers: int,
     flow_args: Sequence[str] = (),
     event_times: str = "recent",
+    processes: int = 1,
 ) -> dict[str, Any]:
     """Event arrival -> visible in the embedded online store, with the producer paced at ``rate``.
 
@@ -527,8 +541,13 @@ def measure_freshness(
         sys.executable, "-m", "streamfeat.cli", "run", str(features), "--bootstrap-servers", bootstrap,
         "-w", str(workers), "--state-dir", str(state_dir), "--batch-size", str(FLOW_BATCH), *flow_args,
     ]  # fmt: skip
+    commands = [command]
+    if processes > 1:  # a cluster: one `streamfeat run` per address, the partitions shared among them
+        addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(processes))
+        commands = [[*command, "-i", str(index), "-a", addresses] for index in range(processes)]
     pending: dict[str, collections.deque[tuple[int, float]]] = {u: collections.deque() for u in sampled}
     latencies: list[float] = []
+    sent_times: list[float] = []  # when each measured event was handed to the producer
     stop = threading.Event()
     polls = [0]
 
@@ -546,19 +565,21 @@ def measure_freshness(
                     for user, row in zip(waiting, rows):
                         q = pending[user]
                         while row is not None and q and q[0][0] <= row.event_time:
-                            latencies.append(now - q.popleft()[1])
+                            sent_at = q.popleft()[1]
+                            latencies.append(now - sent_at)
+                            sent_times.append(sent_at)
                 time.sleep(FRESHNESS_POLL_S)
         finally:
             store.close()
 
     log = open(work / "flow-freshness.log", "w")  # noqa: SIM115 - closed in the finally below
-    child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+    children = [subprocess.Popen(c, stdout=log, stderr=subprocess.STDOUT, cwd=work) for c in commands]
     thread = threading.Thread(target=reader, daemon=True)
     try:
         deadline = time.monotonic() + 60
         store_path = Path(online_store_target(None, state_dir))
         while not store_path.exists():  # the partitions open the store before their readers
-            if child.poll() is not None or time.monotonic() > deadline:
+            if any(child.poll() is not None for child in children) or time.monotonic() > deadline:
                 raise SystemExit(
                     f"the freshness flow did not start: {(work / 'flow-freshness.log').read_text()[-2000:]}"
                 )
@@ -613,14 +634,23 @@ def measure_freshness(
         stop.set()
         if thread.is_alive():
             thread.join(10)
-        child.send_signal(signal.SIGINT)
-        try:
-            child.wait(30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        for child in children:
+            child.send_signal(signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
         log.close()
     ms = np.array(latencies) * 1000.0
+    # p99 per 5 s of production: whether latency holds or grows as the state does
+    into_run = np.array(sent_times) - started if latencies else np.array([])
+    by_5s = [
+        round(float(np.percentile(ms[(into_run >= at) & (into_run < at + 5)], 99)), 1)
+        for at in range(0, int(np.ceil(produced_s)), 5)
+        if ((into_run >= at) & (into_run < at + 5)).any()
+    ]
     return {
         "status": "measured",
         "target_rate_events_per_s": round(rate),
@@ -635,6 +665,7 @@ def measure_freshness(
         "p50_ms": round(float(np.percentile(ms, 50)), 1) if len(ms) else None,
         "p99_ms": round(float(np.percentile(ms, 99)), 1) if len(ms) else None,
         "max_ms": round(float(ms.max()), 1) if len(ms) else None,
+        "p99_ms_per_5s": by_5s,
         "flow_poll_interval_s": 0.02,
         "event_times": event_times,
     }

@@ -16,19 +16,24 @@ def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kaf
     report = main([
         "--rate", "500", "--seconds", "2", "--rounds", "2", "--partitions", "2",
         "--variant", "every-batch=--commit-interval 0s", "--variant", "interval=--commit-interval 1s --large-state-bytes 1024",
+        "--variant", "cluster=-w 1 --processes 2",
         "--bootstrap", kafka_bootstrap, "--out", str(tmp_path),
     ])  # fmt: skip
     assert json.loads((tmp_path / "freshness.json").read_text()) == report
-    assert list(report["variants"]) == ["every-batch", "interval"]
+    assert list(report["variants"]) == ["every-batch", "interval", "cluster"]
     for variant in report["variants"].values():
         assert len(variant["runs"]) == 2
         for run in variant["runs"]:
             assert run["status"] == "measured" and run["samples"] > 0 and run["unresolved"] == 0
             assert run["event_times"] == "recent"  # the end-to-end run's stream, at a paced rate
+            assert run["p99_ms_per_5s"] and max(run["p99_ms_per_5s"]) <= run["max_ms"]
         assert 0 < variant["median_p50_ms"] <= variant["median_p99_ms"]
     assert report["variants"]["interval"]["flags"] == ["--commit-interval", "1s", "--large-state-bytes", "1024"]
+    # --processes is the benchmark's: two `streamfeat run -w 1` processes as a cluster, sharing the partitions
+    assert report["variants"]["cluster"]["flags"] == ["-w", "1"] and report["variants"]["cluster"]["processes"] == 2
     table = (tmp_path / "freshness.md").read_text()
-    assert "| interval | `--commit-interval 1s --large-state-bytes 1024` |" in table
+    assert "| interval | `--commit-interval 1s --large-state-bytes 1024` | 1 |" in table
+    assert "| cluster | `-w 1` | 2 |" in table
     assert "(recent event times)" in table and "the stream the end-to-end rate was measured on" in table
     after = set(AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics)
     assert not {t for t in after - before if t.startswith("bench-")}, "benchmark topics were left behind"
@@ -39,4 +44,10 @@ def test_variants_must_be_named_and_distinct() -> None:
         parse_args(["--rate", "10", "--variant", "no-equals-sign"])
     with pytest.raises(SystemExit):
         parse_args(["--rate", "10", "--variant", "a=--x", "--variant", "a=--y"])
-    assert [name for name, _ in parse_args(["--rate", "10"]).variant] == ["commit-0s", "commit-1s"]
+    assert [name for name, _, _ in parse_args(["--rate", "10"]).variant] == ["commit-0s", "commit-1s"]
+    with pytest.raises(SystemExit):
+        parse_args(["--rate", "10", "--variant", "a=--processes"])
+    with pytest.raises(SystemExit):
+        parse_args(["--rate", "10", "--variant", "a=--processes 0"])
+    assert parse_args(["--rate", "10", "--processes", "3", "--variant", "a=-w 1", "--variant", "b=--processes 2"]).variant == [
+        ("a", ["-w", "1"], 3), ("b", [], 2)]
