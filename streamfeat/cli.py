@@ -112,11 +112,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> int:  # type: ignore[no-untyped-def]
+    import threading
     import time
 
     from bytewax.run import cli_main
 
-    from streamfeat.compile import KafkaRunConfig, build_dataflow
+    from streamfeat.compile import KafkaRunConfig, RunStop, build_dataflow
     from streamfeat.kafka_io import ensure_topics
     from streamfeat.metrics import json_logger, serve_metrics
 
@@ -161,19 +162,73 @@ def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> 
     addresses = args.addresses.split(";") if args.addresses else None
     if (addresses is None) != (args.process_id is None):
         raise StreamfeatError("a cluster run needs both --process-id and --addresses")
+
+    reported = threading.Lock()  # the summary once: the run ends, or a stopped cluster member exits
+
+    def finished() -> None:
+        if not reported.acquire(blocking=False):
+            return
+        if interactive:
+            print(file=sys.stderr)
+        log.info("stopped", extra={"fields": {**totals, "seconds": round(time.perf_counter() - started, 3)}})
+        print(f"{totals['records']:,} records from {topic} in {time.perf_counter() - started:.2f} s; "
+              f"{totals['accepted']:,} accepted, {totals['late']:,} late, {totals['dead_letters']:,} dead letters; "
+              f"{totals['published']:,} online writes", flush=True)
+
+    stop, ended = RunStop(), threading.Event()
+    _stop_on_signals(stop, log, interactive, cluster=addresses is not None, ended=ended, finished=finished)
     cli_main(
-        build_dataflow(views, config, on_progress),
+        build_dataflow(views, config, on_progress, stop=stop),
         workers_per_process=args.workers,
         process_id=args.process_id,
         addresses=addresses,
     )
-    if interactive:
-        print(file=sys.stderr)
-    log.info("stopped", extra={"fields": {**totals, "seconds": round(time.perf_counter() - started, 3)}})
-    print(f"{totals['records']:,} records from {topic} in {time.perf_counter() - started:.2f} s; "
-          f"{totals['accepted']:,} accepted, {totals['late']:,} late, {totals['dead_letters']:,} dead letters; "
-          f"{totals['published']:,} online writes")
+    ended.set()
+    finished()
     return 0
+
+
+#: A stopped cluster member whose partitions have committed waits this long for its
+#: peers (stopped too, the dataflow then ends everywhere) before it exits by itself.
+_PEER_STOP_WAIT_S = 5.0
+
+
+def _stop_on_signals(stop, log, interactive: bool, *, cluster: bool, ended, finished) -> None:  # type: ignore[no-untyped-def]
+    """SIGTERM (what `docker stop` and Kubernetes send) and SIGINT (Ctrl-C) stop the run
+    cleanly: every partition commits what it processed and ends, so a restart replays
+    nothing. A second signal ends the process at once (still safe: a restart replays
+    from the last commit).
+
+    A cluster's dataflow ends when every member's partitions have: when all members are
+    stopped, they end together. A member stopped alone would wait for its peers, so once
+    its own partitions have committed it waits :data:`_PEER_STOP_WAIT_S` and then exits by
+    itself (its peers then stop, as when any member goes away: docs/operations.md)."""
+    import os
+    import signal
+    import threading
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stop.requested:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        log.info("stopping", extra={"fields": {"signal": signal.Signals(signum).name}})
+        if interactive:
+            print("\nstopping: committing what was processed (a second Ctrl-C stops at once)", file=sys.stderr)
+        stop.request()
+        if cluster:
+            threading.Thread(target=exit_when_stopped, name="streamfeat stop", daemon=True).start()
+
+    def exit_when_stopped() -> None:
+        stop.wait_stopped()
+        if ended.wait(_PEER_STOP_WAIT_S):
+            return  # the peers stopped too: the run ends normally
+        finished()
+        sys.stderr.flush()
+        os._exit(0)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
 
 
 def _cmd_produce(args: argparse.Namespace) -> int:
@@ -270,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
             "JSON Lines file (--input: one partition, line n = offset n). Offsets are committed with the state, "
             "so a restart resumes exactly where the last committed batch ended: nothing is applied twice. "
             "Bad records go to STATE_DIR/dead_letters.jsonl with the reason and position; late events to "
-            "STATE_DIR/late.jsonl."
+            "STATE_DIR/late.jsonl. A Kafka run goes on until stopped: SIGTERM or Ctrl-C commits what was "
+            "processed and exits 0 (a second one stops at once; a restart replays from the last commit)."
         ),
     )
     run.add_argument("features", metavar="FEATURES.py", help="Python file defining FeatureView objects")

@@ -45,7 +45,7 @@ from streamfeat.online.lmdb_store import native_lmdb_built
 from streamfeat.pipeline import FeaturePipeline
 from streamfeat.state import RocksDBStateStore, partition_state_dir
 
-__all__ = ["KafkaRunConfig", "PartitionProgress", "build_dataflow", "open_online_store"]
+__all__ = ["KafkaRunConfig", "PartitionProgress", "RunStop", "build_dataflow", "open_online_store"]
 
 _log = logging.getLogger(__name__)
 
@@ -96,9 +96,57 @@ class PartitionProgress:
     next_offset: int | None
 
 
+class RunStop:
+    """A request to stop a running dataflow cleanly, from a signal handler or any thread.
+
+    Once :meth:`request` is called, each partition of this process commits what it has
+    processed (state, offsets, and the online rows handed to a background writer) at
+    its next batch boundary and ends, so a restart replays nothing. A single-process
+    run then completes; :meth:`wait_stopped` tells a cluster member, whose dataflow
+    waits for its peers, when its own partitions are done.
+    """
+
+    def __init__(self) -> None:
+        self._requested = threading.Event()
+        self._lock = threading.Lock()
+        self._running = 0
+        self._stopped = threading.Event()
+
+    def request(self) -> None:
+        with self._lock:
+            self._requested.set()
+            if self._running == 0:
+                self._stopped.set()
+
+    @property
+    def requested(self) -> bool:
+        return self._requested.is_set()
+
+    def wait_stopped(self, timeout_s: float | None = None) -> bool:
+        """Whether, after a request, every partition of this process ended (within ``timeout_s``)."""
+        return self._stopped.wait(timeout_s)
+
+    def _partition_started(self) -> None:
+        with self._lock:
+            self._running += 1
+            self._stopped.clear()
+
+    def _partition_ended(self) -> None:
+        with self._lock:
+            self._running -= 1
+            if self._running == 0 and self._requested.is_set():
+                self._stopped.set()
+
+
 class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
     def __init__(
-        self, views: Sequence[FeatureView], config: KafkaRunConfig, topic: str, partition: int, partitions: int
+        self,
+        views: Sequence[FeatureView],
+        config: KafkaRunConfig,
+        topic: str,
+        partition: int,
+        partitions: int,
+        stop: RunStop | None = None,
     ) -> None:
         self.topic, self.partition, self.config = topic, partition, config
         config.state_dir.mkdir(parents=True, exist_ok=True)
@@ -131,19 +179,31 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
         self.batches = 0
         self._awake: datetime | None = None
         self._collector = BatchCollector()
+        self._stop = stop
+        self._ended = False
+        if stop is not None:
+            stop._partition_started()
+
+    def _end(self) -> None:
+        """Commit everything processed and end this partition (bytewax: end of input)."""
+        self.pipeline.commit(final=True)
+        if self._stop is not None and not self._ended:
+            self._stop._partition_ended()
+        self._ended = True
+        raise StopIteration
 
     def next_batch(self) -> list[PartitionProgress]:
+        if self._stop is not None and self._stop.requested:
+            self._end()
         if self.end is not None and self.position >= self.end:
-            self.pipeline.commit(final=True)
-            raise StopIteration
+            self._end()
         batch = self.reader.read(self.config.batch_size, 0)
         # A full batch means a backlog: come back at once. Otherwise let records gather.
         self._awake = None if len(batch.offsets) >= self.config.batch_size else (
             datetime.now(UTC) + timedelta(seconds=self.config.poll_interval_s))
         if not batch.offsets:
             if self.end is not None and (self.reader.position() or -1) >= self.end:
-                self.pipeline.commit(final=True)
-                raise StopIteration  # only transaction markers were left before the end
+                self._end()  # only transaction markers were left before the end
             if self.pipeline.commit_if_due():  # a quiet partition still commits on time
                 self.metrics.committed(self.pipeline.committed_offset(self.topic, self.partition))
             return []
@@ -178,7 +238,7 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
         ]
 
     def next_awake(self) -> datetime | None:
-        return self._awake
+        return None if self._stop is not None and self._stop.requested else self._awake
 
     def snapshot(self) -> None:
         return None  # the position lives in the state store, committed with the state
@@ -247,18 +307,18 @@ _SHARED_WRITERS = _SharedWriters()
 
 
 class _KafkaFeatureSource(FixedPartitionedSource[PartitionProgress, None]):
-    def __init__(self, views: Sequence[FeatureView], config: KafkaRunConfig) -> None:
+    def __init__(self, views: Sequence[FeatureView], config: KafkaRunConfig, stop: RunStop | None = None) -> None:
         topics = {view.source.topic for view in views}
         if len(topics) != 1:
             raise DefinitionError(f"one dataflow consumes one topic; these views read {sorted(topics)}")
-        self.views, self.config, self.topic = list(views), config, topics.pop()
+        self.views, self.config, self.topic, self.stop = list(views), config, topics.pop(), stop
 
     def list_parts(self) -> list[str]:
         return [str(p) for p in list_partitions(self.config.bootstrap, self.topic)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _FeaturePartition:
         partitions = len(list_partitions(self.config.bootstrap, self.topic))
-        return _FeaturePartition(self.views, self.config, self.topic, int(for_part), partitions)
+        return _FeaturePartition(self.views, self.config, self.topic, int(for_part), partitions, self.stop)
 
 
 class _ProgressSink(DynamicSink[PartitionProgress]):
@@ -276,9 +336,12 @@ class _ProgressSink(DynamicSink[PartitionProgress]):
         return _Partition()
 
 
-def build_dataflow(views: Sequence[FeatureView], config: KafkaRunConfig, on_progress=None) -> Dataflow:  # type: ignore[no-untyped-def]
-    """The streaming dataflow: Kafka partitions -> feature pipeline -> progress items."""
+def build_dataflow(  # type: ignore[no-untyped-def]
+    views: Sequence[FeatureView], config: KafkaRunConfig, on_progress=None, *, stop: RunStop | None = None
+) -> Dataflow:
+    """The streaming dataflow: Kafka partitions -> feature pipeline -> progress items.
+    ``stop``: ends the run cleanly when requested (:class:`RunStop`)."""
     flow = Dataflow("streamfeat")
-    progress = op.input("kafka", flow, _KafkaFeatureSource(views, config))
+    progress = op.input("kafka", flow, _KafkaFeatureSource(views, config, stop))
     op.output("progress", progress, _ProgressSink(on_progress or (lambda item: None)))
     return flow

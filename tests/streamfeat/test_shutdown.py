@@ -1,0 +1,110 @@
+"""SIGTERM and SIGINT stop `streamfeat run` cleanly: every partition commits what it
+processed, the command exits 0 with its summary, and a restart reads exactly the
+records the stopped run had not (nothing replayed, nothing lost)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from streamfeat.kafka_io import ensure_topics
+from tests.services.fixtures import kafka_bootstrap  # noqa: F401  (fixture)
+from tests.streamfeat.test_cluster_restart import free_ports, records_read
+from tests.streamfeat.test_compile import produce
+from tests.streamfeat.test_crash_recovery import ARRIVALS, FEATURES, PAYLOADS, committed, start
+
+_SUMMARY = re.compile(r"^([\d,]+) records from ", re.MULTILINE)
+
+
+def live(features: Path, bootstrap: str, state_dir: Path, metrics_port: int, *cluster: str) -> subprocess.Popen:
+    """`streamfeat run` without --stop-at-end: it runs until it is told to stop."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamfeat.cli", "run", str(features), "--bootstrap-servers", bootstrap,
+         "--state-dir", str(state_dir), "--batch-size", "40", "--metrics-port", str(metrics_port), *cluster],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+
+
+def wait_until_read(process: subprocess.Popen, port: int, records: int) -> None:
+    deadline = time.monotonic() + 120
+    while records_read(port) < records and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process.poll() is None, process.stderr.read().decode()[-2000:] if process.stderr else ""
+    assert records_read(port) >= records, "the run read too little in 120 s"
+
+
+def stopped_cleanly(process: subprocess.Popen, signum: int, *, send: bool = True) -> int:
+    """Send ``signum`` (unless sent already); the run must exit 0 promptly, say so, and print
+    its summary. Returns the records it reports having read."""
+    if send:
+        process.send_signal(signum)
+    out, err = process.communicate(timeout=60)
+    stdout, stderr = out.decode(), err.decode()
+    assert process.returncode == 0, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert f'"msg":"stopping","signal":"{signal.Signals(signum).name}"' in stderr
+    assert '"msg":"stopped"' in stderr
+    match = _SUMMARY.search(stdout)
+    assert match, stdout
+    return int(match.group(1).replace(",", ""))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_commits_what_was_read_and_a_restart_reads_only_the_rest(signum, kafka_bootstrap, tmp_path):  # noqa: F811
+    topic = f"stop-{uuid.uuid4().hex[:10]}"
+    ensure_topics(kafka_bootstrap, {topic: 2})
+    produce(kafka_bootstrap, topic, PAYLOADS, ARRIVALS)
+    features = tmp_path / "features.py"
+    features.write_text(FEATURES.format(topic=topic))
+    state_dir = tmp_path / "state"
+
+    (port,) = free_ports(1)
+    process = live(features, kafka_bootstrap, state_dir, port)
+    wait_until_read(process, port, len(PAYLOADS) // 4)
+    read = stopped_cleanly(process, signum)
+    assert 0 < read <= len(PAYLOADS)
+    assert committed(state_dir, topic) == read, "the stopped run committed every record it read"
+
+    rest = start(features, kafka_bootstrap, state_dir)  # --stop-at-end
+    out, err = rest.communicate(timeout=300)
+    assert rest.returncode == 0, err.decode()[-2000:]
+    assert committed(state_dir, topic) == len(PAYLOADS)
+
+
+@pytest.mark.parametrize("stopped", [(0, 1), (1,)], ids=["all-members", "one-member"])
+def test_cluster_members_stop_cleanly_on_sigterm(stopped, kafka_bootstrap, tmp_path):  # noqa: F811
+    """Stopped together, the members end their dataflow together. A member stopped alone
+    commits, waits a little for its peers, and exits by itself; its peer then fails, as
+    when any member goes away (docs/operations.md), and is not checked here."""
+    topic = f"stop-cluster-{uuid.uuid4().hex[:10]}"
+    ensure_topics(kafka_bootstrap, {topic: 4})
+    produce(kafka_bootstrap, topic, PAYLOADS, ARRIVALS)
+    features = tmp_path / "features.py"
+    features.write_text(FEATURES.format(topic=topic))
+    ports = free_ports(4)
+    addresses = f"127.0.0.1:{ports[0]};127.0.0.1:{ports[1]}"
+    members = [
+        live(features, kafka_bootstrap, tmp_path / f"process-{i}", ports[2 + i], "-w", "1", "-i", str(i), "-a", addresses)
+        for i in (0, 1)
+    ]
+    try:
+        for member, port in zip(members, ports[2:], strict=True):
+            wait_until_read(member, port, len(PAYLOADS) // 8)
+        for i in stopped:
+            members[i].send_signal(signal.SIGTERM)
+        read = {i: stopped_cleanly(members[i], signal.SIGTERM, send=False) for i in stopped}
+    finally:
+        for member in members:
+            if member.poll() is None:
+                member.kill()
+                member.wait(timeout=30)
+    for i in stopped:
+        assert committed(tmp_path / f"process-{i}", topic) == read[i], f"member {i} committed what it read"
