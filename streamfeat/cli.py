@@ -48,6 +48,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from streamfeat.collector import BatchCollector
+    from streamfeat.compile import RunStop
     from streamfeat.loader import load_views
     from streamfeat.online import RedisStore, is_redis_target, online_store_target, open_embedded_store
     from streamfeat.pipeline import FeaturePipeline
@@ -94,14 +95,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 collector.after_batch()
                 status(summary)
 
+            stop = RunStop()
+            _stop_on_signals(stop, None, interactive)  # a signal ends the replay after the batch it is in
             try:
                 summary = replay_jsonl(
-                    pipeline, topics.pop(), args.input, batch_size=args.batch_size, on_batch=after_batch
-                )
+                    pipeline, topics.pop(), args.input, batch_size=args.batch_size, on_batch=after_batch,
+                    should_stop=lambda: stop.requested,
+                )  # fmt: skip
             finally:
                 collector.close()
     if interactive:
         print(file=sys.stderr)
+    if stop.requested:
+        print("stopped by a signal: every record up to the last one counted below is committed; "
+              "running the same command again resumes after it")
     dead = sum(summary.dead_letters.values())
     accepted = ", ".join(f"{view} {count:,}" for view, count in summary.accepted.items()) or "none"
     print(f"{summary.records:,} records in {summary.seconds:.2f} s (resumed after {summary.skipped:,}); "
@@ -193,7 +200,7 @@ def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> 
 _PEER_STOP_WAIT_S = 5.0
 
 
-def _stop_on_signals(stop, log, interactive: bool, *, cluster: bool, ended, finished) -> None:  # type: ignore[no-untyped-def]
+def _stop_on_signals(stop, log, interactive: bool, *, cluster: bool = False, ended=None, finished=None) -> None:  # type: ignore[no-untyped-def]
     """SIGTERM (what `docker stop` and Kubernetes send) and SIGINT (Ctrl-C) stop the run
     cleanly: every partition commits what it processed and ends, so a restart replays
     nothing. A second signal ends the process at once (still safe: a restart replays
@@ -212,7 +219,8 @@ def _stop_on_signals(stop, log, interactive: bool, *, cluster: bool, ended, fini
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
-        log.info("stopping", extra={"fields": {"signal": signal.Signals(signum).name}})
+        if log is not None:
+            log.info("stopping", extra={"fields": {"signal": signal.Signals(signum).name}})
         if interactive:
             print("\nstopping: committing what was processed (a second Ctrl-C stops at once)", file=sys.stderr)
         stop.request()

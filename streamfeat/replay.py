@@ -106,10 +106,12 @@ def replay_jsonl(
     *,
     batch_size: int = 50_000,
     on_batch: Callable[[ReplaySummary], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> ReplaySummary:
     """Replay ``path`` as partition 0 of ``topic``; resumes after the committed offset.
 
-    Dead letters and late events go to the pipeline's reject sink."""
+    Dead letters and late events go to the pipeline's reject sink. ``should_stop``,
+    asked after each batch: end there, with what was processed committed."""
     summary = ReplaySummary()
     started = time.perf_counter()
     start = pipeline.next_offset(topic, 0) or 0
@@ -120,5 +122,8 @@ def replay_jsonl(
         summary.seconds = time.perf_counter() - started
         if on_batch is not None:
             on_batch(summary)
+        if should_stop is not None and should_stop():
+            break
+    pipeline.commit(final=True)  # a no-op unless the pipeline commits on an interval
     summary.seconds = time.perf_counter() - started
     return summary

@@ -108,3 +108,49 @@ def test_cluster_members_stop_cleanly_on_sigterm(stopped, kafka_bootstrap, tmp_p
                 member.wait(timeout=30)
     for i in stopped:
         assert committed(tmp_path / f"process-{i}", topic) == read[i], f"member {i} committed what it read"
+
+
+_REPLAYED = re.compile(r"^([\d,]+) records in [\d.]+ s \(resumed after ([\d,]+)\)", re.MULTILINE)
+
+
+def test_a_signal_ends_a_file_replay_after_its_batch_and_the_rerun_resumes_there(tmp_path):
+    """The embedded path (--input): the replay ends after the batch it is in, commits, and
+    says so; the same command again resumes right after it."""
+    from streamfeat.cli import main
+    from streamfeat.loader import EXAMPLE_FEATURES
+
+    generated = tmp_path / "generated.jsonl"
+    assert main(["generate", "--events", "200000", "--users", "500", "--seed", "7", "--out", str(generated)]) == 0
+    # A broken line every 1,000: the dead-letter file (appended per batch) shows the progress.
+    lines = generated.read_bytes().splitlines()
+    for at in range(999, len(lines), 1_000):
+        lines[at] = b"{not json"
+    records = tmp_path / "events.jsonl"
+    records.write_bytes(b"\n".join(lines) + b"\n")
+    events = len(lines)
+    state_dir = tmp_path / "state"
+    command = [sys.executable, "-m", "streamfeat.cli", "run", str(EXAMPLE_FEATURES), "--input", str(records),
+               "--state-dir", str(state_dir), "--batch-size", "20"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    dead_letters = state_dir / "dead_letters.jsonl"
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if dead_letters.exists() and dead_letters.read_bytes().count(b"\n") >= 5:
+            break
+        time.sleep(0.01)
+    assert process.poll() is None, f"the replay ended before the signal: {process.communicate()}"
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err[-3000:]
+    assert "Traceback" not in err and "stopped by a signal" in out, out + err
+    first = _REPLAYED.search(out)
+    assert first, out
+    read = int(first.group(1).replace(",", ""))
+    assert 0 < read < events and read % 20 == 0
+
+    again = subprocess.run([*command[:-1], "5000"], capture_output=True, text=True, timeout=300)  # bigger batches
+    assert again.returncode == 0, again.stderr[-3000:]
+    second = _REPLAYED.search(again.stdout)
+    assert second, again.stdout
+    assert int(second.group(2).replace(",", "")) == read
+    assert int(second.group(1).replace(",", "")) == events - read
