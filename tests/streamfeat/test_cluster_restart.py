@@ -21,35 +21,21 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import orjson
 
-from streamfeat.kafka_io import ensure_topics
+from benchmarks.streaming import free_ports  # the one the benchmarks use for their clusters
 from tests.services.fixtures import kafka_bootstrap  # noqa: F401  (fixture)
-from tests.streamfeat.test_compile import produce
-from tests.streamfeat.test_crash_recovery import ARRIVALS, FEATURES, PAYLOADS, committed, start, values
+from tests.streamfeat.test_crash_recovery import ARRIVALS, PAYLOADS, committed, start, stream_topic, values
 
 PARTITIONS = 4
 KILLS = 2  # process 1 first, then process 0
 PEER_EXIT_TIMEOUT_S = 60
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def start_member(features: Path, bootstrap: str, cluster_dir: Path, process_id: int, addresses: str,
@@ -92,11 +78,7 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 
 def test_sigkill_one_process_of_a_cluster_then_restart_equals_single_process(kafka_bootstrap, tmp_path):  # noqa: F811
-    topic = f"cluster-restart-{uuid.uuid4().hex[:10]}"
-    ensure_topics(kafka_bootstrap, {topic: PARTITIONS})
-    produce(kafka_bootstrap, topic, PAYLOADS, ARRIVALS)
-    features = tmp_path / "features.py"
-    features.write_text(FEATURES.format(topic=topic))
+    topic, features = stream_topic(kafka_bootstrap, tmp_path, "cluster-restart", PARTITIONS)
 
     began = time.monotonic()
     single = start(features, kafka_bootstrap, tmp_path / "single", workers=1)

@@ -84,8 +84,9 @@ def test_dataflow_over_four_partitions_with_two_workers(kafka_bootstrap, tmp_pat
 
 
 def test_runtime_metrics_are_exported(kafka_bootstrap, tmp_path):  # noqa: F811
-    import socket
     import urllib.request
+
+    from benchmarks.streaming import free_ports
 
     from streamfeat.metrics import serve_metrics
 
@@ -98,9 +99,7 @@ def test_runtime_metrics_are_exported(kafka_bootstrap, tmp_path):  # noqa: F811
         features=USER_VIEW.features,
     )
     cli_main(build_dataflow([view], KafkaRunConfig(bootstrap=kafka_bootstrap, state_dir=tmp_path, stop_at_end=True)))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    (port,) = free_ports(1)
     serve_metrics(port)
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     for name in ("streamfeat_records_total", "streamfeat_consumer_lag", "streamfeat_freshness_seconds",

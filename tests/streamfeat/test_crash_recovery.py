@@ -45,6 +45,20 @@ user_txn = FeatureView("user_txn", entity=Entity("user", key="user_id"), source=
 '''
 
 
+def stream_topic(
+    bootstrap: str, directory: Path, prefix: str, partitions: int, payloads=PAYLOADS, arrivals=ARRIVALS
+) -> tuple[str, Path]:
+    """A new topic holding ``payloads`` (keyed by user), and a features file in ``directory`` reading it."""
+    from streamfeat.kafka_io import ensure_topics
+
+    topic = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    ensure_topics(bootstrap, {topic: partitions})
+    produce(bootstrap, topic, payloads, arrivals)
+    features = directory / "features.py"
+    features.write_text(FEATURES.format(topic=topic))
+    return topic, features
+
+
 def start(
     features: Path, bootstrap: str, state_dir: Path, *, workers: int = 2, metrics_port: int | None = None,
     commit_interval: str | None = None,
@@ -74,19 +88,14 @@ def values(state_dir: Path, features: Path, keys: list[str], t: int) -> dict:
 
 
 def test_sigkill_at_random_moments_changes_nothing(kafka_bootstrap, tmp_path):  # noqa: F811
-    topic = f"crash-{uuid.uuid4().hex[:10]}"
-    from streamfeat.kafka_io import ensure_topics
-
-    ensure_topics(kafka_bootstrap, {topic: 2})
-    produce(kafka_bootstrap, topic, PAYLOADS, ARRIVALS)
-    features = tmp_path / "features.py"
-    features.write_text(FEATURES.format(topic=topic))
+    topic, features = stream_topic(kafka_bootstrap, tmp_path, "crash", 2)
 
     straight = tmp_path / "straight"
     done = start(features, kafka_bootstrap, straight)
     assert done.wait(timeout=300) == 0, done.stderr.read().decode()[-2000:]
 
-    from tests.streamfeat.test_cluster_restart import free_ports, records_read
+    from benchmarks.streaming import free_ports
+    from tests.streamfeat.test_cluster_restart import records_read
 
     rng = random.Random(20261127)
     crashed = tmp_path / "crashed"
@@ -126,25 +135,14 @@ def test_sigkill_at_random_moments_changes_nothing(kafka_bootstrap, tmp_path):  
 
 def test_two_processes_equal_one_worker(kafka_bootstrap, tmp_path):  # noqa: F811
     """A 2-process bytewax cluster over 4 partitions gives the values of a single worker."""
-    import socket
+    from benchmarks.streaming import free_ports
 
-    from streamfeat.kafka_io import ensure_topics
-
-    topic = f"cluster-{uuid.uuid4().hex[:10]}"
-    ensure_topics(kafka_bootstrap, {topic: 4})
-    produce(kafka_bootstrap, topic, FIRST_PAYLOADS, FIRST_ARRIVALS)
-    features = tmp_path / "features.py"
-    features.write_text(FEATURES.format(topic=topic))
+    topic, features = stream_topic(kafka_bootstrap, tmp_path, "cluster", 4, FIRST_PAYLOADS, FIRST_ARRIVALS)
 
     single = start(features, kafka_bootstrap, tmp_path / "single", workers=1)
     assert single.wait(timeout=300) == 0, single.stderr.read().decode()[-2000:]
 
-    ports = []
-    for _ in range(2):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
-    addresses = ";".join(f"127.0.0.1:{port}" for port in ports)
+    addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(2))
     cluster_dir = tmp_path / "cluster"
     processes = [
         subprocess.Popen(

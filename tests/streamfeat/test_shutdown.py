@@ -10,16 +10,14 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-from streamfeat.kafka_io import ensure_topics
 from tests.services.fixtures import kafka_bootstrap  # noqa: F401  (fixture)
-from tests.streamfeat.test_cluster_restart import free_ports, records_read
-from tests.streamfeat.test_compile import produce
-from tests.streamfeat.test_crash_recovery import ARRIVALS, FEATURES, PAYLOADS, committed, start
+from benchmarks.streaming import free_ports
+from tests.streamfeat.test_cluster_restart import records_read
+from tests.streamfeat.test_crash_recovery import PAYLOADS, committed, start, stream_topic
 
 _SUMMARY = re.compile(r"^([\d,]+) records from ", re.MULTILINE)
 
@@ -59,11 +57,7 @@ def stopped_cleanly(process: subprocess.Popen, signum: int, *, send: bool = True
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_commits_what_was_read_and_a_restart_reads_only_the_rest(signum, kafka_bootstrap, tmp_path):  # noqa: F811
-    topic = f"stop-{uuid.uuid4().hex[:10]}"
-    ensure_topics(kafka_bootstrap, {topic: 2})
-    produce(kafka_bootstrap, topic, PAYLOADS, ARRIVALS)
-    features = tmp_path / "features.py"
-    features.write_text(FEATURES.format(topic=topic))
+    topic, features = stream_topic(kafka_bootstrap, tmp_path, "stop", 2)
     state_dir = tmp_path / "state"
 
     (port,) = free_ports(1)
@@ -84,11 +78,7 @@ def test_cluster_members_stop_cleanly_on_sigterm(stopped, kafka_bootstrap, tmp_p
     """Stopped together, the members end their dataflow together. A member stopped alone
     commits, waits a little for its peers, and exits by itself; its peer then fails, as
     when any member goes away (docs/operations.md), and is not checked here."""
-    topic = f"stop-cluster-{uuid.uuid4().hex[:10]}"
-    ensure_topics(kafka_bootstrap, {topic: 4})
-    produce(kafka_bootstrap, topic, PAYLOADS, ARRIVALS)
-    features = tmp_path / "features.py"
-    features.write_text(FEATURES.format(topic=topic))
+    topic, features = stream_topic(kafka_bootstrap, tmp_path, "stop-cluster", 4)
     ports = free_ports(4)
     addresses = f"127.0.0.1:{ports[0]};127.0.0.1:{ports[1]}"
     members = [

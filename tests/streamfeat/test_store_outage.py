@@ -15,14 +15,9 @@ import pytest
 from streamfeat.online import BackgroundWriter, FeatureReader, RedisStore
 from streamfeat.pipeline import FeaturePipeline
 from streamfeat.state import RocksDBStateStore
+from benchmarks.streaming import free_ports
 from tests.services.fixtures import redis_url  # noqa: F401  (fixture: makes sure redis-server is installed)
 from tests.streamfeat.test_pipeline import ARRIVALS, PAYLOADS, VIEWS, expected_values
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_redis(port: int, data_dir) -> subprocess.Popen:
@@ -45,7 +40,7 @@ def start_redis(port: int, data_dir) -> subprocess.Popen:
 
 @pytest.mark.parametrize("background", [False, True], ids=["each-batch", "background-writer"])
 def test_redis_stopped_and_restarted_during_ingestion(redis_url, tmp_path, background):  # noqa: F811
-    port = free_port()
+    (port,) = free_ports(1)
     redis = start_redis(port, tmp_path)
     url = f"redis://127.0.0.1:{port}/0"
     waits = []
