@@ -531,6 +531,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StreamfeatError as exc:
         print(f"streamfeat {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C in a command without its own stop (`run` commits and stops cleanly)
+        print(f"streamfeat {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

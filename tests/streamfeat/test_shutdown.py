@@ -144,3 +144,20 @@ def test_a_signal_ends_a_file_replay_after_its_batch_and_the_rerun_resumes_there
     assert second, again.stdout
     assert int(second.group(2).replace(",", "")) == read
     assert int(second.group(1).replace(",", "")) == events - read
+
+
+def test_ctrl_c_in_another_command_is_a_one_line_message_and_exit_130(tmp_path):
+    """Commands without a clean stop of their own (here `generate`) end on Ctrl-C with a
+    message, not a traceback, and the shell's code for SIGINT."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamfeat.cli", "generate", "--events", "100000000", "--out", str(tmp_path / "x.jsonl")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "x.jsonl").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # the command is past its imports once it writes
+    assert process.poll() is None, process.communicate()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err[-2000:]
+    assert err.strip() == "streamfeat generate: interrupted"
