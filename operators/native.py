@@ -186,6 +186,22 @@ class NativeViewOperator(ViewOperator):
         is ``None`` where ``large[i]`` and the values hold past ``horizon``."""
         return self._core.publish_batch(states, list(self.names), at, horizon, large)
 
+    def publish_packed(
+        self,
+        states: list[Any],
+        entities: list[str],
+        at: int | None,
+        horizon: int | None,
+        large: list[bool],
+        threshold: int,
+    ) -> tuple[bytes, list[bytes | None], list[tuple[int, int]], list[int]]:
+        """The rows :meth:`publish_batch` gives, packed into one buffer for a store that
+        takes packed rows (``streamfeat.online.packed``), ``entities[i]`` the key of
+        ``states[i]``: ``(packed, data, values_only, large_at)`` with each state's bytes
+        (``None`` for a values-only row), the ``(index, valid_until)`` of the values-only
+        rows and the indexes of the states whose bytes are ``threshold`` long or more."""
+        return self._core.publish_packed(states, entities, list(self.names), at, horizon, large, threshold)
+
     def from_bytes(self, data: bytes) -> Any:
         return self._core.from_bytes(data)
 

@@ -10,7 +10,8 @@ records to :meth:`FeaturePipeline.process`, which
 4. publishes the touched entities' state to the online store — idempotent, versioned
    by the entity's sequence number, so a replay can never regress a value — with
    their values as of the pipeline's clock and the span those hold for, which
-   readers serve without decoding the state (``publish_values``);
+   readers serve without decoding the state (``publish_values``) — packed into one
+   buffer by the native core when the store takes that (:mod:`streamfeat.online.packed`);
 5. commits every view's state changes together with the next offset in ONE atomic
    state-store write — after every batch, or (``commit_interval_ms``) once that long
    has passed, covering every batch since the last commit.
@@ -47,7 +48,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, cast
 
@@ -73,6 +74,7 @@ from streamfeat.online.base import (
     make_row,
     make_stored_entity,
 )
+from streamfeat.online.packed import PackedRows
 from streamfeat.state.cache import EntityStateCache, decode_state
 from streamfeat.state.store import StateStore
 
@@ -195,6 +197,8 @@ class FeaturePipeline:
         self.online_store = online_store
         # A writer that confirms rows asynchronously (BackgroundWriter): commits don't wait for it.
         self._tracker = cast(_ConfirmingWriter, online_store) if hasattr(online_store, "written_through") else None
+        # A store that takes a batch's rows packed by the native core (streamfeat.online.packed).
+        self._packs_rows = bool(getattr(online_store, "accepts_packed_rows", False))
         self.retry_for_s = retry_for_s
         self.arrival_field = arrival_field
         self.rejects = rejects
@@ -478,7 +482,7 @@ class FeaturePipeline:
         until it): the cache capacity of the smallest view cache, at least one batch."""
         return max(1, min(r.cache.capacity for group in self._views.values() for r in group))
 
-    def _batch_rows(self, runtime: _ViewRuntime, keys: dict[str, None]) -> dict[str, StoredEntity]:
+    def _batch_rows(self, runtime: _ViewRuntime, keys: dict[str, None]) -> dict[str, StoredEntity] | PackedRows:
         """Online rows for the entities a batch touched: the full row (and its encoding,
         kept for the commit), or values-only for a large state whose values hold until
         well after the next commit (module docstring). Without an online store, nothing:
@@ -494,6 +498,12 @@ class FeaturePipeline:
         horizon = None if at is None or not interval else at + 2 * interval
         threshold = self.large_state_bytes
         touched = [item for item in runtime.cache.peek_many(keys) if item[1].seq]
+        publish_packed = getattr(op, "publish_packed", None) if self._packs_rows else None
+        if publish_packed is not None:
+            entities = [key for key, _ in touched]
+            flags = [key in large for key in entities] if large else [False] * len(entities)
+            published = publish_packed([state for _, state in touched], entities, at, horizon, flags, threshold)
+            return self._packed_rows(runtime, entities, published)
         # Per state: (bytes or None for values-only, values JSON or None, valid_from, valid_until).
         published: list[tuple[bytes | None, bytes | None, int, int]]
         publish_batch = getattr(op, "publish_batch", None)
@@ -531,6 +541,34 @@ class FeaturePipeline:
             large.difference_update([key for key in full & large if len(encoded[key]) < threshold])
         return rows
 
+    def _packed_rows(
+        self,
+        runtime: _ViewRuntime,
+        entities: list[str],
+        published: tuple[bytes, list[bytes | None], list[tuple[int, int]], list[int]],
+    ) -> PackedRows:
+        """What :meth:`_batch_rows` keeps of a batch's rows packed by the native core: each
+        state's bytes for the commit, which entities went out values-only, which are large."""
+        packed, data, values_only, large_at = published
+        encoded, deferred, large = runtime.encoded, runtime.deferred, runtime.large
+        encoded.update(zip(entities, data))
+        full: list[str] | set[str] = entities
+        if values_only:  # large states whose values hold past the horizon (rare)
+            interval = self.commit_interval_ms
+            for index, valid_until in values_only:
+                key = entities[index]
+                del encoded[key]
+                deferred[key] = valid_until
+                self._deadline = min(self._deadline, valid_until - interval)
+            full = set(entities).difference(entities[index] for index, _ in values_only)
+        if deferred:
+            for key in deferred.keys() & full:
+                del deferred[key]
+        if large or large_at:
+            large.difference_update(full)
+            large.update(entities[index] for index in large_at)
+        return PackedRows(packed, entities)
+
     def _encode_dirty(self, runtimes: list[_ViewRuntime]) -> list[dict[str, StoredEntity]]:
         """Encode every state changed since the last commit that is not encoded yet; the
         full rows of the entities published values-only since then."""
@@ -552,7 +590,9 @@ class FeaturePipeline:
             flush.append(rows)
         return flush
 
-    def _publish_rows(self, runtimes: list[_ViewRuntime], rows: list[dict[str, StoredEntity]]) -> int:
+    def _publish_rows(
+        self, runtimes: list[_ViewRuntime], rows: Sequence[Mapping[str, StoredEntity] | PackedRows]
+    ) -> int:
         if self.online_store is None:
             return 0
         written = 0

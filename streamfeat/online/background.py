@@ -10,7 +10,10 @@ per entity — only each entity's newest row is written. A busy writer thus writ
 fewer rows per event, so its share of the work shrinks as the load grows instead of
 falling further behind (a plain queue of batches did: measured at stop 18, freshness
 got worse). Dropping an intermediate version loses nothing a reader could need: rows
-are versioned per entity and a store keeps only the newest anyway.
+are versioned per entity and a store keeps only the newest anyway. A store that takes
+packed rows (:mod:`streamfeat.online.packed`: the embedded LMDB store's native writer)
+is handed the batches' buffers as they are, in order, and does that merge itself
+without the GIL; ``max_pending_rows`` then counts rows before the merge.
 
 Exactly-once in effect still holds without waiting for the thread: the pipeline commits,
 with its state and offsets, the entities whose rows it handed over before the commit
@@ -34,6 +37,7 @@ from typing import Self
 
 from streamfeat.errors import OnlineStoreError, PublishFailedError
 from streamfeat.online.base import OnlineStore, StoredEntity
+from streamfeat.online.packed import PackedRows, pack_rows
 
 __all__ = ["BackgroundWriter"]
 
@@ -72,6 +76,10 @@ class BackgroundWriter:
         # before they were written (their state bytes must still reach the store first).
         self._pending: dict[_Group, dict[str, StoredEntity]] = {}
         self._superseded: dict[_Group, dict[str, StoredEntity]] = {}
+        # A store that takes packed rows (the embedded store's native writer) gets every
+        # write packed, in order, and merges them per entity itself, without the GIL.
+        self._packs_rows = bool(getattr(store, "accepts_packed_rows", False))
+        self._packed: list[tuple[str, str, bytes]] = []
         self._pending_rows = 0
         self._submitted = 0  # write() calls so far
         self._written = 0  # of those, how many the store has
@@ -83,14 +91,31 @@ class BackgroundWriter:
 
     # -- the caller's side -----------------------------------------------------------------
 
-    def write(self, view: str, fingerprint: str, rows: Mapping[str, StoredEntity]) -> int:
+    @property
+    def accepts_packed_rows(self) -> bool:
+        """Whether :meth:`write` hands :class:`~streamfeat.online.packed.PackedRows` on
+        as they are (the store takes them); otherwise they are unpacked first."""
+        return self._packs_rows
+
+    def write(self, view: str, fingerprint: str, rows: Mapping[str, StoredEntity] | PackedRows) -> int:
         if not rows:
             return 0
+        if self._packs_rows:
+            packed = rows if isinstance(rows, PackedRows) else pack_rows(rows)
+        elif isinstance(rows, PackedRows):
+            rows = rows.to_rows()
         with self._changed:
             self._check_usable()
             while self._pending_rows >= self.max_pending_rows and self._failure is None:
                 self._changed.wait()
             self._check_usable()
+            if self._packs_rows:
+                self._packed.append((view, fingerprint, packed.data))
+                self._pending_rows += len(packed)
+                self._submitted += 1
+                self._changed.notify_all()
+                return len(packed)
+            assert not isinstance(rows, PackedRows)
             group = (view, fingerprint)
             pending = self._pending.setdefault(group, {})
             before = len(pending)
@@ -183,19 +208,19 @@ class BackgroundWriter:
     def _run(self) -> None:
         while True:
             with self._changed:
-                while not self._pending and not self._closing:
+                while not self._pending and not self._packed and not self._closing:
                     self._changed.wait()
-                if not self._pending:
+                if not self._pending and not self._packed:
                     return  # closing, nothing left
-                pending, superseded, taken = self._pending, self._superseded, self._submitted
-                self._pending, self._superseded, self._pending_rows = {}, {}, 0
+                pending, superseded, packed, taken = self._pending, self._superseded, self._packed, self._submitted
+                self._pending, self._superseded, self._packed, self._pending_rows = {}, {}, [], 0
                 self._changed.notify_all()  # room for blocked writers
             try:
-                self._write_with_retries(pending, superseded)
+                self._write_with_retries(pending, superseded, packed)
             except OnlineStoreError as exc:
                 with self._changed:
                     self._failure = exc
-                    self._pending, self._superseded, self._pending_rows = {}, {}, 0
+                    self._pending, self._superseded, self._packed, self._pending_rows = {}, {}, [], 0
                     self._changed.notify_all()
                 return
             with self._changed:
@@ -203,14 +228,20 @@ class BackgroundWriter:
                 self._changed.notify_all()
 
     def _write_with_retries(
-        self, pending: dict[_Group, dict[str, StoredEntity]], superseded: dict[_Group, dict[str, StoredEntity]]
+        self,
+        pending: dict[_Group, dict[str, StoredEntity]],
+        superseded: dict[_Group, dict[str, StoredEntity]],
+        packed: list[tuple[str, str, bytes]],
     ) -> None:
-        """Write every group (superseded full rows first); a failure retries the whole
-        round (writes are idempotent) with exponential backoff until ``retry_for_s``."""
+        """Write every group (superseded full rows first), or the packed rows; a failure
+        retries the whole round (writes are idempotent) with exponential backoff until
+        ``retry_for_s``."""
         delay = 0.05
         deadline = time.monotonic() + self.retry_for_s
         while True:
             try:
+                if packed:
+                    self.store.write_packed(packed)  # type: ignore[attr-defined]  # accepts_packed_rows
                 for group, rows in superseded.items():
                     self.store.write(*group, rows)
                 for group, rows in pending.items():

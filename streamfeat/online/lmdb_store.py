@@ -62,6 +62,7 @@ from typing import Any, Self
 from streamfeat.errors import OnlineStoreError
 from streamfeat.online.base import StoredEntity
 from streamfeat.online.file_rows import stored_row, write_params
+from streamfeat.online.packed import PackedRows, unpack_rows
 
 try:  # built from streamfeat/rust at install when a Rust toolchain and liblmdb are there
     from streamfeat._store_native import LmdbError, LmdbFile
@@ -102,6 +103,16 @@ class _PyLmdbFile:
                               metasync=False, lock=True, max_readers=1024, create=not readonly)
         self._env.reader_check()
         self._lock = threading.Lock()
+
+    def write_packed(self, groups: list[tuple[str, str, bytes]]) -> int:
+        """Packed rows (:mod:`streamfeat.online.packed`), as the native writer takes them."""
+        upserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        for view, fingerprint, data in groups:
+            full, values_only = write_params(view, fingerprint, unpack_rows(data))
+            upserts.extend(full)
+            updates.extend(values_only)
+        return self.write(upserts, updates)
 
     def write(self, upserts: list[tuple[Any, ...]], updates: list[tuple[Any, ...]]) -> int:
         upserts = sorted(upserts, key=lambda r: r[:3])
@@ -270,7 +281,15 @@ class LmdbStore:
         if self._closed:
             raise OnlineStoreError(f"the embedded online store at {self.path} is closed")
 
-    def write(self, view: str, fingerprint: str, rows: Mapping[str, StoredEntity]) -> int:
+    @property
+    def accepts_packed_rows(self) -> bool:
+        """Whether :meth:`write` takes :class:`~streamfeat.online.packed.PackedRows` without
+        unpacking them in Python: with the native writer."""
+        return LmdbFile is not None and isinstance(self._file, LmdbFile)
+
+    def write(self, view: str, fingerprint: str, rows: Mapping[str, StoredEntity] | PackedRows) -> int:
+        if isinstance(rows, PackedRows):
+            return self.write_packed([(view, fingerprint, rows.data)]) if rows else 0
         self._check_open()
         if self.readonly:
             raise OnlineStoreError(f"the embedded online store at {self.path} was opened read-only")
@@ -279,6 +298,19 @@ class LmdbStore:
         upserts, values_only = write_params(view, fingerprint, rows)
         try:
             written: int = self._file.write(upserts, values_only)
+        except LmdbError as exc:
+            raise OnlineStoreError(f"cannot write to the embedded online store at {self.path}: {exc}") from exc
+        return written
+
+    def write_packed(self, groups: Sequence[tuple[str, str, bytes]]) -> int:
+        """Write packed rows, ``(view, fingerprint, data)`` per group in the order they were
+        made (:mod:`streamfeat.online.packed`) — only each entity's newest rows — in one call
+        that releases the GIL with the native writer; returns how many rows changed."""
+        self._check_open()
+        if self.readonly:
+            raise OnlineStoreError(f"the embedded online store at {self.path} was opened read-only")
+        try:
+            written: int = self._file.write_packed(list(groups))
         except LmdbError as exc:
             raise OnlineStoreError(f"cannot write to the embedded online store at {self.path}: {exc}") from exc
         return written

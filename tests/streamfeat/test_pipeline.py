@@ -10,7 +10,7 @@ import pytest
 from streamfeat import Count, Entity, FeatureView, LastN, Lifetime, ManualClock, Max, Sliding, Source, Sum, build_view
 from streamfeat.errors import DefinitionError, OnlineStoreError, PublishFailedError
 from streamfeat.ingest import Reason
-from streamfeat.online import BackgroundWriter, EmbeddedStore, FeatureReader
+from streamfeat.online import BackgroundWriter, EmbeddedStore, FeatureReader, open_embedded_store
 from streamfeat.pipeline import FeaturePipeline, PipelineError
 from streamfeat.state import RocksDBStateStore
 from streamfeat.workload import WorkloadSpec, generate
@@ -55,11 +55,18 @@ def expected_values(payloads, arrivals, t):
     return out
 
 
-def run(tmp_path, payloads, arrivals, *, batch=1_000, stop_after=None, name="run", clock=None):
+#: The embedded store's two files: SQLite, and LMDB — whose native writer takes packed rows
+#: (streamfeat.online.packed), so the pipeline then publishes through that path.
+STORE_FILES = pytest.mark.parametrize("store_file", ["online.db", "online.lmdb"], ids=["sqlite", "lmdb-packed"])
+
+
+def run(tmp_path, payloads, arrivals, *, batch=1_000, stop_after=None, name="run", clock=None, store_file="online.db"):
     """Process the stream in batches; with ``clock`` (a ManualClock), the clock reads each
     batch's newest arrival when it is published, as a live pipeline's would."""
-    with RocksDBStateStore(tmp_path / name / "state") as state, EmbeddedStore(tmp_path / name / "online.db") as online:
+    with (RocksDBStateStore(tmp_path / name / "state") as state,
+          open_embedded_store(tmp_path / name / store_file) as online):
         pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=online, clock=clock)
+        assert pipeline._packs_rows == store_file.endswith(".lmdb")  # LMDB's native writer takes packed rows
         start = pipeline.next_offset("transactions", 0) or 0
         for offset in range(start, len(payloads), batch):
             if stop_after is not None and offset >= stop_after:
@@ -70,8 +77,8 @@ def run(tmp_path, payloads, arrivals, *, batch=1_000, stop_after=None, name="run
             pipeline.process("transactions", 0, list(range(offset, stop)), payloads[offset:stop], arrivals[offset:stop])
 
 
-def read_all(tmp_path, t, name="run"):
-    with EmbeddedStore(tmp_path / name / "online.db", readonly=True) as online:
+def read_all(tmp_path, t, name="run", store_file="online.db"):
+    with open_embedded_store(tmp_path / name / store_file, readonly=True) as online:
         reader = FeatureReader(online, VIEWS)
         out = {}
         for view in VIEWS:
@@ -84,26 +91,28 @@ PAYLOADS, ARRIVALS = stream()
 END = max(ARRIVALS)
 
 
-def test_pipeline_values_equal_the_operators(tmp_path):
-    run(tmp_path, PAYLOADS, ARRIVALS)
+@STORE_FILES
+def test_pipeline_values_equal_the_operators(tmp_path, store_file):
+    run(tmp_path, PAYLOADS, ARRIVALS, store_file=store_file)
     want = expected_values(PAYLOADS, ARRIVALS, END + 3_600_000)
-    got = read_all(tmp_path, END + 3_600_000)
+    got = read_all(tmp_path, END + 3_600_000, store_file=store_file)
     for view in want:
         assert {k: v for k, v in got[view].items() if k in want[view]} == want[view]
 
 
-def test_published_values_answer_exactly_as_the_state(tmp_path):
+@STORE_FILES
+def test_published_values_answer_exactly_as_the_state(tmp_path, store_file):
     """Published at the batch's arrival time, the values serve reads inside their span;
     every read still equals the operators' (the other reads decode the state)."""
-    run(tmp_path, PAYLOADS, ARRIVALS, clock=ManualClock())
-    with EmbeddedStore(tmp_path / "run" / "online.db", readonly=True) as online:
+    run(tmp_path, PAYLOADS, ARRIVALS, clock=ManualClock(), store_file=store_file)
+    with open_embedded_store(tmp_path / "run" / store_file, readonly=True) as online:
         keys = sorted({orjson.loads(p)["user_id"] for p in PAYLOADS})
         rows = online.get_raw(VIEWS[0].name, VIEWS[0].fingerprint(), keys, at=END)
     assert all(row is not None and row.cached is not None for row in rows)
     assert sum(row.cached.covers(END) for row in rows) > len(rows) // 2  # most reads at END use them
     for t in (END, END + 60_000, END + 3_600_000, END + 86_400_000):
         want = expected_values(PAYLOADS, ARRIVALS, t)
-        got = read_all(tmp_path, t)
+        got = read_all(tmp_path, t, store_file=store_file)
         for view in want:
             assert {k: v for k, v in got[view].items() if k in want[view]} == want[view], (view, t)
 
@@ -117,12 +126,13 @@ def test_values_are_not_published_when_turned_off(tmp_path):
         assert row is not None and row.cached is None and row.state
 
 
-def test_restart_midway_gives_the_same_values(tmp_path):
-    run(tmp_path, PAYLOADS, ARRIVALS, name="straight")
-    run(tmp_path, PAYLOADS, ARRIVALS, name="restarted", stop_after=7_000)
-    run(tmp_path, PAYLOADS, ARRIVALS, name="restarted", batch=777)  # new process, other batch sizes
+@STORE_FILES
+def test_restart_midway_gives_the_same_values(tmp_path, store_file):
+    run(tmp_path, PAYLOADS, ARRIVALS, name="straight", store_file=store_file)
+    run(tmp_path, PAYLOADS, ARRIVALS, name="restarted", stop_after=7_000, store_file=store_file)
+    run(tmp_path, PAYLOADS, ARRIVALS, name="restarted", batch=777, store_file=store_file)  # other batch sizes
     for t in (END, END + 86_400_000):
-        assert read_all(tmp_path, t, "straight") == read_all(tmp_path, t, "restarted")
+        assert read_all(tmp_path, t, "straight", store_file) == read_all(tmp_path, t, "restarted", store_file)
 
 
 def test_redelivered_records_are_skipped(tmp_path):
@@ -309,7 +319,8 @@ class Ticks:
         return self.now
 
 
-def run_with_interval(tmp_path, name, *, stop_after=None, batch=500, crashed_at=0, background=False):
+def run_with_interval(tmp_path, name, *, stop_after=None, batch=500, crashed_at=0, background=False,
+                      store_file="online.db"):
     """Process with a 1 s commit interval (0.3 s of ``Ticks`` per batch) and a tiny
     large-state threshold, so many entities are published values-only; returns how many
     stale rows were seen and the checks made on them after each batch. ``background``:
@@ -317,7 +328,8 @@ def run_with_interval(tmp_path, name, *, stop_after=None, batch=500, crashed_at=
     keys = {view.name: sorted({orjson.loads(p)[view.entity.key] for p in PAYLOADS}) for view in VIEWS}
     ticks, clock = Ticks(), ManualClock()
     stale_seen = 0
-    with RocksDBStateStore(tmp_path / name / "state") as state, EmbeddedStore(tmp_path / name / "online.db") as online:
+    with (RocksDBStateStore(tmp_path / name / "state") as state,
+          open_embedded_store(tmp_path / name / store_file) as online):
         writer = BackgroundWriter(online) if background else None
         pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=writer or online, clock=clock,
                                    commit_interval_ms=1_000, large_state_bytes=120, monotonic=ticks)
@@ -355,26 +367,30 @@ def run_with_interval(tmp_path, name, *, stop_after=None, batch=500, crashed_at=
     return stale_seen
 
 
+@STORE_FILES
 @pytest.mark.parametrize("background", [False, True], ids=["each-batch", "background-writer"])
-def test_commit_interval_defers_large_states_and_stays_exact(tmp_path, background):
-    assert run_with_interval(tmp_path, "run", background=background) > 100  # values-only rows were published and read
+def test_commit_interval_defers_large_states_and_stays_exact(tmp_path, background, store_file):
+    # values-only rows were published and read
+    assert run_with_interval(tmp_path, "run", background=background, store_file=store_file) > 100
     for t in (END, END + 3_600_000, END + 86_400_000):
         want = expected_values(PAYLOADS, ARRIVALS, t)
-        got = read_all(tmp_path, t)
+        got = read_all(tmp_path, t, store_file=store_file)
         for view in want:
             assert {k: v for k, v in got[view].items() if k in want[view]} == want[view], (view, t)
 
 
+@STORE_FILES
 @pytest.mark.parametrize("background", [False, True], ids=["each-batch", "background-writer"])
-def test_a_crash_between_commits_replays_to_the_same_values(tmp_path, background):
+def test_a_crash_between_commits_replays_to_the_same_values(tmp_path, background, store_file):
     """Stopped without a commit (as kill -9 would) twice, then run to the end: the same
     online values and rows as the operators give straight through."""
-    run_with_interval(tmp_path, "run", stop_after=4_000, background=background)
-    run_with_interval(tmp_path, "run", stop_after=11_000, batch=700, crashed_at=4_000, background=background)
-    run_with_interval(tmp_path, "run", batch=300, crashed_at=11_000, background=background)
+    kw = {"background": background, "store_file": store_file}
+    run_with_interval(tmp_path, "run", stop_after=4_000, **kw)
+    run_with_interval(tmp_path, "run", stop_after=11_000, batch=700, crashed_at=4_000, **kw)
+    run_with_interval(tmp_path, "run", batch=300, crashed_at=11_000, **kw)
     for t in (END, END + 86_400_000):
         want = expected_values(PAYLOADS, ARRIVALS, t)
-        got = read_all(tmp_path, t)
+        got = read_all(tmp_path, t, store_file=store_file)
         for view in want:
             assert {k: v for k, v in got[view].items() if k in want[view]} == want[view], (view, t)
 

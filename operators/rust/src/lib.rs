@@ -90,6 +90,77 @@ pub struct NativeView {
     max_ahead: i64,
 }
 
+
+/// States borrowed (their `PyRef` guards held by the caller) for GIL-free encoding.
+struct Shared(Vec<*const NativeEntityState>);
+// SAFETY: each state's `PyRef` guard outlives the encoding: no one can change it.
+unsafe impl Send for Shared {}
+
+fn borrow_states<'py>(states: &Bound<'py, PyList>) -> PyResult<Vec<Bound<'py, NativeEntityState>>> {
+    states
+        .iter()
+        .map(|item| item.cast_into::<NativeEntityState>().map_err(PyErr::from))
+        .collect()
+}
+
+fn guard_states<'py>(
+    cells: &[Bound<'py, NativeEntityState>],
+) -> PyResult<Vec<PyRef<'py, NativeEntityState>>> {
+    cells.iter().map(|cell| cell.try_borrow().map_err(PyErr::from)).collect()
+}
+
+/// One state's online row as `publish_each` hands it over (borrowing its buffers).
+struct PublishedRow<'a> {
+    data: Option<&'a [u8]>,
+    values: Option<&'a [u8]>,
+    valid_from: i64,
+    valid_until: i64,
+}
+
+impl NativeView {
+    /// Each state's online row, in order, to `sink(index, state, row)` (no GIL needed):
+    /// its values as of `max(state.now, at)` as JSON with the span they hold for, and its
+    /// bytes unless `large[i]` and the values hold past `horizon` (a values-only row).
+    fn publish_each<F>(
+        &self,
+        shared: &Shared,
+        at: Option<i64>,
+        horizon: Option<i64>,
+        large: &[bool],
+        fields: &[Vec<u8>],
+        mut sink: F,
+    ) -> Result<(), (ReadError, i64)>
+    where
+        F: FnMut(usize, &NativeEntityState, PublishedRow<'_>),
+    {
+        let mut scratch = Writer::with_capacity(4096);
+        for (i, (&pointer, &large)) in shared.0.iter().zip(large).enumerate() {
+            // SAFETY: see `Shared`
+            let state = unsafe { &*pointer };
+            let (values, from, until) = match at {
+                None => (None, 0, 0),
+                Some(at) => {
+                    let t = state.now.max(at);
+                    let outputs = self.outputs_raw(state, t).map_err(|e| (e, t))?;
+                    (self.values_json(&outputs, fields), t, self.change(state, t))
+                }
+            };
+            let values_only = large && values.is_some() && horizon.is_some_and(|h| until > h);
+            if !values_only {
+                self.encode_into(state, &mut scratch);
+            }
+            let row = PublishedRow {
+                data: (!values_only).then_some(&scratch.buf[..]),
+                values: values.as_deref(),
+                valid_from: from,
+                valid_until: until,
+            };
+            sink(i, state, row);
+        }
+        Ok(())
+    }
+}
+
 impl NativeView {
     fn fresh(&self) -> NativeEntityState {
         NativeEntityState {
@@ -680,18 +751,8 @@ impl NativeView {
                 "publish_batch: one name per feature and one large flag per state",
             ));
         }
-        let cells: Vec<Bound<'py, NativeEntityState>> = states
-            .iter()
-            .map(|item| item.cast_into::<NativeEntityState>().map_err(PyErr::from))
-            .collect::<PyResult<_>>()?;
-        let guards: Vec<PyRef<'py, NativeEntityState>> = cells
-            .iter()
-            .map(|cell| cell.try_borrow().map_err(PyErr::from))
-            .collect::<PyResult<_>>()?;
-        /// States borrowed (their guards held below) for the GIL-free encoding.
-        struct Shared(Vec<*const NativeEntityState>);
-        // SAFETY: each state's `PyRef` guard outlives the encoding: no one can change it.
-        unsafe impl Send for Shared {}
+        let cells = borrow_states(states)?;
+        let guards = guard_states(&cells)?;
         let shared = Shared(guards.iter().map(|g| &**g as *const _).collect());
         let fields = json_fields(&names);
         // Per state: (data end, values end or None, from, until) into one buffer each.
@@ -701,37 +762,18 @@ impl NativeView {
             let shared = shared;
             let mut data = Vec::with_capacity(shared.0.len() * 512);
             let mut texts = Vec::with_capacity(shared.0.len() * 128);
-            let mut scratch = Writer::with_capacity(4096);
             let mut out = Vec::with_capacity(shared.0.len());
-            for (&pointer, large) in shared.0.iter().zip(large) {
-                // SAFETY: see `Shared`
-                let state = unsafe { &*pointer };
-                let (values, from, until) = match at {
-                    None => (None, 0, 0),
-                    Some(at) => {
-                        let t = state.now.max(at);
-                        let outputs = self.outputs_raw(state, t).map_err(|e| (e, t))?;
-                        (
-                            self.values_json(&outputs, &fields),
-                            t,
-                            self.change(state, t),
-                        )
-                    }
-                };
-                let values_only = large && values.is_some() && horizon.is_some_and(|h| until > h);
-                let data_end = if values_only {
-                    None
-                } else {
-                    self.encode_into(state, &mut scratch);
-                    data.extend_from_slice(&scratch.buf);
-                    Some(data.len())
-                };
-                let values_end = values.map(|v| {
-                    texts.extend_from_slice(&v);
+            self.publish_each(&shared, at, horizon, &large, &fields, |_, _, row| {
+                let data_end = row.data.map(|d| {
+                    data.extend_from_slice(d);
+                    data.len()
+                });
+                let values_end = row.values.map(|v| {
+                    texts.extend_from_slice(v);
                     texts.len()
                 });
-                out.push((data_end, values_end, from, until));
-            }
+                out.push((data_end, values_end, row.valid_from, row.valid_until));
+            })?;
             Ok((data, texts, out))
         });
         drop(guards);
@@ -758,6 +800,91 @@ impl NativeView {
             out.append((data, values, from, until))?;
         }
         Ok(out)
+    }
+
+    /// The online rows of a batch's touched states, as `publish_batch` makes them, packed
+    /// into one buffer for a store that takes packed rows (`streamfeat.online.packed`,
+    /// whose docstring gives the layout), with `entities[i]` the key of `states[i]`.
+    /// Returns `(packed, data, values_only, large_at)`: the buffer; each state's bytes
+    /// (`None` for a values-only row), which the caller keeps for its commit; the
+    /// `(index, valid_until)` of the values-only rows; and the indexes of the states
+    /// whose bytes are at least `threshold` long.
+    #[pyo3(signature = (states, entities, names, at, horizon, large, threshold))]
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn publish_packed<'py>(
+        &self,
+        py: Python<'py>,
+        states: &Bound<'py, PyList>,
+        entities: &Bound<'py, PyList>,
+        names: Vec<String>,
+        at: Option<i64>,
+        horizon: Option<i64>,
+        large: Vec<bool>,
+        threshold: usize,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyList>, Vec<(usize, i64)>, Vec<usize>)> {
+        if names.len() != self.specs.len()
+            || large.len() != states.len()
+            || entities.len() != states.len()
+        {
+            return Err(PyValueError::new_err(
+                "publish_packed: one name per feature, one entity and one large flag per state",
+            ));
+        }
+        let mut keys: Vec<u8> = Vec::with_capacity(entities.len() * 16);
+        let mut key_ends: Vec<usize> = Vec::with_capacity(entities.len());
+        for entity in entities.iter() {
+            keys.extend_from_slice(entity.cast::<PyString>()?.to_str()?.as_bytes());
+            key_ends.push(keys.len());
+        }
+        let cells = borrow_states(states)?;
+        let guards = guard_states(&cells)?;
+        let shared = Shared(guards.iter().map(|g| &**g as *const _).collect());
+        let fields = json_fields(&names);
+        type Packed = (Vec<u8>, Vec<(usize, usize)>, Vec<(usize, i64)>, Vec<usize>);
+        let packed: Result<Packed, (ReadError, i64)> = py.detach(move || {
+            let shared = shared;
+            let mut buf = Vec::with_capacity(shared.0.len() * 700);
+            let mut spans = Vec::with_capacity(shared.0.len()); // each state's bytes in buf
+            let (mut values_only, mut large_at) = (Vec::new(), Vec::new());
+            self.publish_each(&shared, at, horizon, &large, &fields, |i, state, row| {
+                let key = &keys[if i == 0 { 0 } else { key_ends[i - 1] }..key_ends[i]];
+                buf.extend_from_slice(&(key.len() as u32).to_le_bytes());
+                buf.extend_from_slice(key);
+                for x in [state.seq, state.frontier, row.valid_from, row.valid_until] {
+                    buf.extend_from_slice(&x.to_le_bytes());
+                }
+                for part in [row.values, row.data] {
+                    buf.extend_from_slice(&part.map_or(-1i32, |p| p.len() as i32).to_le_bytes());
+                    buf.extend_from_slice(part.unwrap_or_default());
+                }
+                match row.data {
+                    None => {
+                        values_only.push((i, row.valid_until));
+                        spans.push((0, 0));
+                    }
+                    Some(d) => {
+                        if d.len() >= threshold {
+                            large_at.push(i);
+                        }
+                        spans.push((buf.len() - d.len(), buf.len()));
+                    }
+                }
+            })?;
+            Ok((buf, spans, values_only, large_at))
+        });
+        drop(guards);
+        let (buf, spans, values_only, large_at) = packed.map_err(|(e, t)| read_error(py, e, t))?;
+        let data = PyList::empty(py);
+        let mut next_values_only = values_only.iter().map(|&(i, _)| i).peekable();
+        for (i, &(start, end)) in spans.iter().enumerate() {
+            if next_values_only.peek() == Some(&i) {
+                next_values_only.next();
+                data.append(py.None())?;
+            } else {
+                data.append(PyBytes::new(py, &buf[start..end]))?;
+            }
+        }
+        Ok((PyBytes::new(py, &buf), data, values_only, large_at))
     }
 
     #[allow(clippy::wrong_self_convention)] // mirrors ViewOperator.from_bytes

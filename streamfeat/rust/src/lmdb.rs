@@ -421,6 +421,111 @@ impl Env {
     }
 }
 
+impl LmdbFile {
+    /// `upserts` then `updates`, each in key order, in transactions of `ROWS_PER_TXN` rows.
+    fn write_sorted(&self, upserts: &[Upsert], updates: &[UpdateValues]) -> PyResult<usize> {
+        let mut guard = self.env.lock().unwrap_or_else(|e| e.into_inner());
+        let env = guard
+            .as_mut()
+            .ok_or_else(|| LmdbError::new_err("the store is closed"))?;
+        let mut changed = 0;
+        let (mut u, mut v) = (0, 0);
+        while u < upserts.len() || v < updates.len() {
+            let (ue, ve) = if u < upserts.len() {
+                ((u + ROWS_PER_TXN).min(upserts.len()), v)
+            } else {
+                (u, (v + ROWS_PER_TXN).min(updates.len()))
+            };
+            changed += env.write_growing(&upserts[u..ue], &updates[v..ve])?;
+            (u, v) = (ue, ve);
+        }
+        Ok(changed)
+    }
+}
+
+/// A reader over packed rows that fails with `bad` when they are cut short.
+struct Cursor<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n).filter(|&end| end <= self.data.len())?;
+        let part = &self.data[self.at..end];
+        self.at = end;
+        Some(part)
+    }
+
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    /// A length-prefixed part (i32 length, -1: none); `Err` for any other negative length.
+    fn optional(&mut self) -> Option<Option<&'a [u8]>> {
+        match i32::from_le_bytes(self.take(4)?.try_into().ok()?) {
+            -1 => Some(None),
+            n if n >= 0 => Some(Some(self.take(n as usize)?)),
+            _ => None,
+        }
+    }
+}
+
+/// Append the rows packed in `data` (layout: `streamfeat/online/packed.py`) to `upserts`
+/// (full rows) and `updates` (values-only rows).
+fn unpack(
+    view: &str,
+    fp: &str,
+    data: &[u8],
+    upserts: &mut Vec<Upsert>,
+    updates: &mut Vec<UpdateValues>,
+) -> Result<(), String> {
+    let bad = || format!("packed rows of view {view:?} are malformed (cut short or a bad length)");
+    let mut rows = Cursor { data, at: 0 };
+    while rows.at < data.len() {
+        let len = u32::from_le_bytes(rows.take(4).ok_or_else(bad)?.try_into().unwrap()) as usize;
+        let entity = std::str::from_utf8(rows.take(len).ok_or_else(bad)?)
+            .map_err(|_| bad())?
+            .to_owned();
+        let mut fixed = [0i64; 4];
+        for x in fixed.iter_mut() {
+            *x = rows.i64().ok_or_else(bad)?;
+        }
+        let [version, event_time, from, until] = fixed;
+        let vals = rows.optional().ok_or_else(bad)?.map(<[u8]>::to_vec);
+        let state = rows.optional().ok_or_else(bad)?.map(<[u8]>::to_vec);
+        match (state, vals) {
+            (Some(state), vals) => upserts.push((
+                view.to_owned(),
+                fp.to_owned(),
+                entity,
+                state,
+                version,
+                event_time,
+                vals,
+                from,
+                until,
+            )),
+            (None, Some(vals)) => updates.push((
+                version,
+                event_time,
+                vals,
+                from,
+                until,
+                view.to_owned(),
+                fp.to_owned(),
+                entity,
+            )),
+            (None, None) => {
+                return Err(format!(
+                    "packed row of entity {entity:?} of view {view:?} has neither state bytes nor values"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 fn damaged(k: &[u8]) -> String {
     format!(
         "the stored row of {:?} is damaged (shorter than its header says)",
@@ -556,22 +661,26 @@ impl LmdbFile {
     ) -> PyResult<usize> {
         py.detach(|| {
             sort_by_key(&mut upserts, &mut updates);
-            let mut guard = self.env.lock().unwrap_or_else(|e| e.into_inner());
-            let env = guard
-                .as_mut()
-                .ok_or_else(|| LmdbError::new_err("the store is closed"))?;
-            let mut changed = 0;
-            let (mut u, mut v) = (0, 0);
-            while u < upserts.len() || v < updates.len() {
-                let (ue, ve) = if u < upserts.len() {
-                    ((u + ROWS_PER_TXN).min(upserts.len()), v)
-                } else {
-                    (u, (v + ROWS_PER_TXN).min(updates.len()))
-                };
-                changed += env.write_growing(&upserts[u..ue], &updates[v..ve])?;
-                (u, v) = (ue, ve);
+            self.write_sorted(&upserts, &updates)
+        })
+    }
+
+    /// Write packed rows (`streamfeat/online/packed.py`): `groups` of (view, fingerprint,
+    /// rows), in the order they were made. Only each entity's newest full row and newest
+    /// values-only row are written (full rows first: a store keeps only the newest anyway,
+    /// and never regresses). Returns how many rows changed.
+    fn write_packed(&self, py: Python<'_>, groups: Vec<(String, String, Vec<u8>)>) -> PyResult<usize> {
+        py.detach(|| {
+            let (mut upserts, mut updates) = (Vec::new(), Vec::new());
+            for (view, fp, data) in &groups {
+                unpack(view, fp, data, &mut upserts, &mut updates).map_err(LmdbError::new_err)?;
             }
-            Ok(changed)
+            // Key order, the newest version of a key first; then only that one is kept.
+            upserts.sort_unstable_by(|a, b| (&a.0, &a.1, &a.2, b.4).cmp(&(&b.0, &b.1, &b.2, a.4)));
+            upserts.dedup_by(|later, first| (&later.0, &later.1, &later.2) == (&first.0, &first.1, &first.2));
+            updates.sort_unstable_by(|a, b| (&a.5, &a.6, &a.7, b.0).cmp(&(&b.5, &b.6, &b.7, a.0)));
+            updates.dedup_by(|later, first| (&later.5, &later.6, &later.7) == (&first.5, &first.6, &first.7));
+            self.write_sorted(&upserts, &updates)
         })
     }
 
