@@ -616,10 +616,9 @@ def measure_freshness(
         tracked: list[list[tuple[str, int]]] = [[] for _ in range(0, events, chunk)]
         newest: dict[str, int] = {}
         for i, (user, ts) in enumerate(zip(keys, times, strict=True)):
-            if user in pending:
-                if ts > newest.get(user, -1):
-                    tracked[i // chunk].append((user, ts))
-                    newest[user] = ts
+            if user in pending and ts > newest.get(user, -1):
+                tracked[i // chunk].append((user, ts))
+                newest[user] = ts
         key_bytes = [user.encode() for user in keys]
         producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG, "linger.ms": 5})
         produce = producer.produce
@@ -646,6 +645,8 @@ def measure_freshness(
         stop.set()
         if thread.is_alive():
             thread.join(10)
+        # A flow that stopped on its own (say, a flag it rejects) measured nothing: say so.
+        exited = [child.returncode for child in children if child.poll() is not None]
         for child in children:
             child.send_signal(signal.SIGINT)
         for child in children:
@@ -655,6 +656,11 @@ def measure_freshness(
                 child.kill()
                 child.wait()
         log.close()
+    if exited:
+        raise SystemExit(
+            f"the freshness flow exited during the run (exit code {exited[0]}): "
+            f"{(work / 'flow-freshness.log').read_text()[-2000:]}"
+        )
     ms = np.array(latencies) * 1000.0
     # p99 per 5 s of production: whether latency holds or grows as the state does
     window = (np.array(sent_times) - started) // 5

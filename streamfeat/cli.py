@@ -294,6 +294,18 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (a count or a size)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="streamfeat", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -348,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "-w",
         "--workers",
-        type=int,
+        type=_positive_int,
         default=2,
         help="Kafka run: bytewax workers (threads) per process, sharing the topic's partitions (default: 2). The "
         "native core decodes, applies and encodes without the GIL, so a second worker uses a second core (2M W1 "
@@ -388,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--batch-size",
-        type=int,
+        type=_positive_int,
         default=500_000,
         help="most records per batch (default: 500000). A batch takes what is waiting, so under light load batches "
         "stay small and fresh; under a backlog, bigger batches write each busy entity's state once for more "
@@ -414,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--large-state-bytes",
-        type=int,
+        type=_positive_int,
         default=16_384,
         metavar="BYTES",
         help="with a commit interval, an entity whose encoded state was at least this large is published "

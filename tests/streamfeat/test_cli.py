@@ -140,3 +140,14 @@ def test_kafka_run_rejects_a_bad_interval_before_connecting(flag, tmp_path, caps
                  str(tmp_path / "state"), flag, value])
     assert code != 0
     assert flag in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--workers", "--batch-size", "--large-state-bytes"])
+def test_run_rejects_a_count_below_one_before_starting(flag, tmp_path, capsys):
+    """A count or size below 1 is a usage error naming the flag (not a dataflow traceback,
+    nor, for -w 0, a run that reads nothing)."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["run", str(EXAMPLE_FEATURES), "--bootstrap-servers", "127.0.0.1:1", "--state-dir",
+              str(tmp_path / "state"), flag, "0"])  # fmt: skip
+    assert stopped.value.code == 2
+    assert f"{flag}: must be at least 1, got '0'" in capsys.readouterr().err
