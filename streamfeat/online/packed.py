@@ -3,7 +3,7 @@
 Why: the runtime publishes a row per touched entity and batch. Built as Python objects
 (a :class:`~streamfeat.online.base.StoredEntity` each, merged by the background writer,
 then taken apart again for the native writer) those rows held the GIL for a large share
-of the flow's time (docs/operations.md, "Where the GIL goes") — time every other thread
+of the flow's time (docs/operations.md, sizing, "Packed online rows") — time every other thread
 waits. The native core (``publish_packed`` of ``operators._native``) writes them
 straight into one buffer without the GIL, and the embedded store's native writer
 (``write_packed`` of ``streamfeat._store_native``) reads them from it without the GIL.
