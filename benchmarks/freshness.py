@@ -31,6 +31,7 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 
 from benchmarks._common import RESULTS_DIR, machine, write_results
+from benchmarks.flow_trace import render
 from benchmarks.streaming import (
     FRESHNESS_EVENT_TIMES,
     FRESHNESS_EVENT_TIMES_TEXT,
@@ -102,6 +103,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "send time minus W1's delay, so the prefix spans seconds of event time and every window holds the whole run "
         "(a stress test); w1: W1's own 2023 times and arrivals",
     )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="trace each flow (benchmarks/flow_trace: a timeline of its reads, batches, online writes and commits) "
+        "and report where a record's time went: Kafka -> read, read -> handed to the online writer, -> written",
+    )
     parser.add_argument("--bootstrap", default=None, help="an already running Kafka (default: start the local one)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default benchmarks/results)")
     args = parser.parse_args(argv)
@@ -152,6 +159,11 @@ def markdown(report: dict[str, Any]) -> str:
         for number, run in enumerate(variant["runs"], 1):
             lines.append(f"- {name} run {number}: {', '.join(str(p) for p in run.get('p99_ms_per_5s', []))}")
     lines.append("")
+    for name, variant in report["variants"].items():
+        for number, run in enumerate(variant["runs"], 1):
+            for process, summary in enumerate(run.get("trace") or []):
+                lines += [f"Where the time went, {name} run {number}, flow process {process} (`--trace`):", ""]
+                lines += [render(summary) if summary else "no trace written (the flow did not stop cleanly)", ""]
     return "\n".join(lines)
 
 
@@ -174,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         run = measure_freshness(
                             kafka["address"], topic, Path(work), rate=args.rate, seconds=args.seconds,
                             sample=FRESHNESS_SAMPLE, workers=args.workers, flow_args=variants[name]["flags"],
-                            event_times=args.event_times, processes=variants[name]["processes"],
+                            event_times=args.event_times, processes=variants[name]["processes"], trace=args.trace,
                         )  # fmt: skip
                 finally:
                     delete_topics(admin, [topic, f"{topic}.dead-letters", f"{topic}.late"])

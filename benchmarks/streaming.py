@@ -499,6 +499,7 @@ def measure_freshness(
     flow_args: Sequence[str] = (),
     event_times: str = "recent",
     processes: int = 1,
+    trace: bool = False,
 ) -> dict[str, Any]:
     """Event arrival -> visible in the embedded online store, with the producer paced at ``rate``.
 
@@ -574,7 +575,11 @@ def measure_freshness(
             store.close()
 
     log = open(work / "flow-freshness.log", "w")  # noqa: SIM115 - closed in the finally below
-    children = [subprocess.Popen(c, stdout=log, stderr=subprocess.STDOUT, cwd=work) for c in commands]
+    traces = [work / f"flow-trace-{index}.jsonl" for index in range(len(commands))]
+    children = [
+        subprocess.Popen(c, stdout=log, stderr=subprocess.STDOUT, cwd=work, env=_trace_env(path) if trace else None)
+        for c, path in zip(commands, traces, strict=True)
+    ]
     thread = threading.Thread(target=reader, daemon=True)
     try:
         deadline = time.monotonic() + 60
@@ -661,6 +666,12 @@ def measure_freshness(
             f"the freshness flow exited during the run (exit code {exited[0]}): "
             f"{(work / 'flow-freshness.log').read_text()[-2000:]}"
         )
+    traced: dict[str, Any] = {}
+    if trace:
+        from benchmarks.flow_trace import load_trace, summarize
+
+        # where the time went, per flow process (benchmarks/flow_trace)
+        traced = {"trace": [summarize(load_trace(path)) if path.exists() else None for path in traces]}
     ms = np.array(latencies) * 1000.0
     # p99 per 5 s of production: whether latency holds or grows as the state does
     window = (np.array(sent_times) - started) // 5
@@ -684,7 +695,18 @@ def measure_freshness(
         "event_times": event_times,
         # how long after the planned time (the records' Kafka timestamps) production began
         "start_late_ms": start_late_ms,
+        **traced,
     }
+
+
+def _trace_env(path: Path) -> dict[str, str]:
+    """The environment of a traced flow process: the hook of :mod:`benchmarks.flow_trace`
+    first on ``PYTHONPATH``, writing its timeline to ``path`` at exit."""
+    from benchmarks.flow_trace import HOOK_DIR
+
+    env = dict(os.environ, STREAMFEAT_TRACE=str(path))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HOOK_DIR), env.get("PYTHONPATH")]))
+    return env
 
 
 # -- report --------------------------------------------------------------------------------------

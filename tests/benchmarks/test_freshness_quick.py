@@ -51,3 +51,17 @@ def test_variants_must_be_named_and_distinct() -> None:
         parse_args(["--rate", "10", "--variant", "a=--processes 0"])
     assert parse_args(["--rate", "10", "--processes", "3", "--variant", "a=-w 1", "--variant", "b=--processes 2"]).variant == [
         ("a", ["-w", "1"], 3), ("b", [], 2)]
+
+
+def test_a_traced_run_reports_where_the_time_went(tmp_path, kafka_bootstrap: str) -> None:  # noqa: F811
+    report = main([
+        "--rate", "500", "--seconds", "2", "--rounds", "1", "--partitions", "2", "--variant", "w2=",
+        "--trace", "--bootstrap", kafka_bootstrap, "--out", str(tmp_path),
+    ])  # fmt: skip
+    (run,) = report["variants"]["w2"]["runs"]
+    (summary,) = run["trace"]  # one flow process
+    assert summary["batches"] > 0 and summary["commits"] > 0
+    stages = summary["stages_ms"]
+    for name in ("kafka_to_read", "read_to_handed", "handed_to_written"):
+        assert 0 <= stages[name]["p50"] <= stages[name]["p100"]
+    assert "Where the time went, w2 run 1, flow process 0" in (tmp_path / "freshness.md").read_text()

@@ -1,0 +1,55 @@
+"""benchmarks.flow_trace: the hook activates in `streamfeat run` only, and the timeline splits
+each batch's oldest record's time into its stages."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks.flow_trace import HOOK_DIR, load_trace, render, summarize
+
+
+def _env(path) -> dict[str, str]:
+    return dict(os.environ, STREAMFEAT_TRACE=str(path), PYTHONPATH=os.pathsep.join([str(HOOK_DIR), os.getcwd()]))
+
+
+def test_the_hook_writes_a_trace_from_streamfeat_run_only(tmp_path):
+    traced, untraced = tmp_path / "run.jsonl", tmp_path / "validate.jsonl"
+    for command, path in (("run", traced), ("validate", untraced)):
+        done = subprocess.run(
+            [sys.executable, "-m", "streamfeat.cli", command, "--help"], env=_env(path), capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+    assert traced.exists() and load_trace(traced) == []  # installed, nothing read
+    assert not untraced.exists()
+
+
+def test_each_stage_is_measured_from_the_records_of_its_batch(tmp_path):
+    t = 1_000.0  # seconds; Kafka timestamps in ms
+    records = [
+        ["read", t + 0.100, 1, 10, 1_000_000 - 50, 1_000_000 + 90],  # oldest record sent 150 ms before the read
+        ["proc", t + 0.100, t + 0.120, 1, 10],
+        ["hand", t + 0.120, t + 0.125, 1, 4],  # read -> handed: 25 ms
+        ["wround", t + 0.110, t + 0.130, 1],  # started before the hand-off: not the round that wrote it
+        ["wround", t + 0.131, t + 0.165, 1],  # handed -> written: 40 ms
+        ["commit", t + 0.170, t + 0.200, 1],
+    ]
+    path = tmp_path / "trace.jsonl"
+    path.write_text("".join(f"{r}\n".replace("'", '"') for r in records))
+    summary = summarize(load_trace(path))
+    stages = summary["stages_ms"]
+    assert summary["batches"] == 1 and summary["commits"] == 1
+    assert stages["kafka_to_read"]["p50"] == pytest.approx(150.0, abs=0.1)
+    assert stages["read_to_handed"]["p50"] == pytest.approx(25.0, abs=0.1)
+    assert stages["handed_to_written"]["p50"] == pytest.approx(40.0, abs=0.1)
+    assert stages["total"]["p50"] == pytest.approx(215.0, abs=0.1)
+    assert summary["commit_ms"]["p50"] == pytest.approx(30.0, abs=0.1)
+    assert "kafka to read" in render(summary)
+
+
+def test_an_empty_trace_says_so():
+    assert summarize([])["batches"] == 0
+    assert render({"batches": 0}).startswith("no batch")
