@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Self
 
 from streamfeat import __version__
 from streamfeat.durations import parse_duration
@@ -285,11 +286,40 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+class _CtrlC:
+    """Ctrl-C for a command that works in batches and has no stop of its own: the first SIGINT
+    raises KeyboardInterrupt at once, as Python's own handler does, and is also remembered, so
+    that :meth:`check` (called between batches) raises it again should it have been lost. Lost it
+    was, measured at stop 30 on CPython 3.11 with the CPU busy: `streamfeat generate` ran on after
+    its first SIGINT in 3 to 7 of 20-30 tries (`tests/streamfeat/test_shutdown.py` failed so), and a
+    plain loop drawing from numpy's random generators lost it in 3 of 20 (the same loop without
+    numpy: none of 20). With :meth:`check`: none of 30."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __enter__(self) -> Self:
+        self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def check(self, *_: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from streamfeat.workload import WorkloadSpec, write_jsonl
 
     spec = WorkloadSpec(users=args.users, events=args.events, days=args.days, seed=args.seed)
-    count = write_jsonl(spec, args.out)
+    with _CtrlC() as ctrl_c:
+        count = write_jsonl(spec, args.out, after_batch=ctrl_c.check)
     print(f"wrote {count:,} events to {args.out}")
     return 0
 

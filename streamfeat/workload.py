@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -255,9 +255,17 @@ def iter_batches(spec: WorkloadSpec, batch_size: int = 100_000, *, limit: int | 
         yield _concat(parts)
 
 
-def write_jsonl(spec: WorkloadSpec, path: str | os.PathLike[str], *, limit: int | None = None) -> int:
+def write_jsonl(
+    spec: WorkloadSpec,
+    path: str | os.PathLike[str],
+    *,
+    limit: int | None = None,
+    after_batch: Callable[[int], None] | None = None,
+) -> int:
     """Write the stream (or its first ``limit`` events) to ``path`` as JSON lines with the
-    fields of :meth:`EventBatch.records`; returns the number of events written."""
+    fields of :meth:`EventBatch.records`; returns the number of events written.
+    ``after_batch`` is called with the count so far after each batch is written (an
+    exception it raises ends the writing)."""
     dumps = orjson.dumps
     option = orjson.OPT_APPEND_NEWLINE
     count = 0
@@ -265,4 +273,6 @@ def write_jsonl(spec: WorkloadSpec, path: str | os.PathLike[str], *, limit: int 
         for batch in iter_batches(spec, limit=limit):
             out.write(b"".join(dumps(record, option=option) for record in batch.records()))
             count += len(batch)
+            if after_batch is not None:
+                after_batch(count)
     return count

@@ -163,3 +163,18 @@ def test_bad_arguments_raise_workload_error() -> None:
     with pytest.raises(WorkloadError, match="batch_size"):
         next(iter_batches(SMALL, 0))
     assert issubclass(WorkloadError, ValueError)
+
+
+def test_write_jsonl_calls_after_batch_with_the_count_so_far_and_stops_when_it_raises(tmp_path) -> None:
+    seen: list[int] = []
+
+    def after_batch(count: int) -> None:
+        seen.append(count)
+        if count >= 200_000:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_jsonl(SMALL, tmp_path / "w.jsonl", limit=250_000, after_batch=after_batch)
+    assert seen == [100_000, 200_000]
+    assert write_jsonl(SMALL, tmp_path / "x.jsonl", limit=5_000, after_batch=seen.append) == 5_000
+    assert seen[-1] == 5_000
