@@ -289,11 +289,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 class _CtrlC:
     """Ctrl-C for a command that works in batches and has no stop of its own: the first SIGINT
     raises KeyboardInterrupt at once, as Python's own handler does, and is also remembered, so
-    that :meth:`check` (called between batches) raises it again should it have been lost. Lost it
-    was, measured at stop 30 on CPython 3.11 with the CPU busy: `streamfeat generate` ran on after
-    its first SIGINT in 3 to 7 of 20-30 tries (`tests/streamfeat/test_shutdown.py` failed so), and a
-    plain loop drawing from numpy's random generators lost it in 3 of 20 (the same loop without
-    numpy: none of 20). With :meth:`check`: none of 30."""
+    that :meth:`check` (called between batches) raises it again should it have been lost. Python
+    loses a KeyboardInterrupt raised inside its import machinery (a weakref callback: "Exception
+    ignored in ... _get_module_lock"), and `generate` used to import numpy.random on first use,
+    after opening its file: measured at stop 30 with the CPU busy, it ran on after its first SIGINT
+    in 3 to 7 of 20-30 tries (`tests/streamfeat/test_shutdown.py` failed so); with :meth:`check`,
+    none of 30. streamfeat.workload now imports numpy.random up front as well."""
 
     def __init__(self) -> None:
         self.requested = False

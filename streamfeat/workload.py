@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import orjson
+import numpy.random  # numpy imports it on first use otherwise: mid-run, where a Ctrl-C landing in
+import orjson  # the import machinery is lost ("Exception ignored in ... _get_module_lock"; stop 30)
 
 from streamfeat.clock import DAY_MS
 from streamfeat.errors import WorkloadError
