@@ -11,8 +11,8 @@ record's Kafka timestamp — the benchmarks' planned send time — until the flo
 it: producer, broker, and waiting for a worker), **read → handed** (decoding, operators, packing
 rows, until the rows were queued for the online writer) and **handed → written** (until the end of
 the first writer round that started after that). A reader sees the rows after that, at its next
-poll. The report also gives the commits, the writer's rounds and how long each worker thread went
-between two reads.
+poll. The report also gives the commits, the writer's rounds, the cyclic garbage collections (which
+stop every thread) and how long each worker thread went between two reads.
 """
 
 from __future__ import annotations
@@ -116,6 +116,8 @@ def summarize(records: Sequence[Sequence[Any]]) -> dict[str, Any]:
         "writer_round_ms": _spread((r[2] - r[1]) * 1000 for r in rounds),
         "writer_busy_share": round(sum(r[2] - r[1] for r in rounds) / span, 3) if span > 0 else None,
         "gap_between_reads_of_a_thread_ms": _spread(gaps),
+        "gc_ms": _spread((r[2] - r[1]) * 1000 for r in records if r[0] == "gc"),
+        "collections": sum(1 for r in records if r[0] == "gc"),
         "per_5s_p99_ms": windows,
     }
 
@@ -137,6 +139,8 @@ def render(summary: dict[str, Any]) -> str:
         lines.append(f"| {name.replace('_', ' ')} | {cells(spread)} |")
     for name in ("process_ms", "commit_ms", "writer_round_ms", "gap_between_reads_of_a_thread_ms", "records_per_read"):
         lines.append(f"| {name.replace('_', ' ')} | {cells(summary[name])} |")
+    if summary.get("gc_ms"):  # traces from before stop 31 have no collections
+        lines.append(f"| garbage collection ms ({summary['collections']:,}) | {cells(summary['gc_ms'])} |")
     lines += [
         "",
         f"{summary['batches']:,} batches, {summary['commits']:,} commits; the online writer was writing "

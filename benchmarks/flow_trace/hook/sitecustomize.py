@@ -15,6 +15,7 @@ a list append. Records (times in UTC seconds, Kafka timestamps in ms):
 - ``["hand", start, end, thread, rows]`` — ``BackgroundWriter.write`` (returns once queued)
 - ``["wround", start, end, buffers]`` — one writer round (everything queued at its start)
 - ``["commit", start, end, thread]`` — ``FeaturePipeline.commit``
+- ``["gc", start, end, generation]`` — a cyclic garbage collection (it stops every thread)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _TARGET = os.environ.get("STREAMFEAT_TRACE")
 
 def _install(target: str) -> None:
     import atexit
+    import gc
     import json
     import threading
     import time
@@ -85,6 +87,16 @@ def _install(target: str) -> None:
     pipeline.FeaturePipeline.commit = traced_commit  # type: ignore[method-assign]
     background.BackgroundWriter.write = traced_write  # type: ignore[method-assign]
     background.BackgroundWriter._write_with_retries = traced_round  # type: ignore[method-assign]
+
+    collecting: list[float] = []
+
+    def traced_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            collecting.append(clock())
+        elif collecting:
+            add(["gc", collecting.pop(), clock(), info["generation"]])
+
+    gc.callbacks.append(traced_gc)
 
     def dump() -> None:
         with open(target, "w") as out:
