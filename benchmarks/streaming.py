@@ -581,6 +581,7 @@ def measure_freshness(
         for c, path in zip(commands, traces, strict=True)
     ]
     thread = threading.Thread(target=reader, daemon=True)
+    paused_collector = False
     try:
         deadline = time.monotonic() + 60
         store_path = Path(online_store_target(None, state_dir))
@@ -633,6 +634,7 @@ def measure_freshness(
         # rate. The loop and the reader make no reference cycles.
         gc.collect()
         gc.freeze()
+        paused_collector = gc.isenabled()
         gc.disable()
         time.sleep(max(0.0, start_ms / 1000 - time.time()))
         start_late_ms = max(0, int(time.time() * 1000) - start_ms)
@@ -654,7 +656,8 @@ def measure_freshness(
         while any(pending.values()) and time.monotonic() < drain:
             time.sleep(0.05)
     finally:
-        gc.enable()
+        if paused_collector:
+            gc.enable()
         gc.unfreeze()
         stop.set()
         if thread.is_alive():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -13,6 +14,7 @@ from tests.services.fixtures import kafka_bootstrap  # noqa: F401
 
 def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kafka_bootstrap: str) -> None:  # noqa: F811
     before = set(AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics)
+    frozen = gc.get_freeze_count()
     report = main([
         "--rate", "500", "--seconds", "2", "--rounds", "2", "--partitions", "2",
         "--variant", "every-batch=--commit-interval 0s", "--variant", "interval=--commit-interval 1s --large-state-bytes 1024",
@@ -37,6 +39,8 @@ def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kaf
     assert "(recent event times)" in table and "the stream the end-to-end rate was measured on" in table
     after = set(AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics)
     assert not {t for t in after - before if t.startswith("bench-")}, "benchmark topics were left behind"
+    # the garbage collector, off while the producer is paced, is on again, nothing left frozen
+    assert gc.isenabled() and gc.get_freeze_count() <= frozen
 
 
 def test_variants_must_be_named_and_distinct() -> None:
