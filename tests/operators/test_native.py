@@ -282,6 +282,34 @@ def test_distinct_estimates_agree_beyond_linear_counting(precision: int) -> None
     assert fast.to_bytes(state_native) == python.to_bytes(state_py)
 
 
+def test_large_distinct_states_agree() -> None:
+    """Hundreds of the 4,096 registers holding staircases, as a busy entity's 30-day distinct
+    count does: inserts and evictions shift the core's sorted vectors of register indices and
+    staircases. Reads, bytes and a state decoded from them stay the Python operator's, through
+    quiet spells that empty every register."""
+    python, fast = _pair([ApproxDistinct("m", window=Sliding(2000), precision=12)])
+    rng = random.Random(2000)  # seeded
+    state_py, state_native = python.new_state(), fast.new_state()
+    t = 0
+    sizes = []
+    for i in range(6000):
+        t += rng.randint(0, 3)
+        value = str(rng.randint(0, 5000)) if i % 3000 < 1500 else "x"  # quiet spells: registers empty
+        python.apply(state_py, t, t, [value])
+        fast.apply(state_native, t, t, [value])
+        if i % 11 == 0:
+            for dt in (0, 700, 1999):
+                assert fast.read_until(state_native, t + dt) == python.read_until(state_py, t + dt), (i, dt)
+        if i % 250 == 0:
+            data = fast.to_bytes(state_native)
+            assert data == python.to_bytes(state_py), i
+            values, _ = fast.read_until(state_native, t)
+            sizes.extend(values.values())
+            state_native, state_py = fast.from_bytes(data), python.from_bytes(data)  # as after a restart
+    assert fast.to_bytes(state_native) == python.to_bytes(state_py)
+    assert max(sizes) > 500 and min(sizes) < 5, (min(sizes), max(sizes))  # large, and emptied
+
+
 def test_threads_applying_batches_at_once_agree_with_one_thread() -> None:
     """apply_batch, publish_batch and RecordDecoder.decode work without the GIL: threads
     sharing one operator (its string-hash cache) and decoder, each with its own states, end

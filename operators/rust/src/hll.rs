@@ -145,138 +145,80 @@ impl std::ops::Deref for Stair {
     }
 }
 
-/// Registers holding a staircase at or above which a state switches from a sorted vector
-/// to a direct index.
-const DENSE_FROM: usize = 64;
-
-/// The non-empty registers' staircases by register index. While few registers hold one,
-/// a vector sorted by index (binary search); from `DENSE_FROM` on, a direct index
-/// (register -> position) over the same vector, in no order. A `BTreeMap` walk per event
-/// was most of the insert time of a large state (cache misses on its nodes); a direct
-/// index for every state would cost 4 bytes per register per entity.
+/// The non-empty registers' staircases, by register index: the indices sorted in one
+/// vector (a binary search reads a few cache lines of 2-byte keys) and the staircases in
+/// that order in another, so the encoding walks both in order. A direct index (register ->
+/// position, 4 bytes per register) in no order, which the dense states had until stop 32,
+/// made the encoding a random walk over the staircases: reading them in index order was
+/// ~40 % of publishing a 30-day distinct count late in a live run, and an insert's shift
+/// of the vectors costs less (`benchmarks/results/hll_layout_s32/`).
 struct Registers {
-    entries: Vec<(u16, Stair)>,
-    /// Dense: position + 1 in `entries` per register (0: empty). Empty while sparse.
-    slots: Vec<u32>,
+    indices: Vec<u16>,
+    stairs: Vec<Stair>,
 }
 
 impl Registers {
     fn new() -> Self {
         Registers {
-            entries: Vec::new(),
-            slots: Vec::new(),
+            indices: Vec::new(),
+            stairs: Vec::new(),
         }
     }
 
     #[inline]
     fn len(&self) -> usize {
-        self.entries.len()
+        self.indices.len()
     }
 
     #[inline]
     fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.indices.is_empty()
     }
 
     #[inline]
     fn position(&self, index: u16) -> Result<usize, usize> {
-        if self.slots.is_empty() {
-            self.entries.binary_search_by_key(&index, |e| e.0)
-        } else {
-            match self.slots[index as usize] {
-                0 => Err(self.entries.len()),
-                p => Ok(p as usize - 1),
-            }
-        }
+        self.indices.binary_search(&index)
     }
 
     #[inline]
     fn get_mut(&mut self, index: u16) -> Option<&mut Stair> {
         match self.position(index) {
-            Ok(p) => Some(&mut self.entries[p].1),
+            Ok(p) => Some(&mut self.stairs[p]),
             Err(_) => None,
         }
     }
 
-    /// Add register `index` (absent) of an HLL with `m` registers.
-    fn insert(&mut self, index: u16, stair: Stair, m: u32) {
+    /// Add register `index` (absent).
+    fn insert(&mut self, index: u16, stair: Stair) {
         match self.position(index) {
             Ok(_) => unreachable!("register {index} is already present"),
-            Err(p) if self.slots.is_empty() => {
-                self.entries.insert(p, (index, stair));
-                if self.entries.len() >= DENSE_FROM {
-                    self.slots = vec![0; m as usize];
-                    for (p, e) in self.entries.iter().enumerate() {
-                        self.slots[e.0 as usize] = p as u32 + 1;
-                    }
-                }
-            }
-            Err(_) => {
-                self.entries.push((index, stair));
-                self.slots[index as usize] = self.entries.len() as u32;
+            Err(p) => {
+                self.indices.insert(p, index);
+                self.stairs.insert(p, stair);
             }
         }
     }
 
     fn remove(&mut self, index: u16) {
-        let Ok(p) = self.position(index) else { return };
-        if self.slots.is_empty() {
-            self.entries.remove(p);
-            return;
-        }
-        self.entries.swap_remove(p);
-        self.slots[index as usize] = 0;
-        if let Some(moved) = self.entries.get(p) {
-            self.slots[moved.0 as usize] = p as u32 + 1;
-        }
-        if self.entries.len() < DENSE_FROM / 2 {
-            self.slots = Vec::new();
-            self.entries.sort_unstable_by_key(|e| e.0);
+        if let Ok(p) = self.position(index) {
+            self.indices.remove(p);
+            self.stairs.remove(p);
         }
     }
 
-    /// The staircases in any order.
+    /// The staircases in index order.
     fn values(&self) -> impl Iterator<Item = &Stair> {
-        self.entries.iter().map(|e| &e.1)
+        self.stairs.iter()
     }
 
     /// `(index, staircase)` by register index.
-    fn sorted(&self) -> Vec<(u16, &[(i64, u8)])> {
-        if self.slots.is_empty() {
-            return self.entries.iter().map(|e| (e.0, &*e.1)).collect();
-        }
-        // Dense with few registers held (a 30-day window of a user's merchants: some hundreds
-        // of 4,096): sorting those beats walking every slot (measured at stop 22, the walk
-        // was a sixth of publishing W1 rows in batches of 2,000).
-        if self.entries.len() * 8 < self.slots.len() {
-            let mut out: Vec<(u16, &[(i64, u8)])> =
-                self.entries.iter().map(|e| (e.0, &*e.1)).collect();
-            out.sort_unstable_by_key(|e| e.0);
-            return out;
-        }
-        self.slots
-            .iter()
-            .filter(|&&p| p != 0)
-            .map(|&p| {
-                let e = &self.entries[p as usize - 1];
-                (e.0, &*e.1)
-            })
-            .collect()
+    fn sorted(&self) -> impl Iterator<Item = (u16, &[(i64, u8)])> {
+        self.indices.iter().copied().zip(self.stairs.iter().map(|s| &**s))
     }
 
-    /// From staircases in index order (`from_bytes`), for an HLL with `m` registers.
-    fn from_sorted(entries: Vec<(u16, Stair)>, m: u32) -> Self {
-        let mut registers = Registers {
-            entries,
-            slots: Vec::new(),
-        };
-        if registers.entries.len() >= DENSE_FROM {
-            registers.slots = vec![0; m as usize];
-            for (p, e) in registers.entries.iter().enumerate() {
-                registers.slots[e.0 as usize] = p as u32 + 1;
-            }
-        }
-        registers
+    /// From staircases in index order (`from_bytes`).
+    fn from_sorted(indices: Vec<u16>, stairs: Vec<Stair>) -> Self {
+        Registers { indices, stairs }
     }
 }
 
@@ -359,13 +301,9 @@ impl HllState {
         if let Some(top) = self.heads.peek() {
             crate::feature::prefetch(top);
         }
-        let registers = &self.stairs;
-        if registers.slots.is_empty() {
-            crate::feature::prefetch_slice(&registers.entries, usize::MAX);
-        } else {
-            let (index, _) = hll.register_and_rank(hash);
-            crate::feature::prefetch(registers.slots.as_ptr().wrapping_add(index as usize));
-        }
+        let _ = hll;
+        let _ = hash;
+        crate::feature::prefetch_slice(&self.stairs.indices, usize::MAX);
     }
 
     /// Prefetch register `hash`'s staircase (its slot cached by `prefetch_data`).
@@ -373,7 +311,7 @@ impl HllState {
     pub fn prefetch_deep(&self, hll: &Hll, hash: u64) {
         let (index, _) = hll.register_and_rank(hash);
         if let Ok(p) = self.stairs.position(index) {
-            match &self.stairs.entries[p].1 {
+            match &self.stairs.stairs[p] {
                 Stair::One(pair) => crate::feature::prefetch(pair),
                 Stair::Many(pairs) => crate::feature::prefetch(pairs.as_ptr()),
             }
@@ -398,8 +336,7 @@ impl HllState {
         }
         let (index, rank) = hll.register_and_rank(hash);
         let Some(stair) = self.stairs.get_mut(index) else {
-            self.stairs
-                .insert(index, Stair::One((event_time, rank)), hll.m);
+            self.stairs.insert(index, Stair::One((event_time, rank)));
             self.head_units += weight(rank);
             self.heads.push((event_time, index));
             return;
@@ -433,11 +370,7 @@ impl HllState {
             if self.heads.len() > 2 * self.stairs.len() + 16 {
                 // mostly former heads: rebuild
                 self.heads = Heads::from_unsorted(
-                    self.stairs
-                        .entries
-                        .iter()
-                        .map(|(j, s)| (s[0].0, *j))
-                        .collect(),
+                    self.stairs.sorted().map(|(j, s)| (s[0].0, j)).collect(),
                 );
             }
         }
@@ -500,7 +433,6 @@ impl HllState {
         }
         self.stairs
             .sorted()
-            .into_iter()
             .filter_map(|(index, stair)| stair.iter().find(|p| p.0 > lo).map(|p| (index, p.1)))
             .collect()
     }
@@ -528,24 +460,22 @@ impl HllState {
         w.u8(hll.precision);
         w.i64(self.newest);
         w.u32(self.stairs.len() as u32);
-        // The layout reads the registers four times: walk the tree once (measured: the
-        // walks were most of the encoding of a state with a large sliding HyperLogLog).
-        let stairs = self.stairs.sorted();
-        let points: usize = stairs.iter().map(|(_, s)| s.len()).sum();
-        w.buf.reserve(3 * stairs.len() + 9 * points);
-        for (index, _) in &stairs {
+        let registers = &self.stairs;
+        let points: usize = registers.values().map(|s| s.len()).sum();
+        w.buf.reserve(3 * registers.len() + 9 * points);
+        for index in &registers.indices {
             w.bytes(&index.to_be_bytes());
         }
-        for (_, stair) in &stairs {
+        for stair in registers.values() {
             w.u8(stair.len() as u8);
         }
-        for (_, stair) in &stairs {
-            for p in *stair {
+        for stair in registers.values() {
+            for p in stair.iter() {
                 w.i64(p.0);
             }
         }
-        for (_, stair) in &stairs {
-            for p in *stair {
+        for stair in registers.values() {
+            for p in stair.iter() {
                 w.u8(p.1);
             }
         }
@@ -594,7 +524,8 @@ impl HllState {
         let max_rank = (hll.shift + 1) as u8;
         let mut start = 0;
         let mut previous: i32 = -1;
-        let mut entries = Vec::with_capacity(n);
+        let mut indices = Vec::with_capacity(n);
+        let mut stairs = Vec::with_capacity(n);
         let mut heads = Vec::with_capacity(n);
         for (index, count) in order.into_iter().zip(counts) {
             if !(previous < index as i32 && (index as u32) < hll.m) || count == 0 {
@@ -620,10 +551,11 @@ impl HllState {
             }
             heads.push((first.0, index));
             state.head_units += weight(first.1);
-            entries.push((index, Stair::from_vec(pairs)));
+            indices.push(index);
+            stairs.push(Stair::from_vec(pairs));
         }
         state.heads = Heads::from_unsorted(heads);
-        state.stairs = Registers::from_sorted(entries, hll.m);
+        state.stairs = Registers::from_sorted(indices, stairs);
         Ok(state)
     }
 }
