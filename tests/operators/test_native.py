@@ -285,8 +285,8 @@ def test_distinct_estimates_agree_beyond_linear_counting(precision: int) -> None
 def test_large_distinct_states_agree() -> None:
     """Hundreds of the 4,096 registers holding staircases, as a busy entity's 30-day distinct
     count does: inserts and evictions shift the core's sorted vectors of register indices and
-    staircases. Reads, bytes and a state decoded from them stay the Python operator's, through
-    quiet spells that empty every register."""
+    staircases. Reads, next changes, bytes and a state decoded from them stay the Python
+    operator's, through quiet spells that empty every register."""
     python, fast = _pair([ApproxDistinct("m", window=Sliding(2000), precision=12)])
     rng = random.Random(2000)  # seeded
     state_py, state_native = python.new_state(), fast.new_state()
@@ -295,11 +295,13 @@ def test_large_distinct_states_agree() -> None:
     for i in range(6000):
         t += rng.randint(0, 3)
         value = str(rng.randint(0, 5000)) if i % 3000 < 1500 else "x"  # quiet spells: registers empty
-        python.apply(state_py, t, t, [value])
-        fast.apply(state_native, t, t, [value])
+        event_time = t - rng.randint(0, 12)  # out of order within the allowed lateness: a head can return
+        python.apply(state_py, event_time, t, [value])
+        fast.apply(state_native, event_time, t, [value])
         if i % 11 == 0:
-            for dt in (0, 700, 1999):
+            for dt in (0, 700, 1999, 2500):
                 assert fast.read_until(state_native, t + dt) == python.read_until(state_py, t + dt), (i, dt)
+                assert fast.next_change(state_native, t + dt) == python.next_change(state_py, t + dt), (i, dt)
         if i % 250 == 0:
             data = fast.to_bytes(state_native)
             assert data == python.to_bytes(state_py), i
@@ -308,6 +310,26 @@ def test_large_distinct_states_agree() -> None:
             state_native, state_py = fast.from_bytes(data), python.from_bytes(data)  # as after a restart
     assert fast.to_bytes(state_native) == python.to_bytes(state_py)
     assert max(sizes) > 500 and min(sizes) < 5, (min(sizes), max(sizes))  # large, and emptied
+
+
+def test_distinct_reads_agree_when_a_head_returns() -> None:
+    """Out-of-order events in few registers: a late event becomes a register's head ahead of
+    the old one, whose key stays queued; evicting the late event makes the old head current
+    again and queues its key a second time. Reads and next changes, with heads inside and
+    outside the window, stay the Python operator's."""
+    python, fast = _pair([ApproxDistinct("m", window=Sliding(100), precision=4)])
+    for seed in range(20):
+        rng = random.Random(seed)  # seeded
+        state_py, state_native = python.new_state(), fast.new_state()
+        t = 0
+        for i in range(300):
+            t += rng.randint(0, 4)
+            event_time, value = t - rng.randint(0, 12), str(rng.randint(0, 60))
+            python.apply(state_py, event_time, t, [value])
+            fast.apply(state_native, event_time, t, [value])
+            for dt in (0, 30, 60, 99):
+                assert fast.read_until(state_native, t + dt) == python.read_until(state_py, t + dt), (seed, i, dt)
+                assert fast.next_change(state_native, t + dt) == python.next_change(state_py, t + dt), (seed, i, dt)
 
 
 def test_threads_applying_batches_at_once_agree_with_one_thread() -> None:
