@@ -1,0 +1,78 @@
+"""The flow's per-partition pipeline without Kafka in the freshness benchmark's regime: 4M W1 events
+(recent event times) arriving at their planned send times at 134,000 events/s, the pipelines' clock at the
+planned arrival of the last record handed over, 4 partitions taking turns BATCH records at a time, RocksDB
+state, the embedded online store behind one BackgroundWriter. Prints CPU seconds (all threads) per quarter
+of the run and the peak RSS of the process (which holds the generated events too).
+Usage (repository root): PYTHONPATH=. python3 pipe_sim_fresh.py EVENTS BATCH
+Env: CAP (cache per partition, default 25,000 = streamfeat run's 100,000 over 4 partitions), CI_MS,
+LSB (--large-state-bytes), LATE_SLEEP (pid to /tmp/late_go at 3/4 of the run, then sleep: attach perf)."""
+import sys, time, json, cProfile, pstats, shutil, itertools
+from pathlib import Path
+import orjson
+from benchmarks.streaming import recent, _compact
+from streamfeat.workload import W1, generate
+from streamfeat.examples.transactions import user_txn
+from streamfeat.pipeline import FeaturePipeline
+from streamfeat.state import RocksDBStateStore
+from streamfeat.online import BackgroundWriter, open_online_store
+
+EVENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000
+BATCH = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
+PROFILE = len(sys.argv) > 3 and sys.argv[3] == "prof"
+PARTS = 4
+import os
+CAP = int(os.environ.get("CAP", 25000)); CI = int(os.environ.get("CI_MS", 1000)); LSB = int(os.environ.get("LSB", 16384))
+work = Path("/tmp/streamfeat-pipe-sim"); shutil.rmtree(work, ignore_errors=True); work.mkdir(parents=True)
+b = generate(recent(W1, EVENTS), limit=EVENTS)
+keys = b.user_ids()
+import numpy as np
+now0 = int(time.time() * 1000)
+planned = (now0 + np.arange(EVENTS) * (1000.0 / 134000)).astype(np.int64).tolist()
+vals = [_compact(orjson.dumps({**r, "arrival": a})) for r, a in zip(b.records(), planned)]
+stamps = planned
+class PlannedClock:  # the pipeline's clock: the planned arrival of the last record handed to it
+    now = now0
+    def now_ms(self): return self.now
+clock = PlannedClock()
+parts = [[] for _ in range(PARTS)]
+for i, k in enumerate(keys):
+    parts[hash(k) % PARTS].append(i)
+writer = BackgroundWriter(open_online_store(None, work))
+clock_t = [0.0]
+pipes = []
+for p in range(PARTS):
+    st = RocksDBStateStore(work / f"t-{p}")
+    pipes.append(FeaturePipeline([user_txn], state_store=st, online_store=writer, cache_capacity=CAP,
+                                 commit_interval_ms=CI, large_state_bytes=LSB, clock=clock, monotonic=lambda: clock_t[0]))
+# per partition, batches of BATCH; simulated time advances so that 1 s = 134k events overall
+pos = [0]*PARTS
+offs = [0]*PARTS
+done = 0
+t0 = time.perf_counter(); c0 = time.process_time()
+prof = cProfile.Profile() if PROFILE else None
+if prof: prof.enable()
+quarter_cpu = []; q_next = EVENTS // 4; qc = time.process_time()
+while done < EVENTS:
+    if done >= q_next:
+        now_c = time.process_time(); quarter_cpu.append(now_c - qc); qc = now_c; q_next += EVENTS // 4
+        if len(quarter_cpu) == 3 and os.environ.get("LATE_SLEEP"):
+            open("/tmp/late_go", "w").write(str(os.getpid())); time.sleep(float(os.environ["LATE_SLEEP"]))
+    for p in range(PARTS):
+        idx = parts[p][pos[p]:pos[p]+BATCH]
+        if not idx: continue
+        pos[p] += len(idx)
+        clock.now = max(clock.now, planned[idx[-1]])
+        pipes[p].process("transactions", p, range(offs[p], offs[p]+len(idx)), [vals[i] for i in idx], [stamps[i] for i in idx])
+        offs[p] += len(idx)
+        done += len(idx)
+        clock_t[0] = done / 134_000
+if prof: prof.disable()
+for p in pipes: p.commit(final=True)
+quarter_cpu.append(time.process_time() - qc)
+import resource
+print("cpu s per quarter (all threads):", [round(x, 2) for x in quarter_cpu], "peak rss MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+wall = time.perf_counter()-t0; cpu = time.process_time()-c0
+print(f"LSB {LSB} CAP {CAP} CI {CI} events {done} batch {BATCH}: wall {wall:.2f}s cpu {cpu:.2f}s -> {done/wall:,.0f} ev/s wall, {done/cpu:,.0f} ev/cpu-s")
+if prof:
+    s = pstats.Stats(prof); s.sort_stats("tottime").print_stats(25)
+writer.close()
