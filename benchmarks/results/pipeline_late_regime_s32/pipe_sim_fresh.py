@@ -5,7 +5,9 @@ state, the embedded online store behind one BackgroundWriter. Prints CPU seconds
 of the run and the peak RSS of the process (which holds the generated events too).
 Usage (repository root): PYTHONPATH=. python3 pipe_sim_fresh.py EVENTS BATCH
 Env: CAP (cache per partition, default 25,000 = streamfeat run's 100,000 over 4 partitions), CI_MS,
-LSB (--large-state-bytes), LATE_SLEEP (pid to /tmp/late_go at 3/4 of the run, then sleep: attach perf)."""
+LSB (--large-state-bytes), LATE_SLEEP (pid to /tmp/late_go at 3/4 of the run, then sleep: attach perf),
+REGIME=backlog: the records carry W1's own arrival times instead (moved, with the event times, a day or two
+before now) and values are published as of the wall clock, as a flow catching up on a backlog does."""
 import sys, time, json, cProfile, pstats, shutil, itertools
 from pathlib import Path
 import orjson
@@ -26,14 +28,19 @@ work = Path("/tmp/streamfeat-pipe-sim"); shutil.rmtree(work, ignore_errors=True)
 b = generate(recent(W1, EVENTS), limit=EVENTS)
 keys = b.user_ids()
 import numpy as np
+BACKLOG = os.environ.get("REGIME", "fresh") == "backlog"
 now0 = int(time.time() * 1000)
 planned = (now0 + np.arange(EVENTS) * (1000.0 / 134000)).astype(np.int64).tolist()
-vals = [_compact(orjson.dumps({**r, "arrival": a})) for r, a in zip(b.records(), planned)]
-stamps = planned
+if BACKLOG:
+    vals = [_compact(orjson.dumps(r)) for r in b.records()]
+    stamps = b.arrival.tolist()
+else:
+    vals = [_compact(orjson.dumps({**r, "arrival": a})) for r, a in zip(b.records(), planned)]
+    stamps = planned
 class PlannedClock:  # the pipeline's clock: the planned arrival of the last record handed to it
     now = now0
     def now_ms(self): return self.now
-clock = PlannedClock()
+clock = None if BACKLOG else PlannedClock()
 parts = [[] for _ in range(PARTS)]
 for i, k in enumerate(keys):
     parts[hash(k) % PARTS].append(i)
@@ -61,7 +68,8 @@ while done < EVENTS:
         idx = parts[p][pos[p]:pos[p]+BATCH]
         if not idx: continue
         pos[p] += len(idx)
-        clock.now = max(clock.now, planned[idx[-1]])
+        if clock is not None:
+            clock.now = max(clock.now, planned[idx[-1]])
         pipes[p].process("transactions", p, range(offs[p], offs[p]+len(idx)), [vals[i] for i in idx], [stamps[i] for i in idx])
         offs[p] += len(idx)
         done += len(idx)
