@@ -405,10 +405,12 @@ pub fn prefetch_slice<T>(items: &[T], max_bytes: usize) {
 }
 
 impl FeatureState {
-    /// Prefetch the memory inserting `value` reads first: the newest tile (every tile
-    /// when a refresh may seal them), both ends of an event queue, a sketch's register.
+    /// Prefetch the memory inserting a value reads first: the newest tile (every tile
+    /// when a refresh may seal them), both ends of an event queue, a sketch's register
+    /// indices. (The value itself matters to `prefetch_deep` only: the same arguments for
+    /// both steps.)
     #[inline]
-    pub fn prefetch_data(&self, spec: &Spec, value: &Val) {
+    pub fn prefetch_data(&self, spec: &Spec, _value: &Val) {
         match &self.main {
             Main::Running { .. } => {}
             Main::Tiles { tiles, .. } => {
@@ -426,11 +428,7 @@ impl FeatureState {
                     prefetch(last);
                 }
             }
-            Main::Hll(state) => {
-                if let (Kind::Distinct(hll), Some(hash)) = (&spec.kind, value.hash()) {
-                    state.prefetch_data(hll, hash);
-                }
-            }
+            Main::Hll(state) => state.prefetch_data(),
         }
     }
 
