@@ -260,9 +260,8 @@ def test_uncovered_features_are_refused() -> None:
 def test_distinct_estimates_agree_beyond_linear_counting(precision: int) -> None:
     """Many distinct values in the window (the harmonic estimate, not linear counting) and
     registers emptied by eviction: the incrementally kept harmonic sum must stay exact.
-    At precisions 8 and 12 the core's register map turns into a direct index (from 64
-    non-empty registers) and back (below 32) as the quiet spells empty it; its bytes and
-    a state decoded from them must stay the Python operator's."""
+    At precisions 8 and 12 hundreds of registers fill and the quiet spells empty them again;
+    the core's bytes and a state decoded from them must stay the Python operator's."""
     python, fast = _pair([ApproxDistinct("m", window=Sliding(300), precision=precision)])
     rng = random.Random(precision)  # seeded
     state_py, state_native = python.new_state(), fast.new_state()
