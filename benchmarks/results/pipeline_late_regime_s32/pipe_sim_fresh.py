@@ -6,6 +6,8 @@ of the run and the peak RSS of the process (which holds the generated events too
 Usage (repository root): PYTHONPATH=. python3 pipe_sim_fresh.py EVENTS BATCH
 Env: CAP (cache per partition, default 25,000 = streamfeat run's 100,000 over 4 partitions), CI_MS,
 LSB (--large-state-bytes), LATE_SLEEP (pid to /tmp/late_go at 3/4 of the run, then sleep: attach perf),
+NOBLOOM=1: the state stores without their bloom filters (stop 33), WB=MiB: RocksDB's write buffer size,
+FREEZE=1: freeze the objects of the set-up out of the cyclic collector's way before the run,
 REGIME=backlog: the records carry W1's own arrival times instead (moved, with the event times, a day or two
 before now) and values are published as of the wall clock, as a flow catching up on a backlog does."""
 import sys, time, json, cProfile, pstats, shutil, itertools
@@ -16,6 +18,22 @@ from streamfeat.workload import W1, generate
 from streamfeat.examples.transactions import user_txn
 from streamfeat.pipeline import FeaturePipeline
 from streamfeat.state import RocksDBStateStore
+import os
+import rocksdict
+if os.environ.get("NOBLOOM") or os.environ.get("WB"):
+    _Options, _Rdict = rocksdict.Options, rocksdict.Rdict
+    _FILTERS = ("set_memtable_prefix_bloom_ratio", "set_memtable_whole_key_filtering", "set_block_based_table_factory")
+    class _Proxy:  # the store's options, minus what NOBLOOM drops
+        def __init__(self, *args, **kwargs):
+            self.options = _Options(*args, **kwargs)
+            if os.environ.get("WB"):
+                self.options.set_write_buffer_size(int(os.environ["WB"]) << 20)
+        def __getattr__(self, name):
+            if os.environ.get("NOBLOOM") and name in _FILTERS:
+                return lambda *args: None
+            return getattr(self.options, name)
+    rocksdict.Options = _Proxy
+    rocksdict.Rdict = lambda path, options=None, *a, **k: _Rdict(path, getattr(options, "options", options), *a, **k)
 from streamfeat.online import BackgroundWriter, open_online_store
 
 EVENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000
@@ -55,6 +73,9 @@ for p in range(PARTS):
 pos = [0]*PARTS
 offs = [0]*PARTS
 done = 0
+import gc
+if os.environ.get("FREEZE"):
+    gc.collect(); gc.freeze()
 t0 = time.perf_counter(); c0 = time.process_time()
 prof = cProfile.Profile() if PROFILE else None
 if prof: prof.enable()

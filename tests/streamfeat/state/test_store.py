@@ -77,6 +77,22 @@ def test_values_are_stored_as_raw_bytes(store_factory, tmp_path):
         db.close()
 
 
+def test_reads_of_absent_entities_are_filtered(store_factory, tmp_path):
+    """The store opens RocksDB with bloom filters in the memtable and the table files (most
+    reads of a live flow are for entities not stored yet); RocksDB records them in its
+    OPTIONS file. Reads still find every key wherever it lives: memtable or table file."""
+    store = store_factory()
+    store.commit({k(f"e{i}"): b"v" for i in range(0, 200, 2)}, [], {("t", 0): 1})
+    store.db.flush()  # into a table file
+    store.commit({k(f"e{i}"): b"w" for i in range(1, 200, 2)}, [], {("t", 0): 2})
+    wanted = [k(f"e{i}") for i in range(200)] + [k(f"x{i}") for i in range(50)]
+    assert store.get_many(wanted) == [b"v" if i % 2 == 0 else b"w" for i in range(200)] + [None] * 50
+    (options_file,) = sorted((tmp_path / "db").glob("OPTIONS-*"))[-1:]
+    text = options_file.read_text()
+    assert "memtable_whole_key_filtering=true" in text
+    assert "filter_policy=bloomfilter" in text
+
+
 def test_reopen_keeps_state_and_offsets(store_factory):
     with store_factory(sync=True) as store:
         store.commit({k(f"e{i}"): f"v{i}".encode() for i in range(100)}, [], {("t", 3): 100})
