@@ -122,9 +122,9 @@ class RocksDBStateStore:
         # Bloom filters, in the memtable and in every table file: most reads of a live flow
         # are for entities the store does not hold yet (its first events), and without a
         # filter each one searches the memtable's skip list and every level-0 file. Measured
-        # at stop 33 (benchmarks/results/pipeline_late_regime_s33/): 4M W1 events through the
-        # pipeline in the freshness benchmark's regime, CPU in the third quarter 7.46, 6.73,
-        # 6.56 s with the filters against 9.39, 7.13, 7.79 s without.
+        # at stop 33 (benchmarks/results/pipeline_late_regime_s33/bloom_ab.log): 4M W1 events
+        # through the pipeline in the freshness benchmark's regime, CPU in the third quarter
+        # 7.02, 7.47, 7.50 s with the filters against 7.27, 8.58, 8.20 s without.
         options.set_memtable_prefix_bloom_ratio(0.1)
         options.set_memtable_whole_key_filtering(True)
         table = rocksdict.BlockBasedOptions()
