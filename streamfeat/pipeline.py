@@ -435,8 +435,9 @@ class FeaturePipeline:
             keys = decoded.keys
             if runtime.view.entity.key != runtimes[0].view.entity.key:
                 keys = [str(k) for k in decoded.columns[runtime.view.entity.key]]
-            batch_keys.append(keys)
-            states = cache.checkout(keys)
+            distinct = dict.fromkeys(keys)
+            batch_keys.append(distinct)
+            states = cache.checkout(distinct)
             result = op.apply_batch(states, keys, decoded.event_times, decoded.arrivals, op.columns_for(decoded.columns))
             cache.checkin(states)
             report.accepted[runtime.view.name] = result.accepted
@@ -460,8 +461,7 @@ class FeaturePipeline:
                 )
             )
         next_offset = offsets[-1] + 1
-        touched = [dict.fromkeys(keys) for keys in batch_keys]
-        rows = [self._batch_rows(runtime, keys) for runtime, keys in zip(runtimes, touched, strict=True)]
+        rows = [self._batch_rows(runtime, keys) for runtime, keys in zip(runtimes, batch_keys, strict=True)]
         report.published = self._with_retries(lambda: self._publish_rows(runtimes, rows), "publish to the online store")
         if self.rejects is not None and (report.dead_letters or report.late):
             rejects = self.rejects

@@ -79,7 +79,7 @@ class EntityStateCache(MutableMapping[str, EntityState]):
         if not wanted:
             return 0
         prefix = self._prefix
-        values = self.store.get_many([layout.state_key(prefix, k) for k in wanted])
+        values = self.store.get_many(layout.state_keys(prefix, wanted))
         resident = self._resident
         for key, data in zip(wanted, values, strict=True):
             if data is None:
@@ -94,7 +94,7 @@ class EntityStateCache(MutableMapping[str, EntityState]):
         entities to — what ``apply_batch`` does with ``states``, at dict speed rather than
         through this mapping's methods. The entities of ``entity_keys`` count as handed
         out (dirty). Give it back with :meth:`checkin` before any other call."""
-        keys = dict.fromkeys(entity_keys)
+        keys = entity_keys if type(entity_keys) is dict else dict.fromkeys(entity_keys)
         self.prefetch(keys)
         self._dirty.update(keys)
         return self._resident
@@ -107,6 +107,25 @@ class EntityStateCache(MutableMapping[str, EntityState]):
             raise StateError("checkin takes back the dict that checkout gave")
         resident, absent, dirty = self._resident, self._absent, self._dirty
         added = [key for key in absent if key in resident]  # absent before the batch: new
+        if added:
+            try:  # in bulk; a bad key or state is found and named below
+                layout.state_keys(b"", added)
+                good = set(map(type, [resident[key] for key in added])) <= {self.op.state_class}
+            except StateKeyError:
+                good = False
+            if not good:
+                self._check_added(added)
+            absent.difference_update(added)
+            if self._deleted:
+                self._deleted.difference_update(added)
+        for key in absent:
+            dirty.pop(key, None)  # handed out, never created
+        return len(added)
+
+    def _check_added(self, added: list[str]) -> None:
+        """Validate each entity :meth:`checkin` found added, as ``cache[key] = state`` would:
+        the first bad one is removed and raises."""
+        resident, dirty = self._resident, self._dirty
         for key in added:
             state = resident[key]
             try:
@@ -117,11 +136,8 @@ class EntityStateCache(MutableMapping[str, EntityState]):
                 del resident[key]
                 dirty.pop(key, None)
                 raise
-            absent.discard(key)
+            self._absent.discard(key)
             self._deleted.discard(key)
-        for key in absent:
-            dirty.pop(key, None)  # handed out, never created
-        return len(added)
 
     def _load(self, key: str) -> EntityState | None:
         if key in self._absent:

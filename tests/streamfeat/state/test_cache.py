@@ -327,6 +327,33 @@ def test_checkin_validates_added_entities(tmp_path):
             cache.checkin({})
 
 
+@pytest.mark.parametrize("bad", ["", "x" * 1025])
+def test_an_invalid_entity_key_is_refused_before_it_reaches_the_store(tmp_path, bad):
+    """Keys are checked in bulk when a batch's states are read; the bad one is named."""
+    source = Source("s", timestamp="ts", schema={"user_id": str, "ts": int})
+    view = FeatureView("v", entity=Entity("u", key="user_id"), source=source, features=[Count(window=Lifetime())])
+    op = build_view(view)
+    with RocksDBStateStore(tmp_path / "s") as store:
+        cache = EntityStateCache(store, op, view.fingerprint())
+        with pytest.raises(StateKeyError, match="empty" if not bad else "1025 bytes"):
+            cache.checkout(["a", bad, "b"])
+        assert cache.dirty_keys() == []
+
+
+def test_checkin_names_the_bad_state_among_good_ones(tmp_path):
+    source = Source("s", timestamp="ts", schema={"user_id": str, "ts": int})
+    view = FeatureView("v", entity=Entity("u", key="user_id"), source=source, features=[Count(window=Lifetime())])
+    op = build_view(view)
+    with RocksDBStateStore(tmp_path / "s") as store:
+        cache = EntityStateCache(store, op, view.fingerprint())
+        states = cache.checkout(["a", "bad", "b"])
+        states["a"], states["bad"], states["b"] = op.new_state(), "not a state", op.new_state()
+        with pytest.raises(TypeError, match="entity 'bad': expected an entity state"):
+            cache.checkin(states)
+        assert cache.peek("bad") is None and "bad" not in cache.dirty_keys()
+        assert cache.peek("a") is not None and "a" in cache.dirty_keys()
+
+
 def test_entities_handed_out_but_never_created_are_not_dirty(tmp_path):
     """A new entity whose only event is refused (too far ahead) gets no state: after
     checkin it is neither resident nor dirty, and the flush writes only real states."""

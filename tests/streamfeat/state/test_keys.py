@@ -34,6 +34,24 @@ def test_invalid_entity_keys(entity, message):
         keys.state_key(keys.view_prefix(FP), entity)
 
 
+def test_state_keys_in_bulk_equal_state_key_per_entity():
+    prefix = keys.view_prefix(FP)
+    entities = ["u", "user-42", "ünïcødé ☃", "a" * 1024, "with\x00nul"]
+    assert keys.state_keys(prefix, entities) == [keys.state_key(prefix, e) for e in entities]
+    assert keys.state_keys(prefix, iter(entities)) == keys.state_keys(prefix, entities)
+    assert keys.state_keys(prefix, []) == []
+
+
+@pytest.mark.parametrize(
+    "entity, message",
+    [("", "must not be empty"), ("é" * 513, "1026 bytes"), (42, "must be a str"), (b"u1", "must be a str"),
+     ("\ud800", "not valid Unicode")],
+)
+def test_state_keys_name_the_bad_entity_key(entity, message):
+    with pytest.raises(StateKeyError, match=message):
+        keys.state_keys(keys.view_prefix(FP), ["good", entity, "also-good"])
+
+
 @pytest.mark.parametrize("fingerprint", ["", "0123", "0123456789abcdeg", 12, "0123456789abcdef00"])
 def test_invalid_fingerprints(fingerprint):
     with pytest.raises(StateKeyError, match="fingerprint"):
