@@ -125,6 +125,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def _cpu_row(label: str, cpu: dict[str, Any] | None) -> str:
+    if not cpu or not cpu.get("percent_of_one_core"):
+        return f"| {label} | n/a | n/a | n/a | n/a | |"
+
+    def shown(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:,.1f}"
+
+    share = cpu["percent_of_one_core"]
+    intervals = ", ".join(shown(p) for p in cpu["percent_per_interval"].get("flow", []))
+    return (
+        f"| {label} | {shown(share.get('flow'))} | {shown(share.get('benchmark'))} | {shown(share.get('broker'))} | "
+        f"{shown(cpu.get('flow_us_per_event'))} | {intervals} |"
+    )
+
+
 def markdown(report: dict[str, Any]) -> str:
     info, params = report["machine"], report["parameters"]
     lines = [
@@ -158,6 +173,17 @@ def markdown(report: dict[str, Any]) -> str:
     for name, variant in report["variants"].items():
         for number, run in enumerate(variant["runs"], 1):
             lines.append(f"- {name} run {number}: {', '.join(str(p) for p in run.get('p99_ms_per_5s', []))}")
+    lines += [
+        "",
+        "CPU from production start until every measured event was seen (% of one core, from /proc; the machine "
+        "has " + f"{info['cores']}): the flow's CPU per event compares runs whose latencies the shared machine blurs.",
+        "",
+        "| run | flow % | benchmark % | broker % | flow µs per event | flow % per 5 s of production, then the drain |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for name, variant in report["variants"].items():
+        for number, run in enumerate(variant["runs"], 1):
+            lines.append(_cpu_row(f"{name} run {number}", run.get("cpu")))
     lines.append("")
     for name, variant in report["variants"].items():
         for number, run in enumerate(variant["runs"], 1):

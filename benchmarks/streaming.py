@@ -63,6 +63,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from benchmarks._common import REPO, RESULTS_DIR, machine, write_results
+from benchmarks.cpu_share import CpuSampler, local_broker_pids
 from streamfeat.kafka_io import FETCH_CONFIG
 from streamfeat.loader import EXAMPLE_FEATURES
 from streamfeat.workload import DAY_MS, W1, WorkloadSpec, generate, iter_batches
@@ -638,9 +639,17 @@ def measure_freshness(
         gc.disable()
         time.sleep(max(0.0, start_ms / 1000 - time.time()))
         start_late_ms = max(0, int(time.time() * 1000) - start_ms)
+        # What the flow, this process and a local broker take of the machine meanwhile: sampled
+        # at the start, every 5 s of production, at its end and once every measured event was seen.
+        cpu = CpuSampler({"flow": [child.pid for child in children], "benchmark": [os.getpid()],
+                          "broker": local_broker_pids()})
+        sample_every = max(1, round(5.0 * rate / chunk))
         thread.start()
         started = time.monotonic()
+        cpu.sample()
         for number, at in enumerate(range(0, events, chunk)):
+            if number and number % sample_every == 0:
+                cpu.sample()
             delay = started + at / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -651,10 +660,12 @@ def measure_freshness(
                 produce(topic, values[i], key_bytes[i], timestamp=stamps[i])
             producer.poll(0)
         produced_s = time.monotonic() - started
+        cpu.sample()
         producer.flush(60)
         drain = time.monotonic() + 60
         while any(pending.values()) and time.monotonic() < drain:
             time.sleep(0.05)
+        cpu.sample()
     finally:
         if collector_was_on is not None:
             gc.unfreeze()
@@ -708,6 +719,9 @@ def measure_freshness(
         "event_times": event_times,
         # how long after the planned time (the records' Kafka timestamps) production began
         "start_late_ms": start_late_ms,
+        # % of one core per role from production start until every measured event was seen
+        # (per interval: every 5 s of production, then its rest, then the drain)
+        "cpu": cpu.summary(events),
         **traced,
     }
 

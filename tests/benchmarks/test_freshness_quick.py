@@ -29,6 +29,11 @@ def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kaf
             assert run["status"] == "measured" and run["samples"] > 0 and run["unresolved"] == 0
             assert run["event_times"] == "recent"  # the end-to-end run's stream, at a paced rate
             assert run["p99_ms_per_5s"] and max(run["p99_ms_per_5s"]) <= run["max_ms"]
+            # what the flow, the benchmark and the (local) broker took of the machine meanwhile
+            cpu = run["cpu"]
+            assert cpu["window_s"] > 0 and cpu["percent_of_one_core"]["flow"] > 0 and cpu["flow_us_per_event"] > 0
+            assert cpu["percent_of_one_core"]["benchmark"] > 0
+            assert len(cpu["percent_per_interval"]["flow"]) >= 2  # production, then the drain
         assert 0 < variant["median_p50_ms"] <= variant["median_p99_ms"]
     assert report["variants"]["interval"]["flags"] == ["--commit-interval", "1s", "--large-state-bytes", "1024"]
     # --processes is the benchmark's: two `streamfeat run -w 1` processes as a cluster, sharing the partitions
@@ -37,6 +42,7 @@ def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kaf
     assert "| interval | `--commit-interval 1s --large-state-bytes 1024` | 1 |" in table
     assert "| cluster | `-w 1` | 2 |" in table
     assert "(recent event times)" in table and "the stream the end-to-end rate was measured on" in table
+    assert "| run | flow % | benchmark % | broker % | flow µs per event |" in table and "| cluster run 2 |" in table
     after = set(AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics)
     assert not {t for t in after - before if t.startswith("bench-")}, "benchmark topics were left behind"
     # the garbage collector, off while the producer is paced, is on again, nothing left frozen

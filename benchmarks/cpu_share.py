@@ -1,0 +1,90 @@
+"""CPU time of the processes a benchmark runs side by side — the flow, the benchmark itself, a
+local Kafka broker — read from ``/proc`` over one wall-clock window.
+
+On a shared two-core machine a latency figure moves with everything else running, so a run
+also reports what each process took of the machine meanwhile: the flow's CPU per event is a
+figure two runs can be compared on when their latencies cannot (``benchmarks.freshness``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CpuSampler", "local_broker_pids", "process_cpu_s"]
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far, all its threads; ``None`` if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def local_broker_pids() -> list[int]:
+    """The processes of a Kafka broker running on this machine (its JVM's main class
+    ``kafka.Kafka``, as ``deploy/local/kafka.sh`` starts it); empty when the broker is elsewhere."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"kafka.Kafka" in command:
+            pids.append(int(entry.name))
+    return pids
+
+
+class CpuSampler:
+    """CPU seconds of each role's processes at each :meth:`sample`; :meth:`summary` gives
+    each role's share of one core between the first and last sample, and per interval."""
+
+    def __init__(self, roles: Mapping[str, Iterable[int]], *, clock: Any = time.monotonic) -> None:
+        self.roles = {role: list(pids) for role, pids in roles.items()}
+        self._clock = clock
+        self.samples: list[tuple[float, dict[str, float | None]]] = []
+
+    def sample(self) -> None:
+        taken: dict[str, float | None] = {}
+        for role, pids in self.roles.items():
+            seconds = [process_cpu_s(pid) for pid in pids]
+            taken[role] = None if not pids or None in seconds else sum(s for s in seconds if s is not None)
+        self.samples.append((self._clock(), taken))
+
+    def summary(self, events: int) -> dict[str, Any]:
+        """``percent_of_one_core`` per role over the whole window (``None``: not measured),
+        ``flow_us_per_event`` (when a ``flow`` role is sampled) and ``percent_per_interval``."""
+        if len(self.samples) < 2:
+            return {"window_s": 0.0, "percent_of_one_core": {}, "percent_per_interval": {}, "flow_us_per_event": None}
+        (start, first), (end, last) = self.samples[0], self.samples[-1]
+        wall = max(end - start, 1e-9)
+
+        def used(a: dict[str, float | None], b: dict[str, float | None], role: str) -> float | None:
+            before, after = a[role], b[role]
+            return None if before is None or after is None else after - before
+
+        whole = {role: used(first, last, role) for role in self.roles}
+        per_interval: dict[str, list[float | None]] = {role: [] for role in self.roles}
+        for (t0, a), (t1, b) in zip(self.samples, self.samples[1:]):
+            for role in self.roles:
+                spent = used(a, b, role)
+                per_interval[role].append(None if spent is None else round(100 * spent / max(t1 - t0, 1e-9), 1))
+        flow = whole.get("flow")
+        return {
+            "window_s": round(wall, 1),
+            "percent_of_one_core": {
+                role: None if spent is None else round(100 * spent / wall, 1) for role, spent in whole.items()
+            },
+            "percent_per_interval": per_interval,
+            "flow_us_per_event": None if flow is None or not events else round(flow / events * 1e6, 2),
+        }

@@ -1,0 +1,54 @@
+"""The CPU shares a benchmark reports beside its latencies (benchmarks.cpu_share)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from benchmarks.cpu_share import CpuSampler, local_broker_pids, process_cpu_s
+from tests.services.fixtures import kafka_bootstrap  # noqa: F401
+
+
+def _spin(seconds: float) -> None:
+    import time
+
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def test_a_process_cpu_time_is_read_from_proc_and_a_gone_one_is_none() -> None:
+    before = process_cpu_s(os.getpid())
+    _spin(0.2)
+    after = process_cpu_s(os.getpid())
+    assert before is not None and after is not None and after - before >= 0.15
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert process_cpu_s(child.pid) is None
+
+
+def test_the_sampler_gives_shares_of_one_core_per_role_and_interval() -> None:
+    clock = iter([0.0, 1.0, 2.0])
+    sampler = CpuSampler({"flow": [os.getpid()], "broker": []}, clock=lambda: next(clock))
+    sampler.sample()
+    _spin(0.3)
+    sampler.sample()
+    _spin(0.3)
+    sampler.sample()
+    summary = sampler.summary(events=1_000)
+    assert summary["window_s"] == 2.0
+    assert 25 <= summary["percent_of_one_core"]["flow"] <= 100  # 0.6 s of CPU over 2 s, plus what the test itself took
+    assert summary["percent_of_one_core"]["broker"] is None  # no process: not measured, never 0
+    assert len(summary["percent_per_interval"]["flow"]) == 2 and summary["percent_per_interval"]["broker"] == [
+        None,
+        None,
+    ]
+    assert summary["flow_us_per_event"] >= 500  # ~0.6 s over 1,000 events (/proc counts in 10 ms ticks)
+    assert CpuSampler({"flow": [os.getpid()]}).summary(10)["flow_us_per_event"] is None  # fewer than two samples
+
+
+def test_the_local_broker_is_found_by_its_main_class(kafka_bootstrap: str) -> None:  # noqa: F811
+    # the test session's broker (deploy/local/kafka.sh or a given one); when it runs elsewhere there is none here
+    pids = local_broker_pids()
+    assert all(process_cpu_s(pid) is not None for pid in pids)
