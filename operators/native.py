@@ -23,6 +23,7 @@ random event streams, the Python code being the oracle.
 from __future__ import annotations
 
 from collections.abc import Hashable, MutableMapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from operators.aggregations.count import Count
@@ -201,6 +202,32 @@ class NativeViewOperator(ViewOperator):
         (``None`` for a values-only row), the ``(index, valid_until)`` of the values-only
         rows and the indexes of the states whose bytes are ``threshold`` long or more."""
         return self._core.publish_packed(states, entities, list(self.names), at, horizon, large, threshold)
+
+    def apply_publish(
+        self,
+        states: MutableMapping[Hashable, Any],
+        keys: Sequence[Hashable],
+        event_times: Sequence[int],
+        arrivals: Sequence[int],
+        columns: Sequence[Sequence[Any] | None],
+        at: int | None,
+        horizon: int | None,
+        large: AbstractSet[str],
+        threshold: int,
+    ) -> tuple[BatchResult, list[str], tuple[bytes, list[bytes | None], list[tuple[int, int]], list[int]]] | None:
+        """:meth:`apply_batch`, then :meth:`publish_packed` of each entity of the batch that
+        has a state, in the order of its first event in the batch, in one call: ``(result,
+        entities, published)``, ``published`` as :meth:`publish_packed` gives it (``large``:
+        the entities whose flag it takes). ``None`` when the batch needs the general path (a
+        key that is not a ``str``, ...): nothing was applied; call both methods then."""
+        with gc_paused():
+            done = self._core.apply_publish(
+                states, keys, event_times, arrivals, columns, list(self.names), at, horizon, large, threshold
+            )
+        if done is None:
+            return None
+        accepted, late, ahead, entities, packed, data, values_only, large_at = done
+        return BatchResult(accepted, late, ahead), entities, (packed, data, values_only, large_at)
 
     def from_bytes(self, data: bytes) -> Any:
         return self._core.from_bytes(data)

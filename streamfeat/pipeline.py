@@ -430,6 +430,8 @@ class FeaturePipeline:
             # Deferred spans end soon: their states go out before this batch changes them.
             self.commit()
         batch_keys = []
+        # Per view: its rows packed by the native core along with applying (apply_publish), or None.
+        packed: list[PackedRows | None] = []
         for runtime in runtimes:
             op, cache = runtime.op, runtime.cache
             keys = decoded.keys
@@ -438,7 +440,19 @@ class FeaturePipeline:
             distinct = dict.fromkeys(keys)
             batch_keys.append(distinct)
             states = cache.checkout(distinct)
-            result = op.apply_batch(states, keys, decoded.event_times, decoded.arrivals, op.columns_for(decoded.columns))
+            columns = op.columns_for(decoded.columns)
+            apply_publish = getattr(op, "apply_publish", None) if self._packs_rows else None
+            done = None
+            if apply_publish is not None:  # apply, then publish the touched states, in one native call
+                at, horizon = self._publish_times()
+                done = apply_publish(states, keys, decoded.event_times, decoded.arrivals, columns, at, horizon,
+                                     runtime.large, self.large_state_bytes)  # fmt: skip
+            if done is None:
+                result = op.apply_batch(states, keys, decoded.event_times, decoded.arrivals, columns)
+                packed.append(None)
+            else:
+                result, entities, published = done
+                packed.append(self._packed_rows(runtime, entities, published))
             cache.checkin(states)
             report.accepted[runtime.view.name] = result.accepted
             too_far.update(result.too_far_ahead)
@@ -461,7 +475,10 @@ class FeaturePipeline:
                 )
             )
         next_offset = offsets[-1] + 1
-        rows = [self._batch_rows(runtime, keys) for runtime, keys in zip(runtimes, batch_keys, strict=True)]
+        rows = [
+            self._batch_rows(runtime, keys) if done is None else done
+            for runtime, keys, done in zip(runtimes, batch_keys, packed, strict=True)
+        ]
         report.published = self._with_retries(lambda: self._publish_rows(runtimes, rows), "publish to the online store")
         if self.rejects is not None and (report.dead_letters or report.late):
             rejects = self.rejects
@@ -493,9 +510,7 @@ class FeaturePipeline:
                 encoded.pop(key, None)
             return {}
         op = runtime.op
-        at = self._clock.now_ms() if self.publish_values else None
-        interval = self.commit_interval_ms
-        horizon = None if at is None or not interval else at + 2 * interval
+        at, horizon = self._publish_times()
         threshold = self.large_state_bytes
         touched = [item for item in runtime.cache.peek_many(keys) if item[1].seq]
         publish_packed = getattr(op, "publish_packed", None) if self._packs_rows else None
@@ -524,7 +539,7 @@ class FeaturePipeline:
                 assert values is not None
                 encoded.pop(key, None)
                 deferred[key] = valid_until
-                self._deadline = min(self._deadline, valid_until - interval)
+                self._deadline = min(self._deadline, valid_until - self.commit_interval_ms)
                 rows[key] = make_row(None, state.seq, state.frontier, values, valid_from, valid_until)
                 values_only_keys.append(key)
                 continue
@@ -540,6 +555,14 @@ class FeaturePipeline:
         if large:
             large.difference_update([key for key in full & large if len(encoded[key]) < threshold])
         return rows
+
+    def _publish_times(self) -> tuple[int | None, int | None]:
+        """``(at, horizon)`` for a batch's rows: the time its values are read as of (``None``
+        without ``publish_values``), and after which a large state's values must still hold
+        to go out values-only (``None``: never; without a commit interval)."""
+        at = self._clock.now_ms() if self.publish_values else None
+        interval = self.commit_interval_ms
+        return at, None if at is None or not interval else at + 2 * interval
 
     def _packed_rows(
         self,

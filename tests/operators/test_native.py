@@ -185,6 +185,49 @@ def _check_publish(python: ViewOperator, fast: native.NativeViewOperator, state,
 
 
 @settings(max_examples=200, deadline=None)
+@given(rows, st.integers(1, 30), st.integers(0, 60), st.one_of(st.none(), st.integers(0, 400)), st.integers(1, 400))
+def test_apply_publish_is_apply_batch_then_publish_packed(events: list, batch: int, delay: int, horizon_after, threshold) -> None:
+    """One native call gives what the pipeline's two did: the same batch results and states,
+    and the rows of each entity of the batch with a state, in the order of its first event
+    there (what ``dict.fromkeys(keys)`` then the cache's ``peek_many`` gave)."""
+    _, fast = _pair(COVERED)
+    one: dict = {}
+    two: dict = {}
+    large: set[str] = set()
+    keys = [e[0] for e in events]
+    times = [e[1] for e in events]
+    arrivals = [e[1] + e[2] for e in events]
+    columns = fast.columns_for({"amount": [e[3] for e in events], "m": [e[4] for e in events]})
+    for lo in range(0, len(events), batch):
+        part = slice(lo, lo + batch)
+        cols = [None if c is None else c[part] for c in columns]
+        at = max(arrivals[part]) + delay
+        horizon = None if horizon_after is None else at + horizon_after
+        done = fast.apply_publish(one, keys[part], times[part], arrivals[part], cols, at, horizon, large, threshold)
+        assert done is not None
+        result, entities, published = done
+        expected = fast.apply_batch(two, keys[part], times[part], arrivals[part], cols)
+        assert (result.accepted, result.late, result.too_far_ahead) == (
+            expected.accepted, expected.late, expected.too_far_ahead)  # fmt: skip
+        touched = [key for key in dict.fromkeys(keys[part]) if key in two and two[key].seq]
+        assert entities == touched
+        flags = [key in large for key in touched]
+        want = fast.publish_packed([two[key] for key in touched], touched, at, horizon, flags, threshold)
+        assert published == want
+        large.update(touched[i] for i in published[3])  # as the pipeline keeps it between batches
+    assert one.keys() == two.keys()
+    for key, state in one.items():
+        assert fast.to_bytes(state) == fast.to_bytes(two[key])
+
+
+def test_apply_publish_leaves_batches_it_cannot_take_to_the_general_path() -> None:
+    _, fast = _pair([Count(window=Lifetime())])
+    states: dict = {}
+    assert fast.apply_publish(states, [1, 2], [1, 2], [1, 2], [None], 5, None, set(), 100) is None
+    assert states == {}  # nothing applied
+
+
+@settings(max_examples=200, deadline=None)
 @given(rows)
 def test_per_event_apply_agrees_with_python(events: list) -> None:
     python, fast = _pair(COVERED)

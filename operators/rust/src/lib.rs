@@ -14,7 +14,7 @@ use feature::{Acc, FeatureState, Kind, ReadError, Refresh, Spec, Val, Window, NE
 use hll::Hll;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -650,7 +650,7 @@ impl NativeView {
         arrivals: &Bound<'py, PyAny>,
         columns: &Bound<'py, PyAny>,
     ) -> PyResult<(u64, Vec<usize>, Vec<usize>)> {
-        if let Some(done) = self.apply_free(py, states, keys, event_times, arrivals, columns)? {
+        if let Some(done) = self.apply_free(py, states, keys, event_times, arrivals, columns, None)? {
             return Ok(done);
         }
         self.batch(
@@ -800,6 +800,63 @@ impl NativeView {
             out.append((data, values, from, until))?;
         }
         Ok(out)
+    }
+
+    /// `apply_batch`, then `publish_packed` of every entity of the batch that has a state,
+    /// in the order of its first event: one call instead of two and the mapping's lookups
+    /// between them. `large`: the entities last published with large states (a set; flags
+    /// for `publish_packed`). `None` where `apply_batch` would not take the GIL-free path
+    /// (a key not a `str`, ...): nothing was applied, and the caller applies and publishes
+    /// in two calls. Returns `(accepted, late, too_far_ahead, entities, packed, data,
+    /// values_only, large_at)`.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    #[pyo3(signature = (states, keys, event_times, arrivals, columns, names, at, horizon, large, threshold))]
+    fn apply_publish<'py>(
+        &self,
+        py: Python<'py>,
+        states: &Bound<'py, PyAny>,
+        keys: &Bound<'py, PyAny>,
+        event_times: &Bound<'py, PyAny>,
+        arrivals: &Bound<'py, PyAny>,
+        columns: &Bound<'py, PyAny>,
+        names: Vec<String>,
+        at: Option<i64>,
+        horizon: Option<i64>,
+        large: &Bound<'py, PyAny>,
+        threshold: usize,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let mut touched = Vec::new();
+        let Some((accepted, late, ahead)) = self.apply_free(
+            py,
+            states,
+            keys,
+            event_times,
+            arrivals,
+            columns,
+            Some(&mut touched),
+        )?
+        else {
+            return Ok(None);
+        };
+        let large = if large.len().unwrap_or(0) > 0 { Some(large) } else { None };
+        let entities = PyList::empty(py);
+        let cells = PyList::empty(py);
+        let mut flags = Vec::with_capacity(touched.len());
+        for (key, cell) in touched {
+            if cell.borrow().seq == 0 {
+                continue; // as `streamfeat.pipeline` publishes: states with events only
+            }
+            flags.push(match large {
+                Some(set) => set.contains(&key)?,
+                None => false,
+            });
+            entities.append(key)?;
+            cells.append(cell)?;
+        }
+        let (packed, data, values_only, large_at) =
+            self.publish_packed(py, &cells, &entities, names, at, horizon, flags, threshold)?;
+        let out = (accepted, late, ahead, entities, packed, data, values_only, large_at).into_pyobject(py)?;
+        Ok(Some(out))
     }
 
     /// The online rows of a batch's touched states, as `publish_batch` makes them, packed
@@ -1047,7 +1104,10 @@ impl NativeView {
     /// text is read and the states are looked up and stored. `None` (nothing done) when a
     /// key is not a `str` or a distinct count's input not a string: `batch` then decides,
     /// raising as it always did.
-    #[allow(clippy::type_complexity)]
+    ///
+    /// With `touched`, also gives each entity that has a state after the batch, with its
+    /// state, in the order of the entity's first event in the batch (`apply_publish`).
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn apply_free<'py>(
         &self,
         py: Python<'py>,
@@ -1056,6 +1116,7 @@ impl NativeView {
         event_times: &Bound<'py, PyAny>,
         arrivals: &Bound<'py, PyAny>,
         columns: &Bound<'py, PyAny>,
+        mut touched: Option<&mut Vec<(Bound<'py, PyAny>, Bound<'py, NativeEntityState>)>>,
     ) -> PyResult<Option<(u64, Vec<usize>, Vec<usize>)>> {
         let Ok(keys) = keys.cast::<PyList>() else {
             return Ok(None);
@@ -1257,8 +1318,22 @@ impl NativeView {
             (accepted, late, ahead, created)
         });
         drop(guards);
-        for (g, state) in created {
-            states.set_item(&keys[firsts[g]], Bound::new(py, state)?)?;
+        let mut created = created.into_iter().peekable();
+        for (g, cell) in found.into_iter().enumerate() {
+            let cell = match cell {
+                Some(cell) => cell,
+                None => match created.next_if(|(at, _)| *at == g) {
+                    Some((_, state)) => {
+                        let cell = Bound::new(py, state)?;
+                        states.set_item(&keys[firsts[g]], &cell)?;
+                        cell
+                    }
+                    None => continue, // every event of a new entity rejected: no state
+                },
+            };
+            if let Some(out) = touched.as_deref_mut() {
+                out.push((keys[firsts[g]].clone(), cell));
+            }
         }
         late.sort_unstable();
         ahead.sort_unstable();
