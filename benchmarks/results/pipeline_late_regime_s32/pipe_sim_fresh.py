@@ -7,6 +7,7 @@ Usage (repository root): PYTHONPATH=. python3 pipe_sim_fresh.py EVENTS BATCH
 Env: CAP (cache per partition, default 25,000 = streamfeat run's 100,000 over 4 partitions), CI_MS,
 LSB (--large-state-bytes), LATE_SLEEP (pid to /tmp/late_go at 3/4 of the run, then sleep: attach perf),
 NOBLOOM=1: the state stores without their bloom filters (stop 33), WB=MiB: RocksDB's write buffer size,
+COMP=snappy|lz4|none: the table files' compression,
 FREEZE=1: freeze the objects of the set-up out of the cyclic collector's way before the run,
 REGIME=backlog: the records carry W1's own arrival times instead (moved, with the event times, a day or two
 before now) and values are published as of the wall clock, as a flow catching up on a backlog does."""
@@ -20,7 +21,7 @@ from streamfeat.pipeline import FeaturePipeline
 from streamfeat.state import RocksDBStateStore
 import os
 import rocksdict
-if os.environ.get("NOBLOOM") or os.environ.get("WB"):
+if os.environ.get("NOBLOOM") or os.environ.get("WB") or os.environ.get("COMP"):
     _Options, _Rdict = rocksdict.Options, rocksdict.Rdict
     _FILTERS = ("set_memtable_prefix_bloom_ratio", "set_memtable_whole_key_filtering", "set_block_based_table_factory")
     class _Proxy:  # the store's options, minus what NOBLOOM drops
@@ -28,6 +29,8 @@ if os.environ.get("NOBLOOM") or os.environ.get("WB"):
             self.options = _Options(*args, **kwargs)
             if os.environ.get("WB"):
                 self.options.set_write_buffer_size(int(os.environ["WB"]) << 20)
+            if os.environ.get("COMP"):
+                self.options.set_compression_type(getattr(rocksdict.DBCompressionType, os.environ["COMP"])())
         def __getattr__(self, name):
             if os.environ.get("NOBLOOM") and name in _FILTERS:
                 return lambda *args: None
