@@ -135,14 +135,19 @@ def test_batches_agree_with_python(events: list, batch: int, reads: list[int]) -
         _check_batches(features, events, batch, reads)
 
 
+def _inputs(op: ViewOperator, events: list) -> tuple[list, list, list, list]:
+    """Keys, event times, arrivals and feature columns of ``events`` (rows as drawn above)."""
+    keys = [e[0] for e in events]
+    times = [e[1] for e in events]
+    arrivals = [e[1] + e[2] for e in events]
+    return keys, times, arrivals, op.columns_for({"amount": [e[3] for e in events], "m": [e[4] for e in events]})
+
+
 def _check_batches(features: list, events: list, batch: int, reads: list[int]) -> None:
     python, fast = _pair(features)
     states_py: dict = {}
     states_native: dict = {}
-    keys = [e[0] for e in events]
-    times = [e[1] for e in events]
-    arrivals = [e[1] + e[2] for e in events]
-    columns = python.columns_for({"amount": [e[3] for e in events], "m": [e[4] for e in events]})
+    keys, times, arrivals, columns = _inputs(python, events)
     for lo in range(0, len(events), batch):
         part = slice(lo, lo + batch)
         cols = [None if c is None else c[part] for c in columns]
@@ -194,10 +199,7 @@ def test_apply_publish_is_apply_batch_then_publish_packed(events: list, batch: i
     one: dict = {}
     two: dict = {}
     large: set[str] = set()
-    keys = [e[0] for e in events]
-    times = [e[1] for e in events]
-    arrivals = [e[1] + e[2] for e in events]
-    columns = fast.columns_for({"amount": [e[3] for e in events], "m": [e[4] for e in events]})
+    keys, times, arrivals, columns = _inputs(fast, events)
     for lo in range(0, len(events), batch):
         part = slice(lo, lo + batch)
         cols = [None if c is None else c[part] for c in columns]

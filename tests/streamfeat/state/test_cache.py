@@ -312,10 +312,15 @@ def test_checkout_and_checkin_round_trip_like_the_mapping(tmp_path):
     assert results[0] == results[1]
 
 
-def test_checkin_validates_added_entities(tmp_path):
+def _lifetime_count() -> tuple[FeatureView, ViewOperator]:
+    """A view of one lifetime count per user, and its operator."""
     source = Source("s", timestamp="ts", schema={"user_id": str, "ts": int})
     view = FeatureView("v", entity=Entity("u", key="user_id"), source=source, features=[Count(window=Lifetime())])
-    op = build_view(view)
+    return view, build_view(view)
+
+
+def test_checkin_validates_added_entities(tmp_path):
+    view, op = _lifetime_count()
     with RocksDBStateStore(tmp_path / "s") as store:
         cache = EntityStateCache(store, op, view.fingerprint())
         states = cache.checkout(["a"])
@@ -330,9 +335,7 @@ def test_checkin_validates_added_entities(tmp_path):
 @pytest.mark.parametrize("bad", ["", "x" * 1025])
 def test_an_invalid_entity_key_is_refused_before_it_reaches_the_store(tmp_path, bad):
     """Keys are checked in bulk when a batch's states are read; the bad one is named."""
-    source = Source("s", timestamp="ts", schema={"user_id": str, "ts": int})
-    view = FeatureView("v", entity=Entity("u", key="user_id"), source=source, features=[Count(window=Lifetime())])
-    op = build_view(view)
+    view, op = _lifetime_count()
     with RocksDBStateStore(tmp_path / "s") as store:
         cache = EntityStateCache(store, op, view.fingerprint())
         with pytest.raises(StateKeyError, match="empty" if not bad else "1025 bytes"):
@@ -341,9 +344,7 @@ def test_an_invalid_entity_key_is_refused_before_it_reaches_the_store(tmp_path, 
 
 
 def test_checkin_names_the_bad_state_among_good_ones(tmp_path):
-    source = Source("s", timestamp="ts", schema={"user_id": str, "ts": int})
-    view = FeatureView("v", entity=Entity("u", key="user_id"), source=source, features=[Count(window=Lifetime())])
-    op = build_view(view)
+    view, op = _lifetime_count()
     with RocksDBStateStore(tmp_path / "s") as store:
         cache = EntityStateCache(store, op, view.fingerprint())
         states = cache.checkout(["a", "bad", "b"])
