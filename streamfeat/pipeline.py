@@ -476,8 +476,8 @@ class FeaturePipeline:
             )
         next_offset = offsets[-1] + 1
         rows = [
-            self._batch_rows(runtime, keys) if done is None else done
-            for runtime, keys, done in zip(runtimes, batch_keys, packed, strict=True)
+            self._batch_rows(runtime, keys) if view_rows is None else view_rows
+            for runtime, keys, view_rows in zip(runtimes, batch_keys, packed, strict=True)
         ]
         report.published = self._with_retries(lambda: self._publish_rows(runtimes, rows), "publish to the online store")
         if self.rejects is not None and (report.dead_letters or report.late):
