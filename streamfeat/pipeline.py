@@ -11,7 +11,8 @@ records to :meth:`FeaturePipeline.process`, which
    by the entity's sequence number, so a replay can never regress a value — with
    their values as of the pipeline's clock and the span those hold for, which
    readers serve without decoding the state (``publish_values``) — packed into one
-   buffer by the native core when the store takes that (:mod:`streamfeat.online.packed`);
+   buffer by the native core when the store takes that (:mod:`streamfeat.online.packed`),
+   in the same call that applied the batch (``apply_publish``);
 5. commits every view's state changes together with the next offset in ONE atomic
    state-store write — after every batch, or (``commit_interval_ms``) once that long
    has passed, covering every batch since the last commit.
