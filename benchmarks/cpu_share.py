@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CpuSampler", "local_broker_pids", "process_cpu_s"]
+__all__ = ["CpuSampler", "local_broker_pids", "peak_rss_mb", "process_cpu_s"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -27,6 +27,18 @@ def process_cpu_s(pid: int) -> float | None:
         return None
     fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
     return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The peak resident memory of process ``pid`` so far (``VmHWM``), MiB; ``None`` if it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
 
 
 def local_broker_pids() -> list[int]:
@@ -53,19 +65,25 @@ class CpuSampler:
         self.roles = {role: list(pids) for role, pids in roles.items()}
         self._clock = clock
         self.samples: list[tuple[float, dict[str, float | None]]] = []
+        self.peak_rss_mb: dict[str, float] = {}  # per role, the largest sum of its processes' peaks seen
 
     def sample(self) -> None:
         taken: dict[str, float | None] = {}
         for role, pids in self.roles.items():
             seconds = [process_cpu_s(pid) for pid in pids]
             taken[role] = None if not pids or None in seconds else sum(s for s in seconds if s is not None)
+            peaks = [peak_rss_mb(pid) for pid in pids]
+            if pids and None not in peaks:
+                self.peak_rss_mb[role] = max(self.peak_rss_mb.get(role, 0.0), sum(p for p in peaks if p is not None))
         self.samples.append((self._clock(), taken))
 
     def summary(self, events: int) -> dict[str, Any]:
         """``percent_of_one_core`` per role over the whole window (``None``: not measured),
-        ``flow_us_per_event`` (when a ``flow`` role is sampled) and ``percent_per_interval``."""
+        ``flow_us_per_event`` (when a ``flow`` role is sampled), ``percent_per_interval`` and
+        ``peak_rss_mb`` per role (the processes' peak resident memory at the last sample)."""
         if len(self.samples) < 2:
-            return {"window_s": 0.0, "percent_of_one_core": {}, "percent_per_interval": {}, "flow_us_per_event": None}
+            return {"window_s": 0.0, "percent_of_one_core": {}, "percent_per_interval": {}, "flow_us_per_event": None,
+                    "peak_rss_mb": {}}  # fmt: skip
         (start, first), (end, last) = self.samples[0], self.samples[-1]
         wall = max(end - start, 1e-9)
 
@@ -87,4 +105,5 @@ class CpuSampler:
             },
             "percent_per_interval": per_interval,
             "flow_us_per_event": None if flow is None or not events else round(flow / events * 1e6, 2),
+            "peak_rss_mb": {role: round(mb) for role, mb in self.peak_rss_mb.items()},
         }

@@ -127,7 +127,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _cpu_row(label: str, cpu: dict[str, Any] | None) -> str:
     if not cpu or not cpu.get("percent_of_one_core"):
-        return f"| {label} | n/a | n/a | n/a | n/a | |"
+        return f"| {label} | n/a | n/a | n/a | n/a | n/a | |"
 
     def shown(value: float | None) -> str:
         return "n/a" if value is None else f"{value:,.1f}"
@@ -136,7 +136,7 @@ def _cpu_row(label: str, cpu: dict[str, Any] | None) -> str:
     intervals = ", ".join(shown(p) for p in cpu["percent_per_interval"].get("flow", []))
     return (
         f"| {label} | {shown(share.get('flow'))} | {shown(share.get('benchmark'))} | {shown(share.get('broker'))} | "
-        f"{shown(cpu.get('flow_us_per_event'))} | {intervals} |"
+        f"{shown(cpu.get('flow_us_per_event'))} | {shown(cpu.get('peak_rss_mb', {}).get('flow'))} | {intervals} |"
     )
 
 
@@ -178,8 +178,11 @@ def markdown(report: dict[str, Any]) -> str:
         "CPU from production start until every measured event was seen (% of one core, from /proc; the machine "
         "has " + f"{info['cores']}): the flow's CPU per event compares runs whose latencies the shared machine blurs.",
         "",
-        "| run | flow % | benchmark % | broker % | flow µs per event | flow % per 5 s of production, then the drain |",
-        "|---|---:|---:|---:|---:|---|",
+        (
+            "| run | flow % | benchmark % | broker % | flow µs per event | flow peak RSS MB "
+            "| flow % per 5 s of production, then the drain |"
+        ),
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for name, variant in report["variants"].items():
         for number, run in enumerate(variant["runs"], 1):

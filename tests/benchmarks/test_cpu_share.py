@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from benchmarks.cpu_share import CpuSampler, local_broker_pids, process_cpu_s
+from benchmarks.cpu_share import CpuSampler, local_broker_pids, peak_rss_mb, process_cpu_s
 from tests.services.fixtures import kafka_bootstrap  # noqa: F401
 
 
@@ -25,7 +25,8 @@ def test_a_process_cpu_time_is_read_from_proc_and_a_gone_one_is_none() -> None:
     assert before is not None and after is not None and after - before >= 0.15
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    assert process_cpu_s(child.pid) is None
+    assert process_cpu_s(child.pid) is None and peak_rss_mb(child.pid) is None
+    assert (peak_rss_mb(os.getpid()) or 0) > 10  # this interpreter and pytest
 
 
 def test_the_sampler_gives_shares_of_one_core_per_role_and_interval() -> None:
@@ -45,6 +46,7 @@ def test_the_sampler_gives_shares_of_one_core_per_role_and_interval() -> None:
         None,
     ]
     assert summary["flow_us_per_event"] >= 500  # ~0.6 s over 1,000 events (/proc counts in 10 ms ticks)
+    assert summary["peak_rss_mb"]["flow"] > 0 and "broker" not in summary["peak_rss_mb"]
     assert CpuSampler({"flow": [os.getpid()]}).summary(10)["flow_us_per_event"] is None  # fewer than two samples
 
 

@@ -32,7 +32,7 @@ def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kaf
             # what the flow, the benchmark and the (local) broker took of the machine meanwhile
             cpu = run["cpu"]
             assert cpu["window_s"] > 0 and cpu["percent_of_one_core"]["flow"] > 0 and cpu["flow_us_per_event"] > 0
-            assert cpu["percent_of_one_core"]["benchmark"] > 0
+            assert cpu["percent_of_one_core"]["benchmark"] > 0 and cpu["peak_rss_mb"]["flow"] > 0
             assert len(cpu["percent_per_interval"]["flow"]) >= 2  # production, then the drain
         assert 0 < variant["median_p50_ms"] <= variant["median_p99_ms"]
     assert report["variants"]["interval"]["flags"] == ["--commit-interval", "1s", "--large-state-bytes", "1024"]
