@@ -126,7 +126,7 @@ def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> 
     from bytewax.run import cli_main
 
     from streamfeat.compile import KafkaRunConfig, RunStop, build_dataflow
-    from streamfeat.kafka_io import ensure_topics
+    from streamfeat.kafka_io import check_consumer_config, ensure_topics
     from streamfeat.metrics import json_logger, serve_metrics
 
     config = KafkaRunConfig(
@@ -142,9 +142,11 @@ def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> 
         large_state_bytes=args.large_state_bytes,
         background_publish={"auto": None, "on": True, "off": False}[args.background_publish],
         cache_capacity=args.cache_entities,
+        consumer_config=dict(args.consumer_config),
         dead_letter_topic=f"{topic}.dead-letters",
         late_topic=f"{topic}.late",
     )
+    check_consumer_config(config.consumer_config)  # before any connection: a typo fails at once
     ensure_topics(args.bootstrap_servers, {config.dead_letter_topic: 1, config.late_topic: 1})
     if args.metrics_port:
         serve_metrics(args.metrics_port)
@@ -326,6 +328,14 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 
+def _setting(text: str) -> tuple[str, str]:
+    """argparse type: ``KEY=VALUE`` (a librdkafka setting)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value
+
+
 def _positive_int(text: str) -> int:
     """argparse type: a whole number of at least 1 (a count or a size)."""
     try:
@@ -496,6 +506,17 @@ def build_parser() -> argparse.ArgumentParser:
         "before the next is read; auto (default) = on, except for the embedded store when its native writer "
         "is not built (measured faster so, Redis included). With the thread, a commit records the entities whose rows "
         "it has not written yet and a restart publishes them again, so exactly-once in effect holds either way",
+    )
+    run.add_argument(
+        "--consumer-config",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Kafka run: a librdkafka setting for the partition readers only (not the dead-letter producer), e.g. "
+        "fetch.wait.max.ms=10 or client.rack=eu-1a; repeat for several. Checked at start; settings that decide "
+        "which records are read or where offsets live (isolation.level, auto.offset.reset, enable.auto.commit, "
+        "...) are fixed",
     )
     run.add_argument(
         "--arrival-field",

@@ -30,7 +30,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from streamfeat.collector import BatchCollector
 from streamfeat.definitions import FeatureView
 from streamfeat.errors import DefinitionError, StreamfeatError
-from streamfeat.kafka_io import KafkaRejectSink, PartitionReader, list_partitions
+from streamfeat.kafka_io import KafkaRejectSink, PartitionReader, check_consumer_config, list_partitions
 from streamfeat.metrics import RuntimeMetrics
 from streamfeat.online import (
     SQLITE_SUFFIXES,
@@ -80,6 +80,8 @@ class KafkaRunConfig:
     # 196,850 against 161,551 with -w 1); for the embedded store only when its native batch
     # writer is built, which writes without the GIL.
     background_publish: bool | None = None
+    # librdkafka settings for the partition readers (`streamfeat run --consumer-config`):
+    # security, fetch sizes; not those of `kafka_io.READER_FIXED_SETTINGS`.
     consumer_config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -341,6 +343,8 @@ def build_dataflow(  # type: ignore[no-untyped-def]
 ) -> Dataflow:
     """The streaming dataflow: Kafka partitions -> feature pipeline -> progress items.
     ``stop``: ends the run cleanly when requested (:class:`RunStop`)."""
+    if config.consumer_config:
+        check_consumer_config(config.consumer_config)  # here, rather than in each partition's reader
     flow = Dataflow("streamfeat")
     progress = op.input("kafka", flow, _KafkaFeatureSource(views, config, stop))
     op.output("progress", progress, _ProgressSink(on_progress or (lambda item: None)))

@@ -20,7 +20,7 @@ try:  # the columns of a batch of messages in one native call (no Python loop pe
 except ImportError:  # not built: the same loop in Python
     message_columns = None
 
-__all__ = ["FETCH_CONFIG", "KafkaIOError", "KafkaRejectSink", "KafkaServedLog", "PartitionBatch", "PartitionReader", "RecordProducer", "ensure_topics", "list_partitions", "offsets_for_time", "produce_jsonl", "read_range"]
+__all__ = ["FETCH_CONFIG", "READER_FIXED_SETTINGS", "KafkaIOError", "KafkaRejectSink", "KafkaServedLog", "PartitionBatch", "PartitionReader", "RecordProducer", "ensure_topics", "list_partitions", "offsets_for_time", "produce_jsonl", "read_range"]
 
 
 class KafkaIOError(RejectSinkError):
@@ -125,6 +125,37 @@ def offsets_for_time(
 #: 64 MiB) one consumer over the benchmark topic read 164,905 records/s; with these,
 #: 762,164 (4 partitions, 2M W1 records, ``consume(num_messages=10000)``).
 FETCH_CONFIG: dict[str, int] = {"queued.min.messages": 1_000_000, "queued.max.messages.kbytes": 32_768}
+
+
+#: Settings of :class:`PartitionReader` that extra consumer settings may not change: they
+#: decide which records are read and that offsets live only in the state store.
+READER_FIXED_SETTINGS = frozenset(
+    {
+        "bootstrap.servers",
+        "enable.auto.commit",
+        "enable.auto.offset.store",
+        "enable.partition.eof",
+        "auto.offset.reset",
+        "isolation.level",
+    }
+)
+
+
+def check_consumer_config(extra: dict[str, str]) -> None:
+    """Raise :class:`KafkaIOError` naming the setting when ``extra`` (librdkafka consumer
+    settings for the partition readers) holds a fixed one or one librdkafka rejects.
+    Builds a consumer without connecting anywhere."""
+    fixed = sorted(READER_FIXED_SETTINGS.intersection(extra))
+    if fixed:
+        raise KafkaIOError(
+            f"consumer setting {fixed[0]!r} is fixed by streamfeat (it decides which records are read, or where "
+            f"offsets live); fixed: {', '.join(sorted(READER_FIXED_SETTINGS))}"
+        )
+    try:
+        consumer = Consumer({"group.id": "streamfeat-config-check", **FETCH_CONFIG, **extra})
+    except KafkaException as exc:
+        raise KafkaIOError(f"invalid consumer setting: {exc.args[0].str() if exc.args else exc}") from exc
+    consumer.close()
 
 
 class PartitionReader:

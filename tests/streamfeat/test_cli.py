@@ -142,6 +142,29 @@ def test_kafka_run_rejects_a_bad_interval_before_connecting(flag, tmp_path, caps
     assert flag in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("isolation.level=read_uncommitted", "consumer setting 'isolation.level' is fixed by streamfeat"),
+        ("fetch.wait.max.ms=soon", 'invalid consumer setting: Invalid value for configuration property "fetch.wait.max.ms"'),
+    ],
+)
+def test_kafka_run_checks_consumer_settings_before_connecting(setting, message, tmp_path, capsys):
+    """--consumer-config settings are checked before any connection (the address is unusable)."""
+    code = main(["run", str(EXAMPLE_FEATURES), "--bootstrap-servers", "127.0.0.1:1", "--state-dir",
+                 str(tmp_path / "state"), "--consumer-config", "fetch.min.bytes=65536", "--consumer-config", setting])
+    assert code != 0
+    assert message in capsys.readouterr().err
+
+
+def test_consumer_config_takes_key_value_pairs(tmp_path, capsys):
+    """A setting without '=' is a usage error naming the flag."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["run", str(EXAMPLE_FEATURES), "--bootstrap-servers", "127.0.0.1:1", "--consumer-config", "fetch.min.bytes"])
+    assert stopped.value.code == 2
+    assert "--consumer-config: expected KEY=VALUE, got 'fetch.min.bytes'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("flag", ["--workers", "--batch-size", "--large-state-bytes"])
 def test_run_rejects_a_count_below_one_before_starting(flag, tmp_path, capsys):
     """A count or size below 1 is a usage error naming the flag (not a dataflow traceback,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import orjson
@@ -10,7 +11,7 @@ from bytewax.run import cli_main
 from confluent_kafka import Consumer, Producer
 
 from streamfeat.compile import KafkaRunConfig, build_dataflow
-from streamfeat.kafka_io import ensure_topics
+from streamfeat.kafka_io import KafkaIOError, ensure_topics
 from streamfeat.online import FeatureReader, LmdbStore
 from tests.services.fixtures import kafka_bootstrap  # noqa: F401  (fixture)
 from tests.streamfeat.test_pipeline import ARRIVALS, PAYLOADS, VIEWS, expected_values
@@ -42,6 +43,16 @@ def test_online_writes_go_to_the_background_where_measured_faster(tmp_path):
     assert not _publish_in_background(KafkaRunConfig(bootstrap="x", state_dir=tmp_path, background_publish=False))
 
 
+def view_on(topic):
+    """The test view, reading ``topic``."""
+    return type(USER_VIEW)(
+        USER_VIEW.name, entity=USER_VIEW.entity, source=type(USER_VIEW.source)(
+            USER_VIEW.source.name, topic=topic, timestamp="ts", schema=dict(USER_VIEW.source.schema),
+            max_ahead=USER_VIEW.source.max_ahead),
+        features=USER_VIEW.features, allowed_lateness=USER_VIEW.allowed_lateness,
+    )
+
+
 @pytest.mark.parametrize("background", [None, False], ids=["auto-background", "each-batch"])
 def test_dataflow_over_four_partitions_with_two_workers(kafka_bootstrap, tmp_path, background):  # noqa: F811
     topic = f"txns-{uuid.uuid4().hex[:10]}"
@@ -50,12 +61,7 @@ def test_dataflow_over_four_partitions_with_two_workers(kafka_bootstrap, tmp_pat
     arrivals = ARRIVALS[:6000] + [ARRIVALS[5999]]
     produce(kafka_bootstrap, topic, payloads, arrivals)
 
-    view = type(USER_VIEW)(
-        USER_VIEW.name, entity=USER_VIEW.entity, source=type(USER_VIEW.source)(
-            USER_VIEW.source.name, topic=topic, timestamp="ts", schema=dict(USER_VIEW.source.schema),
-            max_ahead=USER_VIEW.source.max_ahead),
-        features=USER_VIEW.features, allowed_lateness=USER_VIEW.allowed_lateness,
-    )
+    view = view_on(topic)
     progress = []
     config = KafkaRunConfig(bootstrap=kafka_bootstrap, state_dir=tmp_path, stop_at_end=True, batch_size=500,
                             background_publish=background)
@@ -81,6 +87,42 @@ def test_dataflow_over_four_partitions_with_two_workers(kafka_bootstrap, tmp_pat
     (letter,) = letters
     body = orjson.loads(letter.value())
     assert body["reason"] == "malformed_json" and body["payload"] == "not json" and body["topic"] == topic
+
+
+def test_consumer_settings_go_to_the_partition_readers(kafka_bootstrap, tmp_path):  # noqa: F811
+    """``consumer_config`` (``streamfeat run --consumer-config``) reaches librdkafka: fetches
+    held for a megabyte or 5 ms still read every record, with the same values."""
+    topic = f"txns-{uuid.uuid4().hex[:10]}"
+    ensure_topics(kafka_bootstrap, {topic: 2, f"{topic}.dead-letters": 1, f"{topic}.late": 1})
+    produce(kafka_bootstrap, topic, PAYLOADS[:1500], ARRIVALS[:1500])
+    view = view_on(topic)
+    progress = []
+    settings = {"fetch.min.bytes": "1048576", "fetch.wait.max.ms": "5", "client.id": "streamfeat-test"}
+    config = KafkaRunConfig(bootstrap=kafka_bootstrap, state_dir=tmp_path, stop_at_end=True, consumer_config=settings)
+    cli_main(build_dataflow([view], config, progress.append), workers_per_process=1)
+
+    assert sum(p.records for p in progress) == 1500
+    t = max(ARRIVALS[:1500]) + 60_000
+    want = expected_values(PAYLOADS[:1500], ARRIVALS[:1500], t)[view.name]
+    with LmdbStore(tmp_path / "online.lmdb", readonly=True) as online:
+        got = {v.entity: v.values for v in FeatureReader(online, [view]).get_many(view.name, sorted(want), at=t)}
+    assert got == want
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"isolation.level": "read_uncommitted"}, "'isolation.level' is fixed by streamfeat"),
+        ({"enable.auto.commit": "true"}, "'enable.auto.commit' is fixed by streamfeat"),
+        ({"fetch.wait.max.ms": "soon"}, 'Invalid value for configuration property "fetch.wait.max.ms"'),
+        ({"fetch.wait.maximum": "5"}, 'No such configuration property: "fetch.wait.maximum"'),
+    ],
+)
+def test_a_bad_consumer_setting_stops_the_build(settings, message, tmp_path):
+    """Checked when the dataflow is built, before any partition is read (no broker needed)."""
+    config = KafkaRunConfig(bootstrap="127.0.0.1:1", state_dir=tmp_path, consumer_config=settings)
+    with pytest.raises(KafkaIOError, match=re.escape(message)):
+        build_dataflow([view_on("txns")], config)
 
 
 def test_runtime_metrics_are_exported(kafka_bootstrap, tmp_path):  # noqa: F811
