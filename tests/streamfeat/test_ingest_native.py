@@ -65,6 +65,25 @@ def test_the_native_decoder_is_used():
                                                                                  [2.5, 2.5], [True, True])
 
 
+def test_an_entity_key_is_the_same_str_batch_after_batch():
+    """The decoder hands out one str object per entity key across calls (dict lookups by
+    identity in the pipeline), for keys only, and keeps a bounded number of them."""
+    decoder = _native_decoder(SOURCE, "user_id", None, 1 << 20)
+
+    def record(user):
+        return orjson.dumps({"user_id": user, "amount": 1.0, "n": 1, "ok": True, "ts": 1000})
+
+    first = decoder.decode([record("u-intern-1"), record("u-intern-2")], [1, 1])[0]
+    again = decoder.decode([record("u-intern-2"), record("u-intern-1"), record("u-intern-1")], [1, 1, 1])[0]
+    assert again == ["u-intern-2", "u-intern-1", "u-intern-1"]
+    assert again[0] is first[1] and again[1] is first[0] and again[2] is first[0]
+    # Two generations of 2**17 keys: a key not seen for more than that is made anew (equal, new object).
+    for start in range(0, 2 * 2**17 + 1, 50_000):
+        decoder.decode([record(f"u-fill-{i}") for i in range(start, start + 50_000)], [1] * 50_000)
+    later = decoder.decode([record("u-intern-1")], [1])[0]
+    assert later == ["u-intern-1"] and later[0] is not first[0]
+
+
 texts = st.text(alphabet=st.sampled_from(list("abcXYZ09 _-") + ['"', "\\", "\n", "\x00", "é", "😀", "\u2028"]), max_size=8)
 ints = st.one_of(st.integers(-5, 5), st.integers(-(2**63) - 2, 2**63 + 2), st.integers(-(2**70), 2**70))
 floats = st.floats(allow_nan=False, allow_infinity=False)

@@ -14,6 +14,7 @@ use pyo3::types::{PyBool, PyList, PyString};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::fmt;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -133,6 +134,40 @@ pub struct RecordDecoder {
     arrival: Option<usize>,
     max_record_bytes: usize,
     max_key_bytes: usize,
+    /// The entity keys' Python strs of recent calls (see `Interned`).
+    interned: Mutex<Interned>,
+}
+
+/// Entity keys made into Python strs once and handed out again by later calls, so that
+/// an entity's key is the same object batch after batch. The pipeline looks each key up
+/// in several dicts per batch (the state cache, the changed states, their encodings);
+/// CPython's dict compares the stored key's identity first and reads the stored string
+/// (its hash, then its text: a cache miss and a `memcmp`) only when that fails.
+/// Two generations of `INTERN_GENERATION` keys each bound it: a key used again moves to
+/// the current one; when that is full, the previous is dropped.
+#[derive(Default)]
+struct Interned {
+    current: HashMap<Box<str>, Py<PyString>, foldhash::fast::RandomState>,
+    previous: HashMap<Box<str>, Py<PyString>, foldhash::fast::RandomState>,
+}
+
+const INTERN_GENERATION: usize = 1 << 17;
+
+impl Interned {
+    fn get(&mut self, py: Python<'_>, text: &str) -> Py<PyString> {
+        if let Some(s) = self.current.get(text) {
+            return s.clone_ref(py);
+        }
+        let s = match self.previous.remove(text) {
+            Some(s) => s,
+            None => PyString::new(py, text).unbind(),
+        };
+        if self.current.len() >= INTERN_GENERATION {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(Box::from(text), s.clone_ref(py));
+        s
+    }
 }
 
 /// The distinct texts of one call, numbered in order of first appearance: repeated keys
@@ -261,6 +296,7 @@ impl RecordDecoder {
             arrival,
             max_record_bytes,
             max_key_bytes,
+            interned: Mutex::new(Interned::default()),
         })
     }
 
@@ -345,10 +381,18 @@ impl RecordDecoder {
                 .collect();
             (out, texts_seen.distinct, key_ids, column_ids)
         });
-        let strings: Vec<Py<PyString>> = distinct
-            .iter()
-            .map(|s| PyString::new(py, s).unbind())
-            .collect();
+        let mut is_key = vec![false; distinct.len()];
+        for &id in key_ids.iter().filter(|&&id| id != usize::MAX) {
+            is_key[id] = true;
+        }
+        let strings: Vec<Py<PyString>> = {
+            let mut interned = self.interned.lock().unwrap_or_else(|e| e.into_inner());
+            distinct
+                .iter()
+                .zip(&is_key)
+                .map(|(s, &key)| if key { interned.get(py, s) } else { PyString::new(py, s).unbind() })
+                .collect()
+        };
         let keys: Vec<Py<PyAny>> = out
             .keys
             .iter()
