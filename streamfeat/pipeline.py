@@ -575,17 +575,19 @@ class FeaturePipeline:
         state's bytes for the commit, which entities went out values-only, which are large."""
         packed, data, values_only, large_at = published
         encoded, deferred, large = runtime.encoded, runtime.deferred, runtime.large
-        encoded.update(zip(entities, data))
         full: list[str] | set[str] = entities
-        if values_only:  # large states whose values hold past the horizon (rare)
-            interval = self.commit_interval_ms
-            for index, valid_until in values_only:
-                key = entities[index]
-                del encoded[key]
-                deferred[key] = valid_until
-                self._deadline = min(self._deadline, valid_until - interval)
-            full = set(entities).difference(entities[index] for index, _ in values_only)
-        if deferred:
+        if not values_only:
+            encoded.update(zip(entities, data))
+        else:  # large states whose values hold past the horizon: their bytes go out with the commit
+            held = [entities[index] for index, _ in values_only]
+            deferred.update(zip(held, [valid_until for _, valid_until in values_only]))
+            self._deadline = min(self._deadline, min(until for _, until in values_only) - self.commit_interval_ms)
+            for key in held:
+                encoded.pop(key, None)  # an encoding from an earlier batch is out of date
+            if len(held) < len(entities):
+                encoded.update([(key, state) for key, state in zip(entities, data) if state is not None])
+            full = set(entities).difference(held)
+        if deferred and full:
             for key in deferred.keys() & full:
                 del deferred[key]
         if large or large_at:
@@ -593,18 +595,29 @@ class FeaturePipeline:
             large.update(entities[index] for index in large_at)
         return PackedRows(packed, entities)
 
-    def _encode_dirty(self, runtimes: list[_ViewRuntime]) -> list[dict[str, StoredEntity]]:
+    def _encode_dirty(self, runtimes: list[_ViewRuntime]) -> list[dict[str, StoredEntity] | PackedRows]:
         """Encode every state changed since the last commit that is not encoded yet; the
-        full rows of the entities published values-only since then."""
+        full rows of the entities published values-only since then (packed by the native
+        core in one call when the store takes packed rows)."""
         at = self._clock.now_ms() if self.publish_values else None
-        flush = []
+        flush: list[dict[str, StoredEntity] | PackedRows] = []
         for runtime in runtimes:
             encoded, peek, op = runtime.encoded, runtime.cache.peek, runtime.op
+            publish_packed = getattr(op, "publish_packed", None) if self._packs_rows and runtime.deferred else None
+            if publish_packed is not None:
+                entities = [key for key in runtime.deferred if peek(key) is not None]
+                states = [peek(key) for key in entities]
+                no = [False] * len(entities)  # full rows: no horizon, so none goes out values-only
+                packed, data, _, _ = publish_packed(states, entities, at, None, no, self.large_state_bytes)
+                encoded.update(zip(entities, data))
+                flush.append(PackedRows(packed, entities))
             for key in runtime.cache.dirty_keys():
                 if key not in encoded:
                     state = peek(key)
                     if state is not None:
                         encoded[key] = op.to_bytes(state)
+            if publish_packed is not None:
+                continue
             rows = {}
             for key in runtime.deferred:
                 state = peek(key)
