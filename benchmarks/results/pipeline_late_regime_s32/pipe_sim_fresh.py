@@ -2,7 +2,8 @@
 (recent event times) arriving at their planned send times at 134,000 events/s, the pipelines' clock at the
 planned arrival of the last record handed over, 4 partitions taking turns BATCH records at a time, RocksDB
 state, the embedded online store behind one BackgroundWriter. Prints CPU seconds (all threads) per quarter
-of the run and the peak RSS of the process (which holds the generated events too).
+of the run and the peak RSS of the process (which holds the generated events too); since stop 34 also the
+CPU of the main thread (the pipelines' own, without the online writer's and RocksDB's threads).
 Usage (repository root): PYTHONPATH=. python3 pipe_sim_fresh.py EVENTS BATCH
 Env: CAP (cache per partition, default 25,000 = streamfeat run's 100,000 over 4 partitions), CI_MS,
 LSB (--large-state-bytes), LATE_SLEEP (pid to /tmp/late_go at 3/4 of the run, then sleep: attach perf),
@@ -79,7 +80,7 @@ done = 0
 import gc
 if os.environ.get("FREEZE"):
     gc.collect(); gc.freeze()
-t0 = time.perf_counter(); c0 = time.process_time()
+t0 = time.perf_counter(); c0 = time.process_time(); m0 = time.thread_time()
 prof = cProfile.Profile() if PROFILE else None
 if prof: prof.enable()
 quarter_cpu = []; q_next = EVENTS // 4; qc = time.process_time()
@@ -103,8 +104,8 @@ for p in pipes: p.commit(final=True)
 quarter_cpu.append(time.process_time() - qc)
 import resource
 print("cpu s per quarter (all threads):", [round(x, 2) for x in quarter_cpu], "peak rss MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
-wall = time.perf_counter()-t0; cpu = time.process_time()-c0
-print(f"LSB {LSB} CAP {CAP} CI {CI} events {done} batch {BATCH}: wall {wall:.2f}s cpu {cpu:.2f}s -> {done/wall:,.0f} ev/s wall, {done/cpu:,.0f} ev/cpu-s")
+wall = time.perf_counter()-t0; cpu = time.process_time()-c0; main_cpu = time.thread_time()-m0
+print(f"LSB {LSB} CAP {CAP} CI {CI} events {done} batch {BATCH}: wall {wall:.2f}s cpu {cpu:.2f}s -> {done/wall:,.0f} ev/s wall, {done/cpu:,.0f} ev/cpu-s; main thread cpu {main_cpu:.2f}s")
 if prof:
     s = pstats.Stats(prof); s.sort_stats("tottime").print_stats(25)
 writer.close()
