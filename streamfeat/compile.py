@@ -81,7 +81,7 @@ class KafkaRunConfig:
     # writer is built, which writes without the GIL.
     background_publish: bool | None = None
     # librdkafka settings for the partition readers (`streamfeat run --consumer-config`):
-    # security, fetch sizes; not those of `kafka_io.READER_FIXED_SETTINGS`.
+    # fetch sizes, client.rack, ...; not those of `kafka_io.READER_FIXED_SETTINGS`.
     consumer_config: dict[str, Any] = field(default_factory=dict)
 
 

@@ -20,7 +20,7 @@ try:  # the columns of a batch of messages in one native call (no Python loop pe
 except ImportError:  # not built: the same loop in Python
     message_columns = None
 
-__all__ = ["FETCH_CONFIG", "READER_FIXED_SETTINGS", "KafkaIOError", "KafkaRejectSink", "KafkaServedLog", "PartitionBatch", "PartitionReader", "RecordProducer", "ensure_topics", "list_partitions", "offsets_for_time", "produce_jsonl", "read_range"]
+__all__ = ["FETCH_CONFIG", "READER_FIXED_SETTINGS", "KafkaIOError", "KafkaRejectSink", "KafkaServedLog", "PartitionBatch", "PartitionReader", "RecordProducer", "check_consumer_config", "ensure_topics", "list_partitions", "offsets_for_time", "produce_jsonl", "read_range"]
 
 
 class KafkaIOError(RejectSinkError):

@@ -605,8 +605,8 @@ class FeaturePipeline:
             encoded, peek, op = runtime.encoded, runtime.cache.peek, runtime.op
             publish_packed = getattr(op, "publish_packed", None) if self._packs_rows and runtime.deferred else None
             if publish_packed is not None:
-                entities = [key for key in runtime.deferred if peek(key) is not None]
-                states = [peek(key) for key in entities]
+                held = [(key, state) for key in runtime.deferred if (state := peek(key)) is not None]
+                entities, states = [key for key, _ in held], [state for _, state in held]
                 no = [False] * len(entities)  # full rows: no horizon, so none goes out values-only
                 packed, data, _, _ = publish_packed(states, entities, at, None, no, self.large_state_bytes)
                 encoded.update(zip(entities, data))
