@@ -36,10 +36,12 @@ __all__ = [
     "decode_events",
     "decode_value",
     "decode_values",
+    "decode_varints",
     "encode_blob",
     "encode_events",
     "encode_value",
     "encode_values",
+    "encode_varints",
     "float_array",
     "int_array",
     "read_blob",
@@ -154,6 +156,57 @@ def unpack_ints(data: bytes, pos: int, n: int) -> tuple[tuple[int, ...], int]:
 def unpack_floats(data: bytes, pos: int, n: int) -> tuple[tuple[float, ...], int]:
     """``n`` float64 at ``pos``; struct.error when short."""
     return float_array(n).unpack_from(data, pos), pos + 8 * n
+
+
+# -- zigzag varints ------------------------------------------------------------------------
+
+_MASK64 = (1 << 64) - 1
+_SIGN64 = 1 << 63
+
+
+def encode_varints(values: list[int] | tuple[int, ...], *, deltas: bool = False) -> bytes:
+    """int64 values as zigzag LEB128 varints (1 byte for -64..63, at most 10), each the
+    difference from the one before when ``deltas`` (the first from 0; differences wrap as
+    int64 arithmetic does, so any int64 sequence round-trips). Small or slowly changing
+    numbers — tile indices, counts — take 1-2 bytes instead of 8."""
+    out = bytearray()
+    previous = 0
+    for value in values:
+        if deltas:
+            value, previous = value - previous, value
+        value &= _MASK64
+        if value >= _SIGN64:
+            value -= 1 << 64
+        unsigned = ((value << 1) ^ (value >> 63)) & _MASK64
+        while unsigned >= 0x80:
+            out.append((unsigned & 0x7F) | 0x80)
+            unsigned >>= 7
+        out.append(unsigned)
+    return bytes(out)
+
+
+def decode_varints(data: bytes, pos: int, n: int, *, deltas: bool = False) -> tuple[list[int], int]:
+    """``n`` values written by :func:`encode_varints` at ``pos``; IndexError when short,
+    StateFormatError for a varint longer than 64 bits."""
+    out = []
+    previous = 0
+    for _ in range(n):
+        unsigned = shift = 0
+        while True:
+            byte = data[pos]
+            pos += 1
+            if shift == 63 and byte > 1:
+                raise StateFormatError("varint: longer than 64 bits")
+            unsigned |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                break
+            shift += 7
+        value = (unsigned >> 1) ^ -(unsigned & 1)
+        if deltas:
+            value = ((previous + value + _SIGN64) & _MASK64) - _SIGN64
+            previous = value
+        out.append(value)
+    return out, pos
 
 
 # -- blobs ---------------------------------------------------------------------------------

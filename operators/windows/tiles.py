@@ -21,23 +21,33 @@ from operators.codec import (
     check_end,
     corrupt,
     decode_values,
+    decode_varints,
     encode_blob,
     encode_values,
-    int_array,
+    encode_varints,
     read_blob,
     unpack_ints,
 )
 
-#: 2: ``version, oldest (int64), n (u32), n tile indices (int64), mode (u8)`` then, for
-#: mode 1, the tile aggregates as one value run (operators.codec.encode_values) — for
-#: aggregators whose intermediate is a plain value that their own ``to_bytes`` stores as
-#: a tagged value or int64 (count, sum, min, max) — or, for mode 0, one length-prefixed
-#: ``aggregator.to_bytes`` blob per tile.
-_VERSION = 2
+#: 3: ``version, oldest (int64), n (u32)``, then the n tile indices as zigzag varint
+#: differences (``operators.codec.encode_varints``: the first from 0, each next from the one
+#: before; tiles are kept in the order they were made, so consecutive days take a byte each)
+#: and a mode (u8): 2, the aggregates as zigzag varints — counts and integer sums, min and
+#: max of ints (every aggregate an int, none a bool); 1, the aggregates as one value run
+#: (operators.codec.encode_values) — for other aggregators whose intermediate is a plain
+#: value that their own ``to_bytes`` stores as a tagged value or int64 (sum, min, max of
+#: floats or strings); 0, one length-prefixed ``aggregator.to_bytes`` blob per tile.
+#: 2 (read, no longer written): the indices as n int64 and modes 0 and 1 only. A daily tile
+#: took 16 bytes in 2 and takes 2-3 in 3: a year of a 365-day count in daily tiles (one to
+#: seven events a day) took 5,855 bytes and takes 746 (``benchmarks/results/state_bytes_s35/``).
+_VERSION = 3
 _V = bytes((_VERSION,))
+_V2 = b"\x02"
 _HEAD = struct.Struct(">BqI")
 _TILES_BLOBS = b"\x00"
 _TILES_VALUES = b"\x01"
+_TILES_VARINTS = b"\x02"
+_INT64 = range(-(1 << 63), 1 << 63)
 #: Aggregators whose intermediate is a plain int / float / str / bool / None value,
 #: stored by their ``to_bytes`` as exactly that value (so a value run is equivalent).
 PLAIN_AGGREGATORS = (Count, Sum, Min, Max)
@@ -114,28 +124,38 @@ class TilesStrategy:
         if not n:
             return head
         if type(self.aggregator) in PLAIN_AGGREGATORS:
-            body = encode_values(list(tiles.values()))
-            mode = _TILES_VALUES
+            accs = list(tiles.values())
+            if all(type(acc) is int and acc in _INT64 for acc in accs):
+                body, mode = encode_varints(accs), _TILES_VARINTS
+            else:
+                body, mode = encode_values(accs), _TILES_VALUES
         else:
             to_bytes = self.aggregator.to_bytes
             body = b"".join([encode_blob(to_bytes(acc)) for acc in tiles.values()])
             mode = _TILES_BLOBS
-        return b"".join((head, int_array(n).pack(*tiles), mode, body))
+        return b"".join((head, encode_varints(list(tiles), deltas=True), mode, body))
 
     def from_bytes(self, data: bytes) -> TileMap:
-        if data[:1] != _V:
+        version = data[:1]
+        if version != _V and version != _V2:
             raise bad_version(data, _VERSION, "tiles")
         try:
             _, oldest, n = _HEAD.unpack_from(data, 0)
             pos = _HEAD.size
             if n:
-                if pos + 8 * n >= len(data):
+                if pos + (8 * n if version == _V2 else n) >= len(data):
                     raise StateFormatError(f"tiles: truncated state: {n} tiles in {len(data)} bytes")
-                indices, pos = unpack_ints(data, pos, n)
+                if version == _V2:
+                    indices, pos = unpack_ints(data, pos, n)
+                else:
+                    indices, pos = decode_varints(data, pos, n, deltas=True)
                 mode = data[pos]
                 pos += 1
-                if mode == _TILES_VALUES[0] and type(self.aggregator) in PLAIN_AGGREGATORS:
+                plain = type(self.aggregator) in PLAIN_AGGREGATORS
+                if mode == _TILES_VALUES[0] and plain:
                     accs, pos = decode_values(data, pos, n)
+                elif mode == _TILES_VARINTS[0] and plain and version == _V:
+                    accs, pos = decode_varints(data, pos, n)
                 elif mode == _TILES_BLOBS[0]:
                     from_bytes = self.aggregator.from_bytes
                     accs = []

@@ -19,9 +19,11 @@ from operators.codec import (
     decode_events,
     decode_value,
     decode_values,
+    decode_varints,
     encode_events,
     encode_value,
     encode_values,
+    encode_varints,
 )
 from operators.feature import FeatureOperator
 from operators.view import ViewOperator
@@ -346,3 +348,63 @@ def test_memoryview_input():
     state, _ = build(op, [(DAY, 0, 1.0), (DAY + 5, 0, 2)])
     data = op.to_bytes(state)
     assert op.to_bytes(op.from_bytes(memoryview(data))) == data
+
+
+INT64 = st.integers(-(2**63), 2**63 - 1)
+
+
+@given(st.lists(INT64, max_size=40), st.booleans())
+def test_varints_round_trip_any_int64_sequence(values, deltas):
+    data = encode_varints(values, deltas=deltas)
+    assert decode_varints(data + b"\x07", 0, len(values), deltas=deltas) == (values, len(data))
+
+
+def test_varints_are_short_for_small_numbers_and_steps():
+    assert encode_varints([0, 1, -1, 63, -64]) == bytes([0, 2, 1, 126, 127])
+    assert len(encode_varints([64, -65])) == 4
+    assert len(encode_varints([-(2**63), 2**63 - 1])) == 20
+    days = list(range(19_000, 19_365))
+    assert len(encode_varints(days, deltas=True)) == 3 + 364  # the first index, then a byte per day
+
+
+def test_varints_reject_truncation_and_overlong_values():
+    with pytest.raises(IndexError):
+        decode_varints(b"\x80", 0, 1)
+    with pytest.raises(StateFormatError, match="longer than 64 bits"):
+        decode_varints(b"\xff" * 9 + b"\x02", 0, 1)
+    assert decode_varints(b"\xff" * 9 + b"\x01", 0, 1) == ([-(2**63)], 10)
+
+
+def _tiles_v2(strategy: TilesStrategy, state) -> bytes:
+    """A tile state in the version-2 layout (indices as int64), as stores written before stop 35 hold."""
+    tiles = state.tiles
+    head = struct.pack(">BqI", 2, NEG_INF if state.oldest is None else state.oldest, len(tiles))
+    if not tiles:
+        return head
+    return head + struct.pack(f">{len(tiles)}q", *tiles) + b"\x01" + encode_values(list(tiles.values()))
+
+
+@pytest.mark.parametrize("aggregator", [agg.Count(), agg.Sum(), agg.Max()], ids=["count", "sum", "max"])
+def test_tile_states_of_the_previous_layout_are_still_read(aggregator):
+    strategy = TilesStrategy(aggregator, DAY)
+    state = strategy.new_state()
+    for i, t in enumerate([5 * DAY, 3 * DAY + 1, 9 * DAY, 5 * DAY - 7, 40 * DAY]):  # out of order: unsorted tiles
+        strategy.insert(state, t, i, [2, 3.5, -1, 7, 0][i] if type(aggregator) is not agg.Count else None, NEG_INF)
+    old = _tiles_v2(strategy, state)
+    back = strategy.from_bytes(old)
+    assert list(back.tiles.items()) == list(state.tiles.items()) and back.oldest == state.oldest
+    assert strategy.to_bytes(back) == strategy.to_bytes(state)
+    assert strategy.to_bytes(state)[0] == 3 and len(strategy.to_bytes(state)) < len(old)
+    empty = strategy.new_state()
+    assert strategy.from_bytes(_tiles_v2(strategy, empty)).tiles == {}
+
+
+def test_a_year_of_daily_tiles_takes_a_few_bytes_a_day():
+    strategy = TilesStrategy(agg.Count(), DAY)
+    state = strategy.new_state()
+    for day in range(365):
+        for k in range(day % 7 + 1):
+            strategy.insert(state, 19_000 * DAY + day * DAY + k + 1, day * 10 + k, None, NEG_INF)
+    data = strategy.to_bytes(state)
+    assert len(data) <= 13 + 3 + 364 + 1 + 365  # header, indices, mode, one byte per count
+    assert len(_tiles_v2(strategy, state)) == 13 + 8 * 365 + 2 + 8 * 365

@@ -242,6 +242,37 @@ def test_per_event_apply_agrees_with_python(events: list) -> None:
         assert fast.to_bytes(state_native) == python.to_bytes(state_py)
 
 
+@settings(max_examples=100, deadline=None)
+@given(rows)
+def test_tile_states_of_the_previous_layout_are_read_as_python_reads_them(events: list) -> None:
+    """States written before stop 35 hold tiles in layout 2 (indices as int64); both cores
+    read them, to the same state, and write them back in layout 3."""
+    from operators.base import NEG_INF
+    from operators.codec import encode_values
+    from operators.windows.tiles import TilesStrategy
+
+    python, fast = _pair(COVERED)
+    state = python.new_state()
+    for _, event_time, delay, amount, merchant in events:
+        values = [None if f.field is None else merchant if f.field == "m" else amount for f in python.features]
+        python.apply(state, event_time, event_time + delay, values)
+
+    def layout_2(self: TilesStrategy, tiles_state) -> bytes:  # type: ignore[no-untyped-def]
+        tiles = tiles_state.tiles
+        head = struct.pack(">BqI", 2, NEG_INF if tiles_state.oldest is None else tiles_state.oldest, len(tiles))
+        if not tiles:
+            return head
+        return head + struct.pack(f">{len(tiles)}q", *tiles) + b"\x01" + encode_values(list(tiles.values()))
+
+    current = python.to_bytes(state)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TilesStrategy, "to_bytes", layout_2)
+        old = python.to_bytes(state)
+    assert old != current or not any(fs.main.tiles for fs in state.features if hasattr(fs.main, "tiles"))
+    assert python.to_bytes(python.from_bytes(old)) == current
+    assert fast.to_bytes(fast.from_bytes(old)) == current
+
+
 def test_reads_before_a_sealed_boundary_are_refused_alike() -> None:
     python, fast = _pair([Count(window=Sliding(100, tile=10), refresh=20, publish_lag=5)])
     state_py, state_native = python.new_state(), fast.new_state()

@@ -38,6 +38,16 @@ impl Writer {
     pub fn f64(&mut self, v: f64) {
         self.buf.extend_from_slice(&v.to_be_bytes());
     }
+    /// A zigzag LEB128 varint (`encode_varints`): 1 byte for -64..63, at most 10.
+    #[inline]
+    pub fn varint(&mut self, v: i64) {
+        let mut u = ((v << 1) ^ (v >> 63)) as u64;
+        while u >= 0x80 {
+            self.buf.push((u as u8 & 0x7F) | 0x80);
+            u >>= 7;
+        }
+        self.buf.push(u as u8);
+    }
     #[inline]
     pub fn bytes(&mut self, v: &[u8]) {
         self.buf.extend_from_slice(v);
@@ -92,6 +102,25 @@ impl<'a> Reader<'a> {
     }
     pub fn f64(&mut self) -> Decoded<f64> {
         Ok(f64::from_be_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    /// A zigzag LEB128 varint (`decode_varints`).
+    pub fn varint(&mut self) -> Decoded<i64> {
+        let (mut u, mut shift) = (0u64, 0u32);
+        loop {
+            let byte = self.u8()?;
+            if shift == 63 && byte > 1 {
+                return Err(FormatError(format!(
+                    "{}: varint longer than 64 bits",
+                    self.what
+                )));
+            }
+            u |= ((byte & 0x7F) as u64) << shift;
+            if byte < 0x80 {
+                break;
+            }
+            shift += 7;
+        }
+        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
     }
     /// A u32-length-prefixed blob (`read_blob`).
     pub fn blob(&mut self) -> Decoded<&'a [u8]> {

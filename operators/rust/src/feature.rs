@@ -1100,25 +1100,28 @@ fn main_bytes(spec: &Spec, main: &Main, w: &mut Writer) {
             w.end_blob(at);
         }
         Main::Tiles { tiles, oldest } => {
-            w.u8(2);
+            // `TilesStrategy.to_bytes`, version 3: indices as varint differences, counts as varints
+            w.u8(3);
             w.i64(oldest.unwrap_or(NEG_INF));
             w.u32(tiles.len() as u32);
             if tiles.is_empty() {
                 return;
             }
+            let mut previous = 0i64;
             for (k, _) in tiles.iter() {
-                w.i64(*k);
+                w.varint(k.wrapping_sub(previous));
+                previous = *k;
             }
-            w.u8(1); // tile aggregates as one value run
             match kind {
                 Kind::Count => {
-                    w.u8(RUN_INT);
+                    w.u8(2); // the tile aggregates as varints
                     for (_, a) in tiles.iter() {
                         let Acc::I(n) = a else { unreachable!() };
-                        w.i64(*n);
+                        w.varint(*n);
                     }
                 }
                 _ => {
+                    w.u8(1); // the tile aggregates as one value run
                     w.u8(RUN_FLOAT);
                     for (_, a) in tiles.iter() {
                         let Acc::F(x) = a else { unreachable!() };
@@ -1165,37 +1168,64 @@ fn main_from(spec: &Spec, data: &[u8]) -> Decoded<Main> {
             Ok(Main::Running { acc, events })
         }
         (Window::Tiled { .. }, _) => {
+            // versions 3 (written) and 2 (read only: indices as int64, no varint mode)
             let mut r = Reader::new(data, "tiles");
-            r.version(2)?;
+            let version = match data.first() {
+                Some(2) => 2,
+                _ => 3,
+            };
+            r.version(version)?;
             let oldest = r.i64()?;
             let n = r.u32()? as usize;
-            let mut tiles: Vec<(i64, Acc)> = Vec::with_capacity(n);
+            let mut tiles: Vec<(i64, Acc)> = Vec::with_capacity(n.min(r.remaining()));
             if n > 0 {
-                if r.remaining() <= 8 * n {
+                let least = if version == 2 { 8 * n } else { n };
+                if r.remaining() <= least {
                     return Err(FormatError(format!(
                         "tiles: truncated state: {n} tiles in {} bytes",
                         data.len()
                     )));
                 }
+                let mut previous = 0i64;
                 for _ in 0..n {
-                    tiles.push((r.i64()?, kind.init()));
+                    let k = if version == 2 {
+                        r.i64()?
+                    } else {
+                        previous = previous.wrapping_add(r.varint()?);
+                        previous
+                    };
+                    tiles.push((k, kind.init()));
                 }
                 let mode = r.u8()?;
-                let run = r.u8()?;
-                match (mode, kind, run) {
-                    (1, Kind::Count, RUN_INT) => {
-                        for t in tiles.iter_mut() {
-                            t.1 = Acc::I(r.i64()?);
+                match (mode, kind, version) {
+                    (1, Kind::Count, _) | (1, Kind::SumFloat, _) => {
+                        let run = r.u8()?;
+                        match (kind, run) {
+                            (Kind::Count, RUN_INT) => {
+                                for t in tiles.iter_mut() {
+                                    t.1 = Acc::I(r.i64()?);
+                                }
+                            }
+                            (Kind::SumFloat, RUN_FLOAT) => {
+                                for t in tiles.iter_mut() {
+                                    t.1 = Acc::F(r.f64()?);
+                                }
+                            }
+                            _ => {
+                                return Err(FormatError(format!(
+                                    "tiles: encoding {mode}/{run} does not fit {kind:?}"
+                                )))
+                            }
                         }
                     }
-                    (1, Kind::SumFloat, RUN_FLOAT) => {
+                    (2, Kind::Count, 3) => {
                         for t in tiles.iter_mut() {
-                            t.1 = Acc::F(r.f64()?);
+                            t.1 = Acc::I(r.varint()?);
                         }
                     }
                     _ => {
                         return Err(FormatError(format!(
-                            "tiles: encoding {mode}/{run} does not fit {kind:?}"
+                            "tiles: encoding {mode} does not fit {kind:?}"
                         )))
                     }
                 }

@@ -291,3 +291,42 @@ def test_a_map_that_cannot_grow_is_a_clear_error_every_time_after(tmp_path: Path
     refusals = done.stdout.splitlines()
     assert len(refusals) >= 2, done.stdout + done.stderr
     assert all("cannot resize the store's map" in line and "opens it again" in line for line in refusals), refusals
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-writer", "py-lmdb-writer"])
+def test_rows_replaced_in_place_keep_every_byte_whatever_their_sizes(tmp_path: Path, native: bool) -> None:
+    """The native writer replaces a found row where its cursor stands (``MDB_CURRENT``):
+    rows growing past a page (overflow pages), shrinking back, keeping their size, and
+    values-only writes over each, checked against what was written."""
+    rng = random.Random(35)
+    entities = [f"u{i}" for i in range(40)]
+    expected: dict[str, tuple[bytes, int, int, bytes | None, int | None]] = {}
+    version = 0
+    with LmdbStore(tmp_path / "online.lmdb", native=native) as store:
+        for _ in range(30):
+            batch: dict[str, StoredEntity] = {}
+            for entity in rng.sample(entities, 15):
+                version += 1
+                old = expected.get(entity)
+                if old is not None and rng.random() < 0.3:  # values-only: the stored state stays
+                    values = json.dumps({"n": version, "pad": "x" * rng.randrange(0, 300)}).encode()
+                    batch[entity] = StoredEntity(None, version, version, CachedValues(values, 0, 1))
+                    state_version = old[4] if old[4] is not None else old[1]
+                    expected[entity] = (old[0], version, version, values, state_version)
+                    continue
+                size = rng.choice([0, 1, 17, 600, 2_100, 4_096, 9_000, 12_345])
+                if old is not None and rng.random() < 0.3:
+                    size = len(old[0])  # the same size: overwritten in place
+                state = bytes(rng.randrange(256) for _ in range(size))
+                values = json.dumps({"n": version}).encode() if rng.random() < 0.5 else None
+                cached = None if values is None else CachedValues(values, 0, 1)
+                batch[entity] = StoredEntity(state, version, version, cached)
+                expected[entity] = (state, version, version, values, None)
+            store.write(VIEW, FP, batch)
+        found = dict(zip(entities, store.get_raw(VIEW, FP, entities), strict=True))
+    for entity, (state, row_version, event_time, values, state_version) in expected.items():
+        got = found[entity]
+        assert got is not None
+        assert (got.state, got.version, got.event_time) == (state, row_version, event_time), entity
+        assert (None if got.cached is None else got.cached.values) == values, entity
+        assert got.state_version == state_version, entity
