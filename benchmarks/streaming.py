@@ -43,6 +43,7 @@ import gc
 import itertools
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -363,6 +364,9 @@ def run_flow(
     if online:
         command += ["--online-store", online]
     log = work / f"flow-{label}.log"
+    # The flow's CPU: what the children reaped meanwhile used (only this one is started here).
+    # Throughput on a shared machine varies run to run by ±10 %; CPU per event far less.
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     with open(log, "w") as out:
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=out, text=True, cwd=work)
@@ -373,6 +377,8 @@ def run_flow(
             time.sleep(0.1)
         stdout = child.stdout.read() if child.stdout else ""
     wall = time.perf_counter() - started
+    now_reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (now_reaped.ru_utime + now_reaped.ru_stime) - (reaped.ru_utime + reaped.ru_stime)
     match = _SUMMARY.search(stdout)
     if child.returncode != 0 or match is None:
         raise SystemExit(f"streamfeat run ({label}) exited {child.returncode}:\n{stdout}\n{log.read_text()[-3000:]}")
@@ -392,6 +398,8 @@ def run_flow(
         "online_writes_per_s": round(number(published) / seconds_f) if seconds_f else None,
         "peak_rss_bytes": peak or None,
         "peak_rss_anon_bytes": peak_anon or None,
+        "flow_cpu_seconds": round(cpu, 2),  # start-up and shutdown included
+        "flow_cpu_us_per_event": round(cpu * 1e6 / number(records), 2) if number(records) else None,
         "state_on_disk": disk_usage(state_dir),
         "disk_settle_seconds": settled,
     }
@@ -802,6 +810,14 @@ def markdown(r: dict[str, Any]) -> str:
         ),
         *(
             [
+                f"| the flow's CPU | {e2e['flow_cpu_us_per_event']} µs per event | {e2e['flow_cpu_seconds']} "
+                "CPU-seconds, every thread, start-up and shutdown included |"
+            ]
+            if e2e.get("flow_cpu_seconds") is not None
+            else []
+        ),
+        *(
+            [
                 (
                     f"| end to end, `--background-publish {e2e['other_publish_mode']['background_publish']}` (same "
                     f"topic, same run) | {e2e['other_publish_mode']['events_per_s']:,} | "
@@ -989,7 +1005,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             print(
                 f"  {e2e['events_per_s']:,} events/s end to end, peak RSS {_mb(e2e['peak_rss_bytes'])} MB "
                 f"({_mb(e2e['peak_rss_anon_bytes'])} MB anonymous), "
-                f"{e2e['online_writes_per_s']:,} online writes/s, state {e2e['state_on_disk']}",
+                f"{e2e['online_writes_per_s']:,} online writes/s, {e2e['flow_cpu_us_per_event']} µs of CPU per event, "
+                f"state {e2e['state_on_disk']}",
                 flush=True,
             )
             if args.compare_publish:

@@ -28,6 +28,7 @@ def test_tiny_run_writes_the_report_and_cleans_up(tmp_path, kafka_bootstrap: str
     e2e = written["end_to_end"]
     assert e2e["records"] == 5_000 and e2e["accepted"] + e2e["late"] + e2e["dead_letters"] == 5_000
     assert e2e["events_per_s"] > 0 and e2e["online_writes"] > 0 and e2e["peak_rss_bytes"] > 0
+    assert e2e["flow_cpu_seconds"] > 0 and e2e["flow_cpu_us_per_event"] > 0  # the flow's own CPU, measured
     assert e2e["state_on_disk"]["rocksdb_bytes"] > 0 and e2e["state_on_disk"]["online_store_bytes"] > 0
     assert 0 < e2e["ratio_to_consume_only"] and 0 < e2e["ratio_to_consume_decode"]
     assert written["memory_vs_entities"] == {"skipped": True}
