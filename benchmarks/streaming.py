@@ -810,8 +810,10 @@ def markdown(r: dict[str, Any]) -> str:
         ),
         *(
             [
-                f"| the flow's CPU | {e2e['flow_cpu_us_per_event']} µs per event | {e2e['flow_cpu_seconds']} "
-                "CPU-seconds, every thread, start-up and shutdown included |"
+                (
+                    f"| the flow's CPU | {e2e['flow_cpu_us_per_event']} µs per event | {e2e['flow_cpu_seconds']} "
+                    "CPU-seconds, every thread, start-up and shutdown included |"
+                )
             ]
             if e2e.get("flow_cpu_seconds") is not None
             else []

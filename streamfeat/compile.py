@@ -72,6 +72,11 @@ class KafkaRunConfig:
     # replays what came since. Large states are published values-only in between.
     commit_interval_ms: int = 1_000
     large_state_bytes: int = 16_384  # states this large are published values-only between commits
+    # Commits through RocksDB's write-ahead log, or (False) durable at its memtable flushes,
+    # one at least this often (streamfeat.state.store.RocksDBStateStore: a crash then replays
+    # from the last flushed commit).
+    state_wal: bool = True
+    state_flush_interval_ms: int = 10_000
     # Online writes on one background thread per process, shared by its partitions and
     # coalesced per entity (streamfeat.online.background), or (False) by each batch before
     # the next is read. None: background, for Redis too since the native core releases the
@@ -152,7 +157,11 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
     ) -> None:
         self.topic, self.partition, self.config = topic, partition, config
         config.state_dir.mkdir(parents=True, exist_ok=True)
-        self.state = RocksDBStateStore(partition_state_dir(config.state_dir, topic, partition))
+        self.state = RocksDBStateStore(
+            partition_state_dir(config.state_dir, topic, partition),
+            wal=config.state_wal,
+            flush_interval_s=config.state_flush_interval_ms / 1000,
+        )
         if _publish_in_background(config):
             self.online: OnlineStore = _SHARED_WRITERS.acquire(config.online_store, config.state_dir)
         else:

@@ -10,8 +10,9 @@ from :meth:`StateStore.offsets` processes every event exactly once in effect.
 from __future__ import annotations
 
 import os
+import time
 from bisect import bisect_left, insort
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
@@ -108,14 +109,41 @@ class RocksDBStateStore:
     bytes out, never pickle).
 
     One process may open a path at a time (RocksDB holds a lock file). Every commit is one
-    ``WriteBatch`` through the write-ahead log; it survives the process being killed. With
-    ``sync=True`` each commit is also fsynced, so it survives power loss too, at a large
+    ``WriteBatch``, applied atomically.
+
+    ``wal=True``: through the write-ahead log, so each commit survives the process being
+    killed; with ``sync=True`` it is also fsynced, so it survives power loss too, at a large
     cost in commit latency.
+
+    ``wal=False`` (what Kafka Streams and Flink do with their RocksDB state): commits skip the
+    log and become durable when RocksDB flushes its memtable to a table file — when the
+    memtable fills, at :meth:`close`, and at the first commit ``flush_interval_s`` after the
+    last flush. A killed process then reopens at the last flushed commit: still consistent
+    (a batch lands whole in one memtable, and memtables are flushed in order, so what
+    survives is every commit up to some point, offsets included), only older — the
+    runtime replays from those offsets, as after a crash between two commits. Writing the
+    log was about half of each commit's write (stop 34) and holds the GIL.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, sync: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        sync: bool = False,
+        wal: bool = True,
+        flush_interval_s: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if sync and not wal:
+            raise ValueError("sync=True needs the write-ahead log (wal=True): without it nothing is fsynced per commit")
+        if not flush_interval_s > 0:
+            raise ValueError(f"flush_interval_s must be > 0, got {flush_interval_s!r}")
         self.path = Path(path)
         self.sync = sync
+        self.wal = wal
+        self.flush_interval_s = flush_interval_s
+        self._monotonic = monotonic
+        self._last_flush = monotonic()
         options = rocksdict.Options(raw_mode=True)
         options.create_if_missing(True)
         options.set_keep_log_file_num(2)  # RocksDB's info LOG files, not the WAL
@@ -132,6 +160,7 @@ class RocksDBStateStore:
         options.set_block_based_table_factory(table)
         write_options = rocksdict.WriteOptions()
         write_options.sync = sync
+        write_options.disable_wal = not wal
         self._write_options = write_options
         try:
             self._db: rocksdict.Rdict | None = rocksdict.Rdict(str(self.path), options)
@@ -246,6 +275,18 @@ class RocksDBStateStore:
             db.write(batch, self._write_options)
         except Exception as exc:
             raise StateStoreError(f"state store {self.path}: commit of {batch.len()} writes failed: {exc}") from exc
+        if not self.wal and self._monotonic() - self._last_flush >= self.flush_interval_s:
+            self.flush(wait=False)
+
+    def flush(self, *, wait: bool = True) -> None:
+        """Write RocksDB's memtable to a table file: every commit so far becomes durable
+        (without the write-ahead log, the only way; ``wait=False`` starts it in RocksDB's
+        background thread)."""
+        try:
+            self.db.flush(wait)
+        except Exception as exc:
+            raise StateStoreError(f"state store {self.path}: flushing its memtable failed: {exc}") from exc
+        self._last_flush = self._monotonic()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -268,4 +309,4 @@ class RocksDBStateStore:
 
     def __repr__(self) -> str:
         state = "closed" if self._db is None else "open"
-        return f"RocksDBStateStore({str(self.path)!r}, sync={self.sync}, {state})"
+        return f"RocksDBStateStore({str(self.path)!r}, sync={self.sync}, wal={self.wal}, {state})"

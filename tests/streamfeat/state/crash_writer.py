@@ -7,7 +7,9 @@ Batch ``i`` (from 0) writes, in one commit:
 * offsets ``("t", 0) -> i + 1`` and ``("t", 1) -> 2 * (i + 1)``.
 
 So a store holding offset ``n`` on ``("t", 0)`` must hold exactly batch ``n - 1``'s writes.
-Usage: ``python crash_writer.py DB_PATH``; prints ``ready`` after the first commit.
+Usage: ``python crash_writer.py DB_PATH [no-wal]``; prints ``ready`` after the first commit.
+With ``no-wal`` the store skips the write-ahead log and flushes its memtable every 50 ms
+(and once after the first commit, so that one is on disk when ``ready`` is printed).
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ def marker(i: int) -> bytes:
     return layout.state_key(PREFIX, f"m{i}")
 
 
-def main(path: str) -> None:
-    store = RocksDBStateStore(path)
+def main(path: str, wal: bool = True) -> None:
+    store = RocksDBStateStore(path, wal=wal, flush_interval_s=0.05)
     i = 0
     while True:
         puts = {entity(j): i.to_bytes(8, "big") + PADDING for j in range(ENTITIES)}
@@ -41,9 +43,11 @@ def main(path: str) -> None:
         deletes = [marker(i - MARKERS_KEPT)] if i >= MARKERS_KEPT else []
         store.commit(puts, deletes, {("t", 0): i + 1, ("t", 1): 2 * (i + 1)})
         if i == 0:
+            if not wal:
+                store.flush()
             print("ready", flush=True)
         i += 1
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], wal=sys.argv[2:] != ["no-wal"])

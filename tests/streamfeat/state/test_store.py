@@ -137,3 +137,40 @@ def test_a_foreign_database_is_a_state_error(tmp_path):
     db.close()
     with pytest.raises(StateError, match="not a streamfeat state store"):
         RocksDBStateStore(tmp_path / "pickled")
+
+
+def test_without_the_write_ahead_log_close_keeps_every_commit(tmp_path):
+    with RocksDBStateStore(tmp_path / "db", wal=False) as store:
+        for i in range(50):
+            store.commit({b"Sk%d" % i: b"v%d" % i}, [], {("t", 0): i + 1})
+    with RocksDBStateStore(tmp_path / "db") as store:
+        assert store.offsets() == {("t", 0): 50}
+        assert store.get_many([b"Sk0", b"Sk49"]) == [b"v0", b"v49"]
+
+
+def test_without_the_write_ahead_log_a_commit_flushes_once_the_interval_passed(tmp_path, monkeypatch):
+    now = [0.0]
+    flushes = []
+    store = RocksDBStateStore(tmp_path / "db", wal=False, flush_interval_s=30.0, monotonic=lambda: now[0])
+    real_flush = store.flush
+    monkeypatch.setattr(store, "flush", lambda *, wait=True: (flushes.append(wait), real_flush(wait=wait)))
+    try:
+        store.commit({b"Sa": b"1"}, [], {("t", 0): 1})
+        now[0] = 29.9
+        store.commit({b"Sb": b"2"}, [], {("t", 0): 2})
+        assert flushes == []
+        now[0] = 30.0
+        store.commit({b"Sc": b"3"}, [], {("t", 0): 3})
+        assert flushes == [False]  # started in RocksDB's background thread
+        now[0] = 59.0
+        store.commit({b"Sd": b"4"}, [], {("t", 0): 4})
+        assert flushes == [False]  # the interval counts from the last flush
+    finally:
+        store.close()
+
+
+def test_sync_needs_the_write_ahead_log(tmp_path):
+    with pytest.raises(ValueError, match="needs the write-ahead log"):
+        RocksDBStateStore(tmp_path / "db", sync=True, wal=False)
+    with pytest.raises(ValueError, match="flush_interval_s"):
+        RocksDBStateStore(tmp_path / "db", wal=False, flush_interval_s=0)
