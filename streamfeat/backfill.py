@@ -31,6 +31,7 @@ offsets.
 from __future__ import annotations
 
 import tempfile
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -574,7 +575,9 @@ def point_in_time(
     bar = progress if isinstance(progress, Progress) else Progress(history.total(), unit="events", label="backfill", enabled=bool(progress))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="streamfeat-backfill-", dir=work_dir) as scratch:
-        with RocksDBStateStore(Path(scratch) / "state") as store:
+        # Scratch state, deleted with the directory: nothing to recover after a crash, so no
+        # write-ahead log, and no flushes but those of a full memtable.
+        with RocksDBStateStore(Path(scratch) / "state", wal=False, flush_interval_s=math.inf) as store:
             joins: list[_ViewJoin | _NativeViewJoin] = []
             for request in requests:
                 op = build_view(request.view)
