@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from pathlib import Path
 
 import orjson
 import pytest
@@ -111,14 +112,18 @@ def test_run_replays_a_file_into_the_stores(tmp_path, capsys):
     assert lines[1]["values"]["count_lifetime"] == 0 and lines[1]["event_time"] is None
 
 
+def generated_stream(tmp_path, users: int, events: int) -> tuple[Path, list[str], str]:
+    """``streamfeat generate`` into ``tmp_path``: the file, its users, and a time after its last arrival."""
+    path = tmp_path / "events.jsonl"
+    assert main(["generate", "--users", str(users), "--events", str(events), "--days", "3", "--out", str(path)]) == 0
+    records = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    return path, sorted({r["user_id"] for r in records}), str(max(r["arrival"] for r in records) + 1)
+
+
 def test_run_with_a_tiny_entity_cache_gives_the_same_values(tmp_path, capsys):
     """--cache-entities bounds the states in memory; the rest go through the state store
     and come back with the same values."""
-    events = tmp_path / "events.jsonl"
-    assert main(["generate", "--users", "300", "--events", "3000", "--days", "3", "--out", str(events)]) == 0
-    records = [orjson.loads(line) for line in events.read_bytes().splitlines()]
-    users = sorted({r["user_id"] for r in records})
-    at = str(max(r["arrival"] for r in records) + 1)
+    events, users, at = generated_stream(tmp_path, 300, 3000)
     answers = []
     for name, cache in (("small", "10"), ("default", "100000")):
         state_dir = tmp_path / name
@@ -135,11 +140,7 @@ def test_run_with_a_tiny_entity_cache_gives_the_same_values(tmp_path, capsys):
 def test_run_without_the_write_ahead_log_gives_the_same_values(tmp_path, capsys):
     """--state-wal off: commits skip RocksDB's log; a clean stop flushes them, so the values,
     the committed offsets and a resumed run are as with the log."""
-    events = tmp_path / "events.jsonl"
-    assert main(["generate", "--users", "200", "--events", "2000", "--days", "3", "--out", str(events)]) == 0
-    records = [orjson.loads(line) for line in events.read_bytes().splitlines()]
-    users = sorted({r["user_id"] for r in records})
-    at = str(max(r["arrival"] for r in records) + 1)
+    events, users, at = generated_stream(tmp_path, 200, 2000)
     answers = []
     for wal in ("on", "off"):
         state_dir = tmp_path / wal
