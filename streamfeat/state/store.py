@@ -122,7 +122,7 @@ class RocksDBStateStore:
     (a batch lands whole in one memtable, and memtables are flushed in order, so what
     survives is every commit up to some point, offsets included), only older — the
     runtime replays from those offsets, as after a crash between two commits. Writing the
-    log was about half of each commit's write (stop 34) and holds the GIL.
+    log took about half of each commit's write time (stop 34), with the GIL held.
     """
 
     def __init__(
