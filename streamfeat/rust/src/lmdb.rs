@@ -9,6 +9,7 @@
 
 use crate::{sort_by_key, UpdateValues, Upsert};
 use pyo3::create_exception;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -89,11 +90,20 @@ const MDB_RDONLY: c_uint = 0x20000;
 const MDB_NOMETASYNC: c_uint = 0x40000;
 const MDB_NOTLS: c_uint = 0x200000;
 const MDB_WRITEMAP: c_uint = 0x80000;
+const MDB_RESERVE: c_uint = 0x10000;
 const MDB_NOTFOUND: c_int = -30798;
 const MDB_MAP_FULL: c_int = -30792;
 const MDB_MAP_RESIZED: c_int = -30785;
 
 const HEADER: usize = 48;
+
+/// A full row borrowed from where it came from (Python rows, or a packed buffer — so the
+/// writer copies each row once, into the map): (view, fingerprint, entity, state, version,
+/// event_time, vals, valid_from, valid_until).
+type UpsertRef<'a> = (&'a str, &'a str, &'a str, &'a [u8], i64, i64, Option<&'a [u8]>, i64, i64);
+/// A values-only row, borrowed: (version, event_time, vals, valid_from, valid_until, view,
+/// fingerprint, entity).
+type UpdateRef<'a> = (i64, i64, &'a [u8], i64, i64, &'a str, &'a str, &'a str);
 /// Rows per write transaction. A transaction keeps a copy of every page it touches in
 /// memory until it commits (and LMDB keeps those buffers for reuse), so a batch of 150,000
 /// entities in one transaction held some 600 MB (measured at stop 22: 2,204 MB of anonymous
@@ -130,12 +140,17 @@ type Found<'py> = (
 
 fn key(view: &str, fp: &str, entity: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(view.len() + fp.len() + entity.len() + 2);
+    key_into(view, fp, entity, &mut k);
+    k
+}
+
+fn key_into(view: &str, fp: &str, entity: &str, k: &mut Vec<u8>) {
+    k.clear();
     k.extend_from_slice(view.as_bytes());
     k.push(0);
     k.extend_from_slice(fp.as_bytes());
     k.push(0);
     k.extend_from_slice(entity.as_bytes());
-    k
 }
 
 struct Header {
@@ -166,22 +181,30 @@ fn read_header(v: &[u8]) -> Option<Header> {
     Some(h)
 }
 
-fn encode(h: &Header, vals: Option<&[u8]>, state: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    for x in [
+/// The stored size of a row.
+fn encoded_len(vals: Option<&[u8]>, state: &[u8]) -> usize {
+    HEADER + vals.map_or(0, <[u8]>::len) + state.len()
+}
+
+/// Write a row into `out`, exactly `encoded_len(vals, state)` bytes.
+fn encode_into(h: &Header, vals: Option<&[u8]>, state: &[u8], out: &mut [u8]) {
+    let fields = [
         h.version,
         h.event_time,
         h.valid_from,
         h.valid_until,
         h.state_version,
-    ] {
-        out.extend_from_slice(&x.to_le_bytes());
+        vals.map_or(-1i64, |v| v.len() as i64),
+    ];
+    for (i, x) in fields.iter().enumerate() {
+        out[i * 8..i * 8 + 8].copy_from_slice(&x.to_le_bytes());
     }
-    out.extend_from_slice(&vals.map_or(-1i64, |v| v.len() as i64).to_le_bytes());
+    let mut at = HEADER;
     if let Some(v) = vals {
-        out.extend_from_slice(v);
+        out[at..at + v.len()].copy_from_slice(v);
+        at += v.len();
     }
-    out.extend_from_slice(state);
+    out[at..at + state.len()].copy_from_slice(state);
 }
 
 struct Env {
@@ -293,7 +316,11 @@ impl Env {
     }
 
     /// `try_write`, growing the map (doubling it) while it is full.
-    fn write_growing(&mut self, upserts: &[Upsert], updates: &[UpdateValues]) -> PyResult<usize> {
+    fn write_growing(
+        &mut self,
+        upserts: &[UpsertRef<'_>],
+        updates: &[UpdateRef<'_>],
+    ) -> PyResult<usize> {
         if self.unreserved {
             self.reserve().map_err(LmdbError::new_err)?;
         }
@@ -317,8 +344,8 @@ impl Env {
     /// One write transaction over the batch; `Err(None)` when the map is full.
     fn try_write(
         &mut self,
-        upserts: &[Upsert],
-        updates: &[UpdateValues],
+        upserts: &[UpsertRef<'_>],
+        updates: &[UpdateRef<'_>],
     ) -> Result<usize, Option<String>> {
         let txn = self.begin(0).map_err(Some)?;
         let result = self.apply(txn, upserts, updates);
@@ -343,69 +370,81 @@ impl Env {
     fn apply(
         &self,
         txn: *mut MdbTxn,
-        upserts: &[Upsert],
-        updates: &[UpdateValues],
+        upserts: &[UpsertRef<'_>],
+        updates: &[UpdateRef<'_>],
     ) -> Result<usize, Option<String>> {
         let mut changed = 0;
-        let mut buf = Vec::new();
-        let put = |k: &mut Vec<u8>, v: &mut Vec<u8>| -> Result<(), Option<String>> {
+        let mut k = Vec::new();
+        let mut old_state = Vec::new();
+        // Reserve the row's space in the map and write it there: one copy of each row.
+        let put = |k: &mut Vec<u8>,
+                   h: &Header,
+                   vals: Option<&[u8]>,
+                   state: &[u8]|
+         -> Result<(), Option<String>> {
+            let len = encoded_len(vals, state);
             let mut kv = MdbVal {
                 size: k.len(),
                 data: k.as_mut_ptr().cast(),
             };
             let mut vv = MdbVal {
-                size: v.len(),
-                data: v.as_mut_ptr().cast(),
+                size: len,
+                data: ptr::null_mut(),
             };
-            // SAFETY: txn is a live write transaction; the buffers outlive the call.
-            let rc = unsafe { mdb_put(txn, self.dbi, &mut kv, &mut vv, 0) };
+            // SAFETY: txn is a live write transaction; the key buffer outlives the call.
+            let rc = unsafe { mdb_put(txn, self.dbi, &mut kv, &mut vv, MDB_RESERVE) };
             if rc == MDB_MAP_FULL {
                 return Err(None);
             }
-            check(rc, "writing a row").map_err(Some)
+            check(rc, "writing a row").map_err(Some)?;
+            // SAFETY: on success LMDB reserved `len` writable bytes at vv.data in this
+            // transaction's page, valid until the next operation on it.
+            let out = unsafe { std::slice::from_raw_parts_mut(vv.data as *mut u8, len) };
+            encode_into(h, vals, state, out);
+            Ok(())
         };
-        for (view, fp, entity, state, version, event_time, vals, from, until) in upserts {
-            let mut k = key(view, fp, entity);
+        for &(view, fp, entity, state, version, event_time, vals, from, until) in upserts {
+            key_into(view, fp, entity, &mut k);
             let write = match get(txn, self.dbi, &mut k).map_err(Some)? {
                 None => true,
                 Some(old) => {
                     let h = read_header(old).ok_or_else(|| Some(damaged(&k)))?;
-                    *version > h.version
-                        || (*version == h.version && h.state_version != NO_STATE_VERSION)
+                    version > h.version
+                        || (version == h.version && h.state_version != NO_STATE_VERSION)
                 }
             };
             if write {
                 let h = Header {
-                    version: *version,
-                    event_time: *event_time,
-                    valid_from: *from,
-                    valid_until: *until,
+                    version,
+                    event_time,
+                    valid_from: from,
+                    valid_until: until,
                     state_version: NO_STATE_VERSION,
                     vals_len: 0,
                 };
-                encode(&h, vals.as_deref(), state, &mut buf);
-                put(&mut k, &mut buf)?;
+                put(&mut k, &h, vals, state)?;
                 changed += 1;
             }
         }
-        for (version, event_time, vals, from, until, view, fp, entity) in updates {
-            let mut k = key(view, fp, entity);
+        for &(version, event_time, vals, from, until, view, fp, entity) in updates {
+            key_into(view, fp, entity, &mut k);
             let Some(old) = get(txn, self.dbi, &mut k).map_err(Some)? else {
                 continue;
             };
             let h = read_header(old).ok_or_else(|| Some(damaged(&k)))?;
-            if !(h.version < *version
-                || (h.version == *version && h.state_version != NO_STATE_VERSION))
+            if !(h.version < version
+                || (h.version == version && h.state_version != NO_STATE_VERSION))
             {
                 continue;
             }
             let state_start = HEADER + h.vals_len.max(0) as usize;
-            let state = old[state_start..].to_vec(); // the page is rewritten by the put below
+            old_state.clear();
+            old_state.extend_from_slice(&old[state_start..]); // the put below rewrites its page
             let new = Header {
-                version: *version,
-                event_time: *event_time,
-                valid_from: *from,
-                valid_until: *until,
+                version,
+                event_time,
+                valid_from: from,
+                valid_until: until,
                 state_version: if h.state_version == NO_STATE_VERSION {
                     h.version
                 } else {
@@ -413,8 +452,7 @@ impl Env {
                 },
                 vals_len: 0,
             };
-            encode(&new, Some(vals), &state, &mut buf);
-            put(&mut k, &mut buf)?;
+            put(&mut k, &new, Some(vals), &old_state)?;
             changed += 1;
         }
         Ok(changed)
@@ -423,7 +461,7 @@ impl Env {
 
 impl LmdbFile {
     /// `upserts` then `updates`, each in key order, in transactions of `ROWS_PER_TXN` rows.
-    fn write_sorted(&self, upserts: &[Upsert], updates: &[UpdateValues]) -> PyResult<usize> {
+    fn write_sorted(&self, upserts: &[UpsertRef<'_>], updates: &[UpdateRef<'_>]) -> PyResult<usize> {
         let mut guard = self.env.lock().unwrap_or_else(|e| e.into_inner());
         let env = guard
             .as_mut()
@@ -472,50 +510,33 @@ impl<'a> Cursor<'a> {
 }
 
 /// Append the rows packed in `data` (layout: `streamfeat/online/packed.py`) to `upserts`
-/// (full rows) and `updates` (values-only rows).
-fn unpack(
-    view: &str,
-    fp: &str,
-    data: &[u8],
-    upserts: &mut Vec<Upsert>,
-    updates: &mut Vec<UpdateValues>,
+/// (full rows) and `updates` (values-only rows), borrowing from it.
+fn unpack<'a>(
+    view: &'a str,
+    fp: &'a str,
+    data: &'a [u8],
+    upserts: &mut Vec<UpsertRef<'a>>,
+    updates: &mut Vec<UpdateRef<'a>>,
 ) -> Result<(), String> {
     let bad = || format!("packed rows of view {view:?} are malformed (cut short or a bad length)");
     let mut rows = Cursor { data, at: 0 };
     while rows.at < data.len() {
         let len = u32::from_le_bytes(rows.take(4).ok_or_else(bad)?.try_into().unwrap()) as usize;
-        let entity = std::str::from_utf8(rows.take(len).ok_or_else(bad)?)
-            .map_err(|_| bad())?
-            .to_owned();
+        let entity = std::str::from_utf8(rows.take(len).ok_or_else(bad)?).map_err(|_| bad())?;
         let mut fixed = [0i64; 4];
         for x in fixed.iter_mut() {
             *x = rows.i64().ok_or_else(bad)?;
         }
         let [version, event_time, from, until] = fixed;
-        let vals = rows.optional().ok_or_else(bad)?.map(<[u8]>::to_vec);
-        let state = rows.optional().ok_or_else(bad)?.map(<[u8]>::to_vec);
+        let vals = rows.optional().ok_or_else(bad)?;
+        let state = rows.optional().ok_or_else(bad)?;
         match (state, vals) {
-            (Some(state), vals) => upserts.push((
-                view.to_owned(),
-                fp.to_owned(),
-                entity,
-                state,
-                version,
-                event_time,
-                vals,
-                from,
-                until,
-            )),
-            (None, Some(vals)) => updates.push((
-                version,
-                event_time,
-                vals,
-                from,
-                until,
-                view.to_owned(),
-                fp.to_owned(),
-                entity,
-            )),
+            (Some(state), vals) => {
+                upserts.push((view, fp, entity, state, version, event_time, vals, from, until))
+            }
+            (None, Some(vals)) => {
+                updates.push((version, event_time, vals, from, until, view, fp, entity))
+            }
             (None, None) => {
                 return Err(format!(
                     "packed row of entity {entity:?} of view {view:?} has neither state bytes nor values"
@@ -661,6 +682,19 @@ impl LmdbFile {
     ) -> PyResult<usize> {
         py.detach(|| {
             sort_by_key(&mut upserts, &mut updates);
+            let upserts: Vec<UpsertRef<'_>> = upserts
+                .iter()
+                .map(|(view, fp, entity, state, version, event_time, vals, from, until)| {
+                    let vals = vals.as_deref();
+                    (&view[..], &fp[..], &entity[..], &state[..], *version, *event_time, vals, *from, *until)
+                })
+                .collect();
+            let updates: Vec<UpdateRef<'_>> = updates
+                .iter()
+                .map(|(version, event_time, vals, from, until, view, fp, entity)| {
+                    (*version, *event_time, &vals[..], *from, *until, &view[..], &fp[..], &entity[..])
+                })
+                .collect();
             self.write_sorted(&upserts, &updates)
         })
     }
@@ -669,17 +703,19 @@ impl LmdbFile {
     /// rows), in the order they were made. Only each entity's newest full row and newest
     /// values-only row are written (full rows first: a store keeps only the newest anyway,
     /// and never regresses). Returns how many rows changed.
-    fn write_packed(&self, py: Python<'_>, groups: Vec<(String, String, Vec<u8>)>) -> PyResult<usize> {
+    /// The packed buffers are borrowed, not copied (`bytes` are immutable; a `bytearray` is
+    /// copied once by PyO3).
+    fn write_packed(&self, py: Python<'_>, groups: Vec<(String, String, PyBackedBytes)>) -> PyResult<usize> {
         py.detach(|| {
             let (mut upserts, mut updates) = (Vec::new(), Vec::new());
             for (view, fp, data) in &groups {
                 unpack(view, fp, data, &mut upserts, &mut updates).map_err(LmdbError::new_err)?;
             }
             // Key order, the newest version of a key first; then only that one is kept.
-            upserts.sort_unstable_by(|a, b| (&a.0, &a.1, &a.2, b.4).cmp(&(&b.0, &b.1, &b.2, a.4)));
-            upserts.dedup_by(|later, first| (&later.0, &later.1, &later.2) == (&first.0, &first.1, &first.2));
-            updates.sort_unstable_by(|a, b| (&a.5, &a.6, &a.7, b.0).cmp(&(&b.5, &b.6, &b.7, a.0)));
-            updates.dedup_by(|later, first| (&later.5, &later.6, &later.7) == (&first.5, &first.6, &first.7));
+            upserts.sort_unstable_by(|a, b| (a.0, a.1, a.2, b.4).cmp(&(b.0, b.1, b.2, a.4)));
+            upserts.dedup_by(|later, first| (later.0, later.1, later.2) == (first.0, first.1, first.2));
+            updates.sort_unstable_by(|a, b| (a.5, a.6, a.7, b.0).cmp(&(b.5, b.6, b.7, a.0)));
+            updates.dedup_by(|later, first| (later.5, later.6, later.7) == (first.5, first.6, first.7));
             self.write_sorted(&upserts, &updates)
         })
     }
