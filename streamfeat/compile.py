@@ -166,8 +166,12 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             self.online: OnlineStore = _SHARED_WRITERS.acquire(config.online_store, config.state_dir)
         else:
             self.online = open_online_store(config.online_store, config.state_dir)
+        # Rejects are flushed by the pipeline before each commit, not per batch.
         rejects = KafkaRejectSink(
-            config.bootstrap, config.dead_letter_topic or f"{topic}.dead-letters", config.late_topic or f"{topic}.late"
+            config.bootstrap,
+            config.dead_letter_topic or f"{topic}.dead-letters",
+            config.late_topic or f"{topic}.late",
+            flush_each_write=False,
         )
         self.pipeline = FeaturePipeline(
             views,

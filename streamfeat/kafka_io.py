@@ -291,41 +291,71 @@ def read_range(
 
 
 class RecordProducer:
-    """Writes records (dead letters, late events) to a topic; flushes per batch."""
+    """Writes records (dead letters, late events) to a topic.
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    ``flush_each_send`` (the default) waits for the broker at every :meth:`send`;
+    without it, :meth:`send` only hands the records to the producer and :meth:`flush`
+    waits — what a pipeline does before each commit, so a batch's rejects cost no
+    round trip of their own. The records since the last successful flush are kept and
+    sent again by the next flush after one failed (a replay may write one twice
+    either way; each carries its topic, partition and offset)."""
+
+    def __init__(self, bootstrap: str, topic: str, *, flush_each_send: bool = True) -> None:
         self.topic = topic
+        self.flush_each_send = flush_each_send
         self._producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
         self._errors: list[str] = []
+        self._unflushed: list[tuple[bytes | None, bytes]] = []
+        self._resend = False
 
     def _delivered(self, error: KafkaError | None, _message: object) -> None:
         if error is not None:
             self._errors.append(str(error))
 
+    def _produce(self, key: bytes | None, value: bytes) -> None:
+        while True:
+            try:
+                self._producer.produce(self.topic, value=value, key=key, on_delivery=self._delivered)
+                return
+            except BufferError:
+                self._producer.poll(0.1)
+
     def send(self, records: Iterable[tuple[bytes | None, bytes]], *, timeout_s: float = 30.0) -> int:
         count = 0
         for key, value in records:
-            while True:
-                try:
-                    self._producer.produce(self.topic, value=value, key=key, on_delivery=self._delivered)
-                    break
-                except BufferError:
-                    self._producer.poll(0.1)
+            self._produce(key, value)
+            self._unflushed.append((key, value))
             count += 1
+        if self.flush_each_send:
+            self.flush(timeout_s=timeout_s)
+        else:
+            self._producer.poll(0)  # serve delivery reports of earlier sends
+        return count
+
+    def flush(self, *, timeout_s: float = 30.0) -> None:
+        """Wait until every record sent is written; raise :class:`KafkaIOError` if any
+        could not be (the next flush sends them all again)."""
+        if self._resend:
+            self._resend = False
+            for key, value in self._unflushed:
+                self._produce(key, value)
         remaining = self._producer.flush(timeout_s)
         if remaining or self._errors:
             errors, self._errors = self._errors, []
+            self._resend = True
             raise KafkaIOError(f"could not write {remaining or len(errors)} record(s) to {self.topic!r}: {errors[:3]}")
-        return count
+        self._unflushed.clear()
 
 
 class KafkaRejectSink:
     """Dead letters to one topic, late events to another (JSON values, keyed by entity
-    for late events); see :class:`streamfeat.pipeline.RejectSink`."""
+    for late events); see :class:`streamfeat.pipeline.RejectSink`. ``flush_each_write``:
+    wait for the broker at every :meth:`write` (default); without it the pipeline's
+    commit waits (:meth:`flush`)."""
 
-    def __init__(self, bootstrap: str, dead_letter_topic: str, late_topic: str) -> None:
-        self.dead = RecordProducer(bootstrap, dead_letter_topic)
-        self.late = RecordProducer(bootstrap, late_topic)
+    def __init__(self, bootstrap: str, dead_letter_topic: str, late_topic: str, *, flush_each_write: bool = True) -> None:
+        self.dead = RecordProducer(bootstrap, dead_letter_topic, flush_each_send=flush_each_write)
+        self.late = RecordProducer(bootstrap, late_topic, flush_each_send=flush_each_write)
 
     def write(self, dead_letters, late) -> None:  # type: ignore[no-untyped-def]
         from streamfeat.replay import late_to_json
@@ -334,6 +364,10 @@ class KafkaRejectSink:
             self.dead.send((None, d.to_json()) for d in dead_letters)
         if late:
             self.late.send((r.entity.encode(), late_to_json(r)) for r in late)
+
+    def flush(self) -> None:
+        self.dead.flush()
+        self.late.flush()
 
 
 class KafkaServedLog:

@@ -102,7 +102,9 @@ class LateRecord:
 class RejectSink(Protocol):
     """Where dead letters and late events go (a file, a Kafka topic). Written before the
     batch's commit, so none is lost in a crash (a replay may write one twice; each
-    carries its topic, partition and offset to deduplicate on)."""
+    carries its topic, partition and offset to deduplicate on). A sink that also has a
+    ``flush()`` may return from :meth:`write` before the records are durable: the
+    pipeline calls ``flush()`` before every commit."""
 
     def write(self, dead_letters: Sequence[DeadLetter], late: Sequence[LateRecord]) -> None: ...
 
@@ -357,6 +359,9 @@ class FeaturePipeline:
         self._with_retries(lambda: self._publish_rows(runtimes, flush), "publish to the online store")
         if final or self._tracker is None:
             self._with_retries(self._flush_online, "publish to the online store")
+        flush_rejects = getattr(self.rejects, "flush", None)
+        if flush_rejects is not None:
+            self._with_retries(flush_rejects, "write dead letters")
         offsets = dict(self._uncommitted)
         self._with_retries(lambda: self._commit(runtimes, offsets), "commit state")
         self._committed.update(offsets)

@@ -9,7 +9,14 @@ import pytest
 from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from streamfeat.kafka_io import KafkaIOError, PartitionReader, ensure_topics, offsets_for_time, read_range
+from streamfeat.kafka_io import (
+    KafkaIOError,
+    PartitionReader,
+    RecordProducer,
+    ensure_topics,
+    offsets_for_time,
+    read_range,
+)
 from tests.services.fixtures import kafka_bootstrap  # noqa: F401  (fixture)
 
 
@@ -172,3 +179,24 @@ def test_confluent_messages_read_in_place_equal_their_methods():
         want = message_columns(copies)
         assert message_columns(real) == want
         assert message_columns(mixed) == want
+
+
+def test_a_producer_without_a_flush_per_send_writes_at_flush_and_sends_again_after_a_failure(kafka_bootstrap):  # noqa: F811
+    topic = f"kio-{uuid.uuid4().hex[:10]}"
+    ensure_topics(kafka_bootstrap, {topic: 1})
+    producer = RecordProducer(kafka_bootstrap, topic, flush_each_send=False)
+    assert producer.send([(b"k", b"1"), (None, b"2")]) == 2
+    producer.flush()
+    producer.send([(b"k", b"3")])
+    producer._errors.append("delivery failed (as librdkafka reports one)")  # a delivery report's error
+    with pytest.raises(KafkaIOError, match="could not write 1 record"):
+        producer.flush()
+    producer.flush()  # sends what the failed flush covered again
+    producer.flush()  # nothing left
+    end = PartitionReader(kafka_bootstrap, topic, 0, 0)
+    try:
+        last = end.end_offset()
+    finally:
+        end.close()
+    values = [bytes(p) for batch in read_range(kafka_bootstrap, topic, 0, 0, last, 100) for p in batch.payloads]
+    assert values == [b"1", b"2", b"3", b"3"]  # at least once: the failed one again

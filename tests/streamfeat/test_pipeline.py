@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from streamfeat import Count, Entity, FeatureView, LastN, Lifetime, ManualClock, Max, Sliding, Source, Sum, build_view
-from streamfeat.errors import DefinitionError, OnlineStoreError, PublishFailedError
+from streamfeat.errors import DefinitionError, OnlineStoreError, PublishFailedError, RejectSinkError
 from streamfeat.ingest import Reason
 from streamfeat.online import BackgroundWriter, EmbeddedStore, FeatureReader, open_embedded_store
 from streamfeat.pipeline import FeaturePipeline, PipelineError
@@ -159,6 +159,49 @@ def test_dead_letters_and_late_records(tmp_path):
     # Lateness is judged per view: the record is late for both (same user, same merchant).
     assert sorted((late.view, late.offset) for late in report.late) == [("merchant_txn", 2), ("user_txn", 2)]
     assert report.accepted == {"user_txn": 1, "merchant_txn": 1}
+
+
+class _DeferredSink:
+    """A reject sink whose writes are durable only once flushed; the first flush fails."""
+
+    def __init__(self, events):
+        self.events, self.pending, self.durable, self.failures = events, [], [], 1
+
+    def write(self, dead_letters, late):
+        self.pending.extend([*(d.offset for d in dead_letters), *(r.offset for r in late)])
+        self.events.append("write")
+
+    def flush(self):
+        if self.failures:
+            self.failures -= 1
+            raise RejectSinkError("broker briefly unavailable")
+        self.durable.extend(self.pending)
+        self.pending.clear()
+        self.events.append("flush")
+
+
+class _RecordingState(RocksDBStateStore):
+    events: list
+
+    def commit(self, puts, deletes, offsets):
+        self.events.append("commit")
+        super().commit(puts, deletes, offsets)
+
+
+def test_a_sink_that_defers_its_writes_is_flushed_before_every_commit(tmp_path):
+    payloads = [b"garbage", orjson.dumps({"user_id": "u1", "merchant_id": "m1", "amount": 1.0, "ts": 10_000_000})]
+    events = []
+    sink = _DeferredSink(events)
+    with _RecordingState(tmp_path / "s") as state:
+        state.events = events
+        pipeline = FeaturePipeline(VIEWS, state_store=state, rejects=sink, commit_interval_ms=60_000, sleep=lambda _: None)
+        pipeline.process("transactions", 0, [0], payloads[:1], [10_000_000])
+        pipeline.process("transactions", 0, [1], payloads[1:], [10_000_000])
+        assert events == ["write"]  # not flushed per batch
+        pipeline.commit()
+    # The first flush failed and was retried; the rejects were durable before the state moved past them.
+    assert events == ["write", "flush", "commit"]
+    assert sink.durable == [0]
 
 
 class FlakyStore:
