@@ -127,7 +127,7 @@ def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> 
     from bytewax.run import cli_main
 
     from streamfeat.compile import KafkaRunConfig, RunStop, build_dataflow
-    from streamfeat.kafka_io import check_consumer_config, ensure_topics
+    from streamfeat.kafka_io import check_consumer_config, client_settings, ensure_topics
     from streamfeat.metrics import json_logger, serve_metrics
 
     config = KafkaRunConfig(
@@ -150,7 +150,8 @@ def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> 
         late_topic=f"{topic}.late",
     )
     check_consumer_config(config.consumer_config)  # before any connection: a typo fails at once
-    ensure_topics(args.bootstrap_servers, {config.dead_letter_topic: 1, config.late_topic: 1})
+    topics = {config.dead_letter_topic: 1, config.late_topic: 1}
+    ensure_topics(args.bootstrap_servers, topics, extra=client_settings(config.consumer_config))
     if args.metrics_port:
         serve_metrics(args.metrics_port)
     log = json_logger()
@@ -534,8 +535,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="Kafka run: a librdkafka setting for the partition readers only (not the dead-letter producer), e.g. "
-        "fetch.wait.max.ms=10 or client.rack=eu-1a; repeat for several. Checked at start; settings that decide "
+        help="Kafka run: a librdkafka setting for the partition readers, e.g. fetch.wait.max.ms=10, "
+        "security.protocol=SASL_SSL or sasl.username=...; repeat for several. Those that say how to reach the "
+        "cluster (security.*, ssl.*, sasl.*, client.*, socket.*, broker.*, metadata.*, ...) also go to the "
+        "dead-letter and late-event producers and to topic creation. Checked at start; settings that decide "
         "which records are read or where offsets live (isolation.level, auto.offset.reset, enable.auto.commit, "
         "...) are fixed",
     )

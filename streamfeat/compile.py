@@ -30,7 +30,13 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from streamfeat.collector import BatchCollector
 from streamfeat.definitions import FeatureView
 from streamfeat.errors import DefinitionError, StreamfeatError
-from streamfeat.kafka_io import KafkaRejectSink, PartitionReader, check_consumer_config, list_partitions
+from streamfeat.kafka_io import (
+    KafkaRejectSink,
+    PartitionReader,
+    check_consumer_config,
+    client_settings,
+    list_partitions,
+)
 from streamfeat.metrics import RuntimeMetrics
 from streamfeat.online import (
     SQLITE_SUFFIXES,
@@ -172,6 +178,7 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             config.dead_letter_topic or f"{topic}.dead-letters",
             config.late_topic or f"{topic}.late",
             flush_each_write=False,
+            extra=client_settings(config.consumer_config),
         )
         self.pipeline = FeaturePipeline(
             views,
@@ -329,10 +336,11 @@ class _KafkaFeatureSource(FixedPartitionedSource[PartitionProgress, None]):
         self.views, self.config, self.topic, self.stop = list(views), config, topics.pop(), stop
 
     def list_parts(self) -> list[str]:
-        return [str(p) for p in list_partitions(self.config.bootstrap, self.topic)]
+        extra = client_settings(self.config.consumer_config)
+        return [str(p) for p in list_partitions(self.config.bootstrap, self.topic, extra=extra)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _FeaturePartition:
-        partitions = len(list_partitions(self.config.bootstrap, self.topic))
+        partitions = len(list_partitions(self.config.bootstrap, self.topic, extra=client_settings(self.config.consumer_config)))
         return _FeaturePartition(self.views, self.config, self.topic, int(for_part), partitions, self.stop)
 
 

@@ -8,8 +8,9 @@ with the state it produced (see :mod:`streamfeat.pipeline`).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
@@ -20,7 +21,7 @@ try:  # the columns of a batch of messages in one native call (no Python loop pe
 except ImportError:  # not built: the same loop in Python
     message_columns = None
 
-__all__ = ["FETCH_CONFIG", "READER_FIXED_SETTINGS", "KafkaIOError", "KafkaRejectSink", "KafkaServedLog", "PartitionBatch", "PartitionReader", "RecordProducer", "check_consumer_config", "ensure_topics", "list_partitions", "offsets_for_time", "produce_jsonl", "read_range"]
+__all__ = ["CLIENT_SETTING_PREFIXES", "FETCH_CONFIG", "READER_FIXED_SETTINGS", "KafkaIOError", "KafkaRejectSink", "KafkaServedLog", "PartitionBatch", "PartitionReader", "RecordProducer", "check_consumer_config", "client_settings", "ensure_topics", "list_partitions", "offsets_for_time", "produce_jsonl", "read_range"]
 
 
 class KafkaIOError(RejectSinkError):
@@ -44,9 +45,52 @@ def _newest(timestamps: list[int | None]) -> int | None:
     return max((t for t in timestamps if t is not None), default=None)
 
 
-def list_partitions(bootstrap: str, topic: str, *, timeout_s: float = 10.0) -> list[int]:
-    """The partitions of ``topic``; raises KafkaIOError when the topic does not exist."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "streamfeat-metadata", "enable.auto.commit": False})
+#: Prefixes of the librdkafka settings that say how to reach and talk to the cluster
+#: (TLS, SASL, client id, sockets, metadata), which every client of a run needs: the
+#: partition readers' extra settings pass these on to the dead-letter producer, topic
+#: creation and metadata reads (:func:`client_settings`).
+CLIENT_SETTING_PREFIXES = (
+    "security.",
+    "ssl.",
+    "ssl_",
+    "sasl.",
+    "enable.ssl.",
+    "enable.sasl.",
+    "client.",
+    "socket.",
+    "broker.",
+    "api.version.",
+    "metadata.",
+    "topic.metadata.",
+    "reconnect.backoff",
+    "retry.backoff",
+    "connections.max.idle.ms",
+    "resolve.canonical.bootstrap.servers.only",
+    "log.",
+    "log_level",
+    "debug",
+)
+
+
+def client_settings(extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The settings of ``extra`` (librdkafka settings for the partition readers) that say
+    how to reach the cluster (:data:`CLIENT_SETTING_PREFIXES`): what a producer or admin
+    client of the same run needs too. Reader-only settings (``fetch.*``, ``queued.*``, ...)
+    are left out."""
+    return {key: value for key, value in (extra or {}).items() if key.startswith(CLIENT_SETTING_PREFIXES)}
+
+
+def list_partitions(
+    bootstrap: str, topic: str, *, timeout_s: float = 10.0, extra: Mapping[str, Any] | None = None
+) -> list[int]:
+    """The partitions of ``topic``; raises KafkaIOError when the topic does not exist.
+    ``extra``: client settings (:func:`client_settings`)."""
+    config = {"bootstrap.servers": bootstrap, **(extra or {}), "group.id": "streamfeat-metadata",
+              "enable.auto.commit": False}
+    try:
+        consumer = Consumer(config)
+    except KafkaException as exc:
+        raise KafkaIOError(f"cannot read metadata of topic {topic!r}: {exc}") from exc
     try:
         metadata = consumer.list_topics(topic, timeout=timeout_s)
     except KafkaException as exc:
@@ -60,14 +104,20 @@ def list_partitions(bootstrap: str, topic: str, *, timeout_s: float = 10.0) -> l
     return sorted(info.partitions)
 
 
-def ensure_topics(bootstrap: str, topics: dict[str, int], *, timeout_s: float = 30.0) -> list[str]:
+def ensure_topics(
+    bootstrap: str, topics: dict[str, int], *, timeout_s: float = 30.0, extra: Mapping[str, Any] | None = None
+) -> list[str]:
     """Create the topics of ``{name: partitions}`` that do not exist yet; returns those
-    created. Waits until every partition of each has a leader."""
+    created. Waits until every partition of each has a leader. ``extra``: client settings
+    (:func:`client_settings`)."""
     import time
 
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        admin = AdminClient({"bootstrap.servers": bootstrap, **(extra or {})})
+    except KafkaException as exc:
+        raise KafkaIOError(f"cannot create topics {sorted(topics)}: {exc}") from exc
     try:
         existing = admin.list_topics(timeout=timeout_s).topics
     except KafkaException as exc:
@@ -300,10 +350,16 @@ class RecordProducer:
     sent again by the next flush after one failed (a replay may write one twice
     either way; each carries its topic, partition and offset)."""
 
-    def __init__(self, bootstrap: str, topic: str, *, flush_each_send: bool = True) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, *, flush_each_send: bool = True, extra: Mapping[str, Any] | None = None
+    ) -> None:
         self.topic = topic
         self.flush_each_send = flush_each_send
-        self._producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+        config = {"bootstrap.servers": bootstrap, **(extra or {}), "enable.idempotence": True, "linger.ms": 5}
+        try:
+            self._producer = Producer(config)
+        except KafkaException as exc:
+            raise KafkaIOError(f"cannot write to {topic!r}: {exc}") from exc
         self._errors: list[str] = []
         self._unflushed: list[tuple[bytes | None, bytes]] = []
         self._resend = False
@@ -351,11 +407,19 @@ class KafkaRejectSink:
     """Dead letters to one topic, late events to another (JSON values, keyed by entity
     for late events); see :class:`streamfeat.pipeline.RejectSink`. ``flush_each_write``:
     wait for the broker at every :meth:`write` (default); without it the pipeline's
-    commit waits (:meth:`flush`)."""
+    commit waits (:meth:`flush`). ``extra``: client settings (:func:`client_settings`)."""
 
-    def __init__(self, bootstrap: str, dead_letter_topic: str, late_topic: str, *, flush_each_write: bool = True) -> None:
-        self.dead = RecordProducer(bootstrap, dead_letter_topic, flush_each_send=flush_each_write)
-        self.late = RecordProducer(bootstrap, late_topic, flush_each_send=flush_each_write)
+    def __init__(
+        self,
+        bootstrap: str,
+        dead_letter_topic: str,
+        late_topic: str,
+        *,
+        flush_each_write: bool = True,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.dead = RecordProducer(bootstrap, dead_letter_topic, flush_each_send=flush_each_write, extra=extra)
+        self.late = RecordProducer(bootstrap, late_topic, flush_each_send=flush_each_write, extra=extra)
 
     def write(self, dead_letters, late) -> None:  # type: ignore[no-untyped-def]
         from streamfeat.replay import late_to_json

@@ -36,7 +36,7 @@ from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException
 
 from streamfeat.errors import StreamfeatError
 from streamfeat.ingest import MAX_KEY_BYTES, MAX_RECORD_BYTES, DeadLetter, Reason
-from streamfeat.kafka_io import ensure_topics, list_partitions
+from streamfeat.kafka_io import client_settings, ensure_topics, list_partitions
 
 __all__ = ["RepartitionConfig", "RepartitionError", "RepartitionStats", "Repartitioner", "entity_key", "repartition_topic"]
 
@@ -82,8 +82,9 @@ def _create_target(config: RepartitionConfig, partitions: int) -> None:
     delete a replay of older history at its next retention check)."""
     from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-    admin = AdminClient({"bootstrap.servers": config.bootstrap})
+    extra = client_settings(config.consumer_config)
     try:
+        admin = AdminClient({"bootstrap.servers": config.bootstrap, **extra})
         topics = admin.list_topics(timeout=30).topics
         if config.target in topics:
             return
@@ -100,7 +101,7 @@ def _create_target(config: RepartitionConfig, partitions: int) -> None:
     except KafkaException as exc:
         if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
             raise RepartitionError(f"cannot create the repartition topic {config.target!r}: {exc}") from exc
-    ensure_topics(config.bootstrap, {config.target: partitions})  # waits for every partition's leader
+    ensure_topics(config.bootstrap, {config.target: partitions}, extra=extra)  # waits for every partition's leader
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,11 +164,12 @@ class Repartitioner:
 
     def __init__(self, config: RepartitionConfig) -> None:
         self.config = config
-        source_partitions = list_partitions(config.bootstrap, config.source_topic)
+        extra = client_settings(config.consumer_config)  # how to reach the cluster, for every client
+        source_partitions = list_partitions(config.bootstrap, config.source_topic, extra=extra)
         self.partitions = source_partitions
         _create_target(config, config.partitions or len(source_partitions))
-        ensure_topics(config.bootstrap, {config.dead_letters: 1})
-        have = len(list_partitions(config.bootstrap, config.target))
+        ensure_topics(config.bootstrap, {config.dead_letters: 1}, extra=extra)
+        have = len(list_partitions(config.bootstrap, config.target, extra=extra))
         if config.partitions is not None and have != config.partitions:
             raise RepartitionError(
                 f"{config.target!r} already exists with {have} partitions, not {config.partitions}: changing the "

@@ -11,9 +11,12 @@ from confluent_kafka.admin import AdminClient
 
 from streamfeat.kafka_io import (
     KafkaIOError,
+    KafkaRejectSink,
     PartitionReader,
     RecordProducer,
+    client_settings,
     ensure_topics,
+    list_partitions,
     offsets_for_time,
     read_range,
 )
@@ -200,3 +203,32 @@ def test_a_producer_without_a_flush_per_send_writes_at_flush_and_sends_again_aft
         end.close()
     values = [bytes(p) for batch in read_range(kafka_bootstrap, topic, 0, 0, last, 100) for p in batch.payloads]
     assert values == [b"1", b"2", b"3", b"3"]  # at least once: the failed one again
+
+
+def test_client_settings_are_the_ones_that_say_how_to_reach_the_cluster():
+    extra = {
+        "fetch.wait.max.ms": "10", "queued.min.messages": "5", "client.rack": "eu-1a", "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "PLAIN", "sasl.username": "u", "ssl.ca.location": "/ca.pem", "socket.keepalive.enable": "true",
+    }
+    assert client_settings(extra) == {
+        "client.rack": "eu-1a", "security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "sasl.username": "u",
+        "ssl.ca.location": "/ca.pem", "socket.keepalive.enable": "true",
+    }
+    assert client_settings(None) == {}
+
+
+def test_client_settings_reach_the_reject_producers_topic_creation_and_metadata(kafka_bootstrap):  # noqa: F811
+    topic = f"kio-{uuid.uuid4().hex[:10]}"
+    good = {"security.protocol": "plaintext", "client.id": "streamfeat-test"}
+    assert ensure_topics(kafka_bootstrap, {topic: 2}, extra=good) == [topic]
+    assert list_partitions(kafka_bootstrap, topic, extra=good) == [0, 1]
+    sink = KafkaRejectSink(kafka_bootstrap, topic, topic, flush_each_write=True, extra=good)
+    sink.dead.send([(None, b"x")])
+    # A value librdkafka refuses shows the setting got there: each client fails with a clear error.
+    bad = {"security.protocol": "no-such-protocol"}
+    with pytest.raises(KafkaIOError, match="cannot write to"):
+        RecordProducer(kafka_bootstrap, topic, extra=bad)
+    with pytest.raises(KafkaIOError, match="cannot create topics"):
+        ensure_topics(kafka_bootstrap, {topic: 1}, extra=bad)
+    with pytest.raises(KafkaIOError, match="cannot read metadata"):
+        list_partitions(kafka_bootstrap, topic, extra=bad)
