@@ -383,7 +383,13 @@ class RecordProducer:
             self._unflushed.append((key, value))
             count += 1
         if self.flush_each_send:
-            self.flush(timeout_s=timeout_s)
+            try:
+                self.flush(timeout_s=timeout_s)
+            except KafkaIOError:
+                # The caller sends these again (the pipeline retries the write): not the flush.
+                self._unflushed.clear()
+                self._resend = False
+                raise
         else:
             self._producer.poll(0)  # serve delivery reports of earlier sends
         return count

@@ -232,3 +232,21 @@ def test_client_settings_reach_the_reject_producers_topic_creation_and_metadata(
         ensure_topics(kafka_bootstrap, {topic: 1}, extra=bad)
     with pytest.raises(KafkaIOError, match="cannot read metadata"):
         list_partitions(kafka_bootstrap, topic, extra=bad)
+
+
+def test_a_producer_flushing_every_send_leaves_a_failed_send_to_its_caller(kafka_bootstrap):  # noqa: F811
+    topic = f"kio-{uuid.uuid4().hex[:10]}"
+    ensure_topics(kafka_bootstrap, {topic: 1})
+    producer = RecordProducer(kafka_bootstrap, topic)  # flush_each_send=True
+    producer._errors.append("delivery failed (as librdkafka reports one)")
+    with pytest.raises(KafkaIOError):
+        producer.send([(None, b"1")])
+    producer.send([(None, b"1")])  # the caller's retry
+    producer.send([(None, b"2")])
+    reader = PartitionReader(kafka_bootstrap, topic, 0, 0)
+    try:
+        last = reader.end_offset()
+    finally:
+        reader.close()
+    values = [bytes(p) for batch in read_range(kafka_bootstrap, topic, 0, 0, last, 100) for p in batch.payloads]
+    assert values == [b"1", b"1", b"2"]  # the failed send once more, by its caller; nothing a third time
