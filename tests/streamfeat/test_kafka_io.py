@@ -33,6 +33,16 @@ def _topic_with_records(bootstrap: str, count: int) -> str:
     return topic
 
 
+def _values(bootstrap: str, topic: str, partition: int = 0) -> list[bytes]:
+    """Every record value of one partition, in offset order."""
+    reader = PartitionReader(bootstrap, topic, partition, 0)
+    try:
+        last = reader.end_offset()
+    finally:
+        reader.close()
+    return [bytes(p) for batch in read_range(bootstrap, topic, partition, 0, last, 100) for p in batch.payloads]
+
+
 def test_resuming_below_the_log_start_is_an_error_not_a_skip(kafka_bootstrap):  # noqa: F811
     topic = _topic_with_records(kafka_bootstrap, 100)
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
@@ -196,13 +206,7 @@ def test_a_producer_without_a_flush_per_send_writes_at_flush_and_sends_again_aft
         producer.flush()
     producer.flush()  # sends what the failed flush covered again
     producer.flush()  # nothing left
-    end = PartitionReader(kafka_bootstrap, topic, 0, 0)
-    try:
-        last = end.end_offset()
-    finally:
-        end.close()
-    values = [bytes(p) for batch in read_range(kafka_bootstrap, topic, 0, 0, last, 100) for p in batch.payloads]
-    assert values == [b"1", b"2", b"3", b"3"]  # at least once: the failed one again
+    assert _values(kafka_bootstrap, topic) == [b"1", b"2", b"3", b"3"]  # at least once: the failed one again
 
 
 def test_client_settings_are_the_ones_that_say_how_to_reach_the_cluster():
@@ -223,7 +227,8 @@ def test_client_settings_reach_the_reject_producers_topic_creation_and_metadata(
     assert ensure_topics(kafka_bootstrap, {topic: 2}, extra=good) == [topic]
     assert list_partitions(kafka_bootstrap, topic, extra=good) == [0, 1]
     sink = KafkaRejectSink(kafka_bootstrap, topic, topic, flush_each_write=True, extra=good)
-    sink.dead.send([(None, b"x")])
+    sink.dead.send([(b"k", b"x")])
+    assert sorted(_values(kafka_bootstrap, topic, 0) + _values(kafka_bootstrap, topic, 1)) == [b"x"]
     # A value librdkafka refuses shows the setting got there: each client fails with a clear error.
     bad = {"security.protocol": "no-such-protocol"}
     with pytest.raises(KafkaIOError, match="cannot write to"):
@@ -243,10 +248,4 @@ def test_a_producer_flushing_every_send_leaves_a_failed_send_to_its_caller(kafka
         producer.send([(None, b"1")])
     producer.send([(None, b"1")])  # the caller's retry
     producer.send([(None, b"2")])
-    reader = PartitionReader(kafka_bootstrap, topic, 0, 0)
-    try:
-        last = reader.end_offset()
-    finally:
-        reader.close()
-    values = [bytes(p) for batch in read_range(kafka_bootstrap, topic, 0, 0, last, 100) for p in batch.payloads]
-    assert values == [b"1", b"1", b"2"]  # the failed send once more, by its caller; nothing a third time
+    assert _values(kafka_bootstrap, topic) == [b"1", b"1", b"2"]  # the failed send once more, by its caller; nothing a third time
