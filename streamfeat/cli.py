@@ -127,7 +127,7 @@ def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> 
     from bytewax.run import cli_main
 
     from streamfeat.compile import KafkaRunConfig, RunStop, build_dataflow
-    from streamfeat.kafka_io import check_consumer_config, client_settings, ensure_topics
+    from streamfeat.kafka_io import check_consumer_config, ensure_topics
     from streamfeat.metrics import json_logger, serve_metrics
 
     config = KafkaRunConfig(
@@ -151,7 +151,7 @@ def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> 
     )
     check_consumer_config(config.consumer_config)  # before any connection: a typo fails at once
     topics = {config.dead_letter_topic: 1, config.late_topic: 1}
-    ensure_topics(args.bootstrap_servers, topics, extra=client_settings(config.consumer_config))
+    ensure_topics(args.bootstrap_servers, topics, extra=config.client_config)
     if args.metrics_port:
         serve_metrics(args.metrics_port)
     log = json_logger()

@@ -95,6 +95,12 @@ class KafkaRunConfig:
     # fetch sizes, client.rack, ...; not those of `kafka_io.READER_FIXED_SETTINGS`.
     consumer_config: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def client_config(self) -> dict[str, Any]:
+        """The reader settings every other client of the run needs too: how to reach the
+        cluster (:func:`streamfeat.kafka_io.client_settings`)."""
+        return client_settings(self.consumer_config)
+
 
 @dataclass(frozen=True, slots=True)
 class PartitionProgress:
@@ -178,7 +184,7 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             config.dead_letter_topic or f"{topic}.dead-letters",
             config.late_topic or f"{topic}.late",
             flush_each_write=False,
-            extra=client_settings(config.consumer_config),
+            extra=config.client_config,
         )
         self.pipeline = FeaturePipeline(
             views,
@@ -336,11 +342,10 @@ class _KafkaFeatureSource(FixedPartitionedSource[PartitionProgress, None]):
         self.views, self.config, self.topic, self.stop = list(views), config, topics.pop(), stop
 
     def list_parts(self) -> list[str]:
-        extra = client_settings(self.config.consumer_config)
-        return [str(p) for p in list_partitions(self.config.bootstrap, self.topic, extra=extra)]
+        return [str(p) for p in list_partitions(self.config.bootstrap, self.topic, extra=self.config.client_config)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _FeaturePartition:
-        partitions = len(list_partitions(self.config.bootstrap, self.topic, extra=client_settings(self.config.consumer_config)))
+        partitions = len(list_partitions(self.config.bootstrap, self.topic, extra=self.config.client_config))
         return _FeaturePartition(self.views, self.config, self.topic, int(for_part), partitions, self.stop)
 
 
