@@ -62,6 +62,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise StreamfeatError(f"one run reads one topic, but the views read {sorted(topics)}; split them")
     if args.cache_entities < 1:
         raise StreamfeatError(f"--cache-entities must be at least 1, got {args.cache_entities}")
+    if args.processes > 1:
+        if not args.bootstrap_servers:
+            raise StreamfeatError("-p/--processes is for a Kafka run (--bootstrap-servers); a file run is one process")
+        if args.process_id is not None or args.addresses:
+            raise StreamfeatError("-p/--processes starts the cluster's processes itself; -i/-a are for processes "
+                                  "started one by one (on several machines)")
+        from streamfeat.local_cluster import run_local_cluster
+
+        return run_local_cluster(args.argv, args.processes)
     state_dir = Path(args.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     if args.bootstrap_servers:
@@ -121,6 +130,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> int:  # type: ignore[no-untyped-def]
+    import os
     import threading
     import time
 
@@ -128,6 +138,7 @@ def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> 
 
     from streamfeat.compile import KafkaRunConfig, RunStop, build_dataflow
     from streamfeat.kafka_io import check_consumer_config, ensure_topics
+    from streamfeat.local_cluster import MEMBER_ENV
     from streamfeat.metrics import json_logger, serve_metrics
 
     config = KafkaRunConfig(
@@ -159,7 +170,8 @@ def _run_kafka(args: argparse.Namespace, views: list, topic: str, state_dir) -> 
     totals = {"records": 0, "accepted": 0, "late": 0, "dead_letters": 0, "published": 0}
     started = time.perf_counter()
     last_log = [started]
-    interactive = sys.stderr.isatty()
+    # A member of `run -p N` logs its progress: N live status lines would overwrite each other.
+    interactive = sys.stderr.isatty() and not os.environ.get(MEMBER_ENV)
 
     def on_progress(item) -> None:  # type: ignore[no-untyped-def]
         for name in totals:
@@ -412,6 +424,18 @@ def build_parser() -> argparse.ArgumentParser:
         "events, 4 partitions: 6.83 and 7.09 s with 2 workers against 8.45 and 8.62 s with 1)",
     )
     run.add_argument(
+        "-p",
+        "--processes",
+        type=_positive_int,
+        default=1,
+        help="Kafka run: start this many processes on this machine as one bytewax cluster sharing the topic's "
+        "partitions, and wait for them (default: 1). Signals reach them all (one clean stop); a process that "
+        "fails stops the others; with --metrics-port P, process k serves its metrics on P+k. The workers of one "
+        "process share its GIL, so a commit or other Python work of one partition holds up the others; one "
+        "worker per process (-p 2 -w 1 on 2 cores) gives each partition's latency its own GIL "
+        "(docs/operations.md, 'Processes or workers')",
+    )
+    run.add_argument(
         "-i",
         "--process-id",
         type=int,
@@ -614,6 +638,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `streamfeat ... | head` ends quietly
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `run -p N` passes them on to its processes
     try:
         return args.func(args)
     except StreamfeatError as exc:
