@@ -106,6 +106,7 @@ def summarize(records: Sequence[Sequence[Any]]) -> dict[str, Any]:
             }
         )
     span = rounds[-1][2] - rounds[0][1] if rounds else 0.0
+    run_s = reads[-1][1] - started
     return {
         "batches": len(batches),
         "records_per_read": _spread(r[3] for r in reads),
@@ -113,6 +114,8 @@ def summarize(records: Sequence[Sequence[Any]]) -> dict[str, Any]:
         "process_ms": _spread((r[2] - r[1]) * 1000 for r in records if r[0] == "proc"),
         "commit_ms": _spread((c[2] - c[1]) * 1000 for c in commits),
         "commits": len(commits),
+        "commit_phases_ms": _phases(records),
+        "commit_share": round(sum(c[2] - c[1] for c in commits) / run_s, 3) if run_s > 0 else None,
         "writer_round_ms": _spread((r[2] - r[1]) * 1000 for r in rounds),
         "writer_busy_share": round(sum(r[2] - r[1] for r in rounds) / span, 3) if span > 0 else None,
         "gap_between_reads_of_a_thread_ms": _spread(gaps),
@@ -120,6 +123,15 @@ def summarize(records: Sequence[Sequence[Any]]) -> dict[str, Any]:
         "collections": sum(1 for r in records if r[0] == "gc"),
         "per_5s_p99_ms": windows,
     }
+
+
+def _phases(records: Sequence[Sequence[Any]]) -> dict[str, dict[str, float] | None]:
+    """Percentiles (ms) of each commit phase the hook timed, in the order first seen."""
+    by_name: dict[str, list[float]] = {}
+    for record in records:
+        if record[0] == "phase":
+            by_name.setdefault(record[1], []).append((record[3] - record[2]) * 1000)
+    return {name: _spread(durations) for name, durations in by_name.items()}
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -139,11 +151,16 @@ def render(summary: dict[str, Any]) -> str:
         lines.append(f"| {name.replace('_', ' ')} | {cells(spread)} |")
     for name in ("process_ms", "commit_ms", "writer_round_ms", "gap_between_reads_of_a_thread_ms", "records_per_read"):
         lines.append(f"| {name.replace('_', ' ')} | {cells(summary[name])} |")
+    for name, spread in (summary.get("commit_phases_ms") or {}).items():  # traces since stop 37
+        lines.append(f"| commit: {name} ms | {cells(spread)} |")
     if summary.get("gc_ms"):  # traces from before stop 31 have no collections
         lines.append(f"| garbage collection ms ({summary['collections']:,}) | {cells(summary['gc_ms'])} |")
     lines += [
         "",
-        f"{summary['batches']:,} batches, {summary['commits']:,} commits; the online writer was writing "
+        f"{summary['batches']:,} batches, {summary['commits']:,} commits"
+        + (f" (committing {summary['commit_share']:.0%} of the run's time, summed over threads)"
+           if summary.get("commit_share") is not None else "")
+        + "; the online writer was writing "
         f"{summary['writer_busy_share']:.0%} of the time."
         if summary["writer_busy_share"] is not None
         else "",

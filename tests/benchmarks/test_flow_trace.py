@@ -56,3 +56,23 @@ def test_each_stage_is_measured_from_the_records_of_its_batch(tmp_path):
 def test_an_empty_trace_says_so():
     assert summarize([])["batches"] == 0
     assert render({"batches": 0}).startswith("no batch")
+
+
+def test_commit_phases_and_the_share_of_time_committing_are_reported():
+    t = 1_000.0
+    records = [
+        ["read", t, 1, 10, 1_000_000, 1_000_000],
+        ["hand", t + 0.01, t + 0.02, 1, 4],
+        ["wround", t + 0.03, t + 0.04, 1],
+        ["read", t + 1.0, 1, 10, 1_001_000, 1_001_000],  # the run: 1 s from its first read to its last
+        ["commit", t + 0.2, t + 0.45, 1],
+        ["phase", "RocksDB write batch (states and offsets)", t + 0.25, t + 0.40, 1],
+        ["phase", "recency order and eviction", t + 0.40, t + 0.45, 1],
+    ]
+    summary = summarize(records)
+    assert summary["commit_share"] == pytest.approx(0.25)
+    assert summary["commit_phases_ms"]["RocksDB write batch (states and offsets)"]["p50"] == pytest.approx(150.0)
+    assert summary["commit_phases_ms"]["recency order and eviction"]["p50"] == pytest.approx(50.0)
+    text = render(summary)
+    assert "| commit: RocksDB write batch (states and offsets) ms | 150.0 |" in text
+    assert "committing 25% of the run's time" in text

@@ -15,6 +15,8 @@ a list append. Records (times in UTC seconds, Kafka timestamps in ms):
 - ``["hand", start, end, thread, rows]`` — ``BackgroundWriter.write`` (returns once queued)
 - ``["wround", start, end, buffers]`` — one writer round (everything queued at its start)
 - ``["commit", start, end, thread]`` — ``FeaturePipeline.commit``
+- ``["phase", name, start, end, thread]`` — a part of a commit (since stop 37): the state store's
+  write, the cache's recency order, the reject sink's flush, ...
 - ``["gc", start, end, generation]`` — a cyclic garbage collection (it stops every thread)
 """
 
@@ -81,6 +83,27 @@ def _install(target: str) -> None:
         start = clock()
         round_(self, pending, superseded, packed)
         add(["wround", start, clock(), len(packed) + len(pending) + len(superseded)])
+
+    def phase(cls: Any, name: str, label: str) -> None:
+        """Time each call of ``cls.name`` as a commit phase ``label``."""
+        inner = getattr(cls, name)
+
+        def traced(self: Any, *args: Any, **kwargs: Any) -> Any:
+            start = clock()
+            try:
+                return inner(self, *args, **kwargs)
+            finally:
+                add(["phase", label, start, clock(), ident()])
+
+        setattr(cls, name, traced)
+
+    from streamfeat.state import cache, store
+
+    phase(pipeline.FeaturePipeline, "_encode_dirty", "encode what the batches did not")
+    phase(cache.EntityStateCache, "pending_writes", "collect the state writes")
+    phase(kafka_io.KafkaRejectSink, "flush", "flush dead letters and late records")
+    phase(store.RocksDBStateStore, "commit", "RocksDB write batch (states and offsets)")
+    phase(cache.EntityStateCache, "mark_flushed", "recency order and eviction")
 
     kafka_io.PartitionReader.read = traced_read  # type: ignore[method-assign]
     pipeline.FeaturePipeline.process = traced_process  # type: ignore[method-assign]
