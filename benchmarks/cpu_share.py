@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CpuSampler", "local_broker_pids", "peak_rss_mb", "process_cpu_s"]
+__all__ = ["CpuSampler", "local_broker_pids", "peak_rss_mb", "process_cpu_s", "with_descendants"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -39,6 +39,27 @@ def peak_rss_mb(pid: int) -> float | None:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return None
+
+
+def with_descendants(pids: Iterable[int]) -> list[int]:
+    """``pids`` and every process below them now (a ``streamfeat run -p N`` and its members)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+    found: list[int] = []
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.append(pid)
+            todo.extend(children.get(pid, []))
+    return found
 
 
 def local_broker_pids() -> list[int]:

@@ -64,7 +64,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from benchmarks._common import REPO, RESULTS_DIR, machine, write_results
-from benchmarks.cpu_share import CpuSampler, local_broker_pids
+from benchmarks.cpu_share import CpuSampler, local_broker_pids, with_descendants
 from streamfeat.kafka_io import FETCH_CONFIG
 from streamfeat.loader import EXAMPLE_FEATURES
 from streamfeat.workload import DAY_MS, W1, WorkloadSpec, generate, iter_batches
@@ -649,7 +649,9 @@ def measure_freshness(
         start_late_ms = max(0, int(time.time() * 1000) - start_ms)
         # What the flow, this process and a local broker take of the machine meanwhile: sampled
         # at the start, every 5 s of production, at its end and once every measured event was seen.
-        cpu = CpuSampler({"flow": [child.pid for child in children], "benchmark": [os.getpid()],
+        # The flow's processes with theirs: `run -p N` is a supervisor with N members.
+        flow_pids = with_descendants([child.pid for child in children])
+        cpu = CpuSampler({"flow": flow_pids, "benchmark": [os.getpid()],
                           "broker": local_broker_pids()})
         sample_every = max(1, round(5.0 * rate / chunk))
         thread.start()

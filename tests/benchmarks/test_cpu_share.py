@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from benchmarks.cpu_share import CpuSampler, local_broker_pids, peak_rss_mb, process_cpu_s
+from benchmarks.cpu_share import CpuSampler, local_broker_pids, peak_rss_mb, process_cpu_s, with_descendants
 from tests.services.fixtures import kafka_bootstrap  # noqa: F401
 
 
@@ -54,3 +54,24 @@ def test_the_local_broker_is_found_by_its_main_class(kafka_bootstrap: str) -> No
     # the test session's broker (deploy/local/kafka.sh or a given one); when it runs elsewhere there is none here
     pids = local_broker_pids()
     assert all(process_cpu_s(pid) is not None for pid in pids)
+
+
+def test_a_process_is_found_with_every_process_below_it(tmp_path) -> None:
+    import time
+
+    ready = tmp_path / "grandchild"
+    code = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
+            f"\"open({str(ready)!r}, 'w').close(); import time; time.sleep(30)\"]); time.sleep(30)")
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert time.monotonic() < deadline, "the grandchild did not start"
+            time.sleep(0.02)
+        found = with_descendants([child.pid])
+        assert found[0] == child.pid and len(found) == 2
+        assert with_descendants([os.getpid()])[0] == os.getpid() and child.pid in with_descendants([os.getpid()])
+    finally:
+        for pid in with_descendants([child.pid])[::-1]:
+            os.kill(pid, 9)
+        child.wait()
