@@ -161,8 +161,12 @@ class FeaturePipeline:
     ``commit_interval_ms``: 0 commits state and offsets after every batch; more commits
     once that much time (``monotonic``) has passed since the last commit, at the first
     batch or :meth:`commit_if_due` after it (a crash replays the batches since). Call
-    :meth:`commit` before closing. ``large_state_bytes``: with an interval, states at
-    least this large are published values-only between commits (module docstring).
+    :meth:`commit` before closing. ``commit_phase`` (a fraction of the interval, 0 to 1):
+    the first commit comes that much of an interval earlier — pipelines that one worker
+    serves in turn, given different phases, commit at different moments instead of one
+    right after the other (each commit stops the worker's reads: streamfeat.compile gives
+    partition ``p`` of ``n`` the phase ``p / n``). ``large_state_bytes``: with an interval,
+    states at least this large are published values-only between commits (module docstring).
     """
 
     def __init__(
@@ -182,6 +186,7 @@ class FeaturePipeline:
         commit_interval_ms: int = 0,
         large_state_bytes: int = 16_384,
         monotonic: Callable[[], float] = time.monotonic,
+        commit_phase: float = 0.0,
     ) -> None:
         if not views:
             raise DefinitionError("a pipeline needs at least one FeatureView")
@@ -189,10 +194,12 @@ class FeaturePipeline:
             raise DefinitionError(f"commit_interval_ms must be an int >= 0, got {commit_interval_ms!r}")
         if isinstance(large_state_bytes, bool) or not isinstance(large_state_bytes, int) or large_state_bytes < 1:
             raise DefinitionError(f"large_state_bytes must be an int >= 1, got {large_state_bytes!r}")
+        if not 0.0 <= commit_phase < 1.0:
+            raise DefinitionError(f"commit_phase must be a fraction of the interval, 0 <= phase < 1, got {commit_phase!r}")
         self.commit_interval_ms = commit_interval_ms
         self.large_state_bytes = large_state_bytes
         self._monotonic = monotonic
-        self._last_commit = monotonic()
+        self._last_commit = monotonic() - commit_phase * commit_interval_ms / 1000
         self._uncommitted: dict[tuple[str, int], int] = {}  # next offsets processed, not yet committed
         self._committed: dict[tuple[str, int], int] = {}  # next offsets committed by this pipeline
         self._deadline = POS_INF  # commit before the clock reaches this (a deferred span's end)

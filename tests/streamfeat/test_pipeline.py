@@ -444,6 +444,29 @@ def test_commit_settings_are_checked(tmp_path):
             FeaturePipeline(VIEWS, state_store=state, commit_interval_ms=-1)
         with pytest.raises(DefinitionError, match="large_state_bytes"):
             FeaturePipeline(VIEWS, state_store=state, large_state_bytes=0)
+        for phase in (-0.1, 1.0):
+            with pytest.raises(DefinitionError, match="commit_phase"):
+                FeaturePipeline(VIEWS, state_store=state, commit_phase=phase)
+
+
+@pytest.mark.parametrize(("phase", "first_commit_s"), [(0.0, 1.0), (0.5, 0.5), (0.75, 0.25)])
+def test_a_commit_phase_brings_the_first_commit_forward(tmp_path, phase, first_commit_s):
+    now = [100.0]
+    payload = orjson.dumps({"user_id": "u1", "merchant_id": "m1", "amount": 1.0, "ts": 10_000_000})
+    with _RecordingState(tmp_path / "s") as state:
+        state.events = []
+        pipeline = FeaturePipeline(VIEWS, state_store=state, commit_interval_ms=1_000, commit_phase=phase,
+                                   monotonic=lambda: now[0])
+        offset = 0
+        for step in range(1, 5):  # a batch every quarter of the interval
+            now[0] = 100.0 + step * 0.25
+            pipeline.process("transactions", 0, [offset], [payload], [10_000_000])
+            offset += 1
+            if not state.events:
+                assert now[0] - 100.0 < first_commit_s
+        assert state.events and pipeline.committed_offset("transactions", 0) is not None
+        # the first batch at or past the phase's moment committed: the offsets after it are not yet committed
+        assert pipeline.committed_offset("transactions", 0) == round(first_commit_s / 0.25)
 
 
 def test_a_damaged_list_of_unconfirmed_entities_is_a_clear_error(tmp_path):

@@ -1407,12 +1407,38 @@ impl NativeEntityState {
     }
 }
 
-/// Free the contents of evicted entity states without the GIL; returns how many were
-/// emptied. Only a state that nothing but `states` holds (its reference count is the
-/// list's and this loop's) and no one borrows is emptied: its features are moved out
-/// while the GIL is held and dropped after releasing it, so that a state whose drop
-/// frees thousands of events costs the GIL a move, not the frees. Every other item is
-/// left as it is (it is dropped the usual way when its last holder lets go).
+/// The contents of evicted states, freed on a thread of their own (`release_states`).
+type Evicted = Vec<Vec<FeatureState>>;
+
+/// The sender to the thread that frees evicted states, started at first use; `None` if it
+/// could not be started (the caller then frees them itself). Bounded: a caller that evicts
+/// faster than the thread frees waits for it rather than holding unbounded memory.
+fn freeing_thread() -> Option<&'static std::sync::mpsc::SyncSender<Evicted>> {
+    static SENDER: std::sync::OnceLock<Option<std::sync::mpsc::SyncSender<Evicted>>> = std::sync::OnceLock::new();
+    SENDER
+        .get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Evicted>(16);
+            std::thread::Builder::new()
+                .name("streamfeat-free".into())
+                .spawn(move || {
+                    for evicted in rx {
+                        drop(evicted);
+                    }
+                })
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+/// Free the contents of evicted entity states without the GIL and off the caller's
+/// thread; returns how many were emptied. Only a state that nothing but `states` holds
+/// (its reference count is the list's and this loop's) and no one borrows is emptied: its
+/// features are moved out while the GIL is held and handed to a thread that frees them,
+/// so that evicting states that hold thousands of events costs the caller (a worker,
+/// which reads no Kafka meanwhile) a move, not the frees (measured at stop 37: 4.4 ms of
+/// a partition's commit). Every other item is left as it is (it is dropped the usual way
+/// when its last holder lets go).
 #[pyfunction]
 fn release_states(py: Python<'_>, states: &Bound<'_, PyList>) -> usize {
     let mut taken: Vec<Vec<FeatureState>> = Vec::with_capacity(states.len());
@@ -1429,7 +1455,18 @@ fn release_states(py: Python<'_>, states: &Bound<'_, PyList>) -> usize {
         }
     }
     let emptied = taken.len();
-    py.detach(move || drop(taken));
+    if emptied == 0 {
+        return 0;
+    }
+    py.detach(move || match freeing_thread() {
+        // The thread gone (never, short of a panic in a drop): the caller frees them.
+        Some(sender) => {
+            if let Err(std::sync::mpsc::SendError(taken)) = sender.send(taken) {
+                drop(taken);
+            }
+        }
+        None => drop(taken),
+    });
     emptied
 }
 
