@@ -45,7 +45,6 @@ import os
 import re
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -485,15 +484,10 @@ FRESHNESS_EVENT_TIMES_TEXT = {
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` TCP ports free on 127.0.0.1 now (the sockets are held until all are chosen)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    """``count`` TCP ports free on 127.0.0.1 now (those `streamfeat run -p N` picks for its processes)."""
+    from streamfeat.local_cluster import free_local_addresses
+
+    return [int(address.rsplit(":", 1)[1]) for address in free_local_addresses(count)]
 
 
 def measure_freshness(

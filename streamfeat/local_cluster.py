@@ -6,7 +6,7 @@ The native core applies, encodes and publishes without it, but what is left — 
 into Python lists, the cache's bookkeeping, RocksDB's ``write`` at each commit (rocksdict
 holds the GIL for the whole write) — stops every other worker of the process while it
 runs. A commit of a partition took 60.6 ms at the median in a traced run at 134,000
-events/s (stop 37), and the four partitions' commits filled 22 % of the run's wall time.
+events/s (stop 37), and the four partitions' commits filled 24 % of the run's wall time.
 With one worker per process, a partition's commit holds up only the partitions of its
 own process. Measured at stop 37 (``benchmarks/results/freshness_134000_s37_processes/``):
 the same paced stream, one process with two workers against two processes with one
