@@ -480,9 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--commit-interval",
         default="1s",
         metavar="DURATION",
-        help="commit state and Kafka offsets together once per this interval, each partition at its own moment of it "
-        "(partition p of n at p/n of the way, so that a worker's partitions do not commit back to back; default: 1s; "
-        "0s = after every batch). "
+        help="commit state and Kafka offsets together at most this often (default: 1s; 0s = after every batch). "
         "A crash replays the records since the last commit (exactly once in effect either way). In between, an "
         "entity whose state is large is published to the online store as new values only, and its state goes out "
         "with the commit: a heavy entity then costs one state write per commit instead of one per batch",

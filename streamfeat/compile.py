@@ -198,10 +198,6 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             publish_values=config.publish_values,
             commit_interval_ms=config.commit_interval_ms,
             large_state_bytes=config.large_state_bytes,
-            # A worker serves partitions p, p + W, ... in turn (bytewax deals them round-robin): commits on
-            # grids of phases p / n are spread over the interval instead of one right after the other (stop
-            # 37: a worker's two commits came 3-115 ms apart, then nothing for ~900 ms).
-            commit_phase=(partition % max(1, partitions)) / max(1, partitions),
         )
         start = self.pipeline.next_offset(topic, partition)
         self.reader = PartitionReader(config.bootstrap, topic, partition, start, extra=config.consumer_config)

@@ -48,7 +48,6 @@ readers meanwhile answer as of the span's end (:class:`~streamfeat.online.Featur
 from __future__ import annotations
 
 import functools
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -162,15 +161,8 @@ class FeaturePipeline:
     ``commit_interval_ms``: 0 commits state and offsets after every batch; more commits
     once that much time (``monotonic``) has passed since the last commit, at the first
     batch or :meth:`commit_if_due` after it (a crash replays the batches since). Call
-    :meth:`commit` before closing. ``commit_phase`` (a fraction of the interval, 0 to 1):
-    commits fall due on a grid instead, at the moments ``(k + commit_phase) * interval`` of
-    ``monotonic`` — once the first of them after the last commit has passed — so that
-    pipelines one worker serves in turn, given different phases, commit at different
-    moments rather than one right after the other, as they otherwise would once a quiet
-    start (or any pause) has made them all due at their next batch; a commit stops the
-    worker's reads of all its partitions (streamfeat.compile gives partition ``p`` of ``n``
-    the phase ``p / n``). ``large_state_bytes``: with an interval, states at least this
-    large are published values-only between commits (module docstring).
+    :meth:`commit` before closing. ``large_state_bytes``: with an interval, states at
+    least this large are published values-only between commits (module docstring).
     """
 
     def __init__(
@@ -190,7 +182,6 @@ class FeaturePipeline:
         commit_interval_ms: int = 0,
         large_state_bytes: int = 16_384,
         monotonic: Callable[[], float] = time.monotonic,
-        commit_phase: float | None = None,
     ) -> None:
         if not views:
             raise DefinitionError("a pipeline needs at least one FeatureView")
@@ -198,10 +189,7 @@ class FeaturePipeline:
             raise DefinitionError(f"commit_interval_ms must be an int >= 0, got {commit_interval_ms!r}")
         if isinstance(large_state_bytes, bool) or not isinstance(large_state_bytes, int) or large_state_bytes < 1:
             raise DefinitionError(f"large_state_bytes must be an int >= 1, got {large_state_bytes!r}")
-        if commit_phase is not None and not 0.0 <= commit_phase < 1.0:
-            raise DefinitionError(f"commit_phase must be a fraction of the interval, 0 <= phase < 1, got {commit_phase!r}")
         self.commit_interval_ms = commit_interval_ms
-        self.commit_phase = commit_phase
         self.large_state_bytes = large_state_bytes
         self._monotonic = monotonic
         self._last_commit = monotonic()
@@ -388,13 +376,7 @@ class FeaturePipeline:
         return [runtime for group in self._views.values() for runtime in group]
 
     def _interval_passed(self) -> bool:
-        interval_s = self.commit_interval_ms / 1000
-        if self.commit_phase is None or not interval_s:
-            return self._monotonic() - self._last_commit >= interval_s
-        # The first moment of this pipeline's grid after the last commit (class docstring).
-        offset_s = self.commit_phase * interval_s
-        due = offset_s + (math.floor((self._last_commit - offset_s) / interval_s) + 1) * interval_s
-        return self._monotonic() >= due
+        return (self._monotonic() - self._last_commit) * 1000 >= self.commit_interval_ms
 
     def process(
         self,

@@ -444,44 +444,6 @@ def test_commit_settings_are_checked(tmp_path):
             FeaturePipeline(VIEWS, state_store=state, commit_interval_ms=-1)
         with pytest.raises(DefinitionError, match="large_state_bytes"):
             FeaturePipeline(VIEWS, state_store=state, large_state_bytes=0)
-        for phase in (-0.1, 1.0):
-            with pytest.raises(DefinitionError, match="commit_phase"):
-                FeaturePipeline(VIEWS, state_store=state, commit_phase=phase)
-
-
-def _commit_times(state_dir, phase, batch_times):
-    """The moments (offsets from 100 s) at which a pipeline with ``phase`` committed, one
-    record per batch at ``batch_times``, a 1 s interval."""
-    now = [100.0]
-    payload = orjson.dumps({"user_id": "u1", "merchant_id": "m1", "amount": 1.0, "ts": 10_000_000})
-    commits = []
-    with _RecordingState(state_dir) as state:
-        state.events = []
-        pipeline = FeaturePipeline(VIEWS, state_store=state, commit_interval_ms=1_000, commit_phase=phase,
-                                   monotonic=lambda: now[0])
-        for offset, at in enumerate(batch_times):
-            now[0] = 100.0 + at
-            pipeline.process("transactions", 0, [offset], [payload], [10_000_000])
-            if len(state.events) > len(commits):
-                commits.append(at)
-    return commits
-
-
-@pytest.mark.parametrize(("phase", "first_commit_s"), [(0.0, 1.0), (0.5, 0.5), (0.75, 0.75)])
-def test_a_commit_phase_puts_commits_on_a_grid(tmp_path, phase, first_commit_s):
-    batches = [step * 0.25 for step in range(1, 13)]  # a batch every quarter of the interval, for 3 s
-    assert _commit_times(tmp_path / "s", phase, batches) == [first_commit_s + k for k in range(3) if first_commit_s + k <= 3]
-
-
-def test_pipelines_with_different_phases_commit_apart_after_a_quiet_start(tmp_path):
-    """Without phases, two partitions that start getting records together (after a quiet
-    start both are due at once) commit one right after the other every interval; with
-    phases 0 and 0.5, after that first commit, half an interval apart."""
-    batches = [5.0 + step * 0.1 for step in range(30)]  # nothing for 5 s, then a batch every 100 ms
-    a, b = (_commit_times(tmp_path / f"s{phase}", phase, batches) for phase in (0.0, 0.5))
-    assert a[:3] == pytest.approx([5.0, 6.0, 7.0]) and b[:3] == pytest.approx([5.0, 5.5, 6.5])
-    together = [_commit_times(tmp_path / f"n{i}", None, batches) for i in range(2)]
-    assert together[0] == together[1] == pytest.approx([5.0, 6.0, 7.0])
 
 
 def test_a_damaged_list_of_unconfirmed_entities_is_a_clear_error(tmp_path):
