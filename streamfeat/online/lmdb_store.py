@@ -19,10 +19,23 @@ the extension and one without can share a file. Within one process every store o
 a file shares one LMDB environment: LMDB's locks are per process, and closing a second
 environment on the same file would drop the first one's.
 
-Layout: one key per ``(view, fingerprint, entity)``, ``view \\0 fingerprint \\0 entity``
-in UTF-8; the value is six little-endian int64 — version, event_time, valid_from,
-valid_until, state_version (``-2**63``: none), the cached values' length (-1: none) —
-then those values, then the state bytes.
+Layout (row layout 2, recorded under the key ``\\0streamfeat\\0layout``; a file of another
+layout is refused with how to rebuild it): one key per ``(view, fingerprint, entity)``,
+``view \\0 fingerprint \\0 entity`` in UTF-8; the value is eight little-endian 64-bit
+integers — version, event_time, valid_from, valid_until, state_version (``-2**63``: none),
+the cached values' length (-1: none), the state bytes' length, ``seq`` — then those values,
+then the state bytes, then room to spare.
+
+Rows rewritten in place: the native writer writes a row over the stored one when it fits
+there (a row written anew gets a quarter more room than it needs), instead of LMDB copying
+the row's whole 4 KiB page — about half of what an update of a random entity cost (stop 38,
+``benchmarks/results/online_writer_s38/``). Readers in other processes may meet a row
+halfway through such a write, so ``seq`` works as a seqlock: odd while the row is written,
+even and higher after; a reader copies the row again when it finds ``seq`` odd or changed
+once it has copied it. A writer killed in the middle leaves ``seq`` odd: readers then wait
+two seconds and report the row as half written, and the next writer writes it again
+whatever its version (the runtime publishes every row it had not confirmed again when it
+restarts).
 
 Durability: by default a commit leaves flushing to the OS (``MDB_NOSYNC``), like the
 SQLite store's ``synchronous=NORMAL``: a process crash loses nothing; a machine crash
@@ -54,6 +67,7 @@ from __future__ import annotations
 import os
 import struct
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -75,7 +89,12 @@ except ImportError:
 
 __all__ = ["LmdbStore", "native_lmdb_built"]
 
-_HEADER = struct.Struct("<qqqqqq")
+_HEADER = struct.Struct("<qqqqqqqQ")
+_SEQ = struct.Struct("<Q")
+_SEQ_AT = 56
+_LAYOUT_KEY = b"\0streamfeat\0layout"
+_LAYOUT = b"2"
+_TORN_WAIT_S = 2.0  # how long a reader waits for a row being written in place (as the native reader)
 _NO_STATE_VERSION = -(2**63)
 _NEVER = -(2**63)  # a read time no cached span covers
 _DEFAULT_MAP = 32 << 20  # the map at first (a writer allocates it on disk); grows by doubling when full
@@ -103,6 +122,27 @@ class _PyLmdbFile:
                               metasync=False, lock=True, max_readers=1024, create=not readonly)
         self._env.reader_check()
         self._lock = threading.Lock()
+        try:
+            self._check_layout(readonly)
+        except BaseException:
+            self._env.close()
+            raise
+
+    def _check_layout(self, readonly: bool) -> None:
+        """Refuse a file of another row layout; mark an empty one (a writer)."""
+        with self._env.begin(write=not readonly) as txn:
+            found = txn.get(_LAYOUT_KEY)
+            if found == _LAYOUT:
+                return
+            if found is not None:
+                problem = f"its rows are in layout {found.decode(errors='replace')}"
+            elif txn.stat()["entries"]:
+                problem = "its rows are in layout 1 (written by an earlier streamfeat)"
+            else:
+                if not readonly:
+                    txn.put(_LAYOUT_KEY, _LAYOUT)
+                return
+        raise LmdbError(f"{problem}, and this streamfeat reads layout {_LAYOUT.decode()}: " + _REBUILD)
 
     def write_packed(self, groups: list[tuple[str, str, bytes]]) -> int:
         """Packed rows (:mod:`streamfeat.online.packed`), as the native writer takes them."""
@@ -138,11 +178,14 @@ class _PyLmdbFile:
             for view, fp, entity, state, version, event_time, vals, valid_from, valid_until in upserts:
                 key = _key(view, fp, entity)
                 old = txn.get(key)
+                seq = 0
                 if old is not None:
                     h = _header(old, key)
-                    if not (version > h[0] or (version == h[0] and h[4] != _NO_STATE_VERSION)):
+                    torn = h[7] & 1  # half written by a writer that died: written again
+                    if not (torn or version > h[0] or (version == h[0] and h[4] != _NO_STATE_VERSION)):
                         continue
-                txn.put(key, _encode(version, event_time, valid_from, valid_until, _NO_STATE_VERSION, vals, state))
+                    seq = (h[7] | 1) + 1
+                txn.put(key, _encode(version, event_time, valid_from, valid_until, _NO_STATE_VERSION, vals, state, seq))
                 changed += 1
             for version, event_time, vals, valid_from, valid_until, view, fp, entity in updates:
                 key = _key(view, fp, entity)
@@ -150,11 +193,13 @@ class _PyLmdbFile:
                 if old is None:
                     continue
                 h = _header(old, key)
-                if not (h[0] < version or (h[0] == version and h[4] != _NO_STATE_VERSION)):
-                    continue
-                state = bytes(old[_HEADER.size + max(h[5], 0):])
+                if h[7] & 1 or not (h[0] < version or (h[0] == version and h[4] != _NO_STATE_VERSION)):
+                    continue  # half written (its full row follows), or not newer
+                state_start = _HEADER.size + max(h[5], 0)
+                state = bytes(old[state_start : state_start + h[6]])
                 state_version = h[0] if h[4] == _NO_STATE_VERSION else h[4]
-                txn.put(key, _encode(version, event_time, valid_from, valid_until, state_version, vals, state))
+                txn.put(key, _encode(version, event_time, valid_from, valid_until, state_version, vals, state,
+                                     (h[7] | 1) + 1))
                 changed += 1
         return changed
 
@@ -163,14 +208,14 @@ class _PyLmdbFile:
         with self._lock, self._env.begin() as txn:
             for entity in entities:
                 key = _key(view, fp, entity)
-                value = txn.get(key)
+                value = _consistent_get(txn, key)
                 if value is None:
                     out.append(None)
                     continue
-                version, event_time, valid_from, valid_until, state_version, vals_len = _header(value, key)
+                version, event_time, valid_from, valid_until, state_version, vals_len, state_len, _ = _header(value, key)
                 vals_end = _HEADER.size + max(vals_len, 0)
                 covered = vals_len >= 0 and valid_from <= at < valid_until
-                out.append((None if covered else bytes(value[vals_end:]), version, event_time,
+                out.append((None if covered else bytes(value[vals_end : vals_end + state_len]), version, event_time,
                             bytes(value[_HEADER.size:vals_end]) if vals_len >= 0 else None, valid_from, valid_until,
                             None if state_version == _NO_STATE_VERSION else state_version))
         return out
@@ -184,18 +229,47 @@ def _key(view: str, fp: str, entity: str) -> bytes:
     return f"{view}\0{fp}\0{entity}".encode()
 
 
-def _header(value: bytes, key: bytes) -> tuple[int, int, int, int, int, int]:
+_REBUILD = ("rebuild it — remove it (and its -lock file) with the state directory beside it and bootstrap both "
+            "again (`streamfeat backfill FEATURES.py --bootstrap-servers ... --state-dir DIR`), or run the flow on a "
+            "new --state-dir")
+
+
+def _consistent_get(txn: Any, key: bytes) -> bytes | None:
+    """The row under ``key`` as one consistent version: a native writer of another process
+    may be writing it in place (module docstring), so it is read until two reads in a row
+    show the same even ``seq``."""
+    value = txn.get(key)
+    deadline = None
+    while value is not None and len(value) >= _HEADER.size:
+        seq = _SEQ.unpack_from(value, _SEQ_AT)[0]
+        again = txn.get(key)
+        if again is None or len(again) < _HEADER.size:
+            return again
+        if not seq & 1 and _SEQ.unpack_from(again, _SEQ_AT)[0] == seq:
+            return value
+        if deadline is None:
+            deadline = time.monotonic() + _TORN_WAIT_S
+        elif time.monotonic() > deadline:
+            raise LmdbError(f"the stored row of {key!r} stays half written: its writer stopped in the middle of "
+                            "writing it (the flow writes it again when it restarts)")
+        time.sleep(0.0002)
+        value = again
+    return value
+
+
+def _header(value: bytes, key: bytes) -> tuple[int, int, int, int, int, int, int, int]:
     if len(value) < _HEADER.size:
         raise LmdbError(f"the stored row of {key!r} is damaged (shorter than its header)")
-    h: tuple[int, int, int, int, int, int] = _HEADER.unpack_from(value)
-    if h[5] < -1 or _HEADER.size + max(h[5], 0) > len(value):
+    h: tuple[int, int, int, int, int, int, int, int] = _HEADER.unpack_from(value)
+    if h[5] < -1 or h[6] < 0 or _HEADER.size + max(h[5], 0) + h[6] > len(value):
         raise LmdbError(f"the stored row of {key!r} is damaged (shorter than its header says)")
     return h
 
 
 def _encode(version: int, event_time: int, valid_from: int, valid_until: int, state_version: int,
-            vals: bytes | None, state: bytes) -> bytes:
-    head = _HEADER.pack(version, event_time, valid_from, valid_until, state_version, -1 if vals is None else len(vals))
+            vals: bytes | None, state: bytes, seq: int) -> bytes:
+    head = _HEADER.pack(version, event_time, valid_from, valid_until, state_version,
+                        -1 if vals is None else len(vals), len(state), seq)
     return b"".join((head, vals or b"", state))
 
 
@@ -314,6 +388,15 @@ class LmdbStore:
         except LmdbError as exc:
             raise OnlineStoreError(f"cannot write to the embedded online store at {self.path}: {exc}") from exc
         return written
+
+    def write_counts(self) -> tuple[int, int, int] | None:
+        """Rows this process wrote to the file since it opened it: (written over the stored
+        row in place, moved to a new place having outgrown their room, new) — ``None`` on
+        the ``py-lmdb`` path, which always writes through LMDB's page copies."""
+        if not self.accepts_packed_rows:
+            return None
+        counts: tuple[int, int, int] = self._file.write_counts()
+        return counts
 
     def get_raw(
         self, view: str, fingerprint: str, entities: Sequence[str], *, at: int | None = None

@@ -2,10 +2,16 @@
 //! batch of upserts in write transactions without the GIL, and point reads.
 //!
 //! One key per (view, fingerprint, entity): `view \0 fingerprint \0 entity` in UTF-8. The
-//! value: six little-endian i64 — version, event_time, valid_from, valid_until,
-//! state_version (`i64::MIN`: none, the state belongs to `version`), the length of the
-//! cached values (-1: none) — then those values, then the state bytes. The Python
-//! fallback (`py-lmdb`) writes and reads the same layout.
+//! value (row layout 2, marked under `FORMAT_KEY`): eight little-endian 64-bit integers —
+//! version, event_time, valid_from, valid_until, state_version (`i64::MIN`: none, the state
+//! belongs to `version`), the length of the cached values (-1: none), the length of the
+//! state bytes, and `seq` — then those values, then the state bytes, then room to spare.
+//!
+//! A row is written where it lies when it fits there (with `MDB_WRITEMAP`), instead of
+//! LMDB copying its whole page: `seq` is odd while that happens, so a reader in another
+//! process copies the row again when it finds `seq` odd or changed (a seqlock). A row
+//! written anew gets a quarter more room than it needs, for its next versions. The Python
+//! fallback (`py-lmdb`) writes and reads the same layout (always through LMDB's copies).
 
 use crate::{sort_by_key, UpdateValues, Upsert};
 use pyo3::create_exception;
@@ -15,6 +21,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::ptr;
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Mutex;
 
 create_exception!(
@@ -36,6 +43,16 @@ struct MdbTxn {
 struct MdbVal {
     size: usize,
     data: *mut c_void,
+}
+
+#[repr(C)]
+struct MdbStat {
+    psize: c_uint,
+    depth: c_uint,
+    branch_pages: usize,
+    leaf_pages: usize,
+    overflow_pages: usize,
+    entries: usize,
 }
 
 #[repr(C)]
@@ -82,6 +99,7 @@ extern "C" {
         flags: c_uint,
     ) -> c_int;
     fn mdb_strerror(err: c_int) -> *const c_char;
+    fn mdb_stat(txn: *mut MdbTxn, dbi: c_uint, stat: *mut MdbStat) -> c_int;
 }
 
 const MDB_NOSUBDIR: c_uint = 0x4000;
@@ -95,7 +113,14 @@ const MDB_NOTFOUND: c_int = -30798;
 const MDB_MAP_FULL: c_int = -30792;
 const MDB_MAP_RESIZED: c_int = -30785;
 
-const HEADER: usize = 48;
+const HEADER: usize = 64;
+/// Where a row's `seq` lies: the header's last field.
+const SEQ_AT: usize = 56;
+/// The key of the file's layout version (no view's key starts with a NUL byte) and the
+/// version this code reads and writes: 2, rows with a `state_len` and a `seq` and room to
+/// grow in place. Files of layout 1 (no marker, a 48-byte header) are refused.
+const FORMAT_KEY: &[u8] = b"\0streamfeat\0layout";
+const FORMAT: &[u8] = b"2";
 
 /// A full row borrowed from where it came from (Python rows, or a packed buffer — so the
 /// writer copies each row once, into the map): (view, fingerprint, entity, state, version,
@@ -160,33 +185,52 @@ struct Header {
     valid_until: i64,
     state_version: i64,
     vals_len: i64,
+    state_len: i64,
+    /// Odd while a writer rewrites the row in place (module docstring).
+    seq: u64,
+}
+
+fn field(v: &[u8], i: usize) -> i64 {
+    i64::from_le_bytes(v[i * 8..i * 8 + 8].try_into().unwrap())
 }
 
 fn read_header(v: &[u8]) -> Option<Header> {
     if v.len() < HEADER {
         return None;
     }
-    let at = |i: usize| i64::from_le_bytes(v[i * 8..i * 8 + 8].try_into().unwrap());
     let h = Header {
-        version: at(0),
-        event_time: at(1),
-        valid_from: at(2),
-        valid_until: at(3),
-        state_version: at(4),
-        vals_len: at(5),
+        version: field(v, 0),
+        event_time: field(v, 1),
+        valid_from: field(v, 2),
+        valid_until: field(v, 3),
+        state_version: field(v, 4),
+        vals_len: field(v, 5),
+        state_len: field(v, 6),
+        seq: field(v, 7) as u64,
     };
-    if h.vals_len < -1 || HEADER as i64 + h.vals_len.max(0) > v.len() as i64 {
+    let used = (HEADER as i64)
+        .checked_add(h.vals_len.max(0))
+        .and_then(|n| n.checked_add(h.state_len));
+    if h.vals_len < -1 || h.state_len < 0 || used.is_none_or(|n| n > v.len() as i64) {
         return None;
     }
     Some(h)
 }
 
-/// The stored size of a row.
+/// The bytes a row uses.
 fn encoded_len(vals: Option<&[u8]>, state: &[u8]) -> usize {
     HEADER + vals.map_or(0, <[u8]>::len) + state.len()
 }
 
-/// Write a row into `out`, exactly `encoded_len(vals, state)` bytes.
+/// The space a row written anew gets: what it uses and a quarter more (at least 32 bytes),
+/// so that the next versions of the row, a little longer as its state grows, are written
+/// over it in place (`write_in_place`) rather than into a copy of its page.
+fn padded(len: usize) -> usize {
+    (len + (len / 4).max(32) + 15) & !15
+}
+
+/// Write a row but its `seq` into `out` (`encoded_len(vals, state)` bytes or more; any
+/// rest is left as it was).
 fn encode_into(h: &Header, vals: Option<&[u8]>, state: &[u8], out: &mut [u8]) {
     let fields = [
         h.version,
@@ -195,6 +239,7 @@ fn encode_into(h: &Header, vals: Option<&[u8]>, state: &[u8], out: &mut [u8]) {
         h.valid_until,
         h.state_version,
         vals.map_or(-1i64, |v| v.len() as i64),
+        state.len() as i64,
     ];
     for (i, x) in fields.iter().enumerate() {
         out[i * 8..i * 8 + 8].copy_from_slice(&x.to_le_bytes());
@@ -207,6 +252,38 @@ fn encode_into(h: &Header, vals: Option<&[u8]>, state: &[u8], out: &mut [u8]) {
     out[at..at + state.len()].copy_from_slice(state);
 }
 
+/// The `seq` of the row at `row`, read as it may be changing (another process may be
+/// rewriting the row in place).
+///
+/// # Safety
+/// `row` points at a row of at least `HEADER` bytes.
+unsafe fn load_seq(row: *const u8) -> u64 {
+    u64::from_le_bytes(ptr::read_volatile(row.add(SEQ_AT) as *const [u8; 8]))
+}
+
+/// # Safety
+/// `row` points at a writable row of at least `HEADER` bytes.
+unsafe fn store_seq(row: *mut u8, seq: u64) {
+    ptr::write_volatile(row.add(SEQ_AT) as *mut [u8; 8], seq.to_le_bytes());
+}
+
+/// Rewrite a stored row where it lies in the map (`MDB_WRITEMAP`) inside a seqlock: `seq`
+/// made odd, the row written, `seq` made even and higher. A reader that finds `seq` odd, or
+/// changed once it has copied the row, copies it again (`LmdbFile::get`).
+///
+/// # Safety
+/// `row` points at the stored value, `cap` bytes, writable through the map; this process
+/// holds the file's write transaction (so no other writer touches the row); and
+/// `encoded_len(vals, state) <= cap`.
+unsafe fn write_in_place(row: *mut u8, cap: usize, old_seq: u64, h: &Header, vals: Option<&[u8]>, state: &[u8]) {
+    let writing = old_seq | 1;
+    store_seq(row, writing);
+    fence(Ordering::SeqCst);
+    encode_into(h, vals, state, std::slice::from_raw_parts_mut(row, cap));
+    fence(Ordering::SeqCst);
+    store_seq(row, writing.wrapping_add(1));
+}
+
 struct Env {
     env: *mut MdbEnv,
     dbi: c_uint,
@@ -217,6 +294,9 @@ struct Env {
     broken: Option<String>,
     /// The map grew but its disk blocks could not be allocated: no write until they are.
     unreserved: bool,
+    /// Rows written since opened: (over the stored row, in place; moved to a new place,
+    /// grown past their room; new).
+    counts: (u64, u64, u64),
 }
 
 // SAFETY: the environment is opened with MDB_NOTLS and used only under the Mutex below;
@@ -341,6 +421,73 @@ impl Env {
         }
     }
 
+    /// Refuse a file of another row layout (`FORMAT_KEY`); mark an empty one (a writer).
+    fn check_layout(&mut self, readonly: bool) -> Result<(), String> {
+        let txn = self.begin(if readonly { MDB_RDONLY } else { 0 })?;
+        let mut k = FORMAT_KEY.to_vec();
+        let outcome = (|| -> Result<bool, String> {
+            if let Some(found) = get(txn, self.dbi, &mut k)? {
+                if found == FORMAT {
+                    return Ok(false);
+                }
+                return Err(format!(
+                    "its rows are in layout {}, and this streamfeat reads layout {}",
+                    String::from_utf8_lossy(found),
+                    String::from_utf8_lossy(FORMAT)
+                ));
+            }
+            let mut stat = MdbStat {
+                psize: 0,
+                depth: 0,
+                branch_pages: 0,
+                leaf_pages: 0,
+                overflow_pages: 0,
+                entries: 0,
+            };
+            // SAFETY: txn is live; stat is a plain out struct.
+            check(unsafe { mdb_stat(txn, self.dbi, &mut stat) }, "reading the store's size")?;
+            if stat.entries > 0 {
+                return Err(format!(
+                    "its rows are in layout 1 (written by an earlier streamfeat), and this streamfeat \
+                     reads layout {}",
+                    String::from_utf8_lossy(FORMAT)
+                ));
+            }
+            if readonly {
+                return Ok(false);
+            }
+            let mut kv = MdbVal {
+                size: k.len(),
+                data: k.as_mut_ptr().cast(),
+            };
+            let mut vv = MdbVal {
+                size: FORMAT.len(),
+                data: FORMAT.as_ptr() as *mut c_void,
+            };
+            // SAFETY: txn is a live write transaction; both buffers outlive the call.
+            check(unsafe { mdb_put(txn, self.dbi, &mut kv, &mut vv, 0) }, "marking the row layout")?;
+            Ok(true)
+        })();
+        match outcome {
+            // SAFETY: txn is live; commit frees it.
+            Ok(true) => check(unsafe { mdb_txn_commit(txn) }, "marking the row layout"),
+            Ok(false) => {
+                // SAFETY: txn is live; abort frees it.
+                unsafe { mdb_txn_abort(txn) };
+                Ok(())
+            }
+            Err(e) => {
+                // SAFETY: as above.
+                unsafe { mdb_txn_abort(txn) };
+                Err(format!(
+                    "{e}: rebuild it — remove it (and its -lock file) with the state directory beside it \
+                     and bootstrap both again (`streamfeat backfill FEATURES.py --bootstrap-servers ... \
+                     --state-dir DIR`), or run the flow on a new --state-dir"
+                ))
+            }
+        }
+    }
+
     /// One write transaction over the batch; `Err(None)` when the map is full.
     fn try_write(
         &mut self,
@@ -368,7 +515,7 @@ impl Env {
     }
 
     fn apply(
-        &self,
+        &mut self,
         txn: *mut MdbTxn,
         upserts: &[UpsertRef<'_>],
         updates: &[UpdateRef<'_>],
@@ -376,70 +523,105 @@ impl Env {
         let mut changed = 0;
         let mut k = Vec::new();
         let mut old_state = Vec::new();
-        // Reserve the row's space in the map and write it there: one copy of each row.
-        let put = |k: &mut Vec<u8>,
-                   h: &Header,
-                   vals: Option<&[u8]>,
-                   state: &[u8]|
+        let (dbi, writemap) = (self.dbi, self.writemap);
+        let counts = &mut self.counts;
+        // Write the row over the stored one when it fits there (with MDB_WRITEMAP), else
+        // reserve room for it (padded) in the map and write it there: one copy of each row.
+        let mut write = |k: &mut Vec<u8>,
+                         old: Option<(&[u8], u64)>,
+                         h: &Header,
+                         vals: Option<&[u8]>,
+                         state: &[u8]|
          -> Result<(), Option<String>> {
             let len = encoded_len(vals, state);
+            if let Some((old, seq)) = old {
+                if writemap && len <= old.len() {
+                    // SAFETY: with MDB_WRITEMAP the map is writable and `old` lies in it
+                    // (a page of this transaction or the last committed one); this
+                    // transaction holds the writer's lock; the row fits.
+                    unsafe { write_in_place(old.as_ptr() as *mut u8, old.len(), seq, h, vals, state) };
+                    counts.0 += 1;
+                    return Ok(());
+                }
+            }
+            let cap = padded(len);
             let mut kv = MdbVal {
                 size: k.len(),
                 data: k.as_mut_ptr().cast(),
             };
             let mut vv = MdbVal {
-                size: len,
+                size: cap,
                 data: ptr::null_mut(),
             };
             // SAFETY: txn is a live write transaction; the key buffer outlives the call.
-            let rc = unsafe { mdb_put(txn, self.dbi, &mut kv, &mut vv, MDB_RESERVE) };
+            let rc = unsafe { mdb_put(txn, dbi, &mut kv, &mut vv, MDB_RESERVE) };
             if rc == MDB_MAP_FULL {
                 return Err(None);
             }
             check(rc, "writing a row").map_err(Some)?;
-            // SAFETY: on success LMDB reserved `len` writable bytes at vv.data in this
+            // SAFETY: on success LMDB reserved `cap` writable bytes at vv.data in this
             // transaction's page, valid until the next operation on it.
-            let out = unsafe { std::slice::from_raw_parts_mut(vv.data as *mut u8, len) };
+            let out = unsafe { std::slice::from_raw_parts_mut(vv.data as *mut u8, cap) };
             encode_into(h, vals, state, out);
+            // A new place: readers of the old one are not disturbed; `seq` goes on rising.
+            let seq = old.map_or(0, |(_, seq)| (seq | 1).wrapping_add(1));
+            out[SEQ_AT..HEADER].copy_from_slice(&seq.to_le_bytes());
+            if old.is_some() {
+                counts.1 += 1;
+            } else {
+                counts.2 += 1;
+            }
             Ok(())
         };
         for &(view, fp, entity, state, version, event_time, vals, from, until) in upserts {
             key_into(view, fp, entity, &mut k);
-            let write = match get(txn, self.dbi, &mut k).map_err(Some)? {
-                None => true,
+            let old = match get(txn, dbi, &mut k).map_err(Some)? {
+                None => None,
                 Some(old) => {
                     let h = read_header(old).ok_or_else(|| Some(damaged(&k)))?;
-                    version > h.version
-                        || (version == h.version && h.state_version != NO_STATE_VERSION)
+                    // A row left half written (odd seq: its writer died in the middle) is
+                    // written again whatever its version says.
+                    let torn = h.seq & 1 == 1;
+                    if !(torn
+                        || version > h.version
+                        || (version == h.version && h.state_version != NO_STATE_VERSION))
+                    {
+                        continue;
+                    }
+                    Some((old, h.seq))
                 }
             };
-            if write {
-                let h = Header {
-                    version,
-                    event_time,
-                    valid_from: from,
-                    valid_until: until,
-                    state_version: NO_STATE_VERSION,
-                    vals_len: 0,
-                };
-                put(&mut k, &h, vals, state)?;
-                changed += 1;
-            }
+            let h = Header {
+                version,
+                event_time,
+                valid_from: from,
+                valid_until: until,
+                state_version: NO_STATE_VERSION,
+                vals_len: 0,
+                state_len: 0,
+                seq: 0,
+            };
+            write(&mut k, old, &h, vals, state)?;
+            changed += 1;
         }
         for &(version, event_time, vals, from, until, view, fp, entity) in updates {
             key_into(view, fp, entity, &mut k);
-            let Some(old) = get(txn, self.dbi, &mut k).map_err(Some)? else {
+            let Some(old) = get(txn, dbi, &mut k).map_err(Some)? else {
                 continue;
             };
             let h = read_header(old).ok_or_else(|| Some(damaged(&k)))?;
-            if !(h.version < version
-                || (h.version == version && h.state_version != NO_STATE_VERSION))
+            // A half-written row's state cannot be kept: its full row follows (the runtime
+            // writes one at its next commit for each entity it published values-only).
+            if h.seq & 1 == 1
+                || !(h.version < version
+                    || (h.version == version && h.state_version != NO_STATE_VERSION))
             {
                 continue;
             }
             let state_start = HEADER + h.vals_len.max(0) as usize;
             old_state.clear();
-            old_state.extend_from_slice(&old[state_start..]); // the put below rewrites its page
+            // Copied out: the row is written over (in place, or its page copied).
+            old_state.extend_from_slice(&old[state_start..state_start + h.state_len as usize]);
             let new = Header {
                 version,
                 event_time,
@@ -451,8 +633,10 @@ impl Env {
                     h.state_version
                 },
                 vals_len: 0,
+                state_len: 0,
+                seq: 0,
             };
-            put(&mut k, &new, Some(vals), &old_state)?;
+            write(&mut k, Some((old, h.seq)), &new, Some(vals), &old_state)?;
             changed += 1;
         }
         Ok(changed)
@@ -575,6 +759,48 @@ fn get<'t>(txn: *mut MdbTxn, dbi: c_uint, k: &mut [u8]) -> Result<Option<&'t [u8
     }))
 }
 
+/// How long a reader waits for a row that a writer is rewriting in place before it calls
+/// the row half written for good (its writer died in the middle): a writer takes about a
+/// microsecond, but a busy machine may pause it for a while.
+const TORN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Copy the row at `v` (which a writer of another process may be rewriting in place)
+/// into `copy` as one consistent version of it — `seq` even and the same before and after
+/// the copy — and read its header; `Ok(None)`: a damaged row; `Err(())`: the row stayed
+/// half written for `TORN_WAIT`.
+fn consistent_copy(v: &[u8], copy: &mut Vec<u8>) -> Result<Option<Header>, ()> {
+    if v.len() < HEADER {
+        return Ok(None);
+    }
+    let mut started: Option<std::time::Instant> = None;
+    let mut tries = 0u32;
+    loop {
+        // SAFETY: `v` is a stored row of at least HEADER bytes, valid for the transaction.
+        let before = unsafe { load_seq(v.as_ptr()) };
+        if before & 1 == 0 {
+            fence(Ordering::SeqCst);
+            copy.clear();
+            // SAFETY: as above; a volatile-free copy is fine: it is checked by `seq` below.
+            copy.extend_from_slice(unsafe { std::slice::from_raw_parts(v.as_ptr(), v.len()) });
+            fence(Ordering::SeqCst);
+            // SAFETY: as above.
+            if unsafe { load_seq(v.as_ptr()) } == before {
+                return Ok(read_header(copy));
+            }
+        }
+        tries += 1;
+        if tries < 64 {
+            std::thread::yield_now();
+            continue;
+        }
+        let since = *started.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() > TORN_WAIT {
+            return Err(());
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+}
+
 /// One LMDB environment (a file and its `-lock` file) of the embedded online store.
 /// Open one per file per process: LMDB's locks are per process.
 #[pyclass(frozen)]
@@ -649,6 +875,7 @@ impl LmdbFile {
                 writemap,
                 broken: None,
                 unreserved: false,
+                counts: (0, 0, 0),
             };
             let opened = e
                 .begin(if readonly { MDB_RDONLY } else { 0 })
@@ -660,7 +887,10 @@ impl LmdbFile {
                     }
                     check(mdb_txn_commit(txn), "opening the main database")
                 });
-            if let Err(msg) = opened.and_then(|()| e.reserve()) {
+            if let Err(msg) = opened
+                .and_then(|()| e.reserve())
+                .and_then(|()| e.check_layout(readonly))
+            {
                 if e.broken.is_none() {
                     mdb_env_close(env);
                 }
@@ -737,6 +967,7 @@ impl LmdbFile {
         let txn = env.begin(MDB_RDONLY).map_err(LmdbError::new_err)?;
         let mut out = Vec::with_capacity(entities.len());
         let mut result = Ok(());
+        let mut copy = Vec::new();
         for entity in &entities {
             let mut k = key(view, fingerprint, entity);
             let found = match get(txn, env.dbi, &mut k) {
@@ -750,14 +981,26 @@ impl LmdbFile {
                 out.push(None);
                 continue;
             };
-            let Some(h) = read_header(v) else {
-                result = Err(damaged(&k));
-                break;
+            let h = match consistent_copy(v, &mut copy) {
+                Ok(Some(h)) => h,
+                Ok(None) => {
+                    result = Err(damaged(&k));
+                    break;
+                }
+                Err(()) => {
+                    result = Err(format!(
+                        "the stored row of {:?} stays half written: its writer stopped in the \
+                         middle of writing it (the flow writes it again when it restarts)",
+                        String::from_utf8_lossy(&k)
+                    ));
+                    break;
+                }
             };
             let vals_end = HEADER + h.vals_len.max(0) as usize;
+            let state_end = vals_end + h.state_len as usize;
             let covered = h.vals_len >= 0 && h.valid_from <= at && at < h.valid_until;
-            let state = (!covered).then(|| PyBytes::new(py, &v[vals_end..]));
-            let vals = (h.vals_len >= 0).then(|| PyBytes::new(py, &v[HEADER..vals_end]));
+            let state = (!covered).then(|| PyBytes::new(py, &copy[vals_end..state_end]));
+            let vals = (h.vals_len >= 0).then(|| PyBytes::new(py, &copy[HEADER..vals_end]));
             let state_version = (h.state_version != NO_STATE_VERSION).then_some(h.state_version);
             out.push(Some((
                 state,
@@ -773,6 +1016,16 @@ impl LmdbFile {
         unsafe { mdb_txn_abort(txn) };
         result.map_err(LmdbError::new_err)?;
         Ok(out)
+    }
+
+    /// Rows written since the file was opened in this process: (over the stored row, in
+    /// place; moved, grown past their room; new).
+    fn write_counts(&self) -> PyResult<(u64, u64, u64)> {
+        let guard = self.env.lock().unwrap_or_else(|e| e.into_inner());
+        let env = guard
+            .as_ref()
+            .ok_or_else(|| LmdbError::new_err("the store is closed"))?;
+        Ok(env.counts)
     }
 
     /// Close the environment; later calls raise.

@@ -295,8 +295,8 @@ def test_a_map_that_cannot_grow_is_a_clear_error_every_time_after(tmp_path: Path
 
 @pytest.mark.parametrize("native", [True, False], ids=["native-writer", "py-lmdb-writer"])
 def test_rows_replaced_in_place_keep_every_byte_whatever_their_sizes(tmp_path: Path, native: bool) -> None:
-    """The native writer replaces a found row where its cursor stands (``MDB_CURRENT``):
-    rows growing past a page (overflow pages), shrinking back, keeping their size, and
+    """The native writer writes a row over the stored one when it fits in its room, else
+    anew: rows growing past a page (overflow pages), shrinking back, keeping their size, and
     values-only writes over each, checked against what was written."""
     rng = random.Random(35)
     entities = [f"u{i}" for i in range(40)]
@@ -330,3 +330,127 @@ def test_rows_replaced_in_place_keep_every_byte_whatever_their_sizes(tmp_path: P
         assert (got.state, got.version, got.event_time) == (state, row_version, event_time), entity
         assert (None if got.cached is None else got.cached.values) == values, entity
         assert got.state_version == state_version, entity
+
+
+READER = """
+import sys, time
+from streamfeat.online import LmdbStore
+path, native, seconds = sys.argv[1], sys.argv[2] == "native", float(sys.argv[3])
+entities = [f"u{i}" for i in range(50)]
+reads = changes = 0
+seen = {}
+with LmdbStore(path, readonly=True, native=native) as store:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for entity, row in zip(entities, store.get_raw("user_txn", "0123456789abcdef", entities)):
+            if row is None:
+                continue
+            reads += 1
+            # every byte of a row tells its version: a row mixing two writes would show
+            want = row.version.to_bytes(4, "little") * (len(row.state) // 4)
+            assert row.state == want and row.event_time == row.version, (entity, row.version, len(row.state))
+            assert row.cached is not None and row.cached.values == str(row.version).encode() * 3, entity
+            changes += seen.get(entity) != row.version
+            seen[entity] = row.version
+print(reads, changes)
+"""
+
+
+@pytest.mark.parametrize("reader_native", [True, False], ids=["native-reader", "py-lmdb-reader"])
+def test_a_reader_never_sees_a_row_halfway_through_a_write_in_place(tmp_path: Path, reader_native: bool) -> None:
+    """Another process reads rows while this one rewrites them in place (and sometimes
+    grows them past their room): every row it reads is whole — one version throughout."""
+    path = tmp_path / "online.lmdb"
+    rng = random.Random(38)
+    sizes = {f"u{i}": 4 * rng.randrange(10, 400) for i in range(50)}
+    with LmdbStore(path) as store:
+        def write(version: int) -> None:
+            rows = {}
+            for entity, size in sizes.items():
+                size = sizes[entity] = max(4, size + 4 * rng.randrange(-3, 5))
+                rows[entity] = StoredEntity(version.to_bytes(4, "little") * (size // 4), version, version,
+                                            CachedValues(str(version).encode() * 3, 0, 1))
+            store.write(VIEW, FP, rows)
+
+        write(1)
+        reader = subprocess.Popen([sys.executable, "-c", READER, str(path), "native" if reader_native else "py", "3"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        version = 1
+        while reader.poll() is None:
+            version += 1
+            write(version)
+        out, err = reader.communicate()
+        counts = store.write_counts()
+    assert reader.returncode == 0, err
+    reads, changes = map(int, out.split())
+    assert reads > 1_000 and changes > 100, out  # it did read while rows changed
+    assert counts is not None
+    in_place, moved, new = counts
+    assert new == 50 and in_place > 10 * moved > 0, counts
+
+
+def test_rows_that_fit_are_written_in_place_and_others_move(tmp_path: Path) -> None:
+    with LmdbStore(tmp_path / "online.lmdb") as store:
+        store.write(VIEW, FP, {"a": StoredEntity(b"x" * 400, 1, 1), "b": StoredEntity(b"y" * 400, 1, 1)})
+        assert store.write_counts() == (0, 0, 2)
+        store.write(VIEW, FP, {"a": StoredEntity(b"x" * 450, 2, 2), "b": StoredEntity(b"y" * 2_000, 2, 2)})
+        assert store.write_counts() == (1, 1, 2)  # 450 bytes fit the room of 400 (a quarter more); 2,000 not
+        store.write(VIEW, FP, {"b": StoredEntity(b"z" * 10, 3, 3)})  # shrinking: in place
+        assert store.write_counts() == (2, 1, 2)
+        rows = store.get_raw(VIEW, FP, ["a", "b"])
+    assert [(r.state, r.version) for r in rows if r is not None] == [(b"x" * 450, 2), (b"z" * 10, 3)]
+    with LmdbStore(tmp_path / "py.lmdb", native=False) as store:
+        store.write(VIEW, FP, {"a": StoredEntity(b"x", 1, 1)})
+        assert store.write_counts() is None  # py-lmdb always writes through LMDB's copies
+
+
+def _raw_row(version: int, state: bytes, seq: int) -> bytes:
+    import struct
+
+    return struct.pack("<qqqqqqqQ", version, version, 0, 0, -(2**63), -1, len(state), seq) + state
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "py-lmdb"])
+def test_a_row_left_half_written_is_reported_and_written_again(tmp_path: Path, native: bool,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer killed in the middle of a write in place leaves the row's seq odd: readers
+    say so (after waiting for it), the next writer writes the row whatever its version, and
+    a values-only row leaves it for the full row that follows."""
+    import lmdb
+
+    from streamfeat.online import lmdb_store
+
+    monkeypatch.setattr(lmdb_store, "_TORN_WAIT_S", 0.2)
+    path = tmp_path / "online.lmdb"
+    with LmdbStore(path, native=native) as store:
+        store.write(VIEW, FP, {"a": StoredEntity(b"old", 5, 5)})
+    env = lmdb.open(str(path), subdir=False, lock=True)
+    with env.begin(write=True) as txn:  # what a writer killed halfway leaves: seq odd
+        txn.put(f"{VIEW}\0{FP}\0a".encode(), _raw_row(7, b"half", 3))
+    env.close()
+    with LmdbStore(path, native=native) as store:
+        with pytest.raises(OnlineStoreError, match="stays half written"):
+            store.get_raw(VIEW, FP, ["a"])
+        assert store.write(VIEW, FP, {"a": StoredEntity(None, 9, 9, CachedValues(b"{}", 0, 1))}) == 0
+        assert store.write(VIEW, FP, {"a": StoredEntity(b"replayed", 6, 6)}) == 1  # older than 7, written all the same
+        (found,) = store.get_raw(VIEW, FP, ["a"])
+    assert found is not None and (found.state, found.version) == (b"replayed", 6)
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "py-lmdb"])
+def test_a_file_of_the_earlier_row_layout_is_refused_with_how_to_rebuild_it(tmp_path: Path, native: bool) -> None:
+    import lmdb
+
+    path = tmp_path / "online.lmdb"
+    env = lmdb.open(str(path), subdir=False, lock=True)
+    with env.begin(write=True) as txn:  # layout 1: a 48-byte header, no layout key
+        txn.put(f"{VIEW}\0{FP}\0a".encode(), bytes(48) + b"state")
+    env.close()
+    for readonly in (False, True):
+        with pytest.raises(OnlineStoreError, match=r"layout 1 .*reads layout 2.*new --state-dir"):
+            LmdbStore(path, native=native, readonly=readonly)
+    empty = tmp_path / "empty.lmdb"
+    with LmdbStore(empty, native=not native):
+        pass  # a new file gets the layout key, and the other path reads it
+    with LmdbStore(empty, native=native, readonly=True) as store:
+        assert store.get_raw(VIEW, FP, ["a"]) == [None]
