@@ -393,6 +393,7 @@ class LmdbStore:
         """Rows this process wrote to the file since it opened it: (written over the stored
         row in place, moved to a new place having outgrown their room, new) — ``None`` on
         the ``py-lmdb`` path, which always writes through LMDB's page copies."""
+        self._check_open()
         if not self.accepts_packed_rows:
             return None
         counts: tuple[int, int, int] = self._file.write_counts()
