@@ -253,6 +253,10 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
         self._collector.after_batch()
         if self.batches % 100 == 1:
             self.metrics.state_size(self.state.size_on_disk())
+            store = self.online.store if isinstance(self.online, BackgroundWriter) else self.online
+            write_counts = getattr(store, "write_counts", None)  # the embedded store's native writer
+            if write_counts is not None and (counts := write_counts()) is not None:
+                self.metrics.online_rows_by_place(*counts)
         return [
             PartitionProgress(
                 self.partition,

@@ -43,6 +43,12 @@ ONLINE_PENDING = Gauge(
     "streamfeat_online_pending_rows",
     "Online rows handed to this process's background writer and not yet taken to be written",
 )
+ONLINE_ROWS_BY_PLACE = Gauge(
+    "streamfeat_online_rows_by_place",
+    "Rows this process wrote to the embedded online store since it opened it: over the stored row "
+    "(in_place), moved having outgrown their room (moved), or new",
+    ["place"],
+)
 BATCH_SECONDS = Histogram("streamfeat_batch_seconds", "Seconds to process one batch")
 
 
@@ -108,6 +114,12 @@ class RuntimeMetrics:
     def committed(self, offset: int | None) -> None:
         if offset is not None:
             self._committed.set(offset)
+
+    @staticmethod
+    def online_rows_by_place(in_place: int, moved: int, new: int) -> None:
+        """The embedded store's writer: rows written in place, moved, new (one writer per process)."""
+        for place, rows in (("in_place", in_place), ("moved", moved), ("new", new)):
+            ONLINE_ROWS_BY_PLACE.labels(place).set(rows)
 
     @staticmethod
     def online_pending(rows: int) -> None:

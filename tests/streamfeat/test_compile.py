@@ -146,7 +146,8 @@ def test_runtime_metrics_are_exported(kafka_bootstrap, tmp_path):  # noqa: F811
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     for name in ("streamfeat_records_total", "streamfeat_consumer_lag", "streamfeat_freshness_seconds",
                  "streamfeat_committed_offset", "streamfeat_dead_letters_total", "streamfeat_state_bytes",
-                 "streamfeat_batch_seconds", "streamfeat_online_pending_rows"):
+                 "streamfeat_batch_seconds", "streamfeat_online_pending_rows",
+                 'streamfeat_online_rows_by_place{place="new"}'):
         assert name in text, name
     assert f'streamfeat_dead_letters_total{{topic="{topic}"}} 1.0' in text
 

@@ -21,7 +21,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::ptr;
-use std::sync::atomic::{fence, Ordering};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 create_exception!(
@@ -658,7 +658,12 @@ impl LmdbFile {
             } else {
                 (u, (v + ROWS_PER_TXN).min(updates.len()))
             };
-            changed += env.write_growing(&upserts[u..ue], &updates[v..ve])?;
+            let written = env.write_growing(&upserts[u..ue], &updates[v..ve]);
+            let (in_place, moved, new) = env.counts;
+            for (slot, n) in self.counts.iter().zip([in_place, moved, new]) {
+                slot.store(n, Ordering::Relaxed);
+            }
+            changed += written?;
             (u, v) = (ue, ve);
         }
         Ok(changed)
@@ -806,6 +811,8 @@ fn consistent_copy(v: &[u8], copy: &mut Vec<u8>) -> Result<Option<Header>, ()> {
 #[pyclass(frozen)]
 struct LmdbFile {
     env: Mutex<Option<Env>>,
+    /// `Env::counts` as of the last write, readable without waiting for a write to end.
+    counts: [AtomicU64; 3],
 }
 
 #[pymethods]
@@ -898,6 +905,7 @@ impl LmdbFile {
             }
             Ok(Self {
                 env: Mutex::new(Some(e)),
+                counts: Default::default(),
             })
         }
     }
@@ -1020,12 +1028,10 @@ impl LmdbFile {
 
     /// Rows written since the file was opened in this process: (over the stored row, in
     /// place; moved, grown past their room; new).
-    fn write_counts(&self) -> PyResult<(u64, u64, u64)> {
-        let guard = self.env.lock().unwrap_or_else(|e| e.into_inner());
-        let env = guard
-            .as_ref()
-            .ok_or_else(|| LmdbError::new_err("the store is closed"))?;
-        Ok(env.counts)
+    /// Read without waiting for a write in progress (as of the last transaction).
+    fn write_counts(&self) -> (u64, u64, u64) {
+        let [a, b, c] = &self.counts;
+        (a.load(Ordering::Relaxed), b.load(Ordering::Relaxed), c.load(Ordering::Relaxed))
     }
 
     /// Close the environment; later calls raise.
