@@ -27,7 +27,9 @@ the cached values' length (-1: none), the state bytes' length, ``seq`` — then 
 then the state bytes, then room to spare.
 
 Rows rewritten in place: the native writer writes a row over the stored one when it fits
-there (a row written anew gets a quarter more room than it needs), instead of LMDB copying
+there (a row written anew gets a quarter more room than it needs; not with ``durable=True``,
+whose promise that a machine crash leaves each row's last committed version whole needs
+LMDB's page copies), instead of LMDB copying
 the row's whole 4 KiB page — about half of what an update of a random entity cost (stop 38,
 ``benchmarks/results/online_writer_s38/``). Readers in other processes may meet a row
 halfway through such a write, so ``seq`` works as a seqlock: odd while the row is written,

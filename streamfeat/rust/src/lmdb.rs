@@ -289,6 +289,10 @@ struct Env {
     dbi: c_uint,
     map_size: usize,
     writemap: bool,
+    /// Rows may be written over the stored ones (`write_in_place`): with MDB_WRITEMAP, and
+    /// not when `durable` — a machine crash must then leave each row's last committed version
+    /// whole, which LMDB's page copies guarantee and a row half flushed to disk would not.
+    in_place: bool,
     /// Why the map is unusable: LMDB unmaps it to resize it, and a failed resize leaves
     /// its address dangling, so no transaction may touch it again (nor may closing).
     broken: Option<String>,
@@ -523,7 +527,7 @@ impl Env {
         let mut changed = 0;
         let mut k = Vec::new();
         let mut old_state = Vec::new();
-        let (dbi, writemap) = (self.dbi, self.writemap);
+        let (dbi, in_place) = (self.dbi, self.in_place);
         let counts = &mut self.counts;
         // Write the row over the stored one when it fits there (with MDB_WRITEMAP), else
         // reserve room for it (padded) in the map and write it there: one copy of each row.
@@ -535,7 +539,7 @@ impl Env {
          -> Result<(), Option<String>> {
             let len = encoded_len(vals, state);
             if let Some((old, seq)) = old {
-                if writemap && len <= old.len() {
+                if in_place && len <= old.len() {
                     // SAFETY: with MDB_WRITEMAP the map is writable and `old` lies in it
                     // (a page of this transaction or the last committed one); this
                     // transaction holds the writer's lock; the row fits.
@@ -880,6 +884,7 @@ impl LmdbFile {
                 dbi: 0,
                 map_size,
                 writemap,
+                in_place: writemap && !durable,
                 broken: None,
                 unreserved: false,
                 counts: (0, 0, 0),

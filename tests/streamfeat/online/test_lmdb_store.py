@@ -402,6 +402,11 @@ def test_rows_that_fit_are_written_in_place_and_others_move(tmp_path: Path) -> N
     with LmdbStore(tmp_path / "py.lmdb", native=False) as store:
         store.write(VIEW, FP, {"a": StoredEntity(b"x", 1, 1)})
         assert store.write_counts() is None  # py-lmdb always writes through LMDB's copies
+    with LmdbStore(tmp_path / "durable.lmdb", durable=True) as store:  # a machine crash must leave rows whole
+        store.write(VIEW, FP, {"a": StoredEntity(b"x" * 400, 1, 1)})
+        store.write(VIEW, FP, {"a": StoredEntity(b"y" * 400, 2, 2)})
+        assert store.write_counts() == (0, 1, 1)
+        assert [r.state for r in store.get_raw(VIEW, FP, ["a"]) if r is not None] == [b"y" * 400]
 
 
 def _raw_row(version: int, state: bytes, seq: int) -> bytes:
