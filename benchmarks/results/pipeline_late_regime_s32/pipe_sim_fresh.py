@@ -5,6 +5,8 @@ state, the embedded online store behind one BackgroundWriter. Prints CPU seconds
 of the run and the peak RSS of the process (which holds the generated events too); since stop 34 also the
 CPU of the main thread (the pipelines' own, without the online writer's and RocksDB's threads).
 Usage (repository root): PYTHONPATH=. python3 pipe_sim_fresh.py EVENTS BATCH
+(Since stop 38 it also prints the embedded store's in-place/moved/new row counts;
+with `prof` as a third argument it profiles the main thread, from the start of quarter PROFQ+1 with PROFQ=1..3.)
 Env: CAP (cache per partition, default 25,000 = streamfeat run's 100,000 over 4 partitions), CI_MS,
 LSB (--large-state-bytes), LATE_SLEEP (pid to /tmp/late_go at 3/4 of the run, then sleep: attach perf),
 NOBLOOM=1: the state stores without their bloom filters (stop 33), WB=MiB: RocksDB's write buffer size,
@@ -66,7 +68,8 @@ clock = None if BACKLOG else PlannedClock()
 parts = [[] for _ in range(PARTS)]
 for i, k in enumerate(keys):
     parts[hash(k) % PARTS].append(i)
-writer = BackgroundWriter(open_online_store(None, work))
+online = open_online_store(None, work)
+writer = BackgroundWriter(online)
 clock_t = [0.0]
 pipes = []
 for p in range(PARTS):
@@ -82,11 +85,13 @@ if os.environ.get("FREEZE"):
     gc.collect(); gc.freeze()
 t0 = time.perf_counter(); c0 = time.process_time(); m0 = time.thread_time()
 prof = cProfile.Profile() if PROFILE else None
-if prof: prof.enable()
+if prof and not int(os.environ.get("PROFQ", "0")): prof.enable()
 quarter_cpu = []; q_next = EVENTS // 4; qc = time.process_time()
 while done < EVENTS:
     if done >= q_next:
         now_c = time.process_time(); quarter_cpu.append(now_c - qc); qc = now_c; q_next += EVENTS // 4
+        if PROFILE and len(quarter_cpu) == int(os.environ.get("PROFQ", "0")):
+            prof.enable()
         if len(quarter_cpu) == 3 and os.environ.get("LATE_SLEEP"):
             open("/tmp/late_go", "w").write(str(os.getpid())); time.sleep(float(os.environ["LATE_SLEEP"]))
     for p in range(PARTS):
@@ -108,4 +113,5 @@ wall = time.perf_counter()-t0; cpu = time.process_time()-c0; main_cpu = time.thr
 print(f"LSB {LSB} CAP {CAP} CI {CI} events {done} batch {BATCH}: wall {wall:.2f}s cpu {cpu:.2f}s -> {done/wall:,.0f} ev/s wall, {done/cpu:,.0f} ev/cpu-s; main thread cpu {main_cpu:.2f}s")
 if prof:
     s = pstats.Stats(prof); s.sort_stats("tottime").print_stats(25)
+print("online rows in place/moved/new:", online.write_counts() if hasattr(online, "write_counts") else "n/a")
 writer.close()
