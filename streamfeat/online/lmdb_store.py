@@ -182,11 +182,14 @@ class _PyLmdbFile:
                 old = txn.get(key)
                 seq = 0
                 if old is not None:
-                    h = _header(old, key)
-                    torn = h[7] & 1  # half written by a writer that died: written again
-                    if not (torn or version > h[0] or (version == h[0] and h[4] != _NO_STATE_VERSION)):
-                        continue
-                    seq = (h[7] | 1) + 1
+                    # A row half written by a writer that died (maybe in its header) is written again.
+                    old_seq = _torn_seq(old)
+                    if old_seq is None:
+                        h = _header(old, key)
+                        if not (version > h[0] or (version == h[0] and h[4] != _NO_STATE_VERSION)):
+                            continue
+                        old_seq = h[7]
+                    seq = (old_seq | 1) + 1
                 txn.put(key, _encode(version, event_time, valid_from, valid_until, _NO_STATE_VERSION, vals, state, seq))
                 changed += 1
             for version, event_time, vals, valid_from, valid_until, view, fp, entity in updates:
@@ -194,9 +197,11 @@ class _PyLmdbFile:
                 old = txn.get(key)
                 if old is None:
                     continue
+                if _torn_seq(old) is not None:
+                    continue  # half written: its full row follows
                 h = _header(old, key)
-                if h[7] & 1 or not (h[0] < version or (h[0] == version and h[4] != _NO_STATE_VERSION)):
-                    continue  # half written (its full row follows), or not newer
+                if not (h[0] < version or (h[0] == version and h[4] != _NO_STATE_VERSION)):
+                    continue
                 state_start = _HEADER.size + max(h[5], 0)
                 state = bytes(old[state_start : state_start + h[6]])
                 state_version = h[0] if h[4] == _NO_STATE_VERSION else h[4]
@@ -257,6 +262,14 @@ def _consistent_get(txn: Any, key: bytes) -> bytes | None:
         time.sleep(0.0002)
         value = again
     return value
+
+
+def _torn_seq(value: bytes) -> int | None:
+    """The odd ``seq`` of a row left half written (read before the rest of its header), or None."""
+    if len(value) < _HEADER.size:
+        return None
+    seq: int = _SEQ.unpack_from(value, _SEQ_AT)[0]
+    return seq if seq & 1 else None
 
 
 def _header(value: bytes, key: bytes) -> tuple[int, int, int, int, int, int, int, int]:

@@ -217,6 +217,13 @@ fn read_header(v: &[u8]) -> Option<Header> {
     Some(h)
 }
 
+/// The odd `seq` of a row left half written by a writer that died in the middle of it
+/// (read before the rest of its header, which may be half written too), or `None`.
+fn torn_seq(v: &[u8]) -> Option<u64> {
+    let seq = (v.len() >= HEADER).then(|| field(v, 7) as u64)?;
+    (seq & 1 == 1).then_some(seq)
+}
+
 /// The bytes a row uses.
 fn encoded_len(vals: Option<&[u8]>, state: &[u8]) -> usize {
     HEADER + vals.map_or(0, <[u8]>::len) + state.len()
@@ -581,19 +588,20 @@ impl Env {
             key_into(view, fp, entity, &mut k);
             let old = match get(txn, dbi, &mut k).map_err(Some)? {
                 None => None,
-                Some(old) => {
-                    let h = read_header(old).ok_or_else(|| Some(damaged(&k)))?;
-                    // A row left half written (odd seq: its writer died in the middle) is
-                    // written again whatever its version says.
-                    let torn = h.seq & 1 == 1;
-                    if !(torn
-                        || version > h.version
-                        || (version == h.version && h.state_version != NO_STATE_VERSION))
-                    {
-                        continue;
+                // A row left half written (odd seq: its writer died in the middle, maybe
+                // within its header) is written again whatever its header says.
+                Some(old) => match torn_seq(old) {
+                    Some(seq) => Some((old, seq)),
+                    None => {
+                        let h = read_header(old).ok_or_else(|| Some(damaged(&k)))?;
+                        if !(version > h.version
+                            || (version == h.version && h.state_version != NO_STATE_VERSION))
+                        {
+                            continue;
+                        }
+                        Some((old, h.seq))
                     }
-                    Some((old, h.seq))
-                }
+                },
             };
             let h = Header {
                 version,
@@ -613,11 +621,13 @@ impl Env {
             let Some(old) = get(txn, dbi, &mut k).map_err(Some)? else {
                 continue;
             };
-            let h = read_header(old).ok_or_else(|| Some(damaged(&k)))?;
             // A half-written row's state cannot be kept: its full row follows (the runtime
             // writes one at its next commit for each entity it published values-only).
-            if h.seq & 1 == 1
-                || !(h.version < version
+            if torn_seq(old).is_some() {
+                continue;
+            }
+            let h = read_header(old).ok_or_else(|| Some(damaged(&k)))?;
+            if !(h.version < version
                     || (h.version == version && h.state_version != NO_STATE_VERSION))
             {
                 continue;
