@@ -1,0 +1,153 @@
+"""Stop 39: ../pipeline_late_regime_s32/pipe_sim_fresh.py with what this stop needed to see where the
+late run's extra CPU goes. Usage and environment as there, and:
+- prints, at each quarter's end, the state bytes encoded so far for the online rows (`ENC`: rows, rows
+  values-only, bytes, rows and bytes of states >= 2 KiB) and each thread's CPU seconds so far;
+- with `prof`, PROFQ=N profiles quarter N+1 only (the original profiles from quarter N+1 to the end);
+- GOAT=F: at F of the events, writes the pid to /tmp/q_go and sleeps 0.5 s (attach `perf record -t PID`).
+Run from the repository root: PYTHONPATH=. python3 benchmarks/results/pipeline_s39_growth/pipe_sim_quarters.py 4000000 2000
+"""
+"""The flow's per-partition pipeline without Kafka in the freshness benchmark's regime: 4M W1 events
+(recent event times) arriving at their planned send times at 134,000 events/s, the pipelines' clock at the
+planned arrival of the last record handed over, 4 partitions taking turns BATCH records at a time, RocksDB
+state, the embedded online store behind one BackgroundWriter. Prints CPU seconds (all threads) per quarter
+of the run and the peak RSS of the process (which holds the generated events too); since stop 34 also the
+CPU of the main thread (the pipelines' own, without the online writer's and RocksDB's threads).
+Usage (repository root): PYTHONPATH=. python3 pipe_sim_fresh.py EVENTS BATCH
+(Since stop 38 it also prints the embedded store's in-place/moved/new row counts;
+with `prof` as a third argument it profiles the main thread, from the start of quarter PROFQ+1 with PROFQ=1..3.)
+Env: CAP (cache per partition, default 25,000 = streamfeat run's 100,000 over 4 partitions), CI_MS,
+LSB (--large-state-bytes), LATE_SLEEP (pid to /tmp/late_go at 3/4 of the run, then sleep: attach perf),
+NOBLOOM=1: the state stores without their bloom filters (stop 33), WB=MiB: RocksDB's write buffer size,
+COMP=snappy|lz4|none: the table files' compression,
+FREEZE=1: freeze the objects of the set-up out of the cyclic collector's way before the run,
+REGIME=backlog: the records carry W1's own arrival times instead (moved, with the event times, a day or two
+before now) and values are published as of the wall clock, as a flow catching up on a backlog does."""
+import sys, time, json, cProfile, pstats, shutil, itertools
+from pathlib import Path
+import orjson
+from benchmarks.streaming import recent, _compact
+from streamfeat.workload import W1, generate
+from streamfeat.examples.transactions import user_txn
+from streamfeat.pipeline import FeaturePipeline
+ENC = {"rows": 0, "vo": 0, "bytes": 0, "big": 0, "bigbytes": 0}
+_orig_pr = FeaturePipeline._packed_rows
+def _pr(self, runtime, entities, published):
+    packed, data, values_only, large_at = published
+    ENC["rows"] += len(entities); ENC["vo"] += len(values_only)
+    for d in data:
+        if d is not None:
+            ENC["bytes"] += len(d)
+            if len(d) >= 2048: ENC["big"] += 1; ENC["bigbytes"] += len(d)
+    return _orig_pr(self, runtime, entities, published)
+FeaturePipeline._packed_rows = _pr
+from streamfeat.state import RocksDBStateStore
+import os
+import rocksdict
+if os.environ.get("NOBLOOM") or os.environ.get("WB") or os.environ.get("COMP"):
+    _Options, _Rdict = rocksdict.Options, rocksdict.Rdict
+    _FILTERS = ("set_memtable_prefix_bloom_ratio", "set_memtable_whole_key_filtering", "set_block_based_table_factory")
+    class _Proxy:  # the store's options, minus what NOBLOOM drops
+        def __init__(self, *args, **kwargs):
+            self.options = _Options(*args, **kwargs)
+            if os.environ.get("WB"):
+                self.options.set_write_buffer_size(int(os.environ["WB"]) << 20)
+            if os.environ.get("COMP"):
+                self.options.set_compression_type(getattr(rocksdict.DBCompressionType, os.environ["COMP"])())
+        def __getattr__(self, name):
+            if os.environ.get("NOBLOOM") and name in _FILTERS:
+                return lambda *args: None
+            return getattr(self.options, name)
+    rocksdict.Options = _Proxy
+    rocksdict.Rdict = lambda path, options=None, *a, **k: _Rdict(path, getattr(options, "options", options), *a, **k)
+from streamfeat.online import BackgroundWriter, open_online_store
+
+EVENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000
+BATCH = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
+PROFILE = len(sys.argv) > 3 and sys.argv[3] == "prof"
+PARTS = 4
+import os
+CAP = int(os.environ.get("CAP", 25000)); CI = int(os.environ.get("CI_MS", 1000)); LSB = int(os.environ.get("LSB", 16384))
+work = Path("/tmp/streamfeat-pipe-sim"); shutil.rmtree(work, ignore_errors=True); work.mkdir(parents=True)
+b = generate(recent(W1, EVENTS), limit=EVENTS)
+keys = b.user_ids()
+import numpy as np
+BACKLOG = os.environ.get("REGIME", "fresh") == "backlog"
+now0 = int(time.time() * 1000)
+planned = (now0 + np.arange(EVENTS) * (1000.0 / 134000)).astype(np.int64).tolist()
+if BACKLOG:
+    vals = [_compact(orjson.dumps(r)) for r in b.records()]
+    stamps = b.arrival.tolist()
+else:
+    vals = [_compact(orjson.dumps({**r, "arrival": a})) for r, a in zip(b.records(), planned)]
+    stamps = planned
+class PlannedClock:  # the pipeline's clock: the planned arrival of the last record handed to it
+    now = now0
+    def now_ms(self): return self.now
+clock = None if BACKLOG else PlannedClock()
+parts = [[] for _ in range(PARTS)]
+for i, k in enumerate(keys):
+    parts[hash(k) % PARTS].append(i)
+online = open_online_store(None, work)
+writer = BackgroundWriter(online)
+clock_t = [0.0]
+pipes = []
+for p in range(PARTS):
+    st = RocksDBStateStore(work / f"t-{p}")
+    pipes.append(FeaturePipeline([user_txn], state_store=st, online_store=writer, cache_capacity=CAP,
+                                 commit_interval_ms=CI, large_state_bytes=LSB, clock=clock, monotonic=lambda: clock_t[0]))
+# per partition, batches of BATCH; simulated time advances so that 1 s = 134k events overall
+pos = [0]*PARTS
+offs = [0]*PARTS
+done = 0
+import gc
+if os.environ.get("FREEZE"):
+    gc.collect(); gc.freeze()
+t0 = time.perf_counter(); c0 = time.process_time(); m0 = time.thread_time()
+prof = cProfile.Profile() if PROFILE else None
+if prof and not int(os.environ.get("PROFQ", "0")): prof.enable()
+quarter_cpu = []; q_next = EVENTS // 4; qc = time.process_time()
+_went = False
+while done < EVENTS:
+    if done >= q_next:
+        now_c = time.process_time(); quarter_cpu.append(now_c - qc); qc = now_c; q_next += EVENTS // 4
+        if PROFILE and len(quarter_cpu) == int(os.environ.get("PROFQ", "0")):
+            prof.enable()
+        if PROFILE and len(quarter_cpu) == int(os.environ.get("PROFQ", "0")) + 1:
+            prof.disable()
+        import glob as _g
+        _th = {}
+        for _t in _g.glob(f"/proc/{os.getpid()}/task/*"):
+            _f = open(_t + "/stat").read().rsplit(")", 1)[1].split(); _th[open(_t + "/comm").read().strip() + _t.rsplit("/",1)[1]] = (int(_f[11]) + int(_f[12])) / 100
+        print("ENC", dict(ENC)); print("threads at quarter", len(quarter_cpu), {k: v for k, v in _th.items() if v > 0.1}, flush=True)
+        if len(quarter_cpu) == 3 and os.environ.get("LATE_SLEEP"):
+            open("/tmp/late_go", "w").write(str(os.getpid())); time.sleep(float(os.environ["LATE_SLEEP"]))
+    if os.environ.get("GOAT") and not _went and done >= EVENTS * float(os.environ["GOAT"]):
+        _went = True; open("/tmp/q_go", "w").write(str(os.getpid())); time.sleep(0.5)
+    for p in range(PARTS):
+        idx = parts[p][pos[p]:pos[p]+BATCH]
+        if not idx: continue
+        pos[p] += len(idx)
+        if clock is not None:
+            clock.now = max(clock.now, planned[idx[-1]])
+        pipes[p].process("transactions", p, range(offs[p], offs[p]+len(idx)), [vals[i] for i in idx], [stamps[i] for i in idx])
+        offs[p] += len(idx)
+        done += len(idx)
+        clock_t[0] = done / 134_000
+if prof: prof.disable()
+for p in pipes: p.commit(final=True)
+quarter_cpu.append(time.process_time() - qc)
+import resource
+print("cpu s per quarter (all threads):", [round(x, 2) for x in quarter_cpu], "peak rss MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+wall = time.perf_counter()-t0; cpu = time.process_time()-c0; main_cpu = time.thread_time()-m0
+print(f"LSB {LSB} CAP {CAP} CI {CI} events {done} batch {BATCH}: wall {wall:.2f}s cpu {cpu:.2f}s -> {done/wall:,.0f} ev/s wall, {done/cpu:,.0f} ev/cpu-s; main thread cpu {main_cpu:.2f}s")
+if prof:
+    s = pstats.Stats(prof); s.sort_stats("tottime").print_stats(25)
+print("online rows in place/moved/new:", online.write_counts() if hasattr(online, "write_counts") else "n/a")
+import glob
+for t in sorted(glob.glob(f"/proc/{os.getpid()}/task/*")):
+    try:
+        name=open(t+"/comm").read().strip(); f=open(t+"/stat").read().rsplit(")",1)[1].split()
+        cpu=(int(f[11])+int(f[12]))/os.sysconf("SC_CLK_TCK")
+        if cpu>0.2: print("thread", name, round(cpu,2), "s (utime+stime) stime", int(f[12])/100)
+    except OSError: pass
+writer.close()
