@@ -13,7 +13,11 @@ NOBLOOM=1: the state stores without their bloom filters (stop 33), WB=MiB: Rocks
 COMP=snappy|lz4|none: the table files' compression,
 FREEZE=1: freeze the objects of the set-up out of the cyclic collector's way before the run,
 REGIME=backlog: the records carry W1's own arrival times instead (moved, with the event times, a day or two
-before now) and values are published as of the wall clock, as a flow catching up on a backlog does."""
+before now) and values are published as of the wall clock, as a flow catching up on a backlog does.
+Since stop 39 (../pipeline_s39_growth/): QUARTERS=1 prints at each quarter's end the state bytes encoded so far
+for the online rows (rows, rows values-only, bytes, rows and bytes of states >= 2 KiB) and each thread's CPU
+seconds so far; PROFQ_ONLY=1 with `prof` profiles quarter PROFQ+1 only; GOAT=F writes the pid to /tmp/q_go at
+F of the events and sleeps 0.5 s (attach `perf record -t PID`)."""
 import sys, time, json, cProfile, pstats, shutil, itertools
 from pathlib import Path
 import orjson
@@ -41,6 +45,24 @@ if os.environ.get("NOBLOOM") or os.environ.get("WB") or os.environ.get("COMP"):
     rocksdict.Options = _Proxy
     rocksdict.Rdict = lambda path, options=None, *a, **k: _Rdict(path, getattr(options, "options", options), *a, **k)
 from streamfeat.online import BackgroundWriter, open_online_store
+ENC = {"rows": 0, "values_only": 0, "bytes": 0, "rows_2k": 0, "bytes_2k": 0}  # QUARTERS=1
+if os.environ.get("QUARTERS"):
+    _packed_rows = FeaturePipeline._packed_rows
+    def _counted(self, runtime, entities, published):
+        _, data, values_only, _ = published
+        ENC["rows"] += len(entities); ENC["values_only"] += len(values_only)
+        for d in data:
+            if d is not None:
+                ENC["bytes"] += len(d)
+                if len(d) >= 2048: ENC["rows_2k"] += 1; ENC["bytes_2k"] += len(d)
+        return _packed_rows(self, runtime, entities, published)
+    FeaturePipeline._packed_rows = _counted
+def thread_cpu():
+    cpu = {}
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        cpu[f"{(task / 'comm').read_text().strip()}-{task.name}"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return {name: round(s, 2) for name, s in cpu.items() if s > 0.1}
 
 EVENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000
 BATCH = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
@@ -87,13 +109,20 @@ t0 = time.perf_counter(); c0 = time.process_time(); m0 = time.thread_time()
 prof = cProfile.Profile() if PROFILE else None
 if prof and not int(os.environ.get("PROFQ", "0")): prof.enable()
 quarter_cpu = []; q_next = EVENTS // 4; qc = time.process_time()
+went = False
 while done < EVENTS:
     if done >= q_next:
         now_c = time.process_time(); quarter_cpu.append(now_c - qc); qc = now_c; q_next += EVENTS // 4
         if PROFILE and len(quarter_cpu) == int(os.environ.get("PROFQ", "0")):
             prof.enable()
+        if PROFILE and os.environ.get("PROFQ_ONLY") and len(quarter_cpu) == int(os.environ.get("PROFQ", "0")) + 1:
+            prof.disable()
+        if os.environ.get("QUARTERS"):
+            print("quarter", len(quarter_cpu), "encoded so far", ENC, "thread cpu s so far", thread_cpu(), flush=True)
         if len(quarter_cpu) == 3 and os.environ.get("LATE_SLEEP"):
             open("/tmp/late_go", "w").write(str(os.getpid())); time.sleep(float(os.environ["LATE_SLEEP"]))
+    if os.environ.get("GOAT") and not went and done >= EVENTS * float(os.environ["GOAT"]):
+        went = True; open("/tmp/q_go", "w").write(str(os.getpid())); time.sleep(0.5)
     for p in range(PARTS):
         idx = parts[p][pos[p]:pos[p]+BATCH]
         if not idx: continue

@@ -1,6 +1,6 @@
 """Bytes the last quarter of the simulation would encode for online rows, by state size class: each entity's
 touches (batches of 2,000 per partition holding it, last quarter) times its state size at the end of the run (an
-upper bound: states grow through the quarter). Reads the state left by pipe_sim_quarters.py."""
+upper bound: states grow through the quarter). Reads the state left by ../pipeline_late_regime_s32/pipe_sim_fresh.py."""
 import rocksdict, numpy as np, glob
 from streamfeat.workload import W1, generate
 from benchmarks.streaming import recent
