@@ -39,12 +39,14 @@ __all__ = [
     "decode_varints",
     "encode_blob",
     "encode_events",
+    "encode_length",
     "encode_value",
     "encode_values",
     "encode_varints",
     "float_array",
     "int_array",
     "read_blob",
+    "read_length",
     "unpack_floats",
     "unpack_ints",
 ]
@@ -207,6 +209,28 @@ def decode_varints(data: bytes, pos: int, n: int, *, deltas: bool = False) -> tu
             previous = value
         out.append(value)
     return out, pos
+
+
+_ONE_BYTE_LENGTHS = [bytes((n << 1,)) for n in range(64)]
+
+
+def encode_length(n: int) -> bytes:
+    """A length (>= 0) as one :func:`encode_varints` varint: one byte below 64."""
+    return _ONE_BYTE_LENGTHS[n] if n < 64 else encode_varints((n,))
+
+
+def read_length(data: bytes, pos: int, what: str) -> tuple[int, int]:
+    """A length written by :func:`encode_length` at ``pos`` and the position after it;
+    StateFormatError when negative, IndexError when short."""
+    byte = data[pos]
+    if byte < 0x80:  # one byte: the common case
+        size = (byte >> 1) ^ -(byte & 1)
+        pos += 1
+    else:
+        (size,), pos = decode_varints(data, pos, 1)
+    if size < 0:
+        raise StateFormatError(f"{what}: negative length {size}")
+    return size, pos
 
 
 # -- blobs ---------------------------------------------------------------------------------

@@ -36,7 +36,9 @@ from operators.codec import (
     decode_events,
     encode_blob,
     encode_events,
+    encode_length,
     read_blob,
+    read_length,
 )
 from operators.windows.coverage import (
     Coverage,
@@ -48,12 +50,18 @@ from operators.windows.coverage import (
 )
 from operators.windows.event_list import Event
 
-#: 2: pending events as columns (operators.codec.encode_events).
-_VERSION = 2
+#: 3 (stop 39): the strategy's blob after a varint length, then one byte: 0 when nothing
+#: is pending and no snapshot is sealed (most features, most of the time), else 1 and the
+#: version-2 tail. 2 (still read): a u32 length and the tail always (pending events as
+#: columns, operators.codec.encode_events; the int64 `sealed_at`; the snapshot's blob).
+_VERSION = 3
 _V = bytes((_VERSION,))
-_HEAD = struct.Struct(">BI")  # version, strategy blob size
+_V2 = b"\x02"
+_HEAD_V2 = struct.Struct(">BI")  # version, strategy blob size
 _Q = struct.Struct(">q")
-_BARE_TAIL = encode_events(()) + _Q.pack(NEG_INF)  # nothing pending, no snapshot
+_BARE_TAIL_V2 = encode_events(()) + _Q.pack(NEG_INF)  # nothing pending, no snapshot
+_BARE = b"\x00"
+_TAIL = b"\x01"
 
 
 class ReadBeforeStateError(ValueError):
@@ -438,35 +446,48 @@ class FeatureOperator:
         main = self.strategy.to_bytes(state.main)
         sealed_at = state.sealed_at
         if sealed_at == NEG_INF and not state.pending:
-            return _HEAD.pack(_VERSION, len(main)) + main + _BARE_TAIL
-        parts = [_HEAD.pack(_VERSION, len(main)), main, encode_events(state.pending or ()), _Q.pack(sealed_at)]
+            return b"".join((_V, encode_length(len(main)), main, _BARE))
+        parts = [_V, encode_length(len(main)), main, _TAIL, encode_events(state.pending or ()), _Q.pack(sealed_at)]
         if sealed_at != NEG_INF:
             parts.append(encode_blob(self.aggregator.to_bytes(state.sealed)))
         return b"".join(parts)
 
     def from_bytes(self, data: bytes) -> FeatureState:
-        if data[:1] != _V:
-            raise bad_version(data, _VERSION, f"feature {self.name!r}")
+        version = data[:1]
+        what = f"feature {self.name!r}"
         try:
-            end = _HEAD.size + _HEAD.unpack_from(data, 0)[1]
+            if version == _V:
+                size, start = read_length(data, 1, what)
+            elif version == _V2:
+                size, start = _HEAD_V2.unpack_from(data, 0)[1], _HEAD_V2.size
+            else:
+                raise bad_version(data, _VERSION, what)
         except DECODE_ERRORS as exc:
-            raise corrupt(f"feature {self.name!r}", exc) from exc
-        if data[end:] == _BARE_TAIL:  # the common case: nothing pending, no snapshot
-            return FeatureState(self.strategy.from_bytes(data[_HEAD.size : end]))
+            raise corrupt(what, exc) from exc
+        end = start + size
+        if end > len(data):
+            raise StateFormatError(f"{what}: truncated state: a strategy blob of {size} bytes, {len(data) - start} left")
+        tail = data[end:]
+        if tail == (_BARE if version == _V else _BARE_TAIL_V2):  # the common case: nothing pending, no snapshot
+            return FeatureState(self.strategy.from_bytes(data[start:end]))
+        pos = end
+        if version == _V:
+            if tail[:1] != _TAIL:
+                raise StateFormatError(f"{what}: corrupt state (tail marker {bytes(tail[:1])!r})")
+            pos += 1
         try:
-            main, pos = read_blob(data, 1)
             pending, pos = decode_events(data, pos)
             sealed_at = _Q.unpack_from(data, pos)[0]
             pos += 8
             sealed = None
             if sealed_at != NEG_INF:
                 if self.refresh is None:
-                    raise StateFormatError(f"feature {self.name!r} has no refresh but its state holds a snapshot")
+                    raise StateFormatError(f"{what} has no refresh but its state holds a snapshot")
                 sealed, pos = read_blob(data, pos)
         except DECODE_ERRORS as exc:
-            raise corrupt(f"feature {self.name!r}", exc) from exc
-        check_end(data, pos, f"feature {self.name!r}")
-        state = FeatureState(self.strategy.from_bytes(main))
+            raise corrupt(what, exc) from exc
+        check_end(data, pos, what)
+        state = FeatureState(self.strategy.from_bytes(data[start:end]))
         state.pending = pending or None
         state.sealed_at = sealed_at
         if sealed is not None:

@@ -28,13 +28,26 @@ from operator import itemgetter
 from typing import Any, Hashable
 
 from operators.base import NEG_INF, POS_INF
-from operators.codec import DECODE_ERRORS, StateFormatError, bad_version, check_end, corrupt
+from operators.codec import (
+    DECODE_ERRORS,
+    StateFormatError,
+    bad_version,
+    check_end,
+    corrupt,
+    decode_varints,
+    encode_length,
+    encode_varints,
+    read_length,
+)
 from operators.feature import FeatureOperator, FeatureState
 
-#: 2: the features' blobs use their version-2 layouts (columnar events, packed tiles).
-_VERSION = 2
+#: 3 (stop 39): now, frontier, seq and the feature count as varints, each feature's blob
+#: after a varint length. 2 (still read): the same as big-endian int64s and u32s — a state
+#: of the example view was ~30 % framing.
+_VERSION = 3
 _V = bytes((_VERSION,))
-_HEAD = struct.Struct(">BqqqI")  # version, now, frontier, seq, feature count
+_V2 = b"\x02"
+_HEAD_V2 = struct.Struct(">BqqqI")  # version, now, frontier, seq, feature count
 _I = struct.Struct(">I")
 
 
@@ -286,32 +299,39 @@ class ViewOperator:
     # -- bytes -----------------------------------------------------------------------------
 
     def to_bytes(self, state: EntityState) -> bytes:
-        parts = [_HEAD.pack(_VERSION, state.now, state.frontier, state.seq, len(self.features))]
+        parts = [_V, encode_varints((state.now, state.frontier, state.seq, len(self.features)))]
         append = parts.append
         for feature, feature_state in zip(self.features, state.features):
             blob = feature.to_bytes(feature_state)
-            append(_I.pack(len(blob)))
+            append(encode_length(len(blob)))
             append(blob)
         return b"".join(parts)
 
     def from_bytes(self, data: bytes) -> EntityState:
-        if data[:1] != _V:
+        version = data[:1]
+        if version != _V and version != _V2:
             raise bad_version(data, _VERSION, "entity state")
         try:
-            _, now, frontier, seq, count = _HEAD.unpack_from(data, 0)
+            if version == _V:
+                (now, frontier, seq, count), pos = decode_varints(data, 1, 4)
+            else:
+                _, now, frontier, seq, count = _HEAD_V2.unpack_from(data, 0)
+                pos = _HEAD_V2.size
         except DECODE_ERRORS as exc:
             raise corrupt("entity state", exc) from exc
         if count != len(self.features):
             raise StateFormatError(f"entity state holds {count} features, the view has {len(self.features)}")
-        pos = _HEAD.size
         size = len(data)
         unpack_size = _I.unpack_from
         features = []
         append = features.append
         try:
             for feature in self.features:
-                start = pos + 4
-                pos = start + unpack_size(data, pos)[0]
+                if version == _V:
+                    length, start = read_length(data, pos, "entity state")
+                else:
+                    length, start = unpack_size(data, pos)[0], pos + 4
+                pos = start + length
                 if pos > size:
                     raise StateFormatError(f"entity state: truncated feature {feature.name!r}")
                 append(feature.from_bytes(data[start:pos]))

@@ -34,6 +34,7 @@ from operators.windows.sliding_hll import SlidingHllStrategy
 from operators.windows.subtract import SubtractOnEvictStrategy
 from operators.windows.tiles import TilesStrategy
 from operators.windows.two_stacks import TwoStacksStrategy
+from tests.operators.layouts import entity_state_v2
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
 SCALARS = st.one_of(
@@ -274,7 +275,7 @@ def test_entity_state_round_trip(events):
     op = view()
     state, now = build(op, events)
     data = op.to_bytes(state)
-    assert data[0] == 2
+    assert data[0] == 3
     back = op.from_bytes(data)
     assert op.to_bytes(back) == data
     for t in (now, now + DAY, now + 40 * DAY):
@@ -330,11 +331,33 @@ def test_blobs_reject_bad_bytes(what, from_bytes, data):
             from_bytes(data[:cut])
 
 
+@given(EVENTS)
+def test_entity_states_of_the_previous_layout_are_still_read(events):
+    op = view()
+    state, now = build(op, events)
+    old = entity_state_v2(op, state)
+    back = op.from_bytes(old)
+    assert op.to_bytes(back) == op.to_bytes(state)
+    assert (back.now, back.frontier, back.seq) == (state.now, state.frontier, state.seq)
+    assert repr(op.read(back, now + DAY)) == repr(op.read(state, now + DAY))
+    assert len(op.to_bytes(state)) < len(old)
+    with pytest.raises(StateFormatError):
+        op.from_bytes(old[:-1])
+
+
+def test_a_typical_state_is_mostly_payload():
+    """Version 3 writes no framing a state does not need: one event in every feature of the
+    view costs about a third less than in version 2."""
+    op = view()
+    state, _ = build(op, [(DAY, 0, 1.0)])
+    assert len(op.to_bytes(state)) < 0.75 * len(entity_state_v2(op, state))
+
+
 def test_older_versions_are_rejected_clearly():
     op = view()
     state, _ = build(op, [(DAY, 0, 1.0)])
     data = op.to_bytes(state)
-    with pytest.raises(StateFormatError, match="entity state: state format version 1, this code reads 2"):
+    with pytest.raises(StateFormatError, match="entity state: state format version 1, this code reads 3"):
         op.from_bytes(b"\x01" + data[1:])
     for f, fs in zip(op.features, state.features):
         blob = f.strategy.to_bytes(fs.main)

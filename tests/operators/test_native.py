@@ -37,6 +37,7 @@ from streamfeat import (
 )
 from streamfeat.build import NATIVE_ENV, build_feature
 from streamfeat.online.base import cache_values
+from tests.operators.layouts import entity_state_v2
 
 SOURCE = Source(
     "s", timestamp="ts", schema={"user_id": str, "ts": int, "amount": float, "m": str, "n": int}, max_ahead=20
@@ -227,6 +228,36 @@ def test_apply_publish_leaves_batches_it_cannot_take_to_the_general_path() -> No
     states: dict = {}
     assert fast.apply_publish(states, [1, 2], [1, 2], [1, 2], [None], 5, None, set(), 100) is None
     assert states == {}  # nothing applied
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows)
+def test_states_of_the_previous_layout_are_read_natively(events: list) -> None:
+    python, fast = _pair(COVERED)
+    states: dict = {}
+    python.apply_batch(states, *_inputs(python, events))
+    for state in states.values():
+        old = entity_state_v2(python, state)
+        assert fast.to_bytes(fast.from_bytes(old)) == python.to_bytes(state)
+
+
+@pytest.mark.parametrize("events, lo, hi", [(1, 0, 64), (40, 64, 8_192), (3_000, 8_192, 2**21)])
+def test_feature_lengths_of_every_width_agree(events: int, lo: int, hi: int) -> None:
+    """A feature's length takes one byte under 64, two under 8,192, three beyond: the native
+    core moves a long blob up to make room, the Python side writes the length first."""
+    python, fast = _pair([Sum("amount", window=Sliding(10**9)), Count(window=Lifetime())])
+    keys = ["u1"] * events
+    times = list(range(events))
+    columns = python.columns_for({"amount": [i * 0.5 for i in range(events)], "m": [None] * events})
+    states_py: dict = {}
+    states_native: dict = {}
+    python.apply_batch(states_py, keys, times, times, columns)
+    fast.apply_batch(states_native, keys, times, times, columns)
+    data = python.to_bytes(states_py["u1"])
+    assert fast.to_bytes(states_native["u1"]) == data
+    assert fast.to_bytes(fast.from_bytes(data)) == data
+    summed = python.features[0].to_bytes(states_py["u1"].features[0])
+    assert lo <= len(summed) < hi  # a length of one, two or three bytes
 
 
 @settings(max_examples=200, deadline=None)

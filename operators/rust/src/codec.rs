@@ -66,6 +66,29 @@ impl Writer {
         let size = (self.buf.len() - at - 4) as u32;
         self.buf[at..at + 4].copy_from_slice(&size.to_be_bytes());
     }
+    /// Reserve one byte for a varint length (`encode_length`); `end_vblob` writes it.
+    #[inline]
+    pub fn start_vblob(&mut self) -> usize {
+        let at = self.buf.len();
+        self.buf.push(0);
+        at
+    }
+    /// Write the length of what followed `start_vblob` as a varint: in the reserved byte
+    /// when under 64, else the blob moves up by the extra bytes (rare: a large blob).
+    #[inline]
+    pub fn end_vblob(&mut self, at: usize) {
+        let size = self.buf.len() - at - 1;
+        if size < 64 {
+            self.buf[at] = (size << 1) as u8;
+            return;
+        }
+        let mut head = Writer::with_capacity(10);
+        head.varint(size as i64);
+        let extra = head.buf.len() - 1;
+        self.buf.resize(self.buf.len() + extra, 0);
+        self.buf.copy_within(at + 1..at + 1 + size, at + 1 + extra);
+        self.buf[at..at + 1 + extra].copy_from_slice(&head.buf);
+    }
 }
 
 /// A cursor over a state's bytes; every read checks the length.
@@ -121,6 +144,19 @@ impl<'a> Reader<'a> {
             shift += 7;
         }
         Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+    }
+    /// A length written by `end_vblob` (`read_length`).
+    pub fn length(&mut self) -> Decoded<usize> {
+        let n = self.varint()?;
+        if n < 0 {
+            return Err(FormatError(format!("{}: negative length {n}", self.what)));
+        }
+        Ok(n as usize)
+    }
+    /// A blob after a varint length (`read_length`).
+    pub fn vblob(&mut self) -> Decoded<&'a [u8]> {
+        let n = self.length()?;
+        self.take(n)
     }
     /// A u32-length-prefixed blob (`read_blob`).
     pub fn blob(&mut self) -> Decoded<&'a [u8]> {

@@ -1277,11 +1277,18 @@ fn main_from(spec: &Spec, data: &[u8]) -> Decoded<Main> {
 }
 
 /// `FeatureOperator.to_bytes`.
+/// `FeatureOperator.to_bytes`, version 3: the strategy's blob after a varint length, then
+/// 0 when nothing is pending and nothing sealed, else 1 and version 2's tail.
 pub fn to_bytes(spec: &Spec, state: &FeatureState, w: &mut Writer) {
-    w.u8(2);
-    let at = w.start_blob();
+    w.u8(3);
+    let at = w.start_vblob();
     main_bytes(spec, &state.main, w);
-    w.end_blob(at);
+    w.end_vblob(at);
+    if state.pending.is_empty() && state.sealed.is_none() {
+        w.u8(0);
+        return;
+    }
+    w.u8(1);
     encode_events(
         state.pending.iter().map(|p| (p.0, p.1)),
         state.pending.iter().map(|p| &p.2),
@@ -1298,8 +1305,28 @@ pub fn to_bytes(spec: &Spec, state: &FeatureState, w: &mut Writer) {
 /// `FeatureOperator.from_bytes`.
 pub fn from_bytes(spec: &Spec, data: &[u8]) -> Decoded<FeatureState> {
     let mut r = Reader::new(data, "feature");
-    r.version(2)?;
-    let main = main_from(spec, r.blob()?)?;
+    // versions 3 (written) and 2 (read only: a u32 length, the tail always)
+    let version = if data.first() == Some(&2) { 2 } else { 3 };
+    r.version(version)?;
+    let main = main_from(spec, if version == 2 { r.blob()? } else { r.vblob()? })?;
+    if version == 3 {
+        match r.u8()? {
+            0 => {
+                r.end()?;
+                return Ok(FeatureState {
+                    main,
+                    pending: Vec::new(),
+                    sealed: None,
+                });
+            }
+            1 => {}
+            marker => {
+                return Err(FormatError(format!(
+                    "feature: corrupt state (tail marker {marker})"
+                )))
+            }
+        }
+    }
     let pending = decode_events(&spec.kind, &mut r)?;
     let sealed_at = r.i64()?;
     let mut sealed = None;

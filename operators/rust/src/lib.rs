@@ -24,7 +24,8 @@ type SpecTuple = (String, Option<(i64, i64)>, Option<(i64, i64)>);
 /// Spine rows answered by `apply_batch_join`: `(row, values)`.
 type Joined = Vec<(Py<PyAny>, Vec<Py<PyAny>>)>;
 
-const VERSION: u8 = 2;
+/// 3 since stop 39 (varint header and lengths, `operators/view.py`); 2 is still read.
+const VERSION: u8 = 3;
 const ACCEPTED: u8 = 0;
 const LATE: u8 = 1;
 const TOO_FAR_AHEAD: u8 = 2;
@@ -1351,14 +1352,14 @@ impl NativeView {
     fn encode_into(&self, state: &NativeEntityState, w: &mut Writer) {
         w.buf.clear();
         w.u8(VERSION);
-        w.i64(state.now);
-        w.i64(state.frontier);
-        w.i64(state.seq);
-        w.u32(self.specs.len() as u32);
+        w.varint(state.now);
+        w.varint(state.frontier);
+        w.varint(state.seq);
+        w.varint(self.specs.len() as i64);
         for (spec, fs) in self.specs.iter().zip(state.features.iter()) {
-            let at = w.start_blob();
+            let at = w.start_vblob();
             feature::to_bytes(spec, fs, w);
-            w.end_blob(at);
+            w.end_vblob(at);
         }
     }
 
@@ -1372,20 +1373,24 @@ impl NativeView {
 
     fn decode(&self, data: &[u8]) -> Result<NativeEntityState, FormatError> {
         let mut r = Reader::new(data, "entity state");
-        r.version(VERSION)?;
-        let now = r.i64()?;
-        let frontier = r.i64()?;
-        let seq = r.i64()?;
-        let count = r.u32()? as usize;
-        if count != self.specs.len() {
+        // versions 3 (written) and 2 (read only: int64 fields, u32 count and lengths)
+        let old = data.first() == Some(&2);
+        r.version(if old { 2 } else { VERSION })?;
+        let (now, frontier, seq, count) = if old {
+            (r.i64()?, r.i64()?, r.i64()?, r.u32()? as i64)
+        } else {
+            (r.varint()?, r.varint()?, r.varint()?, r.varint()?)
+        };
+        if count != self.specs.len() as i64 {
             return Err(FormatError(format!(
                 "entity state holds {count} features, the view has {}",
                 self.specs.len()
             )));
         }
-        let mut features = Vec::with_capacity(count);
+        let mut features = Vec::with_capacity(self.specs.len());
         for spec in self.specs.iter() {
-            features.push(feature::from_bytes(spec, r.blob()?)?);
+            let blob = if old { r.blob()? } else { r.vblob()? };
+            features.push(feature::from_bytes(spec, blob)?);
         }
         r.end()?;
         Ok(NativeEntityState {
