@@ -8,11 +8,14 @@ from itertools import repeat
 from typing import Any
 
 from operators.base import Aggregator
-from operators.codec import DECODE_ERRORS, bad_version, check_end, corrupt
+from operators.codec import DECODE_ERRORS, bad_version, check_end, corrupt, decode_varints, encode_varints
 
-_VERSION = 1
+#: 2 (stop 39): the event count as a varint, then the aggregate (the rest of the blob).
+#: 1 (still read): the count as an int64 and the aggregate after a u32 length.
+_VERSION = 2
 _V = bytes((_VERSION,))
-_HEAD = struct.Struct(">BqI")  # version, events, aggregate blob size
+_V1 = b"\x01"
+_HEAD_V1 = struct.Struct(">BqI")  # version, events, aggregate blob size
 
 
 class Running:
@@ -66,15 +69,19 @@ class LifetimeStrategy:
         return state.events == 0
 
     def to_bytes(self, state: Running) -> bytes:
-        acc = self.aggregator.to_bytes(state.acc)
-        return _HEAD.pack(_VERSION, state.events, len(acc)) + acc
+        return b"".join((_V, encode_varints((state.events,)), self.aggregator.to_bytes(state.acc)))
 
     def from_bytes(self, data: bytes) -> Running:
-        if data[:1] != _V:
-            raise bad_version(data, _VERSION, "lifetime")
+        version = data[:1]
         try:
-            _, events, size = _HEAD.unpack_from(data, 0)
+            if version == _V:
+                (events,), start = decode_varints(data, 1, 1)
+            elif version == _V1:
+                _, events, size = _HEAD_V1.unpack_from(data, 0)
+                start = _HEAD_V1.size
+                check_end(data, start + size, "lifetime")
+            else:
+                raise bad_version(data, _VERSION, "lifetime")
         except DECODE_ERRORS as exc:
             raise corrupt("lifetime", exc) from exc
-        check_end(data, _HEAD.size + size, "lifetime")
-        return Running(self.aggregator.from_bytes(data[_HEAD.size :]), events)
+        return Running(self.aggregator.from_bytes(data[start:]), events)

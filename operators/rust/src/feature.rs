@@ -1093,11 +1093,10 @@ fn main_bytes(spec: &Spec, main: &Main, w: &mut Writer) {
     let kind = &spec.kind;
     match main {
         Main::Running { acc, events } => {
-            w.u8(1);
-            w.i64(*events);
-            let at = w.start_blob();
+            // `LifetimeStrategy.to_bytes`, version 2: the count as a varint, the aggregate the rest
+            w.u8(2);
+            w.varint(*events);
             kind.acc_bytes(acc, w);
-            w.end_blob(at);
         }
         Main::Tiles { tiles, oldest } => {
             // `TilesStrategy.to_bytes`, version 3: indices as varint differences, counts as varints
@@ -1154,15 +1153,19 @@ fn main_from(spec: &Spec, data: &[u8]) -> Decoded<Main> {
     let kind = &spec.kind;
     match (&spec.window, kind) {
         (Window::Lifetime, _) => {
+            // versions 2 (written) and 1 (read only: an int64 count, a u32 length)
             let mut r = Reader::new(data, "lifetime");
-            r.version(1)?;
-            let events = r.i64()?;
-            let size = r.u32()? as usize;
-            if r.remaining() != size {
-                return Err(FormatError(format!(
-                    "lifetime: aggregate of {size} bytes, {} left",
-                    r.remaining()
-                )));
+            let old = data.first() == Some(&1);
+            r.version(if old { 1 } else { 2 })?;
+            let events = if old { r.i64()? } else { r.varint()? };
+            if old {
+                let size = r.u32()? as usize;
+                if r.remaining() != size {
+                    return Err(FormatError(format!(
+                        "lifetime: aggregate of {size} bytes, {} left",
+                        r.remaining()
+                    )));
+                }
             }
             let acc = kind.acc_from(&data[r.pos..])?;
             Ok(Main::Running { acc, events })
