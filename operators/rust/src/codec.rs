@@ -82,12 +82,18 @@ impl Writer {
             self.buf[at] = (size << 1) as u8;
             return;
         }
-        let mut head = Writer::with_capacity(10);
-        head.varint(size as i64);
-        let extra = head.buf.len() - 1;
+        // the zigzag varint of a length >= 64: `varint` without a buffer of its own
+        let (mut head, mut n, mut u) = ([0u8; 10], 0, (size as u64) << 1);
+        while u >= 0x80 {
+            head[n] = (u as u8 & 0x7F) | 0x80;
+            u >>= 7;
+            n += 1;
+        }
+        head[n] = u as u8;
+        let extra = n;
         self.buf.resize(self.buf.len() + extra, 0);
         self.buf.copy_within(at + 1..at + 1 + size, at + 1 + extra);
-        self.buf[at..at + 1 + extra].copy_from_slice(&head.buf);
+        self.buf[at..at + 1 + extra].copy_from_slice(&head[..=n]);
     }
 }
 

@@ -1279,7 +1279,6 @@ fn main_from(spec: &Spec, data: &[u8]) -> Decoded<Main> {
     }
 }
 
-/// `FeatureOperator.to_bytes`.
 /// `FeatureOperator.to_bytes`, version 3: the strategy's blob after a varint length, then
 /// 0 when nothing is pending and nothing sealed, else 1 and version 2's tail.
 pub fn to_bytes(spec: &Spec, state: &FeatureState, w: &mut Writer) {
