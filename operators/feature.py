@@ -466,7 +466,8 @@ class FeatureOperator:
             raise corrupt(what, exc) from exc
         end = start + size
         if end > len(data):
-            raise StateFormatError(f"{what}: truncated state: a strategy blob of {size} bytes, {len(data) - start} left")
+            left = len(data) - start
+            raise StateFormatError(f"{what}: truncated state: a strategy blob of {size} bytes, {left} left")
         tail = data[end:]
         if tail == (_BARE if version == _V else _BARE_TAIL_V2):  # the common case: nothing pending, no snapshot
             return FeatureState(self.strategy.from_bytes(data[start:end]))
