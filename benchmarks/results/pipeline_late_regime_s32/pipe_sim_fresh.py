@@ -17,13 +17,17 @@ before now) and values are published as of the wall clock, as a flow catching up
 Since stop 39 (../pipeline_s39_growth/): QUARTERS=1 prints at each quarter's end the state bytes encoded so far
 for the online rows (rows, rows values-only, bytes, rows and bytes of states >= 2 KiB) and each thread's CPU
 seconds so far; PROFQ_ONLY=1 with `prof` profiles quarter PROFQ+1 only; GOAT=F writes the pid to /tmp/q_go at
-F of the events and sleeps 0.5 s (attach `perf record -t PID`)."""
-import sys, time, json, cProfile, pstats, shutil, itertools
+F of the events and sleeps 0.5 s (attach `perf record -t PID`).
+Since stop 40: VIEW=FEATURES.py runs that file's first view instead; COMMITS=1 prints the commits' wall times; WAL=0 commits without RocksDB's write-ahead log (flushing every 10 s, as `--state-wal off`)."""
+import sys, time, json, cProfile, pstats, shutil, itertools, os
 from pathlib import Path
 import orjson
 from benchmarks.streaming import recent, _compact
 from streamfeat.workload import W1, generate
 from streamfeat.examples.transactions import user_txn
+if os.environ.get("VIEW"):  # another features file's first view in place of the example view
+    from streamfeat.loader import load_views
+    user_txn = load_views(Path(os.environ["VIEW"]))[0]
 from streamfeat.pipeline import FeaturePipeline
 from streamfeat.state import RocksDBStateStore
 import os
@@ -57,6 +61,16 @@ if os.environ.get("QUARTERS"):
                 if len(d) >= 2048: ENC["rows_2k"] += 1; ENC["bytes_2k"] += len(d)
         return _packed_rows(self, runtime, entities, published)
     FeaturePipeline._packed_rows = _counted
+COMMIT_MS = []  # COMMITS=1: each commit's wall time
+if os.environ.get("COMMITS"):
+    _commit = FeaturePipeline.commit
+    def _timed_commit(self, **kwargs):
+        started = time.perf_counter()
+        try:
+            return _commit(self, **kwargs)
+        finally:
+            COMMIT_MS.append((time.perf_counter() - started) * 1000)
+    FeaturePipeline.commit = _timed_commit
 def thread_cpu():
     cpu = {}
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
@@ -95,7 +109,7 @@ writer = BackgroundWriter(online)
 clock_t = [0.0]
 pipes = []
 for p in range(PARTS):
-    st = RocksDBStateStore(work / f"t-{p}")
+    st = RocksDBStateStore(work / f"t-{p}", wal=os.environ.get("WAL", "1") != "0", flush_interval_s=10.0)
     pipes.append(FeaturePipeline([user_txn], state_store=st, online_store=writer, cache_capacity=CAP,
                                  commit_interval_ms=CI, large_state_bytes=LSB, clock=clock, monotonic=lambda: clock_t[0]))
 # per partition, batches of BATCH; simulated time advances so that 1 s = 134k events overall
@@ -140,6 +154,10 @@ import resource
 print("cpu s per quarter (all threads):", [round(x, 2) for x in quarter_cpu], "peak rss MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 wall = time.perf_counter()-t0; cpu = time.process_time()-c0; main_cpu = time.thread_time()-m0
 print(f"LSB {LSB} CAP {CAP} CI {CI} events {done} batch {BATCH}: wall {wall:.2f}s cpu {cpu:.2f}s -> {done/wall:,.0f} ev/s wall, {done/cpu:,.0f} ev/cpu-s; main thread cpu {main_cpu:.2f}s")
+if COMMIT_MS:
+    ordered = sorted(COMMIT_MS)
+    print(f"commits {len(ordered)}: wall ms p50 {ordered[len(ordered)//2]:.1f} p90 {ordered[int(len(ordered)*0.9)]:.1f} max {ordered[-1]:.1f}; summed {sum(ordered)/1000:.2f} s")
+print("thread cpu s:", thread_cpu())
 if prof:
     s = pstats.Stats(prof); s.sort_stats("tottime").print_stats(25)
 print("online rows in place/moved/new:", online.write_counts() if hasattr(online, "write_counts") else "n/a")
