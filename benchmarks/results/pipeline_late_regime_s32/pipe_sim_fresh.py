@@ -30,7 +30,6 @@ if os.environ.get("VIEW"):  # another features file's first view in place of the
     user_txn = load_views(Path(os.environ["VIEW"]))[0]
 from streamfeat.pipeline import FeaturePipeline
 from streamfeat.state import RocksDBStateStore
-import os
 import rocksdict
 if os.environ.get("NOBLOOM") or os.environ.get("WB") or os.environ.get("COMP"):
     _Options, _Rdict = rocksdict.Options, rocksdict.Rdict
@@ -82,7 +81,6 @@ EVENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000
 BATCH = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
 PROFILE = len(sys.argv) > 3 and sys.argv[3] == "prof"
 PARTS = 4
-import os
 CAP = int(os.environ.get("CAP", 25000)); CI = int(os.environ.get("CI_MS", 1000)); LSB = int(os.environ.get("LSB", 16384))
 work = Path("/tmp/streamfeat-pipe-sim"); shutil.rmtree(work, ignore_errors=True); work.mkdir(parents=True)
 b = generate(recent(W1, EVENTS), limit=EVENTS)
