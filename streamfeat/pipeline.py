@@ -407,8 +407,8 @@ class FeaturePipeline:
             raise DefinitionError(f"no feature view reads topic {topic!r}; known topics: {', '.join(self._views)}")
         report = BatchReport(records=len(offsets))
         committed = self._uncommitted.get((topic, partition))
-        if committed is None:
-            committed = self.next_offset(topic, partition)
+        if committed is None:  # nothing processed since the last commit: what it committed, read once
+            committed = self.committed_offset(topic, partition)
         start = 0
         if committed is not None:
             while start < len(offsets) and offsets[start] < committed:

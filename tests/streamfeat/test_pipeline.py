@@ -144,6 +144,24 @@ def test_redelivered_records_are_skipped(tmp_path):
         assert sum(again.accepted.values()) <= 2 * 50
 
 
+def test_a_batch_after_a_commit_reads_no_offsets_from_the_store(tmp_path):
+    """Each batch checks its offsets against the last commit; after one, the pipeline knows
+    what it committed and does not read the state store's offsets again (a RocksDB scan)."""
+    with RocksDBStateStore(tmp_path / "s") as state, EmbeddedStore(tmp_path / "o.db") as online:
+        pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=online)
+        reads = []
+        scan = state.scan
+        state.scan = lambda prefix: reads.append(prefix) or scan(prefix)
+        for start in range(0, 500, 100):  # a commit after every batch (no interval)
+            report = pipeline.process("transactions", 0, list(range(start, start + 100)),
+                                      PAYLOADS[start:start + 100], ARRIVALS[start:start + 100])
+            assert report.next_offset == start + 100 and report.skipped == 0
+        again = pipeline.process("transactions", 0, list(range(450, 550)), PAYLOADS[450:550], ARRIVALS[450:550])
+        assert again.skipped == 50 and again.next_offset == 550
+        assert len(reads) <= 1  # at most the first batch's, before anything was committed
+        assert state.offsets() == {("transactions", 0): 550}
+
+
 def test_dead_letters_and_late_records(tmp_path):
     payloads = [
         orjson.dumps({"user_id": "u1", "merchant_id": "m1", "amount": 1.0, "ts": 10_000_000}),
