@@ -505,20 +505,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--state-wal",
         choices=["on", "off"],
-        default="on",
-        help="write each commit of state and offsets through RocksDB's write-ahead log (on, the default: a killed "
-        "process restarts from its last commit), or not (off, as Kafka Streams and Flink run RocksDB): a commit "
-        "is then on disk once RocksDB flushes its memtable — when it fills, at a clean stop, and at the first "
-        "commit --state-flush-interval after the last flush — and a killed process restarts from the last "
-        "flushed commit, replaying the records since (exactly once in effect either way). Off makes each commit's "
-        "RocksDB write take less than half as long",
+        default="off",
+        help="whether each commit of state and offsets goes through RocksDB's write-ahead log. off (the default, "
+        "as Kafka Streams and Flink run RocksDB): a commit is on disk once RocksDB flushes its memtable — when it "
+        "fills, at a clean stop, and at the first commit --state-flush-interval after the last flush — and a "
+        "killed process restarts from the last flushed commit, replaying the records since; each commit's "
+        "RocksDB write, which holds Python's GIL, takes less than half as long. on: a killed process restarts "
+        "from its last commit. Exactly once in effect either way",
     )
     run.add_argument(
         "--state-flush-interval",
         default="10s",
         metavar="DURATION",
-        help="with --state-wal off, flush RocksDB's memtable at the first commit this long after the last flush "
-        "(default: 10s), which bounds what a killed process replays",
+        help="with --state-wal off (the default), flush RocksDB's memtable at the first commit this long after "
+        "the last flush (default: 10s), which bounds what a killed process replays",
     )
     run.add_argument(
         "--allow-new-views",

@@ -78,10 +78,11 @@ class KafkaRunConfig:
     # replays what came since. Large states are published values-only in between.
     commit_interval_ms: int = 1_000
     large_state_bytes: int = 16_384  # states this large are published values-only between commits
-    # Commits through RocksDB's write-ahead log, or (False) durable at its memtable flushes,
-    # one at least this often (streamfeat.state.store.RocksDBStateStore: a crash then replays
-    # from the last flushed commit).
-    state_wal: bool = True
+    # Commits durable at RocksDB's memtable flushes, one at least this often (the default,
+    # since stop 41: a crash replays from the last flushed commit, and each commit's write,
+    # which holds the GIL, is less than half as long), or (True) through its write-ahead log
+    # (streamfeat.state.store.RocksDBStateStore; docs/operations.md, durability).
+    state_wal: bool = False
     state_flush_interval_ms: int = 10_000
     # Online writes on one background thread per process, shared by its partitions and
     # coalesced per entity (streamfeat.online.background), or (False) by each batch before

@@ -92,7 +92,7 @@ def values(state_dir: Path, features: Path, keys: list[str], t: int) -> dict:
 
 # Without the write-ahead log a commit is durable at the next memtable flush: flushed at
 # the first commit 250 ms after the last one here, so that kills land between durable commits.
-DURABILITY = {"wal": [], "no-wal": ["--state-wal", "off", "--state-flush-interval", "250ms"]}
+DURABILITY = {"wal": ["--state-wal", "on"], "no-wal": ["--state-wal", "off", "--state-flush-interval", "250ms"]}
 
 
 @pytest.mark.parametrize("durability", list(DURABILITY))
