@@ -400,10 +400,10 @@ def build_parser() -> argparse.ArgumentParser:
             "under --state-dir, values published to the online store (embedded LMDB file by default, or "
             "Redis) — over a Kafka topic (--bootstrap-servers, a bytewax dataflow over its partitions) or a "
             "JSON Lines file (--input: one partition, line n = offset n). Offsets are committed with the state, "
-            "so a restart resumes exactly where the last committed batch ended: nothing is applied twice. "
+            "so a restart resumes exactly where the last durable commit ended (see --state-wal): nothing is applied twice. "
             "Bad records go to STATE_DIR/dead_letters.jsonl with the reason and position; late events to "
             "STATE_DIR/late.jsonl. A Kafka run goes on until stopped: SIGTERM or Ctrl-C commits what was "
-            "processed and exits 0 (a second one stops at once; a restart replays from the last commit)."
+            "processed and exits 0 (a second one stops at once; a restart replays from the last durable commit)."
         ),
     )
     run.add_argument("features", metavar="FEATURES.py", help="Python file defining FeatureView objects")
