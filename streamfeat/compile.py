@@ -13,6 +13,7 @@ from the offset committed with its state.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -302,7 +303,17 @@ def _publish_in_background(config: KafkaRunConfig) -> bool:
     if is_redis_target(target):
         return True
     # A background thread needs writes that release the GIL for a whole batch: the native ones.
-    return native_batch_writer_built() if Path(target).suffix in SQLITE_SUFFIXES else native_lmdb_built()
+    native = native_batch_writer_built() if Path(target).suffix in SQLITE_SUFFIXES else native_lmdb_built()
+    if not native:
+        _warn_no_native_writer(target)
+    return native
+
+
+@functools.cache
+def _warn_no_native_writer(target: str) -> None:
+    _log.warning("the embedded online store's native writer (streamfeat._store_native) is not installed: %s is "
+                 "written through Python, in the foreground and slower. Install cargo, libsqlite3-dev and "
+                 "liblmdb-dev (Debian), then `pip install -e .` again.", target)
 
 
 class _SharedWriters:

@@ -167,6 +167,16 @@ class _PyLmdbFile:
                 changed += self._write_growing([], updates[start : start + ROWS_PER_TXN])
         return changed
 
+    def _begin(self, *, write: bool) -> Any:
+        """A transaction (hold ``_lock``: adopting a new map size needs none open in this
+        process). When another process grew the map past this environment's, LMDB refuses
+        a transaction (``MDB_MAP_RESIZED``) until the environment adopts the file's size."""
+        try:
+            return self._env.begin(write=write)
+        except self._lmdb.MapResizedError:
+            self._env.set_mapsize(0)  # 0: the size another process set
+            return self._env.begin(write=write)
+
     def _write_growing(self, upserts: list[tuple[Any, ...]], updates: list[tuple[Any, ...]]) -> int:
         while True:
             try:
@@ -176,7 +186,7 @@ class _PyLmdbFile:
 
     def _write(self, upserts: list[tuple[Any, ...]], updates: list[tuple[Any, ...]]) -> int:
         changed = 0
-        with self._env.begin(write=True) as txn:
+        with self._begin(write=True) as txn:
             for view, fp, entity, state, version, event_time, vals, valid_from, valid_until in upserts:
                 key = _key(view, fp, entity)
                 old = txn.get(key)
@@ -212,7 +222,7 @@ class _PyLmdbFile:
 
     def get(self, view: str, fp: str, entities: list[str], at: int) -> list[tuple[Any, ...] | None]:
         out: list[tuple[Any, ...] | None] = []
-        with self._lock, self._env.begin() as txn:
+        with self._lock, self._begin(write=False) as txn:
             for entity in entities:
                 key = _key(view, fp, entity)
                 value = _consistent_get(txn, key)

@@ -43,6 +43,20 @@ def test_online_writes_go_to_the_background_where_measured_faster(tmp_path):
     assert not _publish_in_background(KafkaRunConfig(bootstrap="x", state_dir=tmp_path, background_publish=False))
 
 
+
+def test_a_missing_native_writer_is_said_once(tmp_path, monkeypatch, caplog):
+    import streamfeat.compile as compile_module
+
+    monkeypatch.setattr(compile_module, "native_lmdb_built", lambda: False)
+    compile_module._warn_no_native_writer.cache_clear()
+    config = KafkaRunConfig(bootstrap="unused:9092", state_dir=tmp_path)
+    with caplog.at_level("WARNING", logger="streamfeat.compile"):
+        assert not compile_module._publish_in_background(config)
+        assert not compile_module._publish_in_background(config)  # a second partition: no second warning
+    warnings = [r.getMessage() for r in caplog.records if "native writer" in r.getMessage()]
+    assert len(warnings) == 1 and "liblmdb-dev" in warnings[0]
+    compile_module._warn_no_native_writer.cache_clear()
+
 def view_on(topic):
     """The test view, reading ``topic``."""
     return type(USER_VIEW)(

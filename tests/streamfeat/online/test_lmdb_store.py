@@ -16,6 +16,7 @@ from streamfeat.errors import OnlineStoreError
 from streamfeat.online import LmdbStore, StoredEntity, open_embedded_store
 from streamfeat.online.base import CachedValues
 from streamfeat.online.embedded import EmbeddedStore
+from streamfeat.online.lmdb_store import _DEFAULT_MAP
 
 VIEW, FP = "user_txn", "0123456789abcdef"
 
@@ -177,10 +178,14 @@ with LmdbStore(path, readonly=True, native=native) as store:
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["native-reader", "py-lmdb-reader"])
-def test_a_reader_open_while_the_writer_grows_the_map_keeps_reading(tmp_path: Path, native: bool) -> None:
+@pytest.mark.parametrize("writer_native", [True, False], ids=["native-writer", "py-lmdb-writer"])
+def test_a_reader_open_while_the_writer_grows_the_map_keeps_reading(tmp_path: Path, native: bool,
+                                                                    writer_native: bool) -> None:
+    """Past the map the reader opened with, too (LMDB then refuses its transactions until it
+    adopts the file's new size: MDB_MAP_RESIZED)."""
     path = tmp_path / "online.lmdb"
     rng = random.Random(3)
-    with LmdbStore(path, map_size=1 << 20) as store:
+    with LmdbStore(path, map_size=1 << 20, native=writer_native) as store:
         store.write(VIEW, FP, {"u0": row(1)})
         reader = subprocess.Popen([sys.executable, "-c", GROWING_READER, str(path), "native" if native else "py"],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -190,8 +195,13 @@ def test_a_reader_open_while_the_writer_grows_the_map_keeps_reading(tmp_path: Pa
             reader.stdin.flush()
             assert json.loads(reader.stdout.readline()) == [1, None]
             store.write(VIEW, FP, {f"u{i}": StoredEntity(rng.randbytes(3000), 2, i) for i in range(3000)})
-            assert path.stat().st_size > 8 << 20  # the map grew past the reader's
+            assert path.stat().st_size > 8 << 20  # the map grew past the writer's first
             reader.stdin.write("u0 u2999\n")
+            reader.stdin.flush()
+            assert json.loads(reader.stdout.readline()) == [2, 2]
+            store.write(VIEW, FP, {f"w{i}": StoredEntity(rng.randbytes(3000), 2, i) for i in range(12_000)})
+            assert path.stat().st_size > _DEFAULT_MAP  # and past the map the reader opened with
+            reader.stdin.write("u0 w11999\n")
             reader.stdin.flush()
             assert json.loads(reader.stdout.readline()) == [2, 2]
         finally:
