@@ -35,6 +35,7 @@ from benchmarks.flow_trace import render
 from benchmarks.streaming import (
     FRESHNESS_EVENT_TIMES,
     FRESHNESS_EVENT_TIMES_TEXT,
+    FRESHNESS_PROBES,
     FRESHNESS_SAMPLE,
     KAFKA_PORT,
     KAFKA_SH,
@@ -109,6 +110,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="trace each flow (benchmarks/flow_trace: a timeline of its reads, batches, online writes and commits) "
         "and report where a record's time went: Kafka -> read, read -> handed to the online writer, -> written",
     )
+    parser.add_argument(
+        "--probe",
+        choices=FRESHNESS_PROBES,
+        default="header",
+        help="how the reader polls the store: header (default) reads each watched row's event time only; rows reads "
+        "whole rows as a feature server does (get_raw), at several times the CPU the flow then lacks on a small "
+        "machine",
+    )
     parser.add_argument("--bootstrap", default=None, help="an already running Kafka (default: start the local one)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default benchmarks/results)")
     args = parser.parse_args(argv)
@@ -155,7 +164,8 @@ def markdown(report: dict[str, Any]) -> str:
             + f"({params.get('event_times', 'w1')} event times) produced at "
             f"{params['rate']:,.0f} events/s for {params['seconds']:.0f} s, `streamfeat run -w {params['workers']}` "
             + f"started on it before; a reader polls the {FRESHNESS_SAMPLE} most active users every 10 ms "
-            "(`benchmarks.streaming.measure_freshness`); variants alternate, the order flipping each round"
+            + f"(probe: {params.get('probe', 'rows')}; `benchmarks.streaming.measure_freshness`); variants alternate, "
+            "the order flipping each round"
         ),
         f"- {FRESHNESS_EVENT_TIMES_TEXT.get(params.get('event_times', 'w1'), '')}",
         "",
@@ -216,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                             kafka["address"], topic, Path(work), rate=args.rate, seconds=args.seconds,
                             sample=FRESHNESS_SAMPLE, workers=args.workers, flow_args=variants[name]["flags"],
                             event_times=args.event_times, processes=variants[name]["processes"], trace=args.trace,
+                            probe=args.probe,
                         )  # fmt: skip
                 finally:
                     delete_topics(admin, [topic, f"{topic}.dead-letters", f"{topic}.late"])
@@ -239,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "workers": args.workers,
             "processes": args.processes,
             "event_times": args.event_times,
+            "probe": args.probe,
         },
         "kafka": {"source": kafka["source"], "started_here": kafka["started_here"]},
         "variants": variants,

@@ -277,6 +277,20 @@ class EmbeddedStore:
                     by_entity[entity] = stored_row(*found)
         return [by_entity.get(entity) for entity in entities]
 
+    def event_times(self, view: str, fingerprint: str, entities: Sequence[str]) -> list[int | None]:
+        """The event time of each entity's row (``None`` where there is none): the newest
+        event applied to it, without reading the row's values or state (as
+        :meth:`LmdbStore.event_times <streamfeat.online.LmdbStore.event_times>`)."""
+        found: dict[str, int] = {}
+        with self._guard("read from"):
+            for start in range(0, len(entities), _CHUNK):
+                chunk = list(dict.fromkeys(entities[start : start + _CHUNK]))
+                marks = ", ".join("?" * len(chunk))
+                query = ("SELECT entity, event_time FROM online_state WHERE view = ? AND fingerprint = ? "
+                         f"AND entity IN ({marks})")
+                found.update(self._conn.execute(query, (view, fingerprint, *chunk)))
+        return [found.get(entity) for entity in entities]
+
     def close(self) -> None:
         with self._lock:
             if self._checkpointer is not None:

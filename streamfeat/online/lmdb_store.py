@@ -237,6 +237,15 @@ class _PyLmdbFile:
                             None if state_version == _NO_STATE_VERSION else state_version))
         return out
 
+    def event_times(self, view: str, fp: str, entities: list[str]) -> list[int | None]:
+        out: list[int | None] = []
+        with self._lock, self._begin(write=False) as txn:
+            for entity in entities:
+                key = _key(view, fp, entity)
+                value = _consistent_get(txn, key)
+                out.append(None if value is None else _header(value, key)[1])
+        return out
+
     def close(self) -> None:
         with self._lock:
             self._env.close()
@@ -433,6 +442,17 @@ class LmdbStore:
         except LmdbError as exc:
             raise OnlineStoreError(f"cannot read from the embedded online store at {self.path}: {exc}") from exc
         return [None if row is None else stored_row(*row) for row in found]
+
+    def event_times(self, view: str, fingerprint: str, entities: Sequence[str]) -> list[int | None]:
+        """The event time of each entity's row (``None`` where there is none): the newest
+        event applied to it. Reads only each row's header — a cheap way to watch how far
+        the rows are (monitoring, ``benchmarks.freshness``) without reading their values."""
+        self._check_open()
+        try:
+            found: list[int | None] = self._file.event_times(view, fingerprint, list(entities))
+        except LmdbError as exc:
+            raise OnlineStoreError(f"cannot read from the embedded online store at {self.path}: {exc}") from exc
+        return found
 
     def close(self) -> None:
         if not self._closed:

@@ -28,6 +28,7 @@ def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kaf
         for run in variant["runs"]:
             assert run["status"] == "measured" and run["samples"] > 0 and run["unresolved"] == 0
             assert run["event_times"] == "recent"  # the end-to-end run's stream, at a paced rate
+            assert run["reader_probe"] == "header"  # the reader reads each watched row's event time only
             assert run["p99_ms_per_5s"] and max(run["p99_ms_per_5s"]) <= run["max_ms"]
             # what the flow, the benchmark and the (local) broker took of the machine meanwhile
             cpu = run["cpu"]
@@ -66,12 +67,14 @@ def test_variants_must_be_named_and_distinct() -> None:
 def test_a_traced_run_reports_where_the_time_went(tmp_path, kafka_bootstrap: str) -> None:  # noqa: F811
     report = main([
         "--rate", "500", "--seconds", "2", "--rounds", "1", "--partitions", "2", "--variant", "w2=",
-        "--trace", "--bootstrap", kafka_bootstrap, "--out", str(tmp_path),
+        "--trace", "--probe", "rows", "--bootstrap", kafka_bootstrap, "--out", str(tmp_path),
     ])  # fmt: skip
     (run,) = report["variants"]["w2"]["runs"]
+    assert run["reader_probe"] == "rows" and run["samples"] > 0  # whole rows, as a feature server reads
     (summary,) = run["trace"]  # one flow process
     assert summary["batches"] > 0 and summary["commits"] > 0
     stages = summary["stages_ms"]
     for name in ("kafka_to_read", "read_to_handed", "handed_to_written"):
         assert 0 <= stages[name]["p50"] <= stages[name]["p100"]
-    assert "Where the time went, w2 run 1, flow process 0" in (tmp_path / "freshness.md").read_text()
+    table = (tmp_path / "freshness.md").read_text()
+    assert "Where the time went, w2 run 1, flow process 0" in table and "(probe: rows;" in table

@@ -195,7 +195,12 @@ fn field(v: &[u8], i: usize) -> i64 {
 }
 
 fn read_header(v: &[u8]) -> Option<Header> {
-    if v.len() < HEADER {
+    read_header_of(v, v.len())
+}
+
+/// The header at the start of `v`, a copy of the first bytes of a row `total` bytes long.
+fn read_header_of(v: &[u8], total: usize) -> Option<Header> {
+    if v.len() < HEADER || total < v.len() {
         return None;
     }
     let h = Header {
@@ -211,7 +216,7 @@ fn read_header(v: &[u8]) -> Option<Header> {
     let used = (HEADER as i64)
         .checked_add(h.vals_len.max(0))
         .and_then(|n| n.checked_add(h.state_len));
-    if h.vals_len < -1 || h.state_len < 0 || used.is_none_or(|n| n > v.len() as i64) {
+    if h.vals_len < -1 || h.state_len < 0 || used.is_none_or(|n| n > total as i64) {
         return None;
     }
     Some(h)
@@ -788,7 +793,12 @@ const TORN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// the copy — and read its header; `Ok(None)`: a damaged row; `Err(())`: the row stayed
 /// half written for `TORN_WAIT`.
 fn consistent_copy(v: &[u8], copy: &mut Vec<u8>) -> Result<Option<Header>, ()> {
-    if v.len() < HEADER {
+    consistent_prefix(v, v.len(), copy)
+}
+
+/// `consistent_copy` of the row's first `n` bytes only (at least its header).
+fn consistent_prefix(v: &[u8], n: usize, copy: &mut Vec<u8>) -> Result<Option<Header>, ()> {
+    if v.len() < HEADER || n < HEADER || n > v.len() {
         return Ok(None);
     }
     let mut started: Option<std::time::Instant> = None;
@@ -800,11 +810,11 @@ fn consistent_copy(v: &[u8], copy: &mut Vec<u8>) -> Result<Option<Header>, ()> {
             fence(Ordering::SeqCst);
             copy.clear();
             // SAFETY: as above; a volatile-free copy is fine: it is checked by `seq` below.
-            copy.extend_from_slice(unsafe { std::slice::from_raw_parts(v.as_ptr(), v.len()) });
+            copy.extend_from_slice(unsafe { std::slice::from_raw_parts(v.as_ptr(), n) });
             fence(Ordering::SeqCst);
             // SAFETY: as above.
             if unsafe { load_seq(v.as_ptr()) } == before {
-                return Ok(read_header(copy));
+                return Ok(read_header_of(copy, v.len()));
             }
         }
         tries += 1;
@@ -1039,6 +1049,61 @@ impl LmdbFile {
         unsafe { mdb_txn_abort(txn) };
         result.map_err(LmdbError::new_err)?;
         Ok(out)
+    }
+
+    /// The event time of each entity's row (None where there is none): its newest event
+    /// applied. Reads each row's header only, without the GIL — a cheap probe of how far
+    /// the rows are, for monitoring and the freshness benchmark.
+    fn event_times(
+        &self,
+        py: Python<'_>,
+        view: &str,
+        fingerprint: &str,
+        entities: Vec<String>,
+    ) -> PyResult<Vec<Option<i64>>> {
+        py.detach(|| {
+            let mut guard = self.env.lock().unwrap_or_else(|e| e.into_inner());
+            let env = guard
+                .as_mut()
+                .ok_or_else(|| LmdbError::new_err("the store is closed"))?;
+            let txn = env.begin(MDB_RDONLY).map_err(LmdbError::new_err)?;
+            let mut out = Vec::with_capacity(entities.len());
+            let mut result = Ok(());
+            let mut copy = Vec::with_capacity(HEADER);
+            for entity in &entities {
+                let mut k = key(view, fingerprint, entity);
+                let v = match get(txn, env.dbi, &mut k) {
+                    Ok(Some(v)) => v,
+                    Ok(None) => {
+                        out.push(None);
+                        continue;
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                };
+                match consistent_prefix(v, HEADER.min(v.len()), &mut copy) {
+                    Ok(Some(h)) => out.push(Some(h.event_time)),
+                    Ok(None) => {
+                        result = Err(damaged(&k));
+                        break;
+                    }
+                    Err(()) => {
+                        result = Err(format!(
+                            "the stored row of {:?} stays half written: its writer stopped in the \
+                             middle of writing it (the flow writes it again when it restarts)",
+                            String::from_utf8_lossy(&k)
+                        ));
+                        break;
+                    }
+                }
+            }
+            // SAFETY: txn is live; a read-only transaction is ended by abort.
+            unsafe { mdb_txn_abort(txn) };
+            result.map_err(LmdbError::new_err)?;
+            Ok(out)
+        })
     }
 
     /// Rows written since the file was opened in this process: (over the stored row, in

@@ -198,3 +198,16 @@ def test_a_native_write_lets_other_threads_run(tmp_path: Path) -> None:
             done.set()
             counter.join()
         assert counted[0] / elapsed > 0.35 * alone_rate, (counted[0] / elapsed, alone_rate)
+
+
+@pytest.mark.parametrize("native_writes", [True, False], ids=["native-writes", "sqlite3-writes"])
+def test_event_times_read_each_rows_newest_event_time_only(tmp_path: Path, native_writes: bool) -> None:
+    with EmbeddedStore(tmp_path / "online.db", native_writes=native_writes) as store:
+        store.write(VIEW, FP, {"u1": row(1), "u2": row(3)})
+        store.write(VIEW, FP, {"u1": StoredEntity(None, 2, 2_500, CachedValues(b"{}", 0, 9))})  # values-only
+        assert store.event_times(VIEW, FP, ["u1", "nobody", "u2", "u1"]) == [2_500, None, 3_000, 2_500]
+        assert store.event_times(VIEW, "fedcba9876543210", ["u1"]) == [None]
+        assert store.event_times(VIEW, FP, []) == []
+        many = [f"e{i}" for i in range(2_000)]  # more than one query's worth of entities
+        store.write(VIEW, FP, {e: row(i + 1) for i, e in enumerate(many)})
+        assert store.event_times(VIEW, FP, many) == [1_000 * (i + 1) for i in range(2_000)]

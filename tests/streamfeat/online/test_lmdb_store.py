@@ -474,3 +474,19 @@ def test_a_file_of_the_earlier_row_layout_is_refused_with_how_to_rebuild_it(tmp_
         pass  # a new file gets the layout key, and the other path reads it
     with LmdbStore(empty, native=native, readonly=True) as store:
         assert store.get_raw(VIEW, FP, ["a"]) == [None]
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "py-lmdb"])
+def test_event_times_read_each_rows_newest_event_time_only(tmp_path: Path, native: bool) -> None:
+    path = tmp_path / "online.lmdb"
+    with LmdbStore(path, native=native) as store:
+        store.write(VIEW, FP, {"u1": row(1), "u2": row(3)})
+        # a values-only row: a newer version and event time over the older state bytes
+        store.write(VIEW, FP, {"u1": StoredEntity(None, 2, 2_500, CachedValues(b"{}", 0, 9))})
+        assert store.event_times(VIEW, FP, ["u1", "nobody", "u2", "u1"]) == [2_500, None, 3_000, 2_500]
+        assert store.event_times(VIEW, "fedcba9876543210", ["u1"]) == [None]
+        assert store.event_times(VIEW, FP, []) == []
+        with LmdbStore(path, readonly=True, native=not native) as reader:  # the other path, as a reader
+            assert reader.event_times(VIEW, FP, ["u2", "u1"]) == [3_000, 2_500]
+    with pytest.raises(OnlineStoreError, match="closed"):
+        store.event_times(VIEW, FP, ["u1"])
