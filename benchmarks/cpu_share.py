@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CpuSampler", "local_broker_pids", "peak_rss_mb", "process_cpu_s", "with_descendants"]
+__all__ = ["CpuSampler", "local_broker_pids", "machine_cpu_s", "peak_rss_mb", "process_cpu_s", "with_descendants"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -27,6 +27,22 @@ def process_cpu_s(pid: int) -> float | None:
         return None
     fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
     return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def machine_cpu_s() -> tuple[float, float] | None:
+    """CPU seconds the whole machine spent busy so far, summed over its cores (everything but
+    idle and I/O wait), and of those stolen by the hypervisor, from ``/proc/stat``; ``None``
+    where it cannot be read. Whether the cores were full during a run, whoever used them."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    ticks = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    ticks += [0] * (8 - len(ticks))
+    return (sum(ticks) - ticks[3] - ticks[4]) / _TICKS, ticks[7] / _TICKS
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -87,8 +103,10 @@ class CpuSampler:
         self._clock = clock
         self.samples: list[tuple[float, dict[str, float | None]]] = []
         self.peak_rss_mb: dict[str, float] = {}  # per role, the largest sum of its processes' peaks seen
+        self.machine: list[tuple[float, float] | None] = []  # machine_cpu_s() at each sample
 
     def sample(self) -> None:
+        self.machine.append(machine_cpu_s())
         taken: dict[str, float | None] = {}
         for role, pids in self.roles.items():
             seconds = [process_cpu_s(pid) for pid in pids]
@@ -101,10 +119,12 @@ class CpuSampler:
     def summary(self, events: int) -> dict[str, Any]:
         """``percent_of_one_core`` per role over the whole window (``None``: not measured),
         ``flow_us_per_event`` (when a ``flow`` role is sampled), ``percent_per_interval`` and
-        ``peak_rss_mb`` per role (the processes' peak resident memory at the last sample)."""
+        ``peak_rss_mb`` per role (the processes' peak resident memory at the last sample);
+        ``machine``: the whole machine's busy and stolen CPU (``busy_percent_of_one_core``,
+        ``steal_percent_of_one_core``, ``busy_percent_per_interval``; ``cores``)."""
         if len(self.samples) < 2:
             return {"window_s": 0.0, "percent_of_one_core": {}, "percent_per_interval": {}, "flow_us_per_event": None,
-                    "peak_rss_mb": {}}  # fmt: skip
+                    "peak_rss_mb": {}, "machine": None}  # fmt: skip
         (start, first), (end, last) = self.samples[0], self.samples[-1]
         wall = max(end - start, 1e-9)
 
@@ -127,4 +147,21 @@ class CpuSampler:
             "percent_per_interval": per_interval,
             "flow_us_per_event": None if flow is None or not events else round(flow / events * 1e6, 2),
             "peak_rss_mb": {role: round(mb) for role, mb in self.peak_rss_mb.items()},
+            "machine": self._machine_summary(),
+        }
+
+    def _machine_summary(self) -> dict[str, Any] | None:
+        times = [t for t, _ in self.samples]
+        if len(self.machine) != len(times) or None in self.machine:
+            return None
+        machine = [m for m in self.machine if m is not None]
+        wall = max(times[-1] - times[0], 1e-9)
+        return {
+            "cores": os.cpu_count(),
+            "busy_percent_of_one_core": round(100 * (machine[-1][0] - machine[0][0]) / wall, 1),
+            "steal_percent_of_one_core": round(100 * (machine[-1][1] - machine[0][1]) / wall, 1),
+            "busy_percent_per_interval": [
+                round(100 * (b[0] - a[0]) / max(t1 - t0, 1e-9), 1)
+                for (t0, a), (t1, b) in zip(zip(times, machine), zip(times[1:], machine[1:]))
+            ],
         }

@@ -136,16 +136,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _cpu_row(label: str, cpu: dict[str, Any] | None) -> str:
     if not cpu or not cpu.get("percent_of_one_core"):
-        return f"| {label} | n/a | n/a | n/a | n/a | n/a | |"
+        return f"| {label} | n/a | n/a | n/a | n/a | n/a | | n/a | n/a | |"
 
     def shown(value: float | None) -> str:
         return "n/a" if value is None else f"{value:,.1f}"
 
     share = cpu["percent_of_one_core"]
     intervals = ", ".join(shown(p) for p in cpu["percent_per_interval"].get("flow", []))
+    machine = cpu.get("machine") or {}
+    busy = ", ".join(shown(p) for p in machine.get("busy_percent_per_interval", []))
     return (
         f"| {label} | {shown(share.get('flow'))} | {shown(share.get('benchmark'))} | {shown(share.get('broker'))} | "
-        f"{shown(cpu.get('flow_us_per_event'))} | {shown(cpu.get('peak_rss_mb', {}).get('flow'))} | {intervals} |"
+        f"{shown(cpu.get('flow_us_per_event'))} | {shown(cpu.get('peak_rss_mb', {}).get('flow'))} | {intervals} | "
+        f"{shown(machine.get('busy_percent_of_one_core'))} | {shown(machine.get('steal_percent_of_one_core'))} | {busy} |"
     )
 
 
@@ -186,13 +189,15 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         "CPU from production start until every measured event was seen (% of one core, from /proc; the machine "
-        "has " + f"{info['cores']}): the flow's CPU per event compares runs whose latencies the shared machine blurs.",
+        "has " + f"{info['cores']}): the flow's CPU per event compares runs whose latencies the shared machine blurs. "
+        "Machine busy: every process's and the kernel's (not idle, not I/O wait), of which stolen by the hypervisor: "
+        "whether the cores were full, whoever filled them.",
         "",
         (
             "| run | flow % | benchmark % | broker % | flow µs per event | flow peak RSS MB "
-            "| flow % per 5 s of production, then the drain |"
+            "| flow % per 5 s of production, then the drain | machine busy % | steal % | machine busy % per 5 s |"
         ),
-        "|---|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---|",
     ]
     for name, variant in report["variants"].items():
         for number, run in enumerate(variant["runs"], 1):

@@ -6,7 +6,14 @@ import os
 import subprocess
 import sys
 
-from benchmarks.cpu_share import CpuSampler, local_broker_pids, peak_rss_mb, process_cpu_s, with_descendants
+from benchmarks.cpu_share import (
+    CpuSampler,
+    local_broker_pids,
+    machine_cpu_s,
+    peak_rss_mb,
+    process_cpu_s,
+    with_descendants,
+)
 from tests.services.fixtures import kafka_bootstrap  # noqa: F401
 
 
@@ -47,7 +54,21 @@ def test_the_sampler_gives_shares_of_one_core_per_role_and_interval() -> None:
     ]
     assert summary["flow_us_per_event"] >= 500  # ~0.6 s over 1,000 events (/proc counts in 10 ms ticks)
     assert summary["peak_rss_mb"]["flow"] > 0 and "broker" not in summary["peak_rss_mb"]
+    # the whole machine meanwhile: at least what this process spun, at most every core; none stolen is >= 0
+    machine = summary["machine"]
+    assert machine["cores"] == os.cpu_count() and len(machine["busy_percent_per_interval"]) == 2
+    assert 0 < machine["busy_percent_of_one_core"] <= 100 * os.cpu_count() * 1.05
+    assert 0 <= machine["steal_percent_of_one_core"] <= machine["busy_percent_of_one_core"]
     assert CpuSampler({"flow": [os.getpid()]}).summary(10)["flow_us_per_event"] is None  # fewer than two samples
+
+
+def test_the_machine_busy_time_counts_every_core_but_idle_and_io_wait() -> None:
+    before = machine_cpu_s()
+    _spin(0.3)
+    after = machine_cpu_s()
+    assert before is not None and after is not None
+    assert after[0] - before[0] >= 0.25  # this process's spinning, at least (10 ms ticks)
+    assert 0 <= after[1] - before[1] <= after[0] - before[0]
 
 
 def test_the_local_broker_is_found_by_its_main_class(kafka_bootstrap: str) -> None:  # noqa: F811

@@ -35,6 +35,8 @@ def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kaf
             assert cpu["window_s"] > 0 and cpu["percent_of_one_core"]["flow"] > 0 and cpu["flow_us_per_event"] > 0
             assert cpu["percent_of_one_core"]["benchmark"] > 0 and cpu["peak_rss_mb"]["flow"] > 0
             assert len(cpu["percent_per_interval"]["flow"]) >= 2  # production, then the drain
+            # the whole machine meanwhile: at least the flow's share, whoever else ran
+            assert cpu["machine"]["busy_percent_of_one_core"] >= 0.5 * cpu["percent_of_one_core"]["flow"]
         assert 0 < variant["median_p50_ms"] <= variant["median_p99_ms"]
     assert report["variants"]["interval"]["flags"] == ["--commit-interval", "1s", "--large-state-bytes", "1024"]
     # --processes is the benchmark's: two `streamfeat run -w 1` processes as a cluster, sharing the partitions
@@ -44,6 +46,7 @@ def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kaf
     assert "| cluster | `-w 1` | 2 |" in table
     assert "(recent event times)" in table and "the stream the end-to-end rate was measured on" in table
     assert "| run | flow % | benchmark % | broker % | flow µs per event |" in table and "| cluster run 2 |" in table
+    assert "| machine busy % | steal % | machine busy % per 5 s |" in table
     after = set(AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics)
     assert not {t for t in after - before if t.startswith("bench-")}, "benchmark topics were left behind"
     # the garbage collector, off while the producer is paced, is on again, nothing left frozen
