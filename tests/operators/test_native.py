@@ -523,3 +523,23 @@ def test_cache_eviction_releases_native_states_and_keeps_held_ones() -> None:
         assert cache.resident_count == 2 and "u0" not in cache.resident_keys()  # evicted while held
         assert fast.to_bytes(held) == expected["u0"]
         assert {key: fast.to_bytes(cache[key]) for key in expected} == expected
+
+
+def test_logs_that_wrapped_around_in_memory_encode_as_python_does() -> None:
+    """Exact windows evict from the front and append at the back: after many events their
+    in-memory log wraps around its buffer, and is still written in event order."""
+    python, fast = _pair(COVERED)
+    states_py: dict = {}
+    states_native: dict = {}
+    rng = random.Random(42)
+    # windows of 40-200 time units: an event per unit keeps tens of events in each log
+    events = [("u1", i, rng.randrange(0, 3), float(rng.randrange(100)), f"m{i % 7}") for i in range(3_000)]
+    keys, times, arrivals, columns = _inputs(python, events)
+    for lo in range(0, len(events), 97):  # evicting and appending, batch after batch
+        part = slice(lo, lo + 97)
+        cols = [None if c is None else c[part] for c in columns]
+        python.apply_batch(states_py, keys[part], times[part], arrivals[part], cols)
+        fast.apply_batch(states_native, keys[part], times[part], arrivals[part], cols)
+        data = python.to_bytes(states_py["u1"])
+        assert fast.to_bytes(states_native["u1"]) == data
+        assert fast.to_bytes(fast.from_bytes(data)) == data

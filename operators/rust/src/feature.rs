@@ -1066,19 +1066,30 @@ fn float_events(events: &VecDeque<(i64, i64, f64)>, kind: &Kind, w: &mut Writer)
     if n == 0 {
         return;
     }
-    for e in events {
-        w.i64(e.0);
-    }
-    for e in events {
-        w.i64(e.1);
-    }
+    // Each column into a slice of its final size (no capacity check per value: the
+    // hot entities' logs are re-encoded at every batch that touches them).
+    column_be(&mut w.buf, events, |e| e.0.to_be_bytes());
+    column_be(&mut w.buf, events, |e| e.1.to_be_bytes());
     if matches!(kind, Kind::Count) {
         w.u8(RUN_NONE);
     } else {
         w.u8(RUN_FLOAT);
-        for e in events {
-            w.f64(e.2);
-        }
+        column_be(&mut w.buf, events, |e| e.2.to_be_bytes());
+    }
+}
+
+/// Append `field(e)` (8 bytes) of every event of `events` to `buf`, in order.
+#[inline]
+fn column_be(buf: &mut Vec<u8>, events: &VecDeque<(i64, i64, f64)>, field: impl Fn(&(i64, i64, f64)) -> [u8; 8]) {
+    let start = buf.len();
+    buf.resize(start + 8 * events.len(), 0);
+    let (front, back) = events.as_slices();
+    let (into_front, into_back) = buf[start..].split_at_mut(8 * front.len());
+    for (out, e) in into_front.chunks_exact_mut(8).zip(front) {
+        out.copy_from_slice(&field(e));
+    }
+    for (out, e) in into_back.chunks_exact_mut(8).zip(back) {
+        out.copy_from_slice(&field(e));
     }
 }
 
