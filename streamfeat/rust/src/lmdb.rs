@@ -788,15 +788,11 @@ fn get<'t>(txn: *mut MdbTxn, dbi: c_uint, k: &mut [u8]) -> Result<Option<&'t [u8
 /// microsecond, but a busy machine may pause it for a while.
 const TORN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Copy the row at `v` (which a writer of another process may be rewriting in place)
-/// into `copy` as one consistent version of it — `seq` even and the same before and after
-/// the copy — and read its header; `Ok(None)`: a damaged row; `Err(())`: the row stayed
-/// half written for `TORN_WAIT`.
-fn consistent_copy(v: &[u8], copy: &mut Vec<u8>) -> Result<Option<Header>, ()> {
-    consistent_prefix(v, v.len(), copy)
-}
-
-/// `consistent_copy` of the row's first `n` bytes only (at least its header).
+/// Copy the first `n` bytes (at least the header; all `v.len()` for the whole row) of the
+/// row at `v` (which a writer of another process may be rewriting in place) into `copy`
+/// as one consistent version of it — `seq` even and the same before and after the copy —
+/// and read its header; `Ok(None)`: a damaged row; `Err(())`: the row stayed half written
+/// for `TORN_WAIT`.
 fn consistent_prefix(v: &[u8], n: usize, copy: &mut Vec<u8>) -> Result<Option<Header>, ()> {
     if v.len() < HEADER || n < HEADER || n > v.len() {
         return Ok(None);
@@ -827,6 +823,19 @@ fn consistent_prefix(v: &[u8], n: usize, copy: &mut Vec<u8>) -> Result<Option<He
             return Err(());
         }
         std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+}
+
+/// `consistent_prefix` of the row under key `k`, its failures as the reader's error message.
+fn consistent_row(v: &[u8], n: usize, copy: &mut Vec<u8>, k: &[u8]) -> Result<Header, String> {
+    match consistent_prefix(v, n, copy) {
+        Ok(Some(h)) => Ok(h),
+        Ok(None) => Err(damaged(k)),
+        Err(()) => Err(format!(
+            "the stored row of {:?} stays half written: its writer stopped in the middle of \
+             writing it (the flow writes it again when it restarts)",
+            String::from_utf8_lossy(k)
+        )),
     }
 }
 
@@ -1014,18 +1023,10 @@ impl LmdbFile {
                 out.push(None);
                 continue;
             };
-            let h = match consistent_copy(v, &mut copy) {
-                Ok(Some(h)) => h,
-                Ok(None) => {
-                    result = Err(damaged(&k));
-                    break;
-                }
-                Err(()) => {
-                    result = Err(format!(
-                        "the stored row of {:?} stays half written: its writer stopped in the \
-                         middle of writing it (the flow writes it again when it restarts)",
-                        String::from_utf8_lossy(&k)
-                    ));
+            let h = match consistent_row(v, v.len(), &mut copy, &k) {
+                Ok(h) => h,
+                Err(e) => {
+                    result = Err(e);
                     break;
                 }
             };
@@ -1083,18 +1084,10 @@ impl LmdbFile {
                         break;
                     }
                 };
-                match consistent_prefix(v, HEADER.min(v.len()), &mut copy) {
-                    Ok(Some(h)) => out.push(Some(h.event_time)),
-                    Ok(None) => {
-                        result = Err(damaged(&k));
-                        break;
-                    }
-                    Err(()) => {
-                        result = Err(format!(
-                            "the stored row of {:?} stays half written: its writer stopped in the \
-                             middle of writing it (the flow writes it again when it restarts)",
-                            String::from_utf8_lossy(&k)
-                        ));
+                match consistent_row(v, HEADER.min(v.len()), &mut copy, &k) {
+                    Ok(h) => out.push(Some(h.event_time)),
+                    Err(e) => {
+                        result = Err(e);
                         break;
                     }
                 }
