@@ -848,6 +848,46 @@ struct LmdbFile {
     counts: [AtomicU64; 3],
 }
 
+impl LmdbFile {
+    /// `found(header, copy)` of each entity's stored row (None where there is none), read
+    /// in one transaction as one consistent version each (`consistent_prefix`): the whole
+    /// row into `copy`, or only its header when `header_only`.
+    fn read_rows<T>(
+        &self,
+        view: &str,
+        fingerprint: &str,
+        entities: &[String],
+        header_only: bool,
+        mut found: impl FnMut(&Header, &[u8]) -> T,
+    ) -> PyResult<Vec<Option<T>>> {
+        let mut guard = self.env.lock().unwrap_or_else(|e| e.into_inner());
+        let env = guard
+            .as_mut()
+            .ok_or_else(|| LmdbError::new_err("the store is closed"))?;
+        let txn = env.begin(MDB_RDONLY).map_err(LmdbError::new_err)?;
+        let mut out = Vec::with_capacity(entities.len());
+        let mut copy = Vec::new();
+        let mut read = || -> Result<(), String> {
+            for entity in entities {
+                let mut k = key(view, fingerprint, entity);
+                let Some(v) = get(txn, env.dbi, &mut k)? else {
+                    out.push(None);
+                    continue;
+                };
+                let n = if header_only { HEADER.min(v.len()) } else { v.len() };
+                let h = consistent_row(v, n, &mut copy, &k)?;
+                out.push(Some(found(&h, &copy)));
+            }
+            Ok(())
+        };
+        let result = read();
+        // SAFETY: txn is live; a read-only transaction is ended by abort.
+        unsafe { mdb_txn_abort(txn) };
+        result.map_err(LmdbError::new_err)?;
+        Ok(out)
+    }
+}
+
 #[pymethods]
 impl LmdbFile {
     /// Open (creating when `readonly` is false) the store file at `path`. `map_size`: the
@@ -1002,54 +1042,15 @@ impl LmdbFile {
         entities: Vec<String>,
         at: i64,
     ) -> PyResult<Vec<Option<Found<'py>>>> {
-        let mut guard = self.env.lock().unwrap_or_else(|e| e.into_inner());
-        let env = guard
-            .as_mut()
-            .ok_or_else(|| LmdbError::new_err("the store is closed"))?;
-        let txn = env.begin(MDB_RDONLY).map_err(LmdbError::new_err)?;
-        let mut out = Vec::with_capacity(entities.len());
-        let mut result = Ok(());
-        let mut copy = Vec::new();
-        for entity in &entities {
-            let mut k = key(view, fingerprint, entity);
-            let found = match get(txn, env.dbi, &mut k) {
-                Ok(found) => found,
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            };
-            let Some(v) = found else {
-                out.push(None);
-                continue;
-            };
-            let h = match consistent_row(v, v.len(), &mut copy, &k) {
-                Ok(h) => h,
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            };
+        self.read_rows(view, fingerprint, &entities, false, |h, copy| {
             let vals_end = HEADER + h.vals_len.max(0) as usize;
             let state_end = vals_end + h.state_len as usize;
             let covered = h.vals_len >= 0 && h.valid_from <= at && at < h.valid_until;
             let state = (!covered).then(|| PyBytes::new(py, &copy[vals_end..state_end]));
             let vals = (h.vals_len >= 0).then(|| PyBytes::new(py, &copy[HEADER..vals_end]));
             let state_version = (h.state_version != NO_STATE_VERSION).then_some(h.state_version);
-            out.push(Some((
-                state,
-                h.version,
-                h.event_time,
-                vals,
-                h.valid_from,
-                h.valid_until,
-                state_version,
-            )));
-        }
-        // SAFETY: txn is live; a read-only transaction is ended by abort.
-        unsafe { mdb_txn_abort(txn) };
-        result.map_err(LmdbError::new_err)?;
-        Ok(out)
+            (state, h.version, h.event_time, vals, h.valid_from, h.valid_until, state_version)
+        })
     }
 
     /// The event time of each entity's row (None where there is none): its newest event
@@ -1062,41 +1063,7 @@ impl LmdbFile {
         fingerprint: &str,
         entities: Vec<String>,
     ) -> PyResult<Vec<Option<i64>>> {
-        py.detach(|| {
-            let mut guard = self.env.lock().unwrap_or_else(|e| e.into_inner());
-            let env = guard
-                .as_mut()
-                .ok_or_else(|| LmdbError::new_err("the store is closed"))?;
-            let txn = env.begin(MDB_RDONLY).map_err(LmdbError::new_err)?;
-            let mut out = Vec::with_capacity(entities.len());
-            let mut result = Ok(());
-            let mut copy = Vec::with_capacity(HEADER);
-            for entity in &entities {
-                let mut k = key(view, fingerprint, entity);
-                let v = match get(txn, env.dbi, &mut k) {
-                    Ok(Some(v)) => v,
-                    Ok(None) => {
-                        out.push(None);
-                        continue;
-                    }
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                };
-                match consistent_row(v, HEADER.min(v.len()), &mut copy, &k) {
-                    Ok(h) => out.push(Some(h.event_time)),
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                }
-            }
-            // SAFETY: txn is live; a read-only transaction is ended by abort.
-            unsafe { mdb_txn_abort(txn) };
-            result.map_err(LmdbError::new_err)?;
-            Ok(out)
-        })
+        py.detach(|| self.read_rows(view, fingerprint, &entities, true, |h, _| h.event_time))
     }
 
     /// Rows written since the file was opened in this process: (over the stored row, in
