@@ -1,4 +1,5 @@
 #!/bin/bash
+# alternate the reader probe in the order ORDER ("header rows"), PAIRS pairs; machine idle/steal from /proc/stat over each run
 cd /work/main
 OUT=$1; mkdir -p $OUT
 for i in $(seq 1 ${PAIRS:-2}); do
