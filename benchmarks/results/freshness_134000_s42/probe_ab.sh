@@ -1,6 +1,6 @@
 #!/bin/bash
 # alternate the freshness reader's probe: rows (whole rows, as before) and header; PAIRS pairs, order flipping
-cd /work/main
+cd "$(dirname "$0")/../../.."
 OUT=$1
 for i in $(seq 1 ${PAIRS:-4}); do
   if [ $((i % 2)) = 1 ]; then order="rows header"; else order="header rows"; fi

@@ -1,9 +1,11 @@
 #!/bin/bash
-# alternate the reader probe in the order ORDER ("header rows"), PAIRS pairs; machine idle/steal from /proc/stat over each run
-cd /work/main
+# alternate the reader probe (ORDER="rows header"), PAIRS pairs, the order flipping each pair (FLIP=0: always ORDER,
+# as runs/probe_ab2 was made); machine idle/steal from /proc/stat over each run
+cd "$(dirname "$0")/../../.."
 OUT=$1; mkdir -p $OUT
 for i in $(seq 1 ${PAIRS:-2}); do
-  for v in $ORDER; do
+  if [ "${FLIP:-1}" = 0 ] || [ $((i % 2)) = 1 ]; then order="$ORDER"; else order=$(echo $ORDER | awk "{print \$2, \$1}"); fi
+  for v in $order; do
     s0=($(head -1 /proc/stat))
     timeout 600 python3 -m benchmarks.freshness --bootstrap 127.0.0.1:19092 --rate 134000 --seconds 30 --rounds 1 \
       --probe $v --variant "default=" --out $OUT/${v}_$i > $OUT/${v}_$i.log 2>&1
