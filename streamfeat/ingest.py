@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from streamfeat.definitions import Source
+from streamfeat.record_batch import PackedValues, Timestamps
 
 try:
     from operators._native import RecordDecoder
@@ -143,7 +144,12 @@ def decode_records(
     if decoder is None:
         return _decode_python(source, entity_field, payloads, arrivals, topic=topic, partition=partition,
                               offsets=offsets, arrival_field=arrival_field, max_record_bytes=max_record_bytes)
-    keys, times, arrived, column_lists, positions, deferred = decoder.decode(payloads, arrivals)
+    if type(payloads) is PackedValues and type(arrivals) is Timestamps:  # a batch read natively from Kafka
+        keys, times, arrived, column_lists, positions, deferred = decoder.decode_packed(
+            payloads.buffer, payloads.ends, arrivals.values
+        )
+    else:
+        keys, times, arrived, column_lists, positions, deferred = decoder.decode(payloads, arrivals)
     decoded = DecodedRecords(keys, times, arrived, dict(zip(source.schema, column_lists, strict=True)), positions)
     if not deferred:
         return decoded, []

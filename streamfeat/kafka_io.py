@@ -7,6 +7,9 @@ with the state it produced (see :mod:`streamfeat.pipeline`).
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,11 +18,14 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from streamfeat.errors import RejectSinkError
+from streamfeat.record_batch import PackedValues, Timestamps
 
 try:  # the columns of a batch of messages in one native call (no Python loop per message)
     from streamfeat._store_native import message_columns
 except ImportError:  # not built: the same loop in Python
     message_columns = None
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["CLIENT_SETTING_PREFIXES", "FETCH_CONFIG", "READER_FIXED_SETTINGS", "KafkaIOError", "KafkaRejectSink", "KafkaServedLog", "PartitionBatch", "PartitionReader", "RecordProducer", "check_consumer_config", "client_settings", "ensure_topics", "list_partitions", "offsets_for_time", "produce_jsonl", "read_range"]
 
@@ -35,8 +41,8 @@ class PartitionBatch:
     ``newest_timestamp`` is the largest of ``timestamps`` (``None`` without any)."""
 
     offsets: Sequence[int]
-    payloads: list[bytes]
-    timestamps: list[int | None]
+    payloads: Sequence[bytes]  # a list, or PackedValues from the native reader
+    timestamps: Sequence[int | None]  # a list, or Timestamps from the native reader
     newest_timestamp: int | None = None
 
 
@@ -208,9 +214,62 @@ def check_consumer_config(extra: dict[str, str]) -> None:
     consumer.close()
 
 
+#: Set to 0 to read Kafka through confluent-kafka's ``Consumer`` even where the native
+#: reader works (an A/B switch and an escape hatch).
+NATIVE_READER_ENV = "STREAMFEAT_NATIVE_KAFKA"
+
+
+@functools.cache
+def _native_consumer_class() -> Any:
+    """``streamfeat._store_native.KafkaPartitionConsumer`` over the librdkafka that
+    confluent-kafka loaded (found in this process's memory map), or ``None`` when the
+    native module is not built, the library cannot be found or opened, or the reader is
+    switched off (:data:`NATIVE_READER_ENV`)."""
+    if os.environ.get(NATIVE_READER_ENV, "1") == "0":
+        return None
+    try:
+        from streamfeat._store_native import KafkaPartitionConsumer, load_librdkafka
+    except ImportError:
+        return None
+    import confluent_kafka.cimpl  # noqa: F401 - loads librdkafka, so its path is in the map
+
+    try:
+        with open("/proc/self/maps") as maps:  # address, perms, offset, device, inode, path
+            fields = [line.split(None, 5) for line in maps if "librdkafka" in line]
+    except OSError:
+        return None
+    paths = {f[5].strip() for f in fields if len(f) == 6}
+    paths = {path for path in paths if path.startswith("/") and os.path.exists(path)}
+    if len(paths) != 1:
+        _log.info("reading Kafka through confluent-kafka: librdkafka's file not found in this process (%s)", paths)
+        return None
+    try:
+        load_librdkafka(paths.pop())
+    except OSError as exc:
+        _log.info("reading Kafka through confluent-kafka: %s", exc)
+        return None
+    return KafkaPartitionConsumer
+
+
+def _setting_text(value: Any) -> str | None:
+    """A consumer setting as librdkafka's text (as confluent-kafka passes it), or ``None``
+    for a value only confluent-kafka takes (a callback, say)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    return None
+
+
 class PartitionReader:
     """Reads one topic-partition from a given offset, in batches (``extra`` overrides
-    any setting, :data:`FETCH_CONFIG` included)."""
+    any setting, :data:`FETCH_CONFIG` included).
+
+    Where the native module is built, librdkafka is read directly and a batch comes as a
+    few buffers (:mod:`streamfeat.record_batch`): no Python object per record. Measured
+    against confluent-kafka's ``consume`` in ``benchmarks/results/``, see
+    ``docs/operations.md``. Otherwise, and with a setting only confluent-kafka takes (a
+    callback), through confluent-kafka's ``Consumer``."""
 
     def __init__(self, bootstrap: str, topic: str, partition: int, start: int | None, *, extra: dict | None = None):
         self.topic = topic
@@ -229,11 +288,30 @@ class PartitionReader:
             **FETCH_CONFIG,
             **(extra or {}),
         }
+        self._native: Any = None
+        native = _native_consumer_class()
+        texts = {name: _setting_text(value) for name, value in config.items()}
+        if native is not None and None not in texts.values():
+            try:
+                self._native = native(list(texts.items()), topic, partition, start)
+            except ValueError as exc:
+                raise KafkaIOError(f"cannot read {topic}/{partition}: {exc}") from exc
+            return
         self._consumer = Consumer(config)
         self._consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING if start is None else start)])
 
+    @property
+    def native(self) -> bool:
+        """Whether this reader reads librdkafka directly (not through confluent-kafka)."""
+        return self._native is not None
+
     def end_offset(self, timeout_s: float = 10.0) -> int:
         """The partition's high watermark now (the offset after the last record)."""
+        if self._native is not None:
+            try:
+                return int(self._native.end_offset(int(timeout_s * 1000)))
+            except OSError as exc:
+                raise KafkaIOError(f"cannot read the end offset of {self.topic}/{self.partition}: {exc}") from exc
         try:
             _, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, self.partition), timeout=timeout_s)
         except KafkaException as exc:
@@ -244,6 +322,11 @@ class PartitionReader:
         """The offset the consumer will read next. It moves past transaction markers,
         which are offsets no record is ever returned for, so "read up to the end" checks
         this rather than the last record's offset + 1."""
+        if self._native is not None:
+            try:
+                return self._native.position()
+            except OSError as exc:
+                raise KafkaIOError(f"cannot read the position in {self.topic}/{self.partition}: {exc}") from exc
         try:
             (tp,) = self._consumer.position([TopicPartition(self.topic, self.partition)])
         except KafkaException as exc:
@@ -252,6 +335,8 @@ class PartitionReader:
 
     def cached_end_offset(self) -> int | None:
         """The end offset last reported by the broker with fetched data (no request)."""
+        if self._native is not None:
+            return self._native.cached_end_offset()
         try:
             _, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, self.partition), cached=True)
         except KafkaException:
@@ -260,6 +345,11 @@ class PartitionReader:
 
     def read(self, max_records: int, timeout_s: float) -> PartitionBatch:
         """Up to ``max_records`` records (possibly none) waiting at most ``timeout_s``."""
+        if self._native is not None:
+            offsets, values, ends, stamps, newest, error = self._native.read(max_records, int(timeout_s * 1000))
+            if error is not None:
+                self._raise(*error)
+            return PartitionBatch(offsets, PackedValues(values, ends), Timestamps(stamps), newest)
         messages = self._consumer.consume(num_messages=max_records, timeout=timeout_s)
         offsets: list[int]
         if message_columns is not None:
@@ -275,24 +365,30 @@ class PartitionReader:
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
                     continue
-                if error.code() == KafkaError._AUTO_OFFSET_RESET:
-                    raise KafkaIOError(
-                        f"{self.topic}/{self.partition}: the offset to resume from is no longer in the log (deleted "
-                        f"by retention or delete-records), so records between it and the log start were never "
-                        f"read. Nothing was skipped silently: rebuild the state from what the topic holds "
-                        f"(`streamfeat backfill --state-dir`) or restore it from a backup. ({error})"
-                    )
                 if error.retriable():
                     break  # read again later; nothing consumed past this point is lost
-                raise KafkaIOError(f"reading {self.topic}/{self.partition}: {error}")
+                self._raise(error.code(), str(error))
             offsets.append(message.offset())
             payloads.append(message.value() or b"")
             kind, stamp = message.timestamp()
             timestamps.append(stamp if kind != 0 and stamp >= 0 else None)
         return PartitionBatch(offsets, payloads, timestamps, _newest(timestamps))
 
+    def _raise(self, code: int, text: str) -> None:
+        if code == KafkaError._AUTO_OFFSET_RESET:
+            raise KafkaIOError(
+                f"{self.topic}/{self.partition}: the offset to resume from is no longer in the log (deleted "
+                f"by retention or delete-records), so records between it and the log start were never "
+                f"read. Nothing was skipped silently: rebuild the state from what the topic holds "
+                f"(`streamfeat backfill --state-dir`) or restore it from a backup. ({text})"
+            )
+        raise KafkaIOError(f"reading {self.topic}/{self.partition}: {text}")
+
     def close(self) -> None:
-        self._consumer.close()
+        if self._native is not None:
+            self._native.close()
+        else:
+            self._consumer.close()
 
 
 def read_range(

@@ -3,9 +3,11 @@ types, same dead letters, on random, hand-written and corrupted JSON records."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import struct
+from array import array
 
 import orjson
 import pytest
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 
 from streamfeat import Source
 from streamfeat.ingest import _decode_python, _native_decoder, decode_records
+from streamfeat.record_batch import PackedValues, Timestamps
 
 SOURCE = Source("txns", timestamp="ts", schema={"user_id": str, "amount": float, "n": int, "ok": bool, "ts": int})
 INT_KEYED = Source("clicks", timestamp="ts", schema={"uid": int, "page": str, "ts": int})
@@ -48,9 +51,24 @@ def both(source, entity, payloads, arrivals, arrival_field=None, max_record_byte
     offsets = list(range(100, 100 + len(payloads)))
     options = {"topic": "t", "partition": 1, "offsets": offsets, "arrival_field": arrival_field,
                "max_record_bytes": max_record_bytes}
-    native = decode_records(source, entity, payloads, arrivals, **options)
+    native = canonical(*decode_records(source, entity, payloads, arrivals, **options))
     python = _decode_python(source, entity, payloads, arrivals, **options)
-    return canonical(*native), canonical(*python)
+    in_buffers = packed(payloads, arrivals)
+    if in_buffers is not None:  # as the native Kafka reader hands a batch over: the same answer
+        assert canonical(*decode_records(source, entity, *in_buffers, **options)) == native
+    return native, canonical(*python)
+
+
+def packed(payloads, arrivals):
+    """The records in buffers, as the native Kafka reader gives them (``decode_packed``),
+    or None where it cannot give them so (a payload not ``bytes``, an arrival not an int >= 0)."""
+    if not all(type(p) is bytes for p in payloads):
+        return None
+    if not all(a is None or (type(a) is int and 0 <= a < 1 << 63) for a in arrivals):
+        return None
+    ends = array("q", itertools.accumulate(len(p) for p in payloads))
+    stamps = array("q", [-1 if a is None else a for a in arrivals])
+    return PackedValues(b"".join(payloads), ends), Timestamps(stamps)
 
 
 def test_the_native_decoder_is_used():
@@ -190,3 +208,25 @@ def test_floats_round_like_orjson():
     assert native == python
     assert all(math.isfinite(v) for v in decode_records(SOURCE, "user_id", payloads, [1] * len(payloads), topic="t",
                                                         partition=0, offsets=list(range(len(payloads))))[0].columns["amount"])
+
+
+def test_values_in_one_buffer_decode_as_a_list_of_them():
+    """``decode_packed`` (a batch from the native Kafka reader) against ``decode`` on the
+    same records: an empty value, a bad one, an arrival missing (-1) and given."""
+    decoder = _native_decoder(SOURCE, "user_id", None, 1 << 20)
+    good = orjson.dumps({"user_id": "u1", "amount": 2.5, "n": 3, "ok": True, "ts": 1000})
+    other = orjson.dumps({"user_id": "u2", "amount": 1, "n": 4, "ok": False, "ts": 1001})
+    payloads = [good, b"", b"{", other, good]
+    arrivals = [5, None, 7, None, 9]
+    values, stamps = packed(payloads, arrivals)
+    assert list(values) == payloads and list(stamps) == arrivals
+    listed = decoder.decode(payloads, arrivals)
+    in_buffers = decoder.decode_packed(values.buffer, values.ends, stamps.values)
+    assert [list(part) for part in in_buffers[:3]] == [list(part) for part in listed[:3]]
+    assert list(in_buffers[4]) == [0, 3, 4] and list(in_buffers[5]) == [1, 2]
+    with pytest.raises(ValueError, match="ends must rise"):
+        decoder.decode_packed(values.buffer, array("q", [5, 3]), array("q", [1, 2]))
+    with pytest.raises(ValueError, match="ends must rise"):
+        decoder.decode_packed(b"abc", array("q", [4]), array("q", [1]))
+    with pytest.raises(ValueError, match="2 ends but 1 timestamps"):
+        decoder.decode_packed(b"ab", array("q", [1, 2]), array("q", [1]))

@@ -23,6 +23,22 @@ from streamfeat.kafka_io import (
 from tests.services.fixtures import kafka_bootstrap  # noqa: F401  (fixture)
 
 
+@pytest.fixture(params=["native", "consume"])
+def reader_path(request, monkeypatch):
+    """Each reader test twice: librdkafka read directly (the default where built), and
+    through confluent-kafka's ``Consumer.consume`` (``STREAMFEAT_NATIVE_KAFKA=0``)."""
+    import streamfeat.kafka_io as kafka_io
+
+    monkeypatch.setenv(kafka_io.NATIVE_READER_ENV, "1" if request.param == "native" else "0")
+    kafka_io._native_consumer_class.cache_clear()
+    if request.param == "native":
+        assert kafka_io._native_consumer_class() is not None, (
+            "the native Kafka reader is not available: streamfeat._store_native not built, or librdkafka not found"
+        )
+    yield request.param
+    kafka_io._native_consumer_class.cache_clear()
+
+
 def _topic_with_records(bootstrap: str, count: int) -> str:
     topic = f"kio-{uuid.uuid4().hex[:10]}"
     ensure_topics(bootstrap, {topic: 1})
@@ -43,12 +59,13 @@ def _values(bootstrap: str, topic: str, partition: int = 0) -> list[bytes]:
     return [bytes(p) for batch in read_range(bootstrap, topic, partition, 0, last, 100) for p in batch.payloads]
 
 
-def test_resuming_below_the_log_start_is_an_error_not_a_skip(kafka_bootstrap):  # noqa: F811
+def test_resuming_below_the_log_start_is_an_error_not_a_skip(kafka_bootstrap, reader_path):  # noqa: F811
     topic = _topic_with_records(kafka_bootstrap, 100)
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     for future in admin.delete_records([TopicPartition(topic, 0, 50)]).values():
         future.result()
     reader = PartitionReader(kafka_bootstrap, topic, 0, 10)  # a committed offset retention has deleted
+    assert reader.native == (reader_path == "native")
     try:
         with pytest.raises(KafkaIOError, match="no longer in the log"):
             for _ in range(20):
@@ -57,7 +74,7 @@ def test_resuming_below_the_log_start_is_an_error_not_a_skip(kafka_bootstrap):  
         reader.close()
 
 
-def test_ranges_by_offset_and_time(kafka_bootstrap):  # noqa: F811
+def test_ranges_by_offset_and_time(kafka_bootstrap, reader_path):  # noqa: F811
     topic = _topic_with_records(kafka_bootstrap, 100)
     assert offsets_for_time(kafka_bootstrap, topic, [0], 1_030) == {0: 30}
     assert offsets_for_time(kafka_bootstrap, topic, [0], 99_999) == {0: 100}  # after the last: the end
@@ -65,7 +82,7 @@ def test_ranges_by_offset_and_time(kafka_bootstrap):  # noqa: F811
     assert got == list(range(30, 45))
 
 
-def test_a_transactional_topic_ends_at_its_last_marker(kafka_bootstrap):  # noqa: F811
+def test_a_transactional_topic_ends_at_its_last_marker(kafka_bootstrap, reader_path):  # noqa: F811
     """A transaction's commit marker takes an offset no record is returned for: reading
     "to the end" must finish there, not wait for a record that never comes."""
     import time
@@ -91,7 +108,8 @@ def test_a_transactional_topic_ends_at_its_last_marker(kafka_bootstrap):  # noqa
 
 def test_native_message_columns_read_what_the_python_loop_reads(kafka_bootstrap, monkeypatch):  # noqa: F811
     """``message_columns`` (one native call per batch) gives the columns the Python loop
-    gives: offsets, values (``None`` as ``b""``) and timestamps."""
+    gives: offsets, values (``None`` as ``b""``) and timestamps — and so does the native
+    reader of librdkafka (``KafkaPartitionConsumer``), batch by batch."""
     import streamfeat.kafka_io as kafka_io
 
     assert kafka_io.message_columns is not None, "streamfeat._store_native is not built"
@@ -118,10 +136,17 @@ def test_native_message_columns_read_what_the_python_loop_reads(kafka_bootstrap,
             reader.close()
         return offsets, payloads, stamps, newest
 
+    monkeypatch.setenv(kafka_io.NATIVE_READER_ENV, "0")
+    kafka_io._native_consumer_class.cache_clear()
     native = read_all()
     monkeypatch.setattr(kafka_io, "message_columns", None)
     python = read_all()
     assert python[:3] == native[:3]
+    monkeypatch.setenv(kafka_io.NATIVE_READER_ENV, "1")
+    kafka_io._native_consumer_class.cache_clear()
+    direct = read_all()  # librdkafka read directly: values in one buffer
+    kafka_io._native_consumer_class.cache_clear()
+    assert direct == native
     assert native[0] == list(range(50))
     assert native[1][3] == b"" and native[1][4] == b"v4"
     assert native[2] == [5_000 + i for i in range(50)]
@@ -249,3 +274,34 @@ def test_a_producer_flushing_every_send_leaves_a_failed_send_to_its_caller(kafka
     producer.send([(None, b"1")])  # the caller's retry
     producer.send([(None, b"2")])
     assert _values(kafka_bootstrap, topic) == [b"1", b"1", b"2"]  # the failed send once more, by its caller; nothing a third time
+
+
+def test_the_native_reader_is_the_default_and_steps_aside_for_callbacks(kafka_bootstrap, monkeypatch):  # noqa: F811
+    """Where built, a reader reads librdkafka directly; a setting only confluent-kafka
+    takes (a callback) makes it read through confluent-kafka; a bad setting is a clear error
+    either way; position and end offsets agree between the two."""
+    import streamfeat.kafka_io as kafka_io
+
+    monkeypatch.delenv(kafka_io.NATIVE_READER_ENV, raising=False)
+    kafka_io._native_consumer_class.cache_clear()
+    topic = _topic_with_records(kafka_bootstrap, 30)
+    readers = [
+        PartitionReader(kafka_bootstrap, topic, 0, 5),
+        PartitionReader(kafka_bootstrap, topic, 0, 5, extra={"error_cb": lambda error: None}),
+    ]
+    try:
+        assert [reader.native for reader in readers] == [True, False]
+        for reader in readers:
+            got = []
+            for _ in range(20):
+                got += reader.read(100, 1.0).offsets
+                if len(got) == 25:
+                    break
+            assert got == list(range(5, 30))
+            assert reader.position() == 30 and reader.cached_end_offset() == 30 and reader.end_offset() == 30
+    finally:
+        for reader in readers:
+            reader.close()
+    with pytest.raises(KafkaIOError, match="no.such.setting"):
+        PartitionReader(kafka_bootstrap, topic, 0, 0, extra={"no.such.setting": 1})
+    kafka_io._native_consumer_class.cache_clear()

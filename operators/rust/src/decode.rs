@@ -354,11 +354,69 @@ impl RecordDecoder {
                     .map(|b| b.as_bytes())
             })
             .collect();
+        self.decode_texts(py, &texts, &arrivals)
+    }
+
+    /// `decode` for values packed in one buffer (a Kafka batch read natively): record i's
+    /// bytes are `values[ends[i-1]:ends[i]]`, its arrival `stamps[i]` (negative: none, as
+    /// `None` in `decode`). `ends` and `stamps` are buffers of int64 (`array('q')`).
+    #[allow(clippy::type_complexity)]
+    fn decode_packed<'py>(
+        &self,
+        py: Python<'py>,
+        values: &Bound<'py, pyo3::types::PyBytes>,
+        ends: &Bound<'py, PyAny>,
+        stamps: &Bound<'py, PyAny>,
+    ) -> PyResult<(
+        Bound<'py, PyList>,
+        Bound<'py, PyAny>,
+        Bound<'py, PyAny>,
+        Bound<'py, PyList>,
+        Bound<'py, PyAny>,
+        Bound<'py, PyList>,
+    )> {
+        let ends: Vec<i64> = pyo3::buffer::PyBuffer::<i64>::get(ends)?.to_vec(py)?;
+        let stamps: Vec<i64> = pyo3::buffer::PyBuffer::<i64>::get(stamps)?.to_vec(py)?;
+        if ends.len() != stamps.len() {
+            return Err(value_error(format!("{} ends but {} timestamps", ends.len(), stamps.len())));
+        }
+        let buffer = values.as_bytes();
+        let mut texts: Vec<Option<&[u8]>> = Vec::with_capacity(ends.len());
+        let mut start = 0usize;
+        for &end in &ends {
+            let end = usize::try_from(end).ok().filter(|&e| e >= start && e <= buffer.len());
+            let Some(end) = end else {
+                return Err(value_error("ends must rise within the values".to_string()));
+            };
+            texts.push(Some(&buffer[start..end]));
+            start = end;
+        }
+        let arrivals: Vec<Option<i64>> = stamps.iter().map(|&s| (s >= 0).then_some(s)).collect();
+        self.decode_texts(py, &texts, &arrivals)
+    }
+}
+
+impl RecordDecoder {
+    /// `decode`'s work once the payloads are byte slices (None: not bytes).
+    #[allow(clippy::type_complexity)]
+    fn decode_texts<'py>(
+        &self,
+        py: Python<'py>,
+        texts: &[Option<&[u8]>],
+        arrivals: &[Option<i64>],
+    ) -> PyResult<(
+        Bound<'py, PyList>,
+        Bound<'py, PyAny>,
+        Bound<'py, PyAny>,
+        Bound<'py, PyList>,
+        Bound<'py, PyAny>,
+        Bound<'py, PyList>,
+    )> {
         // Parse and check every record without the GIL: another thread runs Python meanwhile.
         // The texts of the keys and str columns are numbered there too (each distinct text
         // once), so that under the GIL only one str is made per distinct text.
         let (out, distinct, key_ids, column_ids) = py.detach(|| {
-            let out = self.parse(&texts, &arrivals);
+            let out = self.parse(texts, arrivals);
             let mut texts_seen = Numbered::default();
             let key_ids: Vec<usize> = out
                 .keys

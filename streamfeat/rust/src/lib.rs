@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use rusqlite::{params, Connection, TransactionBehavior};
 use std::sync::Mutex;
 
+mod kafka;
 mod lmdb;
 mod records;
 
@@ -145,5 +146,7 @@ fn _store_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     lmdb::register(m)?;
     m.add_function(wrap_pyfunction!(records::message_columns, m)?)?;
     m.add_function(wrap_pyfunction!(records::message_layout_verified, m)?)?;
+    m.add_function(wrap_pyfunction!(kafka::load_librdkafka, m)?)?;
+    m.add_class::<kafka::KafkaPartitionConsumer>()?;
     Ok(())
 }
