@@ -36,7 +36,6 @@ from benchmarks.streaming import (
     FRESHNESS_EVENT_TIMES,
     FRESHNESS_EVENT_TIMES_TEXT,
     FRESHNESS_PROBES,
-    FRESHNESS_PRODUCERS,
     FRESHNESS_SAMPLE,
     KAFKA_PORT,
     KAFKA_SH,
@@ -119,14 +118,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "whole rows as a feature server does (get_raw): about 1.5 times the reader's CPU, which the flow then lacks "
         "on a small machine",
     )
-    parser.add_argument(
-        "--producer",
-        choices=FRESHNESS_PRODUCERS,
-        default="native",
-        help="how the paced producer sends each ~10 ms chunk: native (default) hands it to librdkafka in one call, "
-        "without a Python call per event (the load generator shares the cores with the flow); python calls "
-        "confluent-kafka's produce per event, as stops before 43 did",
-    )
     parser.add_argument("--bootstrap", default=None, help="an already running Kafka (default: start the local one)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default benchmarks/results)")
     args = parser.parse_args(argv)
@@ -176,8 +167,7 @@ def markdown(report: dict[str, Any]) -> str:
             + f"({params.get('event_times', 'w1')} event times) produced at "
             f"{params['rate']:,.0f} events/s for {params['seconds']:.0f} s, `streamfeat run -w {params['workers']}` "
             + f"started on it before; a reader polls the {FRESHNESS_SAMPLE} most active users every 10 ms "
-            + f"(probe: {params.get('probe', 'rows')}; `benchmarks.streaming.measure_freshness`); the producer: "
-            + f"{params.get('producer', 'python')}; variants alternate, "
+            + f"(probe: {params.get('probe', 'rows')}; `benchmarks.streaming.measure_freshness`); variants alternate, "
             "the order flipping each round"
         ),
         f"- {FRESHNESS_EVENT_TIMES_TEXT.get(params.get('event_times', 'w1'), '')}",
@@ -241,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                             kafka["address"], topic, Path(work), rate=args.rate, seconds=args.seconds,
                             sample=FRESHNESS_SAMPLE, workers=args.workers, flow_args=variants[name]["flags"],
                             event_times=args.event_times, processes=variants[name]["processes"], trace=args.trace,
-                            probe=args.probe, producer=args.producer,
+                            probe=args.probe,
                         )  # fmt: skip
                 finally:
                     delete_topics(admin, [topic, f"{topic}.dead-letters", f"{topic}.late"])
@@ -266,7 +256,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "processes": args.processes,
             "event_times": args.event_times,
             "probe": args.probe,
-            "producer": args.producer,
         },
         "kafka": {"source": kafka["source"], "started_here": kafka["started_here"]},
         "variants": variants,

@@ -51,7 +51,6 @@ import tempfile
 import threading
 import time
 import uuid
-from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -65,7 +64,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from benchmarks._common import REPO, RESULTS_DIR, machine, write_results
 from benchmarks.cpu_share import CpuSampler, local_broker_pids, with_descendants
-from streamfeat.kafka_io import FETCH_CONFIG, native_kafka, settings_text
+from streamfeat.kafka_io import FETCH_CONFIG
 from streamfeat.loader import EXAMPLE_FEATURES
 from streamfeat.workload import DAY_MS, W1, WorkloadSpec, generate, iter_batches
 
@@ -85,7 +84,6 @@ QUICK_FRESHNESS_SECONDS = 5.0
 FRESHNESS_SAMPLE = 200  # most active users watched by the reader
 FRESHNESS_POLL_S = 0.01
 FRESHNESS_PROBES = ("header", "rows")  # how the reader polls (measure_freshness)
-FRESHNESS_PRODUCERS = ("native", "python")  # how the paced producer sends (measure_freshness)
 KAFKA_PORT = 19292  # the benchmark's own broker (tests use 19092)
 REDIS_PORT = 16479
 KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
@@ -507,7 +505,6 @@ def measure_freshness(
     processes: int = 1,
     trace: bool = False,
     probe: str = "header",
-    producer: str = "native",
 ) -> dict[str, Any]:
     """Event arrival -> visible in the embedded online store, with the producer paced at ``rate``.
 
@@ -537,13 +534,6 @@ def measure_freshness(
     CPU — on a 2-core machine the reader shares the cores with the flow); ``"rows"``
     reads whole rows as a feature server does (``get_raw`` as of now), which took
     13–15 % of a core at 134,000 events/s (stop 42).
-
-    ``producer``: how each ~10 ms chunk of events is sent. ``"native"`` hands the chunk to
-    librdkafka in one call (``KafkaBatchProducer``: no Python call per event — the
-    benchmark's load generator shares the machine's cores with the flow and the broker;
-    a deployment's producers run elsewhere); ``"python"`` calls confluent-kafka's
-    ``produce`` per event, as stops before 43 did. The same records, keys, timestamps,
-    producer settings and pacing either way; the report says which was used.
     """
     from streamfeat.loader import load_views
     from streamfeat.online import online_store_target, open_embedded_store
@@ -552,8 +542,6 @@ def measure_freshness(
         raise ValueError(f"event_times must be one of {FRESHNESS_EVENT_TIMES}, not {event_times!r}")
     if probe not in FRESHNESS_PROBES:
         raise ValueError(f"probe must be one of {FRESHNESS_PROBES}, not {probe!r}")
-    if producer not in FRESHNESS_PRODUCERS:
-        raise ValueError(f"producer must be one of {FRESHNESS_PRODUCERS}, not {producer!r}")
     events = max(1, int(rate * seconds))
     batch = generate(recent(W1, events) if event_times == "recent" else W1, limit=events)
     keys = batch.user_ids()
@@ -628,13 +616,8 @@ def measure_freshness(
         next(first)  # the generator converts whole columns first: not part of the per-event time
         encode_started = time.monotonic()
         encoded_probe = min(events - 1, 50_000)
-        probe_values = [_compact(orjson.dumps({**record, "arrival": 0})) for record in itertools.islice(first, encoded_probe)]
-        chunk = max(1, int(rate * 0.01))  # one send every ~10 ms
-        if producer == "native":  # the chunks' buffers are packed after encoding, before the clock starts too
-            for at in range(0, len(probe_values), chunk):
-                part = probe_values[at : at + chunk]
-                b"".join(part), array("q", itertools.accumulate(map(len, part)))
-                b"".join(part), array("q", itertools.accumulate(map(len, part)))
+        for record in itertools.islice(first, encoded_probe):
+            _compact(orjson.dumps({**record, "arrival": 0}))
         encode_s = (time.monotonic() - encode_started) * events / max(1, encoded_probe)
         start_ms = int(time.time() * 1000) + int(2_000 * encode_s) + 3_000
         if event_times != "w1":
@@ -652,6 +635,7 @@ def measure_freshness(
         # the paced producer shares the CPU with the broker and the flow, so its loop only
         # sends and stamps the sampled events of each chunk with the chunk's send time (taken
         # before its first send, so a latency is never understated).
+        chunk = max(1, int(rate * 0.01))  # one send every ~10 ms
         tracked: list[list[tuple[str, int]]] = [[] for _ in range(0, events, chunk)]
         newest: dict[str, int] = {}
         for i, (user, ts) in enumerate(zip(keys, times, strict=True)):
@@ -659,26 +643,8 @@ def measure_freshness(
                 tracked[i // chunk].append((user, ts))
                 newest[user] = ts
         key_bytes = [user.encode() for user in keys]
-        producer_config = {"bootstrap.servers": bootstrap, **PRODUCER_CONFIG, "linger.ms": 5}
-        native = native_kafka() if producer == "native" else None
-        if producer == "native" and native is None:
-            raise SystemExit("--producer native needs streamfeat._store_native built over confluent-kafka's "
-                             "librdkafka; use --producer python")
-        batch_producer = None if native is None else native.KafkaBatchProducer(settings_text(producer_config))
-        chunks: list[tuple[bytes, array, bytes, array, array]] = []
-        if batch_producer is not None:  # each chunk's records in buffers, before the clock starts
-            for at in range(0, events, chunk):
-                end = min(at + chunk, events)
-                chunk_values, chunk_keys = values[at:end], key_bytes[at:end]
-                chunks.append((
-                    b"".join(chunk_values), array("q", itertools.accumulate(map(len, chunk_values))),
-                    b"".join(chunk_keys), array("q", itertools.accumulate(map(len, chunk_keys))),
-                    array("q", stamps[at:end]),
-                ))  # fmt: skip
-            kafka_producer = None
-        else:
-            kafka_producer = Producer(producer_config)
-            produce = kafka_producer.produce
+        producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG, "linger.ms": 5})
+        produce = producer.produce
         # No cyclic garbage collection while the producer is paced: this process holds millions
         # of objects, and full collections stopped it for 324-473 ms, four times in 30 s of
         # production (measured at stop 31), so the flow got 300 ms of events at once instead of
@@ -708,23 +674,14 @@ def measure_freshness(
             sent = time.monotonic()
             for user, ts in tracked[number]:
                 pending[user].append((ts, sent))
-            if batch_producer is not None:
-                batch_producer.produce(topic, *chunks[number])
-                continue
             for i in range(at, min(at + chunk, events)):
                 # Positional — topic, value, key, partition (-1: by key), callback, on_delivery,
                 # timestamp: the keyword form parses slower (results/freshness_134000_s41/).
                 produce(topic, values[i], key_bytes[i], -1, None, None, stamps[i])
-            kafka_producer.poll(0)
+            producer.poll(0)
         produced_s = time.monotonic() - started
         cpu.sample()
-        if batch_producer is not None:
-            unsent = batch_producer.flush(60_000)
-            batch_producer.close()
-            if unsent:
-                raise SystemExit(f"the paced producer could not send {unsent} records in 60 s")
-        else:
-            kafka_producer.flush(60)
+        producer.flush(60)
         drain = time.monotonic() + 60
         while any(pending.values()) and time.monotonic() < drain:
             time.sleep(0.05)
@@ -774,7 +731,6 @@ def measure_freshness(
         "unresolved": sum(len(q) for q in pending.values()),
         "reader_poll_interval_ms": FRESHNESS_POLL_S * 1000,
         "reader_probe": probe,
-        "producer": producer,
         "reader_polls": polls[0],
         "p50_ms": round(float(np.percentile(ms, 50)), 1) if len(ms) else None,
         "p99_ms": round(float(np.percentile(ms, 99)), 1) if len(ms) else None,

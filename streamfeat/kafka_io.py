@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
@@ -27,7 +27,7 @@ except ImportError:  # not built: the same loop in Python
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["CLIENT_SETTING_PREFIXES", "FETCH_CONFIG", "READER_FIXED_SETTINGS", "KafkaIOError", "KafkaRejectSink", "KafkaServedLog", "PartitionBatch", "PartitionReader", "RecordProducer", "check_consumer_config", "client_settings", "ensure_topics", "list_partitions", "native_kafka", "offsets_for_time", "produce_jsonl", "read_range", "settings_text"]
+__all__ = ["CLIENT_SETTING_PREFIXES", "FETCH_CONFIG", "READER_FIXED_SETTINGS", "KafkaIOError", "KafkaRejectSink", "KafkaServedLog", "PartitionBatch", "PartitionReader", "RecordProducer", "check_consumer_config", "client_settings", "ensure_topics", "list_partitions", "offsets_for_time", "produce_jsonl", "read_range"]
 
 
 class KafkaIOError(RejectSinkError):
@@ -220,13 +220,15 @@ NATIVE_READER_ENV = "STREAMFEAT_NATIVE_KAFKA"
 
 
 @functools.cache
-def native_kafka() -> Any:
-    """``streamfeat._store_native`` with librdkafka loaded — the one confluent-kafka loaded,
-    found in this process's memory map — for its ``KafkaPartitionConsumer`` and
-    ``KafkaBatchProducer``; ``None`` when the native module is not built or the library
-    cannot be found or opened."""
+def _native_consumer_class() -> Any:
+    """``streamfeat._store_native.KafkaPartitionConsumer`` over the librdkafka that
+    confluent-kafka loaded (found in this process's memory map), or ``None`` when the
+    native module is not built, the library cannot be found or opened, or the reader is
+    switched off (:data:`NATIVE_READER_ENV`)."""
+    if os.environ.get(NATIVE_READER_ENV, "1") == "0":
+        return None
     try:
-        from streamfeat import _store_native
+        from streamfeat._store_native import KafkaPartitionConsumer, load_librdkafka
     except ImportError:
         return None
     import confluent_kafka.cimpl  # noqa: F401 - loads librdkafka, so its path is in the map
@@ -239,33 +241,14 @@ def native_kafka() -> Any:
     paths = {f[5].strip() for f in fields if len(f) == 6}
     paths = {path for path in paths if path.startswith("/") and os.path.exists(path)}
     if len(paths) != 1:
-        _log.info("librdkafka's file not found in this process (%s): Kafka through confluent-kafka only", paths)
+        _log.info("reading Kafka through confluent-kafka: librdkafka's file not found in this process (%s)", paths)
         return None
     try:
-        _store_native.load_librdkafka(paths.pop())
+        load_librdkafka(paths.pop())
     except OSError as exc:
-        _log.info("Kafka through confluent-kafka only: %s", exc)
+        _log.info("reading Kafka through confluent-kafka: %s", exc)
         return None
-    return _store_native
-
-
-@functools.cache
-def _native_consumer_class() -> Any:
-    """The native partition consumer, or ``None`` (not available, or switched off with
-    :data:`NATIVE_READER_ENV`)."""
-    if os.environ.get(NATIVE_READER_ENV, "1") == "0":
-        return None
-    native = native_kafka()
-    return None if native is None else native.KafkaPartitionConsumer
-
-
-def settings_text(config: Mapping[str, Any]) -> list[tuple[str, str]] | None:
-    """librdkafka settings as text pairs for the native clients, or ``None`` when one
-    holds a value only confluent-kafka takes (a callback)."""
-    texts = [(name, _setting_text(value)) for name, value in config.items()]
-    if any(text is None for _, text in texts):
-        return None
-    return cast("list[tuple[str, str]]", texts)
+    return KafkaPartitionConsumer
 
 
 def _setting_text(value: Any) -> str | None:
@@ -307,10 +290,10 @@ class PartitionReader:
         }
         self._native: Any = None
         native = _native_consumer_class()
-        texts = settings_text(config)
-        if native is not None and texts is not None:
+        texts = {name: _setting_text(value) for name, value in config.items()}
+        if native is not None and None not in texts.values():
             try:
-                self._native = native(texts, topic, partition, start)
+                self._native = native(list(texts.items()), topic, partition, start)
             except ValueError as exc:
                 raise KafkaIOError(f"cannot read {topic}/{partition}: {exc}") from exc
             return

@@ -17,16 +17,7 @@ use pyo3::types::{PyBytes, PyRange};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::sync::{Mutex, OnceLock};
 
-const RD_KAFKA_PRODUCER: c_int = 0;
 const RD_KAFKA_CONSUMER: c_int = 1;
-const ERR_QUEUE_FULL: c_int = -184;
-const MSG_F_COPY: c_int = 2;
-// rd_kafka_vtype_t
-const VTYPE_TOPIC: c_int = 1;
-const VTYPE_VALUE: c_int = 4;
-const VTYPE_KEY: c_int = 5;
-const VTYPE_MSGFLAGS: c_int = 7;
-const VTYPE_TIMESTAMP: c_int = 8;
 const CONF_OK: c_int = 0;
 const OFFSET_BEGINNING: i64 = -2;
 const ERR_PARTITION_EOF: c_int = -191;
@@ -45,32 +36,6 @@ struct RdMessage {
     key_len: usize,
     offset: i64,
     _private: *mut c_void,
-}
-
-/// `rd_kafka_vu_t`: a type tag and a 64-byte union (a pointer and a size, an int64, ...).
-#[repr(C)]
-struct RdVu {
-    vtype: c_int,
-    u: [u64; 8],
-}
-
-impl RdVu {
-    fn ptr(vtype: c_int, p: *const c_void) -> Self {
-        let mut u = [0u64; 8];
-        u[0] = p as u64;
-        Self { vtype, u }
-    }
-    fn mem(vtype: c_int, data: &[u8]) -> Self {
-        let mut u = [0u64; 8];
-        u[0] = data.as_ptr() as u64;
-        u[1] = data.len() as u64;
-        Self { vtype, u }
-    }
-    fn int(vtype: c_int, value: i64) -> Self {
-        let mut u = [0u64; 8];
-        u[0] = value as u64; // an int or int64 at the union's start (little-endian)
-        Self { vtype, u }
-    }
 }
 
 #[repr(C)]
@@ -122,13 +87,6 @@ struct Api {
     query_watermark_offsets:
         unsafe extern "C" fn(*mut c_void, *const c_char, i32, *mut i64, *mut i64, c_int) -> c_int,
     consumer_close: unsafe extern "C" fn(*mut c_void) -> c_int,
-    produceva: unsafe extern "C" fn(*mut c_void, *const RdVu, usize) -> *mut c_void,
-    error_code: unsafe extern "C" fn(*const c_void) -> c_int,
-    error_string: unsafe extern "C" fn(*const c_void) -> *const c_char,
-    error_destroy: unsafe extern "C" fn(*mut c_void),
-    poll: unsafe extern "C" fn(*mut c_void, c_int) -> c_int,
-    flush: unsafe extern "C" fn(*mut c_void, c_int) -> c_int,
-    outq_len: unsafe extern "C" fn(*mut c_void) -> c_int,
 }
 
 static API: OnceLock<Result<(String, Api), String>> = OnceLock::new();
@@ -176,13 +134,6 @@ fn load(path: &str) -> Result<Api, String> {
             get_watermark_offsets: sym!("rd_kafka_get_watermark_offsets"),
             query_watermark_offsets: sym!("rd_kafka_query_watermark_offsets"),
             consumer_close: sym!("rd_kafka_consumer_close"),
-            produceva: sym!("rd_kafka_produceva"),
-            error_code: sym!("rd_kafka_error_code"),
-            error_string: sym!("rd_kafka_error_string"),
-            error_destroy: sym!("rd_kafka_error_destroy"),
-            poll: sym!("rd_kafka_poll"),
-            flush: sym!("rd_kafka_flush"),
-            outq_len: sym!("rd_kafka_outq_len"),
         };
         // The message and topic-partition layouts above are those of librdkafka >= 1.0.
         if (api.version)() < 0x0100_0000 {
@@ -209,37 +160,6 @@ pub fn load_librdkafka(path: &str) -> PyResult<i64> {
         // SAFETY: a function of the loaded library, without arguments.
         Ok((_, api)) => Ok(unsafe { (api.version)() } as i64),
         Err(why) => Err(PyOSError::new_err(why.clone())),
-    }
-}
-
-/// A librdkafka handle of `kind` with `settings`; the configuration is destroyed here
-/// unless rd_kafka_new took it.
-fn new_handle(api: &Api, kind: c_int, settings: &[(String, String)]) -> PyResult<*mut c_void> {
-    let mut errstr = vec![0 as c_char; 512];
-    // SAFETY: librdkafka's documented construction sequence; every pointer is checked.
-    unsafe {
-        let conf = (api.conf_new)();
-        for (name, value) in settings {
-            let (n, v) = match (CString::new(name.as_str()), CString::new(value.as_str())) {
-                (Ok(n), Ok(v)) => (n, v),
-                _ => {
-                    (api.conf_destroy)(conf);
-                    return Err(PyValueError::new_err(format!("setting {name:?} holds a NUL byte")));
-                }
-            };
-            if (api.conf_set)(conf, n.as_ptr(), v.as_ptr(), errstr.as_mut_ptr(), errstr.len()) != CONF_OK {
-                (api.conf_destroy)(conf);
-                let why = CStr::from_ptr(errstr.as_ptr()).to_string_lossy();
-                return Err(PyValueError::new_err(format!("invalid setting {name}={value}: {why}")));
-            }
-        }
-        let rk = (api.new)(kind, conf, errstr.as_mut_ptr(), errstr.len());
-        if rk.is_null() {
-            (api.conf_destroy)(conf);
-            let why = CStr::from_ptr(errstr.as_ptr()).to_string_lossy();
-            return Err(PyValueError::new_err(format!("cannot create a Kafka client: {why}")));
-        }
-        Ok(rk)
     }
 }
 
@@ -319,9 +239,31 @@ impl KafkaPartitionConsumer {
     fn new(settings: Vec<(String, String)>, topic: &str, partition: i32, start: Option<i64>) -> PyResult<Self> {
         let api = api()?;
         let topic_c = CString::new(topic).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let rk = new_handle(api, RD_KAFKA_CONSUMER, &settings)?;
-        // SAFETY: a live consumer handle; the list is made and destroyed here.
+        let mut errstr = vec![0 as c_char; 512];
+        // SAFETY: librdkafka's documented construction sequence; every pointer is checked,
+        // and the configuration is destroyed by us unless rd_kafka_new took it.
         unsafe {
+            let conf = (api.conf_new)();
+            for (name, value) in &settings {
+                let (n, v) = match (CString::new(name.as_str()), CString::new(value.as_str())) {
+                    (Ok(n), Ok(v)) => (n, v),
+                    _ => {
+                        (api.conf_destroy)(conf);
+                        return Err(PyValueError::new_err(format!("setting {name:?} holds a NUL byte")));
+                    }
+                };
+                if (api.conf_set)(conf, n.as_ptr(), v.as_ptr(), errstr.as_mut_ptr(), errstr.len()) != CONF_OK {
+                    (api.conf_destroy)(conf);
+                    let why = CStr::from_ptr(errstr.as_ptr()).to_string_lossy();
+                    return Err(PyValueError::new_err(format!("invalid consumer setting {name}={value}: {why}")));
+                }
+            }
+            let rk = (api.new)(RD_KAFKA_CONSUMER, conf, errstr.as_mut_ptr(), errstr.len());
+            if rk.is_null() {
+                (api.conf_destroy)(conf);
+                let why = CStr::from_ptr(errstr.as_ptr()).to_string_lossy();
+                return Err(PyValueError::new_err(format!("cannot create a Kafka consumer: {why}")));
+            }
             (api.poll_set_consumer)(rk);
             let queue = (api.queue_get_consumer)(rk);
             let list = (api.tpl_new)(1);
@@ -547,143 +489,4 @@ fn gather(api: &Api, messages: &[*mut RdMessage]) -> Columns {
         }
     }
     out
-}
-
-/// A producer that sends whole batches of records from a few buffers in one call
-/// (`produce`), without a Python call per record — for loads that must not spend the
-/// machine's CPU on the sending (the freshness benchmark's paced producer).
-#[pyclass(module = "streamfeat._store_native")]
-pub struct KafkaBatchProducer {
-    rk: Mutex<Option<usize>>,
-}
-
-fn int64s(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
-    pyo3::buffer::PyBuffer::<i64>::get(obj)?.to_vec(py)
-}
-
-/// The slices of `buffer` ending at `ends` (each from the previous end).
-fn slices<'a>(buffer: &'a [u8], ends: &[i64]) -> PyResult<Vec<&'a [u8]>> {
-    let mut out = Vec::with_capacity(ends.len());
-    let mut start = 0usize;
-    for &end in ends {
-        match usize::try_from(end) {
-            Ok(end) if end >= start && end <= buffer.len() => {
-                out.push(&buffer[start..end]);
-                start = end;
-            }
-            _ => return Err(PyValueError::new_err("ends must rise within their buffer")),
-        }
-    }
-    Ok(out)
-}
-
-#[pymethods]
-impl KafkaBatchProducer {
-    #[new]
-    fn new(settings: Vec<(String, String)>) -> PyResult<Self> {
-        let api = api()?;
-        let rk = new_handle(api, RD_KAFKA_PRODUCER, &settings)?;
-        Ok(Self { rk: Mutex::new(Some(rk as usize)) })
-    }
-
-    /// Hand records to librdkafka: record i's value is `values[value_ends[i-1]:value_ends[i]]`,
-    /// its key likewise in `keys` (an empty key: none), its timestamp `timestamps[i]` (ms;
-    /// negative: the time of sending). The ends and timestamps are int64 buffers
-    /// (`array('q')`). Partitioned by key, as confluent-kafka's `produce` without a
-    /// partition. Waits while librdkafka's queue is full; returns how many were handed over.
-    #[allow(clippy::too_many_arguments)]
-    fn produce(
-        &self,
-        py: Python<'_>,
-        topic: &str,
-        values: &Bound<'_, PyBytes>,
-        value_ends: &Bound<'_, PyAny>,
-        keys: &Bound<'_, PyBytes>,
-        key_ends: &Bound<'_, PyAny>,
-        timestamps: &Bound<'_, PyAny>,
-    ) -> PyResult<usize> {
-        let api = api()?;
-        let rk = self.rk.lock().unwrap_or_else(|e| e.into_inner()).ok_or_else(|| {
-            PyRuntimeError::new_err("the producer is closed")
-        })?;
-        let (value_ends, key_ends, stamps) = (int64s(py, value_ends)?, int64s(py, key_ends)?, int64s(py, timestamps)?);
-        if value_ends.len() != key_ends.len() || value_ends.len() != stamps.len() {
-            return Err(PyValueError::new_err("one value end, key end and timestamp per record"));
-        }
-        let values = slices(values.as_bytes(), &value_ends)?;
-        let keys = slices(keys.as_bytes(), &key_ends)?;
-        let topic_c = CString::new(topic).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let result: Result<usize, String> = py.detach(|| {
-            let rk = rk as *mut c_void;
-            for i in 0..values.len() {
-                let mut vus = vec![
-                    RdVu::ptr(VTYPE_TOPIC, topic_c.as_ptr() as *const c_void),
-                    RdVu::mem(VTYPE_VALUE, values[i]),
-                    RdVu::int(VTYPE_MSGFLAGS, MSG_F_COPY as i64),
-                ];
-                if !keys[i].is_empty() {
-                    vus.push(RdVu::mem(VTYPE_KEY, keys[i]));
-                }
-                if stamps[i] >= 0 {
-                    vus.push(RdVu::int(VTYPE_TIMESTAMP, stamps[i]));
-                }
-                loop {
-                    // SAFETY: a live producer handle; the values and keys are copied (F_COPY).
-                    let error = unsafe { (api.produceva)(rk, vus.as_ptr(), vus.len()) };
-                    if error.is_null() {
-                        break;
-                    }
-                    // SAFETY: an error object returned by produceva, destroyed once.
-                    let (code, text) = unsafe {
-                        let code = (api.error_code)(error);
-                        let text = CStr::from_ptr((api.error_string)(error)).to_string_lossy().into_owned();
-                        (api.error_destroy)(error);
-                        (code, text)
-                    };
-                    if code != ERR_QUEUE_FULL {
-                        return Err(format!("producing to {}: {text}", topic_c.to_string_lossy()));
-                    }
-                    // SAFETY: a live handle; serves delivery reports while the queue drains.
-                    unsafe { (api.poll)(rk, 10) };
-                }
-            }
-            // SAFETY: a live handle.
-            unsafe { (api.poll)(rk, 0) };
-            Ok(values.len())
-        });
-        result.map_err(PyOSError::new_err)
-    }
-
-    /// Wait up to `timeout_ms` for every record handed over to be sent; returns how many
-    /// are still waiting.
-    fn flush(&self, py: Python<'_>, timeout_ms: i32) -> PyResult<i64> {
-        let api = api()?;
-        let rk = self.rk.lock().unwrap_or_else(|e| e.into_inner()).ok_or_else(|| {
-            PyRuntimeError::new_err("the producer is closed")
-        })?;
-        // SAFETY: a live handle.
-        Ok(py.detach(|| unsafe {
-            (api.flush)(rk as *mut c_void, timeout_ms);
-            (api.outq_len)(rk as *mut c_void) as i64
-        }))
-    }
-
-    /// Free the producer (records not sent yet are dropped: flush first). Idempotent.
-    fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let api = api()?;
-        if let Some(rk) = self.rk.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            // SAFETY: taken out of the struct, so used here last.
-            py.detach(|| unsafe { (api.destroy)(rk as *mut c_void) });
-        }
-        Ok(())
-    }
-}
-
-impl Drop for KafkaBatchProducer {
-    fn drop(&mut self) {
-        if let (Some(rk), Ok(api)) = (self.rk.get_mut().unwrap_or_else(|e| e.into_inner()).take(), api()) {
-            // SAFETY: nothing else holds the handle.
-            unsafe { (api.destroy)(rk as *mut c_void) };
-        }
-    }
 }

@@ -148,6 +148,5 @@ fn _store_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(records::message_layout_verified, m)?)?;
     m.add_function(wrap_pyfunction!(kafka::load_librdkafka, m)?)?;
     m.add_class::<kafka::KafkaPartitionConsumer>()?;
-    m.add_class::<kafka::KafkaBatchProducer>()?;
     Ok(())
 }
