@@ -230,6 +230,8 @@ def _native_consumer_class() -> Any:
     try:
         from streamfeat._store_native import KafkaPartitionConsumer, load_librdkafka
     except ImportError:
+        _log.warning("streamfeat._store_native is not installed: Kafka is read through confluent-kafka's Consumer, a "
+                     "Python object per record (slower). Install cargo, then `pip install -e .` again.")
         return None
     import confluent_kafka.cimpl  # noqa: F401 - loads librdkafka, so its path is in the map
 
@@ -241,12 +243,13 @@ def _native_consumer_class() -> Any:
     paths = {f[5].strip() for f in fields if len(f) == 6}
     paths = {path for path in paths if path.startswith("/") and os.path.exists(path)}
     if len(paths) != 1:
-        _log.info("reading Kafka through confluent-kafka: librdkafka's file not found in this process (%s)", paths)
+        _log.warning("reading Kafka through confluent-kafka's Consumer (slower): librdkafka's file not found in this "
+                     "process (%s)", paths)
         return None
     try:
         load_librdkafka(paths.pop())
     except OSError as exc:
-        _log.info("reading Kafka through confluent-kafka: %s", exc)
+        _log.warning("reading Kafka through confluent-kafka's Consumer (slower): %s", exc)
         return None
     return KafkaPartitionConsumer
 
