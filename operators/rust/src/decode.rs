@@ -218,6 +218,16 @@ struct Decoded<'a> {
     deferred: Vec<usize>,
 }
 
+/// What `decode` returns: `(keys, event_times, arrivals, columns, positions, deferred)`.
+type DecodedColumns<'py> = (
+    Bound<'py, PyList>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyList>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyList>,
+);
+
 /// `array.array(code, data)`: the values in one buffer, indexable as Python numbers.
 fn array_of<'py, T: Copy>(
     py: Python<'py>,
@@ -306,20 +316,12 @@ impl RecordDecoder {
     /// order) with their input positions, and the positions of the deferred ones. Event
     /// times, arrivals, positions and the int and float columns come as `array.array`
     /// (`q` and `d`): sequences of Python numbers, without an object per value until read.
-    #[allow(clippy::type_complexity)]
     fn decode<'py>(
         &self,
         py: Python<'py>,
         payloads: &Bound<'py, PyAny>,
         arrivals: &Bound<'py, PyAny>,
-    ) -> PyResult<(
-        Bound<'py, PyList>,
-        Bound<'py, PyAny>,
-        Bound<'py, PyAny>,
-        Bound<'py, PyList>,
-        Bound<'py, PyAny>,
-        Bound<'py, PyList>,
-    )> {
+    ) -> PyResult<DecodedColumns<'py>> {
         let payloads: Vec<Bound<'py, PyAny>> = match payloads.cast::<PyList>() {
             Ok(list) => list.iter().collect(),
             Err(_) => payloads.try_iter()?.collect::<PyResult<_>>()?,
@@ -360,21 +362,13 @@ impl RecordDecoder {
     /// `decode` for values packed in one buffer (a Kafka batch read natively): record i's
     /// bytes are `values[ends[i-1]:ends[i]]`, its arrival `stamps[i]` (negative: none, as
     /// `None` in `decode`). `ends` and `stamps` are buffers of int64 (`array('q')`).
-    #[allow(clippy::type_complexity)]
     fn decode_packed<'py>(
         &self,
         py: Python<'py>,
         values: &Bound<'py, pyo3::types::PyBytes>,
         ends: &Bound<'py, PyAny>,
         stamps: &Bound<'py, PyAny>,
-    ) -> PyResult<(
-        Bound<'py, PyList>,
-        Bound<'py, PyAny>,
-        Bound<'py, PyAny>,
-        Bound<'py, PyList>,
-        Bound<'py, PyAny>,
-        Bound<'py, PyList>,
-    )> {
+    ) -> PyResult<DecodedColumns<'py>> {
         let ends: Vec<i64> = pyo3::buffer::PyBuffer::<i64>::get(ends)?.to_vec(py)?;
         let stamps: Vec<i64> = pyo3::buffer::PyBuffer::<i64>::get(stamps)?.to_vec(py)?;
         if ends.len() != stamps.len() {
@@ -398,20 +392,12 @@ impl RecordDecoder {
 
 impl RecordDecoder {
     /// `decode`'s work once the payloads are byte slices (None: not bytes).
-    #[allow(clippy::type_complexity)]
     fn decode_texts<'py>(
         &self,
         py: Python<'py>,
         texts: &[Option<&[u8]>],
         arrivals: &[Option<i64>],
-    ) -> PyResult<(
-        Bound<'py, PyList>,
-        Bound<'py, PyAny>,
-        Bound<'py, PyAny>,
-        Bound<'py, PyList>,
-        Bound<'py, PyAny>,
-        Bound<'py, PyList>,
-    )> {
+    ) -> PyResult<DecodedColumns<'py>> {
         // Parse and check every record without the GIL: another thread runs Python meanwhile.
         // The texts of the keys and str columns are numbered there too (each distinct text
         // once), so that under the GIL only one str is made per distinct text.
