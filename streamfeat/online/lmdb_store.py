@@ -34,7 +34,11 @@ the row's whole 4 KiB page — about half of what an update of a random entity c
 ``benchmarks/results/online_writer_s38/``). Readers in other processes may meet a row
 halfway through such a write, so ``seq`` works as a seqlock: odd while the row is written,
 even and higher after; a reader copies the row again when it finds ``seq`` odd or changed
-once it has copied it. A writer killed in the middle leaves ``seq`` odd: readers then wait
+once it has copied it (the native reader reads ``seq`` itself before and after its copy; the
+``py-lmdb`` reader, which only gets whole copies, takes a copy as whole when the copies just
+before and after it show its ``seq`` — until stop 43 it compared the ``seq`` inside the copy
+itself, and ``memcpy``, which may read a long row's end before its header, let one torn row
+through in about fifteen runs of the test). A writer killed in the middle leaves ``seq`` odd: readers then wait
 two seconds and report the row as half written, and the next writer writes it again
 whatever its version (the runtime publishes every row it had not confirmed again when it
 restarts).
@@ -262,16 +266,26 @@ _REBUILD = ("rebuild it — remove it (and its -lock file) with the state direct
 
 def _consistent_get(txn: Any, key: bytes) -> bytes | None:
     """The row under ``key`` as one consistent version: a native writer of another process
-    may be writing it in place (module docstring), so it is read until two reads in a row
-    show the same even ``seq``."""
-    value = txn.get(key)
+    may be writing it in place (module docstring). A copy's own bytes are read in no set
+    order (``memcpy`` may read a long row's end before its header), so the ``seq`` inside a
+    copy says nothing about the rest of it: a copy is taken as whole when the copies made
+    just before and just after it show the same even ``seq`` as it does — no write began
+    between the first of those reads and the last."""
+    before = txn.get(key)
     deadline = None
-    while value is not None and len(value) >= _HEADER.size:
-        seq = _SEQ.unpack_from(value, _SEQ_AT)[0]
-        again = txn.get(key)
-        if again is None or len(again) < _HEADER.size:
-            return again
-        if not seq & 1 and _SEQ.unpack_from(again, _SEQ_AT)[0] == seq:
+    while before is not None and len(before) >= _HEADER.size:
+        seq = _SEQ.unpack_from(before, _SEQ_AT)[0]
+        value = txn.get(key)
+        if value is None or len(value) < _HEADER.size:
+            return value
+        after = txn.get(key)
+        if after is None or len(after) < _HEADER.size:
+            return after
+        if (
+            not seq & 1
+            and _SEQ.unpack_from(value, _SEQ_AT)[0] == seq
+            and _SEQ.unpack_from(after, _SEQ_AT)[0] == seq
+        ):
             return value
         if deadline is None:
             deadline = time.monotonic() + _TORN_WAIT_S
@@ -279,8 +293,8 @@ def _consistent_get(txn: Any, key: bytes) -> bytes | None:
             raise LmdbError(f"the stored row of {key!r} stays half written: its writer stopped in the middle of "
                             "writing it (the flow writes it again when it restarts)")
         time.sleep(0.0002)
-        value = again
-    return value
+        before = after
+    return before
 
 
 def _torn_seq(value: bytes) -> int | None:
