@@ -238,7 +238,8 @@ def _native_consumer_class() -> Any:
     try:
         with open("/proc/self/maps") as maps:  # address, perms, offset, device, inode, path
             fields = [line.split(None, 5) for line in maps if "librdkafka" in line]
-    except OSError:
+    except OSError as exc:
+        _log.warning("reading Kafka through confluent-kafka's Consumer (slower): cannot find librdkafka's file: %s", exc)
         return None
     paths = {f[5].strip() for f in fields if len(f) == 6}
     paths = {path for path in paths if path.startswith("/") and os.path.exists(path)}
@@ -269,10 +270,10 @@ class PartitionReader:
     any setting, :data:`FETCH_CONFIG` included).
 
     Where the native module is built, librdkafka is read directly and a batch comes as a
-    few buffers (:mod:`streamfeat.record_batch`): no Python object per record. Measured
-    against confluent-kafka's ``consume`` in ``benchmarks/results/``, see
-    ``docs/operations.md``. Otherwise, and with a setting only confluent-kafka takes (a
-    callback), through confluent-kafka's ``Consumer``."""
+    few buffers (:mod:`streamfeat.record_batch`): no Python object per record (measured
+    against confluent-kafka's ``consume`` in ``benchmarks/results/freshness_134000_s43/``).
+    Otherwise, with a setting only confluent-kafka takes (a callback), or with
+    :data:`NATIVE_READER_ENV` set to 0, through confluent-kafka's ``Consumer``."""
 
     def __init__(self, bootstrap: str, topic: str, partition: int, start: int | None, *, extra: dict | None = None):
         self.topic = topic
