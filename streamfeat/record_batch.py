@@ -18,8 +18,8 @@ __all__ = ["PackedValues", "Timestamps"]
 
 
 class PackedValues(Sequence[bytes]):
-    """Record values packed in one buffer: value ``i`` is ``buffer[ends[i-1]:ends[i]]``
-    (``ends[-1]`` of the first is 0). A slice is a list of ``bytes``."""
+    """Record values packed in one buffer: value ``i`` is ``buffer[ends[i-1]:ends[i]]``,
+    the first starting at 0. A slice is a list of ``bytes``."""
 
     __slots__ = ("buffer", "ends")
 

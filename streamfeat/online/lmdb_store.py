@@ -36,9 +36,8 @@ halfway through such a write, so ``seq`` works as a seqlock: odd while the row i
 even and higher after; a reader copies the row again when it finds ``seq`` odd or changed
 once it has copied it (the native reader reads ``seq`` itself before and after its copy; the
 ``py-lmdb`` reader, which only gets whole copies, takes a copy as whole when the copies just
-before and after it show its ``seq`` — until stop 43 it compared the ``seq`` inside the copy
-itself, and ``memcpy``, which may read a long row's end before its header, let one torn row
-through in about fifteen runs of the test). A writer killed in the middle leaves ``seq`` odd: readers then wait
+before and after it show its ``seq``: see ``_consistent_get``). A writer killed in the middle
+leaves ``seq`` odd: readers then wait
 two seconds and report the row as half written, and the next writer writes it again
 whatever its version (the runtime publishes every row it had not confirmed again when it
 restarts).
