@@ -366,16 +366,23 @@ class _KafkaFeatureSource(FixedPartitionedSource[PartitionProgress, None]):
 
 
 class _ProgressSink(DynamicSink[PartitionProgress]):
+    """Hands each progress item to ``on_progress``, one call at a time: each worker
+    thread writes its own sink partition, and a callback that adds the items up
+    (``total += item.records``) would otherwise lose a sum when two threads interleave
+    (the summary of a stopped run once counted one batch fewer than it had committed)."""
+
     def __init__(self, on_progress) -> None:  # type: ignore[no-untyped-def]
         self.on_progress = on_progress
+        self._calls = threading.Lock()
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> StatelessSinkPartition[PartitionProgress]:
-        on_progress = self.on_progress
+        on_progress, calls = self.on_progress, self._calls
 
         class _Partition(StatelessSinkPartition[PartitionProgress]):
             def write_batch(self, items: list[PartitionProgress]) -> None:
-                for item in items:
-                    on_progress(item)
+                with calls:
+                    for item in items:
+                        on_progress(item)
 
         return _Partition()
 
@@ -384,7 +391,8 @@ def build_dataflow(  # type: ignore[no-untyped-def]
     views: Sequence[FeatureView], config: KafkaRunConfig, on_progress=None, *, stop: RunStop | None = None
 ) -> Dataflow:
     """The streaming dataflow: Kafka partitions -> feature pipeline -> progress items.
-    ``stop``: ends the run cleanly when requested (:class:`RunStop`)."""
+    ``on_progress``: called with each :class:`PartitionProgress`, from the workers' threads
+    but never by two at once. ``stop``: ends the run cleanly when requested (:class:`RunStop`)."""
     if config.consumer_config:
         check_consumer_config(config.consumer_config)  # here, rather than in each partition's reader
     flow = Dataflow("streamfeat")

@@ -57,6 +57,43 @@ def test_a_missing_native_writer_is_said_once(tmp_path, monkeypatch, caplog):
     assert len(warnings) == 1 and "liblmdb-dev" in warnings[0]
     compile_module._warn_no_native_writer.cache_clear()
 
+def test_progress_reaches_the_callback_from_one_worker_thread_at_a_time():
+    """Each worker writes its own sink partition; a callback that adds items up must not
+    lose a sum when two workers' batches interleave (a stopped run's summary once counted
+    one batch of 40 fewer than it had committed)."""
+    import sys
+    import threading
+
+    from streamfeat.compile import PartitionProgress, _ProgressSink
+
+    totals = {"records": 0, "published": 0}
+
+    def on_progress(item):  # read, then write: not atomic across threads
+        for name in totals:
+            totals[name] += getattr(item, name)
+
+    sink = _ProgressSink(on_progress)
+    partitions = [sink.build("progress", worker, 2) for worker in range(2)]
+    item = PartitionProgress(0, records=40, accepted=40, late=0, dead_letters=0, published=40, next_offset=None)
+    calls = 20_000
+
+    def write(partition):
+        for _ in range(calls):
+            partition.write_batch([item])
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as CPython allows
+    try:
+        threads = [threading.Thread(target=write, args=(partition,)) for partition in partitions]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert totals == {"records": 2 * calls * 40, "published": 2 * calls * 40}
+
+
 def view_on(topic):
     """The test view, reading ``topic``."""
     return type(USER_VIEW)(
