@@ -18,6 +18,7 @@ Since stop 39 (../pipeline_s39_growth/): QUARTERS=1 prints at each quarter's end
 for the online rows (rows, rows values-only, bytes, rows and bytes of states >= 2 KiB) and each thread's CPU
 seconds so far; PROFQ_ONLY=1 with `prof` profiles quarter PROFQ+1 only; GOAT=F writes the pid to /tmp/q_go at
 F of the events and sleeps 0.5 s (attach `perf record -t PID`).
+Since stop 44: APPLY_T=1 prints the main thread's CPU inside the native apply+publish.
 Since stop 40: VIEW=FEATURES.py runs that file's first view instead; COMMITS=1 prints the commits' wall times; WAL=0 commits without RocksDB's write-ahead log (flushing every 10 s, as `--state-wal off`)."""
 import sys, time, json, cProfile, pstats, shutil, itertools, os
 from pathlib import Path
@@ -70,6 +71,17 @@ if os.environ.get("COMMITS"):
         finally:
             COMMIT_MS.append((time.perf_counter() - started) * 1000)
     FeaturePipeline.commit = _timed_commit
+APPLY_CPU = [0.0, 0]  # APPLY_T=1: the main thread's CPU seconds inside the native apply+publish, and calls
+if os.environ.get("APPLY_T"):
+    from operators.native import NativeViewOperator
+    _apply_publish = NativeViewOperator.apply_publish
+    def _timed_apply_publish(self, *args, **kwargs):
+        started = time.thread_time()
+        try:
+            return _apply_publish(self, *args, **kwargs)
+        finally:
+            APPLY_CPU[0] += time.thread_time() - started; APPLY_CPU[1] += 1
+    NativeViewOperator.apply_publish = _timed_apply_publish
 def thread_cpu():
     cpu = {}
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
@@ -156,6 +168,8 @@ if COMMIT_MS:
     ordered = sorted(COMMIT_MS)
     print(f"commits {len(ordered)}: wall ms p50 {ordered[len(ordered)//2]:.1f} p90 {ordered[int(len(ordered)*0.9)]:.1f} max {ordered[-1]:.1f}; summed {sum(ordered)/1000:.2f} s")
 print("thread cpu s:", thread_cpu())
+if APPLY_CPU[1]:
+    print(f"apply_publish: {APPLY_CPU[1]} calls, main-thread cpu {APPLY_CPU[0]:.2f} s, {APPLY_CPU[0] / done * 1e6:.3f} us per event")
 if prof:
     s = pstats.Stats(prof); s.sort_stats("tottime").print_stats(25)
 print("online rows in place/moved/new:", online.write_counts() if hasattr(online, "write_counts") else "n/a")
