@@ -57,6 +57,7 @@ def test_a_missing_native_writer_is_said_once(tmp_path, monkeypatch, caplog):
     assert len(warnings) == 1 and "liblmdb-dev" in warnings[0]
     compile_module._warn_no_native_writer.cache_clear()
 
+
 def test_progress_reaches_the_callback_from_one_worker_thread_at_a_time():
     """Each worker writes its own sink partition; a callback that adds items up must not
     lose a sum when two workers' batches interleave (a stopped run's summary once counted
