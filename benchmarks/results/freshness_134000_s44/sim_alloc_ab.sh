@@ -1,10 +1,12 @@
 #!/bin/bash
 # The pipeline simulation (../pipeline_late_regime_s32/pipe_sim_fresh.py, 3M events, 1,500 records per partition turn,
-# commits off the log) alternating builds of operators/_native given as NAME=PATH, PAIRS times; APPLY_T=1 also
-# prints the main thread's CPU inside the native apply+publish (sim_alloc_ab_total.log was run before that line existed).
-# Usage (repository root): [PAIRS=3] bash sim_alloc_ab.sh glibc=GLIBC_SO mimalloc=MIMALLOC_SO
+# commits off the log) alternating builds of one native module given as NAME=PATH, PAIRS times: operators/_native, or
+# streamfeat/_store_native with MODULE=store. APPLY_T=1 also prints the main thread's CPU inside the native
+# apply+publish (sim_alloc_ab_total.log was run before that line existed).
+# Usage (repository root): [PAIRS=3] [MODULE=store] bash sim_alloc_ab.sh glibc=GLIBC_SO mimalloc=MIMALLOC_SO
 cd "$(git rev-parse --show-toplevel)"
-so=operators/_native.cpython-311-x86_64-linux-gnu.so
+if [ "${MODULE:-native}" = store ]; then so=streamfeat/_store_native.cpython-311-x86_64-linux-gnu.so
+else so=operators/_native.cpython-311-x86_64-linux-gnu.so; fi
 for i in $(seq 1 ${PAIRS:-3}); do
   for spec in "$@"; do
     name=${spec%%=*}; path=${spec#*=}
