@@ -461,22 +461,26 @@ impl HllState {
         w.i64(self.newest);
         w.u32(self.stairs.len() as u32);
         let registers = &self.stairs;
+        let n = registers.len();
         let points: usize = registers.values().map(|s| s.len()).sum();
-        w.buf.reserve(3 * registers.len() + 9 * points);
-        for index in &registers.indices {
-            w.bytes(&index.to_be_bytes());
+        // The four sections (indices, pair counts, times, ranks) filled in one walk over the
+        // staircases: a large state's staircases live in allocations of their own, so each
+        // walk costs a cache miss per register.
+        let start = w.buf.len();
+        w.buf.resize(start + 3 * n + 9 * points, 0);
+        let (indices, rest) = w.buf[start..].split_at_mut(2 * n);
+        let (counts, rest) = rest.split_at_mut(n);
+        let (times, ranks) = rest.split_at_mut(8 * points);
+        for (index, slot) in registers.indices.iter().zip(indices.chunks_exact_mut(2)) {
+            slot.copy_from_slice(&index.to_be_bytes());
         }
-        for stair in registers.values() {
-            w.u8(stair.len() as u8);
-        }
-        for stair in registers.values() {
+        let mut at = 0;
+        for (stair, count) in registers.values().zip(counts.iter_mut()) {
+            *count = stair.len() as u8;
             for p in stair.iter() {
-                w.i64(p.0);
-            }
-        }
-        for stair in registers.values() {
-            for p in stair.iter() {
-                w.u8(p.1);
+                times[8 * at..8 * at + 8].copy_from_slice(&p.0.to_be_bytes());
+                ranks[at] = p.1;
+                at += 1;
             }
         }
     }

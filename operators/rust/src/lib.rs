@@ -94,6 +94,9 @@ pub struct NativeView {
     hashes: Mutex<HashCache>,
     allowed_lateness: i64,
     max_ahead: i64,
+    /// Bytes per row of the last `publish_packed` buffer: the next one starts that large
+    /// (states grow as windows fill, so a fixed guess grew the buffer several times a batch).
+    packed_row_bytes: std::sync::atomic::AtomicUsize,
 }
 
 
@@ -606,6 +609,7 @@ impl NativeView {
             hashes: Mutex::new(HashMap::new()),
             allowed_lateness,
             max_ahead,
+            packed_row_bytes: std::sync::atomic::AtomicUsize::new(700),
         })
     }
 
@@ -906,7 +910,8 @@ impl NativeView {
         type Packed = (Vec<u8>, Vec<(usize, usize)>, Vec<(usize, i64)>, Vec<usize>);
         let packed: Result<Packed, (ReadError, i64)> = py.detach(move || {
             let shared = shared;
-            let mut buf = Vec::with_capacity(shared.0.len() * 700);
+            let per_row = self.packed_row_bytes.load(std::sync::atomic::Ordering::Relaxed);
+            let mut buf = Vec::with_capacity(shared.0.len() * per_row + per_row);
             let mut spans = Vec::with_capacity(shared.0.len()); // each state's bytes in buf
             let (mut values_only, mut large_at) = (Vec::new(), Vec::new());
             self.publish_each(&shared, at, horizon, &large, &fields, |i, state, row| {
@@ -933,6 +938,12 @@ impl NativeView {
                     }
                 }
             })?;
+            if !spans.is_empty() {
+                // a little over the mean, so that a batch like this one fits at once
+                let mean = buf.len() / spans.len();
+                self.packed_row_bytes
+                    .store((mean + mean / 8).clamp(64, 1 << 16), std::sync::atomic::Ordering::Relaxed);
+            }
             Ok((buf, spans, values_only, large_at))
         });
         drop(guards);
