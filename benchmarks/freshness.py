@@ -55,19 +55,38 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name.strip(), flags.split()
 
 
+def _split_number(flags: list[str], option: str) -> tuple[list[str], int | None]:
+    """A variant's flags without ``OPTION N`` (a benchmark option, not `streamfeat run`'s), and N."""
+    if option not in flags:
+        return flags, None
+    at = flags.index(option)
+    try:
+        number = int(flags[at + 1])
+    except (IndexError, ValueError):
+        raise argparse.ArgumentTypeError(f"{option} in a variant needs a number: {' '.join(flags)!r}") from None
+    return flags[:at] + flags[at + 2 :], number
+
+
 def split_processes(flags: list[str], default: int) -> tuple[list[str], int]:
     """A variant's `streamfeat run` flags without ``--processes N``, and N (the benchmark
     starts N processes as a cluster; ``default`` when the flags do not say)."""
-    if "--processes" not in flags:
+    rest, processes = _split_number(flags, "--processes")
+    if processes is None:
         return flags, default
-    at = flags.index("--processes")
-    try:
-        processes = int(flags[at + 1])
-    except (IndexError, ValueError):
-        raise argparse.ArgumentTypeError(f"--processes in a variant needs a number: {' '.join(flags)!r}") from None
     if processes <= 0:
         raise argparse.ArgumentTypeError(f"--processes must be positive: {' '.join(flags)!r}")
-    return flags[:at] + flags[at + 2 :], processes
+    return rest, processes
+
+
+def split_nice(flags: list[str], default: int) -> tuple[list[str], int]:
+    """A variant's flags without ``--nice N``, and N: the flow's processes start at that
+    niceness (``nice -n N``; below 0 needs root), ``default`` when the flags do not say."""
+    rest, nice = _split_number(flags, "--nice")
+    if nice is None:
+        return flags, default
+    if not -20 <= nice <= 19:
+        raise argparse.ArgumentTypeError(f"--nice must be within -20..19: {' '.join(flags)!r}")
+    return rest, nice
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -87,6 +106,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=1,
         help="`streamfeat run` processes, run as a cluster (-i/-a) sharing the partitions (1); a variant may "
         "set its own with --processes N among its flags",
+    )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="start the flow's processes at this niceness (0: as the benchmark; below 0 needs root) — on a small "
+        "machine the benchmark's producer and a local broker share the cores with the flow, which production runs "
+        "apart: a negative value lets the flow go first, to tell that contention from the flow's own cost; a variant "
+        "may set its own with --nice N among its flags",
     )
     parser.add_argument(
         "--variant",
@@ -126,7 +154,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if len({name for name, _ in args.variant}) != len(args.variant):
         parser.error("variant names must differ")
     try:
-        args.variant = [(name, *split_processes(flags, args.processes)) for name, flags in args.variant]
+        variants = []
+        for name, flags in args.variant:
+            flags, nice = split_nice(flags, args.nice)
+            variants.append((name, *split_processes(flags, args.processes), nice))
+        args.variant = variants
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
     if min(args.rate, args.seconds, args.rounds, args.partitions, args.workers, args.processes) <= 0:
@@ -172,13 +204,13 @@ def markdown(report: dict[str, Any]) -> str:
         ),
         f"- {FRESHNESS_EVENT_TIMES_TEXT.get(params.get('event_times', 'w1'), '')}",
         "",
-        "| variant | flow flags | processes | p50 ms per run | p99 ms per run | median p50 | median p99 |",
-        "|---|---|---:|---|---|---:|---:|",
+        "| variant | flow flags | processes | niceness | p50 ms per run | p99 ms per run | median p50 | median p99 |",
+        "|---|---|---:|---:|---|---|---:|---:|",
     ]
     for name, variant in report["variants"].items():
         runs = variant["runs"]
         lines.append(
-            f"| {name} | `{' '.join(variant['flags'])}` | {variant.get('processes', 1)} | "
+            f"| {name} | `{' '.join(variant['flags'])}` | {variant.get('processes', 1)} | {variant.get('nice', 0)} | "
             f"{', '.join(str(r['p50_ms']) for r in runs)} | "
             f"{', '.join(str(r['p99_ms']) for r in runs)} | {variant['median_p50_ms']} | {variant['median_p99_ms']} |"
         )
@@ -216,7 +248,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     info = machine()
     given = args.bootstrap or os.environ.get("STREAMFEAT_KAFKA_BOOTSTRAP", "").strip() or None
     variants: dict[str, dict[str, Any]] = {
-        name: {"flags": flags, "processes": processes, "runs": []} for name, flags, processes in args.variant
+        name: {"flags": flags, "processes": processes, "nice": nice, "runs": []}
+        for name, flags, processes, nice in args.variant
     }
     order = list(variants)
     with local_service(KAFKA_SH, given, "kafka", KAFKA_PORT) as kafka:
@@ -231,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                             kafka["address"], topic, Path(work), rate=args.rate, seconds=args.seconds,
                             sample=FRESHNESS_SAMPLE, workers=args.workers, flow_args=variants[name]["flags"],
                             event_times=args.event_times, processes=variants[name]["processes"], trace=args.trace,
-                            probe=args.probe,
+                            probe=args.probe, nice=variants[name]["nice"],
                         )  # fmt: skip
                 finally:
                     delete_topics(admin, [topic, f"{topic}.dead-letters", f"{topic}.late"])
@@ -254,6 +287,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "partitions": args.partitions,
             "workers": args.workers,
             "processes": args.processes,
+            "nice": args.nice,
             "event_times": args.event_times,
             "probe": args.probe,
         },

@@ -18,7 +18,7 @@ def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kaf
     report = main([
         "--rate", "500", "--seconds", "2", "--rounds", "2", "--partitions", "2",
         "--variant", "every-batch=--commit-interval 0s", "--variant", "interval=--commit-interval 1s --large-state-bytes 1024",
-        "--variant", "cluster=-w 1 --processes 2",
+        "--variant", "cluster=-w 1 --processes 2 --nice 5",
         "--bootstrap", kafka_bootstrap, "--out", str(tmp_path),
     ])  # fmt: skip
     assert json.loads((tmp_path / "freshness.json").read_text()) == report
@@ -41,9 +41,12 @@ def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kaf
     assert report["variants"]["interval"]["flags"] == ["--commit-interval", "1s", "--large-state-bytes", "1024"]
     # --processes is the benchmark's: two `streamfeat run -w 1` processes as a cluster, sharing the partitions
     assert report["variants"]["cluster"]["flags"] == ["-w", "1"] and report["variants"]["cluster"]["processes"] == 2
+    # so is --nice: the flow's processes started at that niceness (here lower priority: no root needed)
+    assert report["variants"]["cluster"]["nice"] == 5 and report["variants"]["interval"]["nice"] == 0
+    assert all(run["flow_nice"] == 5 for run in report["variants"]["cluster"]["runs"])
     table = (tmp_path / "freshness.md").read_text()
-    assert "| interval | `--commit-interval 1s --large-state-bytes 1024` | 1 |" in table
-    assert "| cluster | `-w 1` | 2 |" in table
+    assert "| interval | `--commit-interval 1s --large-state-bytes 1024` | 1 | 0 |" in table
+    assert "| cluster | `-w 1` | 2 | 5 |" in table
     assert "(recent event times)" in table and "the stream the end-to-end rate was measured on" in table
     assert "| run | flow % | benchmark % | broker % | flow µs per event |" in table and "| cluster run 2 |" in table
     assert "| machine busy % | steal % | machine busy % per 5 s |" in table
@@ -58,13 +61,19 @@ def test_variants_must_be_named_and_distinct() -> None:
         parse_args(["--rate", "10", "--variant", "no-equals-sign"])
     with pytest.raises(SystemExit):
         parse_args(["--rate", "10", "--variant", "a=--x", "--variant", "a=--y"])
-    assert [name for name, _, _ in parse_args(["--rate", "10"]).variant] == ["commit-0s", "commit-1s"]
+    assert [name for name, *_ in parse_args(["--rate", "10"]).variant] == ["commit-0s", "commit-1s"]
     with pytest.raises(SystemExit):
         parse_args(["--rate", "10", "--variant", "a=--processes"])
     with pytest.raises(SystemExit):
         parse_args(["--rate", "10", "--variant", "a=--processes 0"])
     assert parse_args(["--rate", "10", "--processes", "3", "--variant", "a=-w 1", "--variant", "b=--processes 2"]).variant == [
-        ("a", ["-w", "1"], 3), ("b", [], 2)]
+        ("a", ["-w", "1"], 3, 0), ("b", [], 2, 0)]
+    # --nice N is the benchmark's too: the flow's processes start at that niceness (the run's --nice by default)
+    assert parse_args(["--rate", "10", "--nice", "-5", "--variant", "a=", "--variant", "b=--nice 3 -w 1"]).variant == [
+        ("a", [], 1, -5), ("b", ["-w", "1"], 1, 3)]
+    for bad in ("a=--nice", "a=--nice x", "a=--nice 20", "a=--nice -21"):
+        with pytest.raises(SystemExit):
+            parse_args(["--rate", "10", "--variant", bad])
 
 
 def test_a_traced_run_reports_where_the_time_went(tmp_path, kafka_bootstrap: str) -> None:  # noqa: F811
