@@ -19,6 +19,7 @@ for the online rows (rows, rows values-only, bytes, rows and bytes of states >= 
 seconds so far; PROFQ_ONLY=1 with `prof` profiles quarter PROFQ+1 only; GOAT=F writes the pid to /tmp/q_go at
 F of the events and sleeps 0.5 s (attach `perf record -t PID`).
 Since stop 44: APPLY_T=1 prints the main thread's CPU inside the native apply+publish.
+Since stop 45: FEATBYTES=1 (with QUARTERS=1) adds the encoded bytes so far per feature of the view (../freshness_134000_s45/).
 Since stop 40: VIEW=FEATURES.py runs that file's first view instead; COMMITS=1 prints the commits' wall times; WAL=0 commits without RocksDB's write-ahead log (flushing every 10 s, as `--state-wal off`)."""
 import sys, time, json, cProfile, pstats, shutil, itertools, os
 from pathlib import Path
@@ -49,6 +50,23 @@ if os.environ.get("NOBLOOM") or os.environ.get("WB") or os.environ.get("COMP"):
     rocksdict.Options = _Proxy
     rocksdict.Rdict = lambda path, options=None, *a, **k: _Rdict(path, getattr(options, "options", options), *a, **k)
 from streamfeat.online import BackgroundWriter, open_online_store
+class _FeatureBytes:  # FEATBYTES=1 (with QUARTERS=1): encoded bytes per feature of the view, per quarter
+    def __init__(self): self.total = {}
+    def add(self, d):
+        def varint(i):
+            u, shift = 0, 0
+            while True:
+                byte = d[i]; i += 1; u |= (byte & 0x7F) << shift; shift += 7
+                if byte < 0x80: return (u >> 1) ^ -(u & 1), i
+        i = 1
+        for _ in range(3): _, i = varint(i)
+        count, i = varint(i)
+        self.total["header"] = self.total.get("header", 0) + i
+        for f in range(count):
+            size, j = varint(i)
+            self.total[f] = self.total.get(f, 0) + (j - i) + size
+            i = j + size
+FEAT = _FeatureBytes() if os.environ.get("FEATBYTES") else None
 ENC = {"rows": 0, "values_only": 0, "bytes": 0, "rows_2k": 0, "bytes_2k": 0}  # QUARTERS=1
 if os.environ.get("QUARTERS"):
     _packed_rows = FeaturePipeline._packed_rows
@@ -56,6 +74,8 @@ if os.environ.get("QUARTERS"):
         _, data, values_only, _ = published
         ENC["rows"] += len(entities); ENC["values_only"] += len(values_only)
         for d in data:
+            if d is not None and FEAT is not None:
+                FEAT.add(d)
             if d is not None:
                 ENC["bytes"] += len(d)
                 if len(d) >= 2048: ENC["rows_2k"] += 1; ENC["bytes_2k"] += len(d)
@@ -142,7 +162,7 @@ while done < EVENTS:
         if PROFILE and os.environ.get("PROFQ_ONLY") and len(quarter_cpu) == int(os.environ.get("PROFQ", "0")) + 1:
             prof.disable()
         if os.environ.get("QUARTERS"):
-            print("quarter", len(quarter_cpu), "encoded so far", ENC, "thread cpu s so far", thread_cpu(), flush=True)
+            print("quarter", len(quarter_cpu), "encoded so far", ENC, "per feature", FEAT and FEAT.total, "thread cpu s so far", thread_cpu(), flush=True)
         if len(quarter_cpu) == 3 and os.environ.get("LATE_SLEEP"):
             open("/tmp/late_go", "w").write(str(os.getpid())); time.sleep(float(os.environ["LATE_SLEEP"]))
     if os.environ.get("GOAT") and not went and done >= EVENTS * float(os.environ["GOAT"]):
