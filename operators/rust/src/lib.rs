@@ -87,6 +87,9 @@ pub struct NativeEntityState {
     features: Vec<FeatureState>,
 }
 
+/// The most bytes per row `publish_packed` reserves ahead (rows beyond it grow the buffer).
+const PACKED_ROW_HINT_MAX: usize = 8192;
+
 /// The compiled runtime of one view.
 #[pyclass(module = "operators._native", frozen)]
 pub struct NativeView {
@@ -94,8 +97,9 @@ pub struct NativeView {
     hashes: Mutex<HashCache>,
     allowed_lateness: i64,
     max_ahead: i64,
-    /// Bytes per row of the last `publish_packed` buffer: the next one starts that large
-    /// (states grow as windows fill, so a fixed guess grew the buffer several times a batch).
+    /// Bytes per row of the last `publish_packed` buffer (at most `PACKED_ROW_HINT_MAX`): the
+    /// next one starts that large (states grow as windows fill, so a fixed guess grew the
+    /// buffer several times a batch; a commit's few large rows must not size a batch's).
     packed_row_bytes: std::sync::atomic::AtomicUsize,
 }
 
@@ -911,7 +915,7 @@ impl NativeView {
         let packed: Result<Packed, (ReadError, i64)> = py.detach(move || {
             let shared = shared;
             let per_row = self.packed_row_bytes.load(std::sync::atomic::Ordering::Relaxed);
-            let mut buf = Vec::with_capacity(shared.0.len() * per_row + per_row);
+            let mut buf = Vec::with_capacity(shared.0.len() * per_row);
             let mut spans = Vec::with_capacity(shared.0.len()); // each state's bytes in buf
             let (mut values_only, mut large_at) = (Vec::new(), Vec::new());
             self.publish_each(&shared, at, horizon, &large, &fields, |i, state, row| {
@@ -942,7 +946,7 @@ impl NativeView {
                 // a little over the mean, so that a batch like this one fits at once
                 let mean = buf.len() / spans.len();
                 self.packed_row_bytes
-                    .store((mean + mean / 8).clamp(64, 1 << 16), std::sync::atomic::Ordering::Relaxed);
+                    .store((mean + mean / 8).clamp(64, PACKED_ROW_HINT_MAX), std::sync::atomic::Ordering::Relaxed);
             }
             Ok((buf, spans, values_only, large_at))
         });
