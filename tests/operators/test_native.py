@@ -390,9 +390,9 @@ def test_distinct_estimates_agree_beyond_linear_counting(precision: int) -> None
 
 def test_large_distinct_states_agree() -> None:
     """Hundreds of the 4,096 registers holding staircases, as a busy entity's 30-day distinct
-    count does: inserts and evictions shift the core's sorted vectors of register indices and
-    staircases. Reads, next changes, bytes and a state decoded from them stay the Python
-    operator's, through quiet spells that empty every register."""
+    count does: inserts split the core's runs of registers (at most 64 each) and evictions empty
+    them, down to one run again. Reads, next changes, bytes and a state decoded from them stay
+    the Python operator's, through quiet spells that empty every register."""
     python, fast = _pair([ApproxDistinct("m", window=Sliding(2000), precision=12)])
     rng = random.Random(2000)  # seeded
     state_py, state_native = python.new_state(), fast.new_state()

@@ -145,21 +145,20 @@ impl std::ops::Deref for Stair {
     }
 }
 
-/// The non-empty registers' staircases, by register index: the indices sorted in one
-/// vector (a binary search reads a few cache lines of 2-byte keys) and the staircases in
-/// that order in another, so the encoding walks both in order. A direct index (register ->
-/// position, 4 bytes per register) in no order, which the dense states had until stop 32,
-/// made the encoding a random walk over the staircases: reading them in index order was
-/// ~40 % of publishing a 30-day distinct count late in a live run, and an insert's shift
-/// of the vectors costs less (`benchmarks/results/hll_layout_s32/`).
-struct Registers {
+/// A sorted run of registers: the indices in one vector (a binary search reads a few cache
+/// lines of 2-byte keys) and their staircases in that order in another, so the encoding
+/// walks both in order. A direct index (register -> position, 4 bytes per register) in no
+/// order, which the dense states had until stop 32, made the encoding a random walk over
+/// the staircases: reading them in index order was ~40 % of publishing a 30-day distinct
+/// count late in a live run (`benchmarks/results/hll_layout_s32/`).
+struct Run {
     indices: Vec<u16>,
     stairs: Vec<Stair>,
 }
 
-impl Registers {
+impl Run {
     fn new() -> Self {
-        Registers {
+        Run {
             indices: Vec::new(),
             stairs: Vec::new(),
         }
@@ -171,54 +170,213 @@ impl Registers {
     }
 
     #[inline]
-    fn is_empty(&self) -> bool {
-        self.indices.is_empty()
-    }
-
-    #[inline]
     fn position(&self, index: u16) -> Result<usize, usize> {
         self.indices.binary_search(&index)
     }
 
+    /// Split off the upper half, leaving the lower half here.
+    fn split_upper(&mut self) -> Run {
+        let half = self.len() / 2;
+        Run {
+            indices: self.indices.split_off(half),
+            stairs: self.stairs.split_off(half),
+        }
+    }
+}
+
+/// Runs of at most this many registers: an insert or a removal shifts one run's tail (at most
+/// ~1.6 KiB of indices and staircases), not the whole state's, which in a sketch of thousands
+/// of registers was most of an insert (`memmove` inside `strategy_insert`, stop 45).
+const RUN_MAX: usize = 64;
+
+/// The non-empty registers' staircases in index order: one run while the state is small
+/// (most are: no allocation beyond the two vectors), runs of at most [`RUN_MAX`] registers
+/// over consecutive index ranges once it holds more than that.
+enum Registers {
+    One(Run),
+    /// `starts[i]`: the lowest index run `i` covers (`starts[0]` is 0); run `i` holds the
+    /// registers in `starts[i]..starts[i + 1]`. `len`: the registers over all runs.
+    Runs {
+        starts: Vec<u16>,
+        runs: Vec<Run>,
+        len: usize,
+    },
+}
+
+impl Registers {
+    fn new() -> Self {
+        Registers::One(Run::new())
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        match self {
+            Registers::One(run) => run.len(),
+            Registers::Runs { len, .. } => *len,
+        }
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The runs in index order.
+    #[inline]
+    fn runs(&self) -> &[Run] {
+        match self {
+            Registers::One(run) => std::slice::from_ref(run),
+            Registers::Runs { runs, .. } => runs,
+        }
+    }
+
+    /// The run that holds or would hold register `index`.
+    #[inline]
+    fn run_of(starts: &[u16], index: u16) -> usize {
+        starts.partition_point(|s| *s <= index) - 1
+    }
+
+    #[inline]
+    fn get(&self, index: u16) -> Option<&Stair> {
+        let run = match self {
+            Registers::One(run) => run,
+            Registers::Runs { starts, runs, .. } => &runs[Self::run_of(starts, index)],
+        };
+        run.position(index).ok().map(|p| &run.stairs[p])
+    }
+
     #[inline]
     fn get_mut(&mut self, index: u16) -> Option<&mut Stair> {
-        match self.position(index) {
-            Ok(p) => Some(&mut self.stairs[p]),
+        let run = match self {
+            Registers::One(run) => run,
+            Registers::Runs { starts, runs, .. } => &mut runs[Self::run_of(starts, index)],
+        };
+        match run.position(index) {
+            Ok(p) => Some(&mut run.stairs[p]),
             Err(_) => None,
         }
     }
 
     /// Add register `index` (absent).
     fn insert(&mut self, index: u16, stair: Stair) {
-        match self.position(index) {
-            Ok(_) => unreachable!("register {index} is already present"),
-            Err(p) => {
-                self.indices.insert(p, index);
-                self.stairs.insert(p, stair);
+        match self {
+            Registers::One(run) => {
+                let Err(p) = run.position(index) else {
+                    unreachable!("register {index} is already present")
+                };
+                run.indices.insert(p, index);
+                run.stairs.insert(p, stair);
+                if run.len() > RUN_MAX {
+                    let upper = run.split_upper();
+                    let lower = std::mem::replace(run, Run::new());
+                    *self = Registers::Runs {
+                        starts: vec![0, upper.indices[0]],
+                        len: lower.len() + upper.len(),
+                        runs: vec![lower, upper],
+                    };
+                }
+            }
+            Registers::Runs { starts, runs, len } => {
+                let r = Self::run_of(starts, index);
+                let run = &mut runs[r];
+                let Err(p) = run.position(index) else {
+                    unreachable!("register {index} is already present")
+                };
+                run.indices.insert(p, index);
+                run.stairs.insert(p, stair);
+                *len += 1;
+                if run.len() > RUN_MAX {
+                    let upper = run.split_upper();
+                    starts.insert(r + 1, upper.indices[0]);
+                    runs.insert(r + 1, upper);
+                }
             }
         }
     }
 
     fn remove(&mut self, index: u16) {
-        if let Ok(p) = self.position(index) {
-            self.indices.remove(p);
-            self.stairs.remove(p);
+        match self {
+            Registers::One(run) => {
+                if let Ok(p) = run.position(index) {
+                    run.indices.remove(p);
+                    run.stairs.remove(p);
+                }
+            }
+            Registers::Runs { starts, runs, len } => {
+                let r = Self::run_of(starts, index);
+                let run = &mut runs[r];
+                let Ok(p) = run.position(index) else {
+                    return;
+                };
+                run.indices.remove(p);
+                run.stairs.remove(p);
+                *len -= 1;
+                if run.len() == 0 {
+                    // an empty run's range goes to its neighbour below (or above, for the first)
+                    runs.remove(r);
+                    starts.remove(r);
+                    if r == 0 {
+                        starts[0] = 0;
+                    }
+                }
+                if runs.len() == 1 || *len <= RUN_MAX / 4 {
+                    // few registers left (a quiet entity's window emptying): one run again
+                    let mut one = Run::new();
+                    for run in runs.drain(..) {
+                        one.indices.extend(run.indices);
+                        one.stairs.extend(run.stairs);
+                    }
+                    *self = Registers::One(one);
+                }
+            }
         }
     }
 
     /// The staircases in index order.
     fn values(&self) -> impl Iterator<Item = &Stair> {
-        self.stairs.iter()
+        self.runs().iter().flat_map(|run| run.stairs.iter())
+    }
+
+    /// The register indices in order.
+    fn indices(&self) -> impl Iterator<Item = u16> + '_ {
+        self.runs()
+            .iter()
+            .flat_map(|run| run.indices.iter().copied())
     }
 
     /// `(index, staircase)` by register index.
     fn sorted(&self) -> impl Iterator<Item = (u16, &[(i64, u8)])> {
-        self.indices.iter().copied().zip(self.stairs.iter().map(|s| &**s))
+        self.runs().iter().flat_map(|run| {
+            run.indices
+                .iter()
+                .copied()
+                .zip(run.stairs.iter().map(|s| &**s))
+        })
     }
 
-    /// From staircases in index order (`from_bytes`).
+    /// From staircases in index order (`from_bytes`): runs of half [`RUN_MAX`] when many.
     fn from_sorted(indices: Vec<u16>, stairs: Vec<Stair>) -> Self {
-        Registers { indices, stairs }
+        if indices.len() <= RUN_MAX {
+            return Registers::One(Run { indices, stairs });
+        }
+        let len = indices.len();
+        let size = RUN_MAX / 2;
+        let mut runs = Vec::with_capacity(len.div_ceil(size));
+        let mut starts = Vec::with_capacity(len.div_ceil(size));
+        let mut indices = indices.into_iter();
+        let mut stairs = stairs.into_iter();
+        loop {
+            let run_indices: Vec<u16> = indices.by_ref().take(size).collect();
+            let Some(&first) = run_indices.first() else {
+                break;
+            };
+            starts.push(if runs.is_empty() { 0 } else { first });
+            runs.push(Run {
+                indices: run_indices,
+                stairs: stairs.by_ref().take(size).collect(),
+            });
+        }
+        Registers::Runs { starts, runs, len }
     }
 }
 
@@ -303,17 +461,27 @@ impl HllState {
         if let Some(top) = self.heads.peek() {
             crate::feature::prefetch(top);
         }
-        crate::feature::prefetch_slice(&self.stairs.indices, usize::MAX);
+        match &self.stairs {
+            Registers::One(run) => crate::feature::prefetch_slice(&run.indices, usize::MAX),
+            Registers::Runs { starts, .. } => crate::feature::prefetch_slice(starts, usize::MAX),
+        }
     }
 
-    /// Prefetch register `hash`'s staircase (its index cached by `prefetch_data`).
+    /// Prefetch register `hash`'s staircase (its index cached by `prefetch_data`), or in a
+    /// state of several runs the run's indices.
     #[inline]
     pub fn prefetch_deep(&self, hll: &Hll, hash: u64) {
         let (index, _) = hll.register_and_rank(hash);
-        if let Ok(p) = self.stairs.position(index) {
-            match &self.stairs.stairs[p] {
-                Stair::One(pair) => crate::feature::prefetch(pair),
-                Stair::Many(pairs) => crate::feature::prefetch(pairs.as_ptr()),
+        match &self.stairs {
+            Registers::One(_) => match self.stairs.get(index) {
+                Some(Stair::One(pair)) => crate::feature::prefetch(pair),
+                Some(Stair::Many(pairs)) => crate::feature::prefetch(pairs.as_ptr()),
+                None => {}
+            },
+            // the run's indices (searched next) rather than the staircase
+            Registers::Runs { starts, runs, .. } => {
+                let run = &runs[Registers::run_of(starts, index)];
+                crate::feature::prefetch_slice(&run.indices, usize::MAX);
             }
         }
     }
@@ -471,7 +639,7 @@ impl HllState {
         let (indices, rest) = w.buf[start..].split_at_mut(2 * n);
         let (counts, rest) = rest.split_at_mut(n);
         let (times, ranks) = rest.split_at_mut(8 * points);
-        for (index, slot) in registers.indices.iter().zip(indices.chunks_exact_mut(2)) {
+        for (index, slot) in registers.indices().zip(indices.chunks_exact_mut(2)) {
             slot.copy_from_slice(&index.to_be_bytes());
         }
         let mut at = 0;
