@@ -418,6 +418,74 @@ def test_large_distinct_states_agree() -> None:
     assert max(sizes) > 500 and min(sizes) < 5, (min(sizes), max(sizes))  # large, and emptied
 
 
+#: Bursts of many distinct values (a state past 64 registers: several runs) and of one value
+#: (evictions empty the runs down to one again), each burst's events `gap` apart.
+distinct_bursts = st.lists(
+    st.tuples(st.integers(1, 160), st.integers(0, 6), st.booleans()),  # events, gap, distinct values
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(100, 300), distinct_bursts, st.integers(0, 10**6), st.integers(0, 8))
+def test_distinct_runs_split_and_merge_as_the_python_state(first: int, bursts, seed: int, lateness: int) -> None:
+    """The core keeps a sketch of more than 64 registers in runs of at most 64 and goes back
+    to one run when 16 or fewer are left: through bursts that fill a precision-8 sketch past
+    those bounds and quiet spells that empty it, with events up to `lateness` out of order,
+    reads, next changes and bytes (and a state decoded from them) stay the Python operator's."""
+    python, fast = _pair([ApproxDistinct("m", window=Sliding(150), precision=8)])
+    rng = random.Random(seed)  # seeded by hypothesis
+    state_py, state_native = python.new_state(), fast.new_state()
+    t = 0
+    # first `first` distinct values one time unit apart: ~80 or more registers, several runs;
+    # then a quiet spell long enough to empty them
+    for events, gap, distinct in [(first, 1, True), (20, 10, False), *bursts]:
+        for _ in range(events):
+            t += gap
+            value = str(rng.randrange(10**9)) if distinct else "same"
+            event_time = t - rng.randint(0, lateness)
+            python.apply(state_py, event_time, t, [value])
+            fast.apply(state_native, event_time, t, [value])
+        for dt in (0, 40, 149, 151):
+            assert fast.read_until(state_native, t + dt) == python.read_until(state_py, t + dt), dt
+            assert fast.next_change(state_native, t + dt) == python.next_change(state_py, t + dt), dt
+        data = fast.to_bytes(state_native)
+        assert data == python.to_bytes(state_py)
+        if rng.random() < 0.5:
+            state_native, state_py = fast.from_bytes(data), python.from_bytes(data)  # as after a restart
+
+
+def test_distinct_first_run_emptied_while_later_runs_hold_registers() -> None:
+    """A sketch in several runs whose lowest registers expire first: the first run empties and
+    goes while the later ones still hold registers, then a register below every remaining one
+    is set again (it belongs to the new first run). Values are picked by register so that
+    each step happens; reads, next changes and bytes stay the Python operator's."""
+    from operators.aggregations.hll import ApproxCountDistinct
+
+    python, fast = _pair([ApproxDistinct("m", window=Sliding(150), precision=8)])
+    sketch = ApproxCountDistinct(8)
+    by_register: dict[int, str] = {}
+    n = 0
+    while len(by_register) < 256:
+        by_register.setdefault(sketch.register_and_rank(str(n))[0], str(n))
+        n += 1
+    low = [by_register[i] for i in range(0, 128, 2)]  # 64 registers: one run
+    high = [by_register[i] for i in range(128, 256)]  # 128 more: several runs
+    events = [(1 + i, value) for i, value in enumerate(low)]
+    events += [(100 + i, value) for i, value in enumerate(high)]
+    events += [(230, by_register[0]), (231, by_register[1]), (240, low[5]), (241, high[3])]  # the low ones expired
+    state_py, state_native = python.new_state(), fast.new_state()
+    for t, value in events:
+        python.apply(state_py, t, t, [value])
+        fast.apply(state_native, t, t, [value])
+        for dt in (0, 60, 149):
+            assert fast.read_until(state_native, t + dt) == python.read_until(state_py, t + dt), (t, dt)
+            assert fast.next_change(state_native, t + dt) == python.next_change(state_py, t + dt), (t, dt)
+        assert fast.to_bytes(state_native) == python.to_bytes(state_py), t
+    assert python.read_until(state_py, 241)[0] == fast.read_until(state_native, 241)[0]
+
+
 def test_distinct_reads_agree_when_a_head_returns() -> None:
     """Out-of-order events in few registers: a late event becomes a register's head ahead of
     the old one, whose key stays queued; evicting the late event makes the old head current
