@@ -1304,12 +1304,42 @@ impl NativeView {
             let mut late: Vec<usize> = Vec::new();
             let mut ahead: Vec<usize> = Vec::new();
             let mut created: Vec<(usize, NativeEntityState)> = Vec::new();
+            // each group's stored state (null: a new entity)
+            let mut pointers: Vec<*mut NativeEntityState> = Vec::with_capacity(stored.len());
             let mut next_stored = 0;
-            for (g, &was_stored) in stored.iter().enumerate() {
-                let mut fresh = None;
-                let state: &mut NativeEntityState = if was_stored {
-                    let pointer = borrowed.0[next_stored];
+            for &was_stored in stored.iter() {
+                pointers.push(if was_stored {
                     next_stored += 1;
+                    borrowed.0[next_stored - 1]
+                } else {
+                    std::ptr::null_mut()
+                });
+            }
+            let groups = stored.len();
+            // SAFETY: see `Borrowed`; read only to prefetch, while a different entity's state
+            // (another group) is changed
+            let ahead_state = |k: usize| unsafe { pointers[k].as_ref() };
+            for (g, &pointer) in pointers.iter().enumerate() {
+                // a pipeline of prefetches over the entities, each step reading what the one
+                // before fetched, as the replay does over events: the state 16 entities ahead,
+                // its feature states 8 ahead, what they point to 4 ahead (with the entity's
+                // first event's inputs), what that points to 2 ahead
+                if g + 16 < groups && !pointers[g + 16].is_null() {
+                    feature::prefetch(pointers[g + 16]);
+                }
+                if let Some(s) = (g + 8 < groups).then(|| ahead_state(g + 8)).flatten() {
+                    NativeView::prefetch_features(s);
+                }
+                if let Some(s) = (g + 4 < groups).then(|| ahead_state(g + 4)).flatten() {
+                    let i = order[starts[g + 4]];
+                    self.prefetch_data(s, |f| value(&values[f], i), false);
+                }
+                if let Some(s) = (g + 2 < groups).then(|| ahead_state(g + 2)).flatten() {
+                    let i = order[starts[g + 2]];
+                    self.prefetch_data(s, |f| value(&values[f], i), true);
+                }
+                let mut fresh = None;
+                let state: &mut NativeEntityState = if !pointer.is_null() {
                     // SAFETY: see `Borrowed`
                     unsafe { &mut *pointer }
                 } else {
