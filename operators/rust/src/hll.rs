@@ -174,6 +174,15 @@ impl Run {
         self.indices.binary_search(&index)
     }
 
+    /// Add register `index` (absent) in its place.
+    fn insert_absent(&mut self, index: u16, stair: Stair) {
+        let Err(p) = self.position(index) else {
+            unreachable!("register {index} is already present")
+        };
+        self.indices.insert(p, index);
+        self.stairs.insert(p, stair);
+    }
+
     /// Split off the upper half, leaving the lower half here.
     fn split_upper(&mut self) -> Run {
         let half = self.len() / 2;
@@ -261,11 +270,7 @@ impl Registers {
     fn insert(&mut self, index: u16, stair: Stair) {
         match self {
             Registers::One(run) => {
-                let Err(p) = run.position(index) else {
-                    unreachable!("register {index} is already present")
-                };
-                run.indices.insert(p, index);
-                run.stairs.insert(p, stair);
+                run.insert_absent(index, stair);
                 if run.len() > RUN_MAX {
                     let upper = run.split_upper();
                     let lower = std::mem::replace(run, Run::new());
@@ -279,11 +284,7 @@ impl Registers {
             Registers::Runs { starts, runs, len } => {
                 let r = Self::run_of(starts, index);
                 let run = &mut runs[r];
-                let Err(p) = run.position(index) else {
-                    unreachable!("register {index} is already present")
-                };
-                run.indices.insert(p, index);
-                run.stairs.insert(p, stair);
+                run.insert_absent(index, stair);
                 *len += 1;
                 if run.len() > RUN_MAX {
                     let upper = run.split_upper();
