@@ -183,6 +183,16 @@ impl Run {
         self.stairs.insert(p, stair);
     }
 
+    /// Remove register `index`; whether it was there.
+    fn remove(&mut self, index: u16) -> bool {
+        let Ok(p) = self.position(index) else {
+            return false;
+        };
+        self.indices.remove(p);
+        self.stairs.remove(p);
+        true
+    }
+
     /// Split off the upper half, leaving the lower half here.
     fn split_upper(&mut self) -> Run {
         let half = self.len() / 2;
@@ -298,21 +308,15 @@ impl Registers {
     fn remove(&mut self, index: u16) {
         match self {
             Registers::One(run) => {
-                if let Ok(p) = run.position(index) {
-                    run.indices.remove(p);
-                    run.stairs.remove(p);
-                }
+                run.remove(index);
             }
             Registers::Runs { starts, runs, len } => {
                 let r = Self::run_of(starts, index);
-                let run = &mut runs[r];
-                let Ok(p) = run.position(index) else {
+                if !runs[r].remove(index) {
                     return;
-                };
-                run.indices.remove(p);
-                run.stairs.remove(p);
+                }
                 *len -= 1;
-                if run.len() == 0 {
+                if runs[r].len() == 0 {
                     // an empty run's range goes to its neighbour below (or above, for the first)
                     runs.remove(r);
                     starts.remove(r);
