@@ -1315,26 +1315,25 @@ impl NativeView {
                     std::ptr::null_mut()
                 });
             }
-            let groups = stored.len();
             // SAFETY: see `Borrowed`; read only to prefetch, while a different entity's state
-            // (another group) is changed
-            let ahead_state = |k: usize| unsafe { pointers[k].as_ref() };
+            // (another group) is changed. `None` past the batch's end or for a new entity.
+            let ahead_state = |k: usize| pointers.get(k).and_then(|p| unsafe { p.as_ref() });
             for (g, &pointer) in pointers.iter().enumerate() {
                 // a pipeline of prefetches over the entities, each step reading what the one
                 // before fetched, as the replay does over events: the state 16 entities ahead,
                 // its feature states 8 ahead, what they point to 4 ahead (with the entity's
                 // first event's inputs), what that points to 2 ahead
-                if g + 16 < groups && !pointers[g + 16].is_null() {
-                    feature::prefetch(pointers[g + 16]);
+                if let Some(s) = ahead_state(g + 16) {
+                    feature::prefetch(s);
                 }
-                if let Some(s) = (g + 8 < groups).then(|| ahead_state(g + 8)).flatten() {
+                if let Some(s) = ahead_state(g + 8) {
                     NativeView::prefetch_features(s);
                 }
-                if let Some(s) = (g + 4 < groups).then(|| ahead_state(g + 4)).flatten() {
+                if let Some(s) = ahead_state(g + 4) {
                     let i = order[starts[g + 4]];
                     self.prefetch_data(s, |f| value(&values[f], i), false);
                 }
-                if let Some(s) = (g + 2 < groups).then(|| ahead_state(g + 2)).flatten() {
+                if let Some(s) = ahead_state(g + 2) {
                     let i = order[starts[g + 2]];
                     self.prefetch_data(s, |f| value(&values[f], i), true);
                 }
