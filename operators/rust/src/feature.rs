@@ -844,8 +844,8 @@ pub fn add(
 }
 
 /// The value of a sliding distinct count read as of `t` without building its registers,
-/// when nothing is pending and no register's head has left the window by then
-/// (`SlidingHllStrategy.read_value`); `None` when the general path is needed.
+/// when nothing is pending (`SlidingHllStrategy.read_value`); `None` when the general path
+/// is needed.
 pub fn quick_distinct(spec: &Spec, state: &FeatureState, t: i64) -> Option<Result<i64, ReadError>> {
     let (Kind::Distinct(hll), Window::Sliding { size }, Main::Hll(hs)) =
         (&spec.kind, spec.window, &state.main)
@@ -861,7 +861,7 @@ pub fn quick_distinct(spec: &Spec, state: &FeatureState, t: i64) -> Option<Resul
             hi: t,
         }));
     }
-    hs.quick_value(hll, t - size).map(Ok)
+    Some(Ok(hs.value_after(hll, t - size)))
 }
 
 /// `FeatureOperator.intermediate`.

@@ -578,25 +578,45 @@ impl HllState {
         }
     }
 
-    /// The estimate over `(lo, +inf)` without building the registers when no head is at
-    /// or before `lo` (the heap's top is after it: every current head is at or after the
-    /// top); `None` otherwise (`SlidingHllStrategy.read_value`).
-    pub fn quick_value(&self, hll: &Hll, lo: i64) -> Option<i64> {
-        if lo >= self.newest {
-            return Some(0);
-        }
-        match self.top() {
-            _ if self.stairs.is_empty() => Some(0),
-            Some((t, _)) if t > lo => {
-                let nonempty = self.stairs.len() as u32;
-                Some(hll.estimate(
-                    nonempty,
-                    (hll.m - nonempty) as u128 * weight(0) + self.head_units,
-                ))
+    /// The registers whose current head is at or before `lo`, each once, with their
+    /// staircases: the only ones whose pair over `(lo, +inf)` is not their head. They are at
+    /// the front of the queue (its keys sorted; a stale key is a former head, and a head
+    /// listed twice is listed in adjacent keys).
+    fn heads_at_or_before(&self, lo: i64) -> impl Iterator<Item = &Stair> + '_ {
+        let mut previous = None;
+        self.heads.0.iter().take_while(move |key| key.0 <= lo).filter_map(move |&key| {
+            if previous.replace(key) == Some(key) {
+                return None;
             }
-            Some(_) => None,
-            None => Some(0),
+            self.stairs.get(key.1).filter(|stair| stair[0].0 == key.0)
+        })
+    }
+
+    /// The estimate over `(lo, +inf)` (`SlidingHllStrategy.read_value`), without building
+    /// the registers: from the head ranks' harmonic sum, corrected for the registers whose
+    /// head is at or before `lo` — none when the queue's top is after it, a few when a read
+    /// comes a day or two after the newest event (the rest of a large state is not read).
+    /// Equal to `hll.value(&self.registers_after(lo))`.
+    pub fn value_after(&self, hll: &Hll, lo: i64) -> i64 {
+        if lo >= self.newest || self.stairs.is_empty() {
+            return 0;
         }
+        let mut nonempty = self.stairs.len() as u32;
+        let mut units = self.head_units;
+        for stair in self.heads_at_or_before(lo) {
+            let head = weight(stair[0].1);
+            match stair.iter().find(|p| p.0 > lo) {
+                Some(p) => units = units - head + weight(p.1),
+                None => {
+                    nonempty -= 1;
+                    units -= head;
+                }
+            }
+        }
+        if nonempty == 0 {
+            return 0;
+        }
+        hll.estimate(nonempty, (hll.m - nonempty) as u128 * weight(0) + units)
     }
 
     /// The registers over `(lo, +inf)`.
@@ -610,7 +630,9 @@ impl HllState {
             .collect()
     }
 
-    /// `SlidingHllStrategy.oldest_after`.
+    /// `SlidingHllStrategy.oldest_after`: the oldest pair after `lo` — the oldest current
+    /// head after it (the first current key of the queue after `lo`) or the first pair
+    /// after `lo` of a register whose head is at or before it, whichever is older.
     pub fn oldest_after(&self, lo: i64) -> Option<i64> {
         if lo >= self.newest {
             return None;
@@ -620,10 +642,21 @@ impl HllState {
                 return Some(t);
             }
         }
-        self.stairs
-            .values()
-            .filter_map(|stair| stair.iter().find(|p| p.0 > lo).map(|p| p.0))
-            .min()
+        let mut oldest = self
+            .heads
+            .0
+            .iter()
+            .skip_while(|key| key.0 <= lo)
+            .find(|key| self.stairs.get(key.1).is_some_and(|stair| stair[0].0 == key.0))
+            .map(|key| key.0);
+        for stair in self.heads_at_or_before(lo) {
+            if let Some(p) = stair.iter().find(|p| p.0 > lo) {
+                if oldest.is_none_or(|o| p.0 < o) {
+                    oldest = Some(p.0);
+                }
+            }
+        }
+        oldest
     }
 
     /// `SlidingHllStrategy.to_bytes`: version, precision, newest, register count; u16
