@@ -54,9 +54,9 @@ impl Val {
     }
 
     /// A value to keep beyond the batch: `H` resolved through the batch's `texts`.
-    fn owned(&self, texts: &[Box<str>]) -> Val {
+    fn owned(&self, texts: &[impl AsRef<str>]) -> Val {
         match self {
-            Val::H(hash, at) => Val::S(Arc::from(&*texts[*at as usize]), *hash),
+            Val::H(hash, at) => Val::S(Arc::from(texts[*at as usize].as_ref()), *hash),
             other => other.clone(),
         }
     }
@@ -754,7 +754,7 @@ fn add_slow(
     seq: i64,
     value: &Val,
     now: i64,
-    texts: &[Box<str>],
+    texts: &[impl AsRef<str>],
 ) {
     if spec.refresh.is_some() {
         seal(spec, state, now);
@@ -790,7 +790,7 @@ pub fn add(
     seq: i64,
     value: &Val,
     now: i64,
-    texts: &[Box<str>],
+    texts: &[impl AsRef<str>],
 ) {
     match spec.window {
         Window::Lifetime => {
