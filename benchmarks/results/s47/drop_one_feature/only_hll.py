@@ -1,6 +1,0 @@
-from streamfeat import ApproxDistinct, Count, Entity, FeatureView, LastN, Lifetime, Max, Sliding, Source, Sum
-user = Entity("user", key="user_id")
-transactions = Source("transactions", topic="transactions", timestamp="ts",
-    schema={"user_id": str, "merchant_id": str, "amount": float, "ts": int})
-user_txn = FeatureView("user_txn", entity=user, source=transactions, allowed_lateness="5m",
-    features=[ApproxDistinct("merchant_id", window=Sliding("30d"))])
