@@ -594,8 +594,9 @@ impl HllState {
 
     /// The estimate over `(lo, +inf)` (`SlidingHllStrategy.read_value`), without building
     /// the registers: from the head ranks' harmonic sum, corrected for the registers whose
-    /// head is at or before `lo` — none when the queue's top is after it, a few when a read
-    /// comes a day or two after the newest event (the rest of a large state is not read).
+    /// head is at or before `lo` — none when the queue's top is after it, some when a read
+    /// comes long after the newest event, as for a quiet entity on a feature server (the
+    /// rest of a large state is not read).
     /// Equal to `hll.value(&self.registers_after(lo))`.
     pub fn value_after(&self, hll: &Hll, lo: i64) -> i64 {
         if lo >= self.newest || self.stairs.is_empty() {

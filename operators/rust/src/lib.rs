@@ -94,7 +94,10 @@ const PACKED_ROW_HINT_MAX: usize = 8192;
 #[pyclass(module = "operators._native", frozen)]
 pub struct NativeView {
     specs: Vec<Spec>,
+    /// `hash64` of distinct counts' strings for the general path, which also shares each
+    /// string as its events' `Val::S`.
     hashes: Mutex<HashCache>,
+    /// The same for the GIL-free apply, which needs only the hash (`TextKey`).
     text_hashes: Mutex<TextHashes>,
     allowed_lateness: i64,
     max_ahead: i64,
