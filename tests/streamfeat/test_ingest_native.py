@@ -95,6 +95,13 @@ def test_an_entity_key_is_the_same_str_batch_after_batch():
     again = decoder.decode([record("u-intern-2"), record("u-intern-1"), record("u-intern-1")], [1, 1, 1])[0]
     assert again == ["u-intern-2", "u-intern-1", "u-intern-1"]
     assert again[0] is first[1] and again[1] is first[0] and again[2] is first[0]
+    # Keys either side of the 22 bytes kept inside the table's slots, prefixes of each other:
+    # each its own str, found again as itself.
+    edge = ["k" * 21, "k" * 22, "k" * 23, "k" * 21 + "é", "k" * 40, "k" * 41]
+    made = decoder.decode([record(key) for key in edge], [1] * len(edge))[0]
+    found = decoder.decode([record(key) for key in reversed(edge)], [1] * len(edge))[0]
+    assert made == edge and found == edge[::-1]
+    assert all(a is b for a, b in zip(found, reversed(made), strict=True))
     # Two generations of 2**17 keys: a key not seen for more than that is made anew (equal, new object).
     for start in range(0, 2 * 2**17 + 1, 50_000):
         decoder.decode([record(f"u-fill-{i}") for i in range(start, start + 50_000)], [1] * 50_000)

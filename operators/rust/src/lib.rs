@@ -8,6 +8,7 @@ mod decode;
 mod feature;
 mod hll;
 mod replay;
+mod text_key;
 
 /// mimalloc for the states' vectors, buffers and maps: glibc's malloc family was ~9 % of
 /// the flow's main thread once states outgrow its small bins.
@@ -22,6 +23,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use text_key::TextKey;
 
 /// A feature as Python describes it: (kind, tiled window `(size, tile)`, refresh `(every, lag)`).
 type SpecTuple = (String, Option<(i64, i64)>, Option<(i64, i64)>);
@@ -387,50 +389,6 @@ fn json_str(w: &mut Vec<u8>, text: &str) {
 /// `hash64` of strings seen lately (ids repeat a lot; Python memoises it too).
 type HashCache = HashMap<Arc<str>, u64>;
 const HASH_CACHE_SIZE: usize = 1 << 16;
-
-/// A key of [`TextHashes`]: a string of up to 22 bytes (most ids) inside the table's slot,
-/// a longer one on the heap. A lookup that finds the string compares it where the probe
-/// already read, not in an allocation of its own (a cache miss per distinct value of a
-/// batch: 3.3 % of the main thread of the pipeline simulation late in a run, stop 47).
-#[derive(Clone, PartialEq, Eq)]
-enum TextKey {
-    /// The length and the bytes, zero after it (so equal strings are equal keys).
-    Inline(u8, [u8; TextKey::INLINE]),
-    Heap(Box<str>),
-}
-
-impl TextKey {
-    const INLINE: usize = 22;
-
-    fn new(text: &str) -> Self {
-        if text.len() <= Self::INLINE {
-            let mut bytes = [0u8; Self::INLINE];
-            bytes[..text.len()].copy_from_slice(text.as_bytes());
-            TextKey::Inline(text.len() as u8, bytes)
-        } else {
-            TextKey::Heap(Box::from(text))
-        }
-    }
-}
-
-impl std::borrow::Borrow<str> for TextKey {
-    #[inline]
-    fn borrow(&self) -> &str {
-        match self {
-            // SAFETY: the first `len` bytes were copied from a `str` (`TextKey::new`)
-            TextKey::Inline(len, bytes) => unsafe { std::str::from_utf8_unchecked(&bytes[..*len as usize]) },
-            TextKey::Heap(text) => text,
-        }
-    }
-}
-
-impl std::hash::Hash for TextKey {
-    /// As the `str` it holds (`Borrow<str>` lookups).
-    #[inline]
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        std::borrow::Borrow::<str>::borrow(self).hash(state)
-    }
-}
 
 /// No batch table of strings (values hold their own: `Val::S`).
 const NO_TEXTS: &[&str] = &[];
