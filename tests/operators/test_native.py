@@ -82,7 +82,7 @@ sparse_rows = st.lists(
         st.sampled_from(["u1", "u2", "u3"]),
         st.integers(-50, 300),  # event time
         st.integers(-25, 40),  # arrival delay (negative: future-dated, some too far ahead)
-        st.integers(-100, 100).map(lambda n: n * 0.37),
+        st.one_of(st.integers(-100, 100).map(lambda n: n * 0.37), st.just(-0.0)),  # -0.0 too: max, last-n and sums of it
         st.one_of(st.sampled_from(["a", "b"]), st.sampled_from(["a", "b", "c", "d", "e\x00f", "ü", ""]), long_values),
     ),
     max_size=80,

@@ -864,6 +864,20 @@ pub fn quick_distinct(spec: &Spec, state: &FeatureState, t: i64) -> Option<Resul
     Some(Ok(hs.value_after(hll, t - size)))
 }
 
+/// A lifetime feature's accumulator as a read would copy it (`intermediate` of a `Running`
+/// strategy without a refresh cadence or pending events is a copy of it, `copy_of`): reads
+/// take it by reference instead (a copy of a last-n list is an allocation per read).
+#[inline]
+pub fn running_acc<'a>(spec: &Spec, state: &'a FeatureState) -> Option<&'a Acc> {
+    if spec.refresh.is_some() || !state.pending.is_empty() {
+        return None;
+    }
+    match &state.main {
+        Main::Running { acc, .. } => Some(acc),
+        _ => None,
+    }
+}
+
 /// `FeatureOperator.intermediate`.
 pub fn intermediate(spec: &Spec, state: &FeatureState, t: i64) -> Result<Acc, ReadError> {
     let Some(refresh) = spec.refresh else {

@@ -256,6 +256,15 @@ impl NativeView {
     fn outputs_raw(&self, state: &NativeEntityState, t: i64) -> Result<Vec<Out>, ReadError> {
         let mut out = Vec::with_capacity(self.specs.len());
         for (spec, fs) in self.specs.iter().zip(state.features.iter()) {
+            if let Some(acc) = feature::running_acc(spec, fs) {
+                // what `intermediate` returns, without copying the accumulator (`copy_of`
+                // adds 0.0 to a float sum: -0.0 reads as 0.0)
+                out.push(match acc {
+                    Acc::F(x) => Out::F(0.0 + *x),
+                    acc => Self::output(spec, acc),
+                });
+                continue;
+            }
             let quick = feature::quick_distinct(spec, fs, t);
             let intermediate = match quick {
                 Some(Ok(n)) => {
@@ -265,21 +274,27 @@ impl NativeView {
                 Some(Err(e)) => Err(e),
                 None => feature::intermediate(spec, fs, t),
             };
-            out.push(match intermediate? {
-                Acc::I(n) => Out::I(n),
-                Acc::F(x) => Out::F(x),
-                Acc::Opt(None) => Out::Null,
-                Acc::Opt(Some(x)) => Out::F(x),
-                Acc::Last(items) => Out::L(items.iter().map(|i| i.2).collect()),
-                Acc::Regs(regs) => {
-                    let Kind::Distinct(hll) = &spec.kind else {
-                        unreachable!()
-                    };
-                    Out::I(hll.value(&regs))
-                }
-            });
+            out.push(Self::output(spec, &intermediate?));
         }
         Ok(out)
+    }
+
+    /// A feature's value from its intermediate.
+    #[inline]
+    fn output(spec: &Spec, acc: &Acc) -> Out {
+        match acc {
+            Acc::I(n) => Out::I(*n),
+            Acc::F(x) => Out::F(*x),
+            Acc::Opt(None) => Out::Null,
+            Acc::Opt(Some(x)) => Out::F(*x),
+            Acc::Last(items) => Out::L(items.iter().map(|i| i.2).collect()),
+            Acc::Regs(regs) => {
+                let Kind::Distinct(hll) = &spec.kind else {
+                    unreachable!()
+                };
+                Out::I(hll.value(regs))
+            }
+        }
     }
 
     fn values(
