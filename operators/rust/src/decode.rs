@@ -172,13 +172,19 @@ impl Interned {
 
 /// The distinct texts of one call, numbered in order of first appearance: repeated keys
 /// and ids then share one Python str, made once.
-#[derive(Default)]
 struct Numbered<'a> {
     numbers: HashMap<&'a str, usize, foldhash::fast::RandomState>,
     distinct: Vec<&'a str>,
 }
 
 impl<'a> Numbered<'a> {
+    fn with_capacity(n: usize) -> Self {
+        Numbered {
+            numbers: HashMap::with_capacity_and_hasher(n, Default::default()),
+            distinct: Vec::with_capacity(n),
+        }
+    }
+
     fn number(&mut self, text: &'a str) -> usize {
         let distinct = &mut self.distinct;
         *self.numbers.entry(text).or_insert_with(|| {
@@ -403,7 +409,10 @@ impl RecordDecoder {
         // once), so that under the GIL only one str is made per distinct text.
         let (out, distinct, key_ids, column_ids) = py.detach(|| {
             let out = self.parse(texts, arrivals);
-            let mut texts_seen = Numbered::default();
+            // sized for every text distinct (a key and a value per str column per record at
+            // most): grown from empty, the table was rebuilt several times a batch
+            let strs = out.columns.iter().filter(|c| matches!(c, Column::Strs(_))).count();
+            let mut texts_seen = Numbered::with_capacity(out.keys.len() * strs.max(1));
             let key_ids: Vec<usize> = out
                 .keys
                 .iter()

@@ -1245,8 +1245,9 @@ impl NativeView {
         // Group positions by entity: distinct keys (first position) and positions in
         // entity order (a counting sort).
         let (firsts, starts, order) = py.detach(|| {
+            // sized for the batch (at most one entity per position): not rebuilt as it grows
             let mut slot_of_text: HashMap<&str, usize, foldhash::fast::RandomState> =
-                HashMap::default();
+                HashMap::with_capacity_and_hasher(texts.len(), Default::default());
             let mut slot_of: Vec<usize> = Vec::with_capacity(size);
             let mut counts: Vec<usize> = Vec::new();
             let mut firsts: Vec<usize> = Vec::new();
@@ -1291,7 +1292,7 @@ impl NativeView {
             let values: Vec<Option<Vec<Val>>> = {
                 let mut hashes = self.text_hashes.lock().unwrap_or_else(|e| e.into_inner());
                 let mut seen: HashMap<&str, (u64, u32), foldhash::fast::RandomState> =
-                    HashMap::default();
+                    HashMap::with_capacity_and_hasher(size, Default::default());
                 inputs
                     .iter_mut()
                     .map(|input| match input {
