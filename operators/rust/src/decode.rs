@@ -409,10 +409,10 @@ impl RecordDecoder {
         // once), so that under the GIL only one str is made per distinct text.
         let (out, distinct, key_ids, column_ids) = py.detach(|| {
             let out = self.parse(texts, arrivals);
-            // sized for every text distinct (a key and a value per str column per record at
+            // sized for every text distinct (a record's str key and its other str fields at
             // most): grown from empty, the table was rebuilt several times a batch
             let strs = out.columns.iter().filter(|c| matches!(c, Column::Strs(_))).count();
-            let mut texts_seen = Numbered::with_capacity(out.keys.len() * strs.max(1));
+            let mut texts_seen = Numbered::with_capacity(out.keys.len() * strs);
             let key_ids: Vec<usize> = out
                 .keys
                 .iter()

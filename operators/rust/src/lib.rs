@@ -1291,8 +1291,10 @@ impl NativeView {
             let mut table: Vec<&str> = Vec::new();
             let values: Vec<Option<Vec<Val>>> = {
                 let mut hashes = self.text_hashes.lock().unwrap_or_else(|e| e.into_inner());
+                // sized for the batch when a distinct count reads strings (else never used)
+                let texts = inputs.iter().any(|input| matches!(input, Ready::Strs(_)));
                 let mut seen: HashMap<&str, (u64, u32), foldhash::fast::RandomState> =
-                    HashMap::with_capacity_and_hasher(size, Default::default());
+                    HashMap::with_capacity_and_hasher(if texts { size } else { 0 }, Default::default());
                 inputs
                     .iter_mut()
                     .map(|input| match input {
