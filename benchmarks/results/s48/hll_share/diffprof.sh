@@ -3,7 +3,7 @@
 # the process's exit), with VIEW=$1 (empty: the example view); writes $2.data and $2.log.
 # Usage: diffprof.sh '' /tmp/full; diffprof.sh VIEWS/no_hll30d.py /tmp/nohll; python3 diffsym.py /tmp/full.data /tmp/nohll.data
 # (VIEWS: python3 benchmarks/results/s47/drop_one_feature/make_views.py VIEWS)
-cd /work/main
+cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)" || exit 1
 rm -f /tmp/q_go
 if [ -n "$1" ]; then export VIEW=$1; fi
 GOAT=0.75 WAL=0 PYTHONPATH=. python3 benchmarks/results/pipeline_late_regime_s32/pipe_sim_fresh.py 4000000 1500 > $2.log 2>&1 &

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Alternated builds of operators/_native in the pipeline simulation, with the process's page faults.
 # Usage: PAIRS=N OUT=DIR so_ab.sh name=SO name=SO
-cd /work/main
+cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)" || exit 1
 so=operators/_native.cpython-311-x86_64-linux-gnu.so
 mkdir -p $OUT
 for i in $(seq 1 ${PAIRS:-3}); do

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Alternated pairs of the pipeline simulation: mimalloc's default purge delay against MIMALLOC_PURGE_DELAY=-1 (never).
-cd /work/main
+cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)" || exit 1
 for i in $(seq 1 ${PAIRS:-4}); do
   for v in base never; do
     if [ $v = never ]; then E="MIMALLOC_PURGE_DELAY=-1"; else E="SIM_VARIANT=base"; fi
