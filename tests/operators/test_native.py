@@ -489,6 +489,30 @@ def test_distinct_first_run_emptied_while_later_runs_hold_registers() -> None:
     assert python.read_until(state_py, 241)[0] == fast.read_until(state_native, 241)[0]
 
 
+@pytest.mark.parametrize("spread", [1, 2**47, 2**49])
+def test_distinct_state_decoded_with_times_far_apart(spread: int) -> None:
+    """A decoded sketch sorts its heads' queue as one machine word per key while the times
+    span less than 2^48 ms, as pairs otherwise: both orders agree with the Python operator's
+    (reads, next changes, bytes) for times either side of zero, up to 2^50 ms apart."""
+    window = 2**52
+    python, fast = _pair([ApproxDistinct("m", window=Sliding(window), precision=6)])
+    rng = random.Random(spread)  # seeded
+    times = sorted(rng.randrange(-spread, spread + 1) for _ in range(120))
+    state_py, state_native = python.new_state(), fast.new_state()
+    for t in times:
+        value = str(rng.randrange(500))
+        python.apply(state_py, t, t, [value])
+        fast.apply(state_native, t, t, [value])
+    data = python.to_bytes(state_py)
+    assert fast.to_bytes(state_native) == data
+    decoded_native, decoded_py = fast.from_bytes(data), python.from_bytes(data)
+    assert fast.to_bytes(decoded_native) == data
+    # reads as of the newest event, and later ones whose window leaves out the oldest events
+    for t in [times[-1]] + [t + window - 1 for t in times[::7]]:
+        assert fast.read_until(decoded_native, t) == python.read_until(decoded_py, t), t
+        assert fast.next_change(decoded_native, t) == python.next_change(decoded_py, t), t
+
+
 def test_distinct_reads_agree_when_a_head_returns() -> None:
     """Out-of-order events in few registers: a late event becomes a register's head ahead of
     the old one, whose key stays queued; evicting the late event makes the old head current

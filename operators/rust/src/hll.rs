@@ -87,80 +87,58 @@ impl Hll {
     }
 }
 
-/// A register's staircase: `(event_time, rank)` pairs, times increasing, ranks decreasing.
-/// Most registers of most entities hold a single pair: it is kept in place, without an
-/// allocation of its own (an allocation, a free and a cache miss per register otherwise).
-enum Stair {
-    One((i64, u8)),
-    Many(Vec<(i64, u8)>),
+/// A register's staircase, read in place from its run's flat arrays: `(event_time, rank)`
+/// pairs, times strictly increasing, ranks strictly decreasing (never empty).
+#[derive(Clone, Copy)]
+struct Stair<'a> {
+    times: &'a [i64],
+    ranks: &'a [u8],
 }
 
-impl Stair {
-    fn from_vec(pairs: Vec<(i64, u8)>) -> Self {
-        if pairs.len() == 1 {
-            Stair::One(pairs[0])
-        } else {
-            Stair::Many(pairs)
-        }
-    }
-
-    /// `splice(k..end, [pair])`: replace the pairs `k..end` with `pair`.
-    fn replace(&mut self, k: usize, end: usize, pair: (i64, u8)) {
-        match self {
-            Stair::One(only) => match (k, end) {
-                (0, 1) => *only = pair,
-                (0, 0) => *self = Stair::Many(vec![pair, *only]),
-                (1, 1) => *self = Stair::Many(vec![*only, pair]),
-                _ => unreachable!("range {k}..{end} of a one-pair staircase"),
-            },
-            Stair::Many(pairs) => {
-                pairs.splice(k..end, [pair]);
-                if pairs.len() == 1 {
-                    *self = Stair::One(pairs[0]);
-                }
-            }
-        }
-    }
-
-    /// `drain(..k)`, leaving at least one pair.
-    fn drop_front(&mut self, k: usize) {
-        if let Stair::Many(pairs) = self {
-            pairs.drain(..k);
-            if pairs.len() == 1 {
-                *self = Stair::One(pairs[0]);
-            }
-        }
-    }
-}
-
-impl std::ops::Deref for Stair {
-    type Target = [(i64, u8)];
-
+impl Stair<'_> {
     #[inline]
-    fn deref(&self) -> &[(i64, u8)] {
-        match self {
-            Stair::One(pair) => std::slice::from_ref(pair),
-            Stair::Many(pairs) => pairs,
-        }
+    fn len(&self) -> usize {
+        self.times.len()
+    }
+
+    /// The oldest pair.
+    #[inline]
+    fn head(&self) -> (i64, u8) {
+        (self.times[0], self.ranks[0])
+    }
+
+    /// The first pair after `lo` (a staircase is a few pairs: a scan).
+    #[inline]
+    fn first_after(&self, lo: i64) -> Option<(i64, u8)> {
+        let i = self.times.iter().position(|&t| t > lo)?;
+        Some((self.times[i], self.ranks[i]))
     }
 }
 
-/// A sorted run of registers: the indices in one vector (a binary search reads a few cache
-/// lines of 2-byte keys) and their staircases in that order in another, so the encoding
-/// walks both in order. A direct index (register -> position, 4 bytes per register) in no
-/// order, which the dense states had until stop 32, made the encoding a random walk over
-/// the staircases: reading them in index order was ~40 % of publishing a 30-day distinct
-/// count late in a live run (`benchmarks/results/hll_layout_s32/`).
+/// A sorted run of registers, their staircases' pairs laid end to end in two flat arrays:
+/// register `indices[j]` holds `times[s..e]` and `ranks[s..e]` with `s = ends[j - 1]` (0 for
+/// the first) and `e = ends[j]`. The indices are searched (a few cache lines of 2-byte
+/// keys) and the encoding reads all four arrays front to back, as it writes its sections:
+/// no allocation per register, and no pointer to follow per register in a state that is
+/// not in cache (stop 49: staircases of several pairs lived in allocations of their own, a
+/// cache miss each in the encoding's walk). Until stop 32 a direct index (register ->
+/// position) in no order made that walk a random one (`benchmarks/results/hll_layout_s32/`).
 struct Run {
     indices: Vec<u16>,
-    stairs: Vec<Stair>,
+    /// One past each register's last pair. A run holds at most `RUN_MAX + 1` registers of at
+    /// most 61 pairs (ranks are distinct, at most 61 at precision 4): below `u16::MAX`.
+    ends: Vec<u16>,
+    times: Vec<i64>,
+    ranks: Vec<u8>,
 }
 
 impl Run {
     fn new() -> Self {
         Run {
             indices: Vec::new(),
-            stairs: Vec::new(),
+            ends: Vec::new(),
+            times: Vec::new(),
+            ranks: Vec::new(),
         }
     }
 
@@ -174,13 +152,62 @@ impl Run {
         self.indices.binary_search(&index)
     }
 
-    /// Add register `index` (absent) in its place.
-    fn insert_absent(&mut self, index: u16, stair: Stair) {
+    /// Where register `p`'s pairs lie in `times` and `ranks`.
+    #[inline]
+    fn span(&self, p: usize) -> (usize, usize) {
+        let start = if p == 0 { 0 } else { self.ends[p - 1] as usize };
+        (start, self.ends[p] as usize)
+    }
+
+    #[inline]
+    fn stair(&self, p: usize) -> Stair<'_> {
+        let (s, e) = self.span(p);
+        Stair {
+            times: &self.times[s..e],
+            ranks: &self.ranks[s..e],
+        }
+    }
+
+    /// Move the ends of registers `p..` by `delta` pairs.
+    #[inline]
+    fn shift_ends(&mut self, p: usize, delta: isize) {
+        for end in &mut self.ends[p..] {
+            *end = (*end as isize + delta) as u16;
+        }
+    }
+
+    /// Add register `index` (absent) in its place, with one pair.
+    fn insert_absent(&mut self, index: u16, pair: (i64, u8)) {
         let Err(p) = self.position(index) else {
             unreachable!("register {index} is already present")
         };
+        let at = if p == 0 { 0 } else { self.ends[p - 1] as usize };
         self.indices.insert(p, index);
-        self.stairs.insert(p, stair);
+        self.times.insert(at, pair.0);
+        self.ranks.insert(at, pair.1);
+        self.ends.insert(p, at as u16);
+        self.shift_ends(p, 1);
+    }
+
+    /// Register `p`'s `splice(k..end, [pair])`: replace its pairs `k..end` with `pair`.
+    fn replace(&mut self, p: usize, k: usize, end: usize, pair: (i64, u8)) {
+        let (s, _) = self.span(p);
+        if end == k + 1 {
+            self.times[s + k] = pair.0;
+            self.ranks[s + k] = pair.1;
+            return;
+        }
+        self.times.splice(s + k..s + end, [pair.0]);
+        self.ranks.splice(s + k..s + end, [pair.1]);
+        self.shift_ends(p, 1 - (end - k) as isize);
+    }
+
+    /// Register `p`'s `drain(..k)` (it keeps at least one pair).
+    fn drop_front(&mut self, p: usize, k: usize) {
+        let (s, _) = self.span(p);
+        self.times.drain(s..s + k);
+        self.ranks.drain(s..s + k);
+        self.shift_ends(p, -(k as isize));
     }
 
     /// Remove register `index`; whether it was there.
@@ -188,29 +215,50 @@ impl Run {
         let Ok(p) = self.position(index) else {
             return false;
         };
+        let (s, e) = self.span(p);
+        self.times.drain(s..e);
+        self.ranks.drain(s..e);
         self.indices.remove(p);
-        self.stairs.remove(p);
+        self.ends.remove(p);
+        self.shift_ends(p, -((e - s) as isize));
         true
+    }
+
+    /// Append `other`'s registers (all above this run's).
+    fn append(&mut self, other: Run) {
+        let base = self.times.len() as u16;
+        self.indices.extend(other.indices);
+        self.ends.extend(other.ends.iter().map(|end| end + base));
+        self.times.extend(other.times);
+        self.ranks.extend(other.ranks);
     }
 
     /// Split off the upper half, leaving the lower half here.
     fn split_upper(&mut self) -> Run {
         let half = self.len() / 2;
+        let cut = self.ends[half - 1];
         Run {
             indices: self.indices.split_off(half),
-            stairs: self.stairs.split_off(half),
+            ends: self
+                .ends
+                .split_off(half)
+                .into_iter()
+                .map(|end| end - cut)
+                .collect(),
+            times: self.times.split_off(cut as usize),
+            ranks: self.ranks.split_off(cut as usize),
         }
     }
 }
 
 /// Runs of at most this many registers: an insert or a removal shifts one run's tail (at most
-/// ~1.6 KiB of indices and staircases), not the whole state's, which in a sketch of thousands
+/// ~1.6 KiB of indices and pairs), not the whole state's, which in a sketch of thousands
 /// of registers was most of an insert (`memmove` inside `strategy_insert`, stop 45).
 const RUN_MAX: usize = 64;
 
 /// The non-empty registers' staircases in index order: one run while the state is small
-/// (most are: no allocation beyond the two vectors), runs of at most [`RUN_MAX`] registers
-/// over consecutive index ranges once it holds more than that.
+/// (most are: four vectors, no allocation per register), runs of at most [`RUN_MAX`]
+/// registers over consecutive index ranges once it holds more than that.
 enum Registers {
     One(Run),
     /// `starts[i]`: the lowest index run `i` covers (`starts[0]` is 0); run `i` holds the
@@ -256,31 +304,35 @@ impl Registers {
     }
 
     #[inline]
-    fn get(&self, index: u16) -> Option<&Stair> {
-        let run = match self {
+    fn run_for(&self, index: u16) -> &Run {
+        match self {
             Registers::One(run) => run,
             Registers::Runs { starts, runs, .. } => &runs[Self::run_of(starts, index)],
-        };
-        run.position(index).ok().map(|p| &run.stairs[p])
+        }
     }
 
     #[inline]
-    fn get_mut(&mut self, index: u16) -> Option<&mut Stair> {
+    fn get(&self, index: u16) -> Option<Stair<'_>> {
+        let run = self.run_for(index);
+        run.position(index).ok().map(|p| run.stair(p))
+    }
+
+    /// The run holding register `index` and its position there.
+    #[inline]
+    fn locate_mut(&mut self, index: u16) -> Option<(&mut Run, usize)> {
         let run = match self {
             Registers::One(run) => run,
             Registers::Runs { starts, runs, .. } => &mut runs[Self::run_of(starts, index)],
         };
-        match run.position(index) {
-            Ok(p) => Some(&mut run.stairs[p]),
-            Err(_) => None,
-        }
+        let p = run.position(index).ok()?;
+        Some((run, p))
     }
 
-    /// Add register `index` (absent).
-    fn insert(&mut self, index: u16, stair: Stair) {
+    /// Add register `index` (absent) with one pair.
+    fn insert(&mut self, index: u16, pair: (i64, u8)) {
         match self {
             Registers::One(run) => {
-                run.insert_absent(index, stair);
+                run.insert_absent(index, pair);
                 if run.len() > RUN_MAX {
                     let upper = run.split_upper();
                     let lower = std::mem::replace(run, Run::new());
@@ -294,7 +346,7 @@ impl Registers {
             Registers::Runs { starts, runs, len } => {
                 let r = Self::run_of(starts, index);
                 let run = &mut runs[r];
-                run.insert_absent(index, stair);
+                run.insert_absent(index, pair);
                 *len += 1;
                 if run.len() > RUN_MAX {
                     let upper = run.split_upper();
@@ -328,8 +380,7 @@ impl Registers {
                     // few registers left (a quiet entity's window emptying): one run again
                     let mut one = Run::new();
                     for run in runs.drain(..) {
-                        one.indices.extend(run.indices);
-                        one.stairs.extend(run.stairs);
+                        one.append(run);
                     }
                     *self = Registers::One(one);
                 }
@@ -337,48 +388,50 @@ impl Registers {
         }
     }
 
-    /// The staircases in index order.
-    fn values(&self) -> impl Iterator<Item = &Stair> {
-        self.runs().iter().flat_map(|run| run.stairs.iter())
-    }
-
-    /// The register indices in order.
-    fn indices(&self) -> impl Iterator<Item = u16> + '_ {
+    /// `(index, staircase)` by register index.
+    fn sorted(&self) -> impl Iterator<Item = (u16, Stair<'_>)> {
         self.runs()
             .iter()
-            .flat_map(|run| run.indices.iter().copied())
+            .flat_map(|run| (0..run.len()).map(move |p| (run.indices[p], run.stair(p))))
     }
 
-    /// `(index, staircase)` by register index.
-    fn sorted(&self) -> impl Iterator<Item = (u16, &[(i64, u8)])> {
-        self.runs().iter().flat_map(|run| {
-            run.indices
-                .iter()
-                .copied()
-                .zip(run.stairs.iter().map(|s| &**s))
-        })
+    /// The pairs over every register.
+    fn points(&self) -> usize {
+        self.runs().iter().map(|run| run.times.len()).sum()
     }
 
-    /// From staircases in index order (`from_bytes`): runs of half [`RUN_MAX`] when many.
-    fn from_sorted(indices: Vec<u16>, stairs: Vec<Stair>) -> Self {
+    /// From the flat sections of the encoding (`from_bytes`), checked: runs of half
+    /// [`RUN_MAX`] when many.
+    fn from_sorted(indices: Vec<u16>, ends: Vec<u32>, times: Vec<i64>, ranks: &[u8]) -> Self {
         if indices.len() <= RUN_MAX {
-            return Registers::One(Run { indices, stairs });
+            return Registers::One(Run {
+                indices,
+                ends: ends.into_iter().map(|end| end as u16).collect(),
+                times,
+                ranks: ranks.to_vec(),
+            });
         }
         let len = indices.len();
         let size = RUN_MAX / 2;
         let mut runs = Vec::with_capacity(len.div_ceil(size));
         let mut starts = Vec::with_capacity(len.div_ceil(size));
-        let mut indices = indices.into_iter();
-        let mut stairs = stairs.into_iter();
-        loop {
-            let run_indices: Vec<u16> = indices.by_ref().take(size).collect();
-            let Some(&first) = run_indices.first() else {
-                break;
+        for (chunk, first) in (0..len).step_by(size).enumerate() {
+            let last = (first + size).min(len);
+            let base = if first == 0 {
+                0
+            } else {
+                ends[first - 1] as usize
             };
-            starts.push(if runs.is_empty() { 0 } else { first });
+            let top = ends[last - 1] as usize;
+            starts.push(if chunk == 0 { 0 } else { indices[first] });
             runs.push(Run {
-                indices: run_indices,
-                stairs: stairs.by_ref().take(size).collect(),
+                indices: indices[first..last].to_vec(),
+                ends: ends[first..last]
+                    .iter()
+                    .map(|&end| (end as usize - base) as u16)
+                    .collect(),
+                times: times[base..top].to_vec(),
+                ranks: ranks[base..top].to_vec(),
             });
         }
         Registers::Runs { starts, runs, len }
@@ -397,8 +450,26 @@ impl Heads {
         Heads(VecDeque::new())
     }
 
+    /// The queue of `keys` (in any order): sorted as one `u64` each — the time from the
+    /// oldest in the high 48 bits, the register in the low 16, the same order as the pairs'
+    /// — when the times span less than 2^48 ms (else as pairs), a sort of machine words
+    /// rather than of tuples (a decoded state's queue is sorted once: most of its decoding).
     fn from_unsorted(mut keys: Vec<(i64, u16)>) -> Self {
-        keys.sort_unstable();
+        let (lo, hi) = keys.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &(t, _)| {
+            (lo.min(t), hi.max(t))
+        });
+        if keys.len() < 2 || (hi as i128 - lo as i128) >= 1i128 << 48 {
+            keys.sort_unstable();
+            return Heads(keys.into());
+        }
+        let mut packed: Vec<u64> = keys
+            .iter()
+            .map(|&(t, index)| ((t - lo) as u64) << 16 | index as u64)
+            .collect();
+        packed.sort_unstable();
+        for (key, &word) in keys.iter_mut().zip(&packed) {
+            *key = ((word >> 16) as i64 + lo, word as u16);
+        }
         Heads(keys.into())
     }
 
@@ -478,11 +549,13 @@ impl HllState {
     pub fn prefetch_deep(&self, hll: &Hll, hash: u64) {
         let (index, _) = hll.register_and_rank(hash);
         match &self.stairs {
-            Registers::One(_) => match self.stairs.get(index) {
-                Some(Stair::One(pair)) => crate::feature::prefetch(pair),
-                Some(Stair::Many(pairs)) => crate::feature::prefetch(pairs.as_ptr()),
-                None => {}
-            },
+            Registers::One(run) => {
+                if let Ok(p) = run.position(index) {
+                    let (s, _) = run.span(p);
+                    crate::feature::prefetch(&run.times[s]);
+                    crate::feature::prefetch(&run.ranks[s]);
+                }
+            }
             // the run's indices (searched next) rather than the staircase
             Registers::Runs { starts, runs, .. } => {
                 let run = &runs[Registers::run_of(starts, index)];
@@ -508,33 +581,35 @@ impl HllState {
             self.newest = event_time;
         }
         let (index, rank) = hll.register_and_rank(hash);
-        let Some(stair) = self.stairs.get_mut(index) else {
-            self.stairs.insert(index, Stair::One((event_time, rank)));
+        let Some((run, p)) = self.stairs.locate_mut(index) else {
+            self.stairs.insert(index, (event_time, rank));
             self.head_units += weight(rank);
             self.heads.push((event_time, index));
             return;
         };
+        let stair = run.stair(p);
+        let (times, ranks) = (stair.times, stair.ranks);
         // i: the first pair at or after event_time (len when none)
-        let mut i = stair.len();
-        while i > 0 && stair[i - 1].0 >= event_time {
+        let mut i = times.len();
+        while i > 0 && times[i - 1] >= event_time {
             i -= 1;
         }
         let mut end = i;
-        if i < stair.len() {
-            if stair[i].1 >= rank {
+        if i < times.len() {
+            if ranks[i] >= rank {
                 return; // dominated by a pair at least as late with at least this rank
             }
-            if stair[i].0 == event_time {
+            if times[i] == event_time {
                 end = i + 1; // same time, lower rank: dominated by the new pair
             }
         }
         // k: the first pair before i that the new one does not dominate, plus one
         let mut k = i;
-        while k > 0 && stair[k - 1].1 <= rank {
+        while k > 0 && ranks[k - 1] <= rank {
             k -= 1;
         }
-        let (old_head_time, old_rank) = stair[0];
-        stair.replace(k, end, (event_time, rank));
+        let (old_head_time, old_rank) = stair.head();
+        run.replace(p, k, end, (event_time, rank));
         if k == 0 {
             self.head_units = self.head_units - weight(old_rank) + weight(rank);
         }
@@ -543,7 +618,7 @@ impl HllState {
             if self.heads.len() > 2 * self.stairs.len() + 16 {
                 // mostly former heads: rebuild
                 self.heads = Heads::from_unsorted(
-                    self.stairs.sorted().map(|(j, s)| (s[0].0, j)).collect(),
+                    self.stairs.sorted().map(|(j, s)| (s.times[0], j)).collect(),
                 );
             }
         }
@@ -556,24 +631,26 @@ impl HllState {
                 break;
             }
             self.heads.pop();
-            let Some(stair) = self.stairs.get_mut(index) else {
+            let Some((run, p)) = self.stairs.locate_mut(index) else {
                 continue;
             };
-            if stair[0].0 != t {
+            let stair = run.stair(p);
+            if stair.times[0] != t {
                 continue; // a former head
             }
             let mut k = 1;
-            while k < stair.len() && stair[k].0 <= bound {
+            while k < stair.len() && stair.times[k] <= bound {
                 k += 1;
             }
-            let old_rank = stair[0].1;
+            let old_rank = stair.ranks[0];
             if k == stair.len() {
                 self.stairs.remove(index);
                 self.head_units -= weight(old_rank);
             } else {
-                stair.drop_front(k);
-                self.head_units = self.head_units - weight(old_rank) + weight(stair[0].1);
-                self.heads.push((stair[0].0, index));
+                run.drop_front(p, k);
+                let (head_time, head_rank) = run.stair(p).head();
+                self.head_units = self.head_units - weight(old_rank) + weight(head_rank);
+                self.heads.push((head_time, index));
             }
         }
     }
@@ -582,14 +659,20 @@ impl HllState {
     /// staircases: the only ones whose pair over `(lo, +inf)` is not their head. They are at
     /// the front of the queue (its keys sorted; a stale key is a former head, and a head
     /// listed twice is listed in adjacent keys).
-    fn heads_at_or_before(&self, lo: i64) -> impl Iterator<Item = &Stair> + '_ {
+    fn heads_at_or_before(&self, lo: i64) -> impl Iterator<Item = Stair<'_>> + '_ {
         let mut previous = None;
-        self.heads.0.iter().take_while(move |key| key.0 <= lo).filter_map(move |&key| {
-            if previous.replace(key) == Some(key) {
-                return None;
-            }
-            self.stairs.get(key.1).filter(|stair| stair[0].0 == key.0)
-        })
+        self.heads
+            .0
+            .iter()
+            .take_while(move |key| key.0 <= lo)
+            .filter_map(move |&key| {
+                if previous.replace(key) == Some(key) {
+                    return None;
+                }
+                self.stairs
+                    .get(key.1)
+                    .filter(|stair| stair.times[0] == key.0)
+            })
     }
 
     /// The estimate over `(lo, +inf)` (`SlidingHllStrategy.read_value`), without building
@@ -605,8 +688,8 @@ impl HllState {
         let mut nonempty = self.stairs.len() as u32;
         let mut units = self.head_units;
         for stair in self.heads_at_or_before(lo) {
-            let head = weight(stair[0].1);
-            match stair.iter().find(|p| p.0 > lo) {
+            let head = weight(stair.ranks[0]);
+            match stair.first_after(lo) {
                 Some(p) => units = units - head + weight(p.1),
                 None => {
                     nonempty -= 1;
@@ -627,7 +710,7 @@ impl HllState {
         }
         self.stairs
             .sorted()
-            .filter_map(|(index, stair)| stair.iter().find(|p| p.0 > lo).map(|p| (index, p.1)))
+            .filter_map(|(index, stair)| stair.first_after(lo).map(|p| (index, p.1)))
             .collect()
     }
 
@@ -648,10 +731,14 @@ impl HllState {
             .0
             .iter()
             .skip_while(|key| key.0 <= lo)
-            .find(|key| self.stairs.get(key.1).is_some_and(|stair| stair[0].0 == key.0))
+            .find(|key| {
+                self.stairs
+                    .get(key.1)
+                    .is_some_and(|stair| stair.times[0] == key.0)
+            })
             .map(|key| key.0);
         for stair in self.heads_at_or_before(lo) {
-            if let Some(p) = stair.iter().find(|p| p.0 > lo) {
+            if let Some(p) = stair.first_after(lo) {
                 if oldest.is_none_or(|o| p.0 < o) {
                     oldest = Some(p.0);
                 }
@@ -667,28 +754,31 @@ impl HllState {
         w.u8(hll.precision);
         w.i64(self.newest);
         w.u32(self.stairs.len() as u32);
-        let registers = &self.stairs;
-        let n = registers.len();
-        let points: usize = registers.values().map(|s| s.len()).sum();
-        // The four sections (indices, pair counts, times, ranks) filled in one walk over the
-        // staircases: a large state's staircases live in allocations of their own, so each
-        // walk costs a cache miss per register.
+        let n = self.stairs.len();
+        let points = self.stairs.points();
+        // The four sections (indices, pair counts, times, ranks) filled run by run, each
+        // run's arrays read front to back.
         let start = w.buf.len();
         w.buf.resize(start + 3 * n + 9 * points, 0);
         let (indices, rest) = w.buf[start..].split_at_mut(2 * n);
         let (counts, rest) = rest.split_at_mut(n);
         let (times, ranks) = rest.split_at_mut(8 * points);
-        for (index, slot) in registers.indices().zip(indices.chunks_exact_mut(2)) {
-            slot.copy_from_slice(&index.to_be_bytes());
-        }
-        let mut at = 0;
-        for (stair, count) in registers.values().zip(counts.iter_mut()) {
-            *count = stair.len() as u8;
-            for p in stair.iter() {
-                times[8 * at..8 * at + 8].copy_from_slice(&p.0.to_be_bytes());
-                ranks[at] = p.1;
-                at += 1;
+        let (mut r, mut q) = (0, 0); // registers and pairs written
+        for run in self.stairs.runs() {
+            for (index, slot) in run.indices.iter().zip(indices[2 * r..].chunks_exact_mut(2)) {
+                slot.copy_from_slice(&index.to_be_bytes());
             }
+            let mut previous = 0;
+            for (end, count) in run.ends.iter().zip(counts[r..].iter_mut()) {
+                *count = (end - previous) as u8;
+                previous = *end;
+            }
+            for (time, slot) in run.times.iter().zip(times[8 * q..].chunks_exact_mut(8)) {
+                slot.copy_from_slice(&time.to_be_bytes());
+            }
+            ranks[q..q + run.ranks.len()].copy_from_slice(&run.ranks);
+            r += run.len();
+            q += run.times.len();
         }
     }
 
@@ -709,64 +799,60 @@ impl HllState {
                 "sliding HyperLogLog: truncated state: {n} registers"
             )));
         }
-        let mut order = Vec::with_capacity(n);
-        for _ in 0..n {
-            let hi = r.u8()? as u16;
-            order.push(hi << 8 | r.u8()? as u16);
-        }
-        let mut counts = Vec::with_capacity(n);
-        for _ in 0..n {
-            counts.push(r.u8()? as usize);
-        }
-        let pairs: usize = counts.iter().sum();
-        if r.remaining() != 9 * pairs {
+        let head = &data[r.pos..];
+        let order: Vec<u16> = head[..2 * n]
+            .chunks_exact(2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            .collect();
+        let counts = &head[2 * n..3 * n];
+        let pairs: usize = counts.iter().map(|&c| c as usize).sum();
+        let body = &head[3 * n..];
+        if body.len() != 9 * pairs {
             return Err(FormatError(format!(
                 "sliding HyperLogLog: {} bytes for {pairs} pairs",
-                r.remaining()
+                body.len()
             )));
         }
-        let mut times = Vec::with_capacity(pairs);
-        for _ in 0..pairs {
-            times.push(r.i64()?);
-        }
-        let ranks = &data[r.pos..];
+        let times: Vec<i64> = body[..8 * pairs]
+            .chunks_exact(8)
+            .map(|b| i64::from_be_bytes(b.try_into().unwrap()))
+            .collect();
+        let ranks = &body[8 * pairs..];
         let mut state = HllState::new();
         state.newest = newest;
         let max_rank = (hll.shift + 1) as u8;
         let mut start = 0;
         let mut previous: i32 = -1;
-        let mut indices = Vec::with_capacity(n);
-        let mut stairs = Vec::with_capacity(n);
+        let mut ends = Vec::with_capacity(n);
         let mut heads = Vec::with_capacity(n);
-        for (index, count) in order.into_iter().zip(counts) {
+        for (&index, &count) in order.iter().zip(counts) {
+            let count = count as usize;
             if !(previous < index as i32 && (index as u32) < hll.m) || count == 0 {
                 return Err(FormatError(
                     "sliding HyperLogLog: bad register index or empty staircase".into(),
                 ));
             }
             previous = index as i32;
-            let pairs: Vec<(i64, u8)> = (start..start + count)
-                .map(|j| (times[j], ranks[j]))
-                .collect();
-            start += count;
-            if !pairs.windows(2).all(|p| p[0].0 < p[1].0 && p[0].1 > p[1].1) {
+            let end = start + count;
+            let (ts, rs) = (&times[start..end], &ranks[start..end]);
+            if !(1..count).all(|j| ts[j - 1] < ts[j] && rs[j - 1] > rs[j]) {
                 return Err(FormatError(format!(
                     "sliding HyperLogLog: register {index} is not a staircase"
                 )));
             }
-            let (first, last) = (pairs[0], pairs[pairs.len() - 1]);
-            if !(1 <= last.1 && last.1 <= first.1 && first.1 <= max_rank) || last.0 > newest {
+            let (first, last) = (rs[0], rs[count - 1]);
+            if !(1 <= last && last <= first && first <= max_rank) || ts[count - 1] > newest {
                 return Err(FormatError(format!(
                     "sliding HyperLogLog: register {index} holds an impossible pair"
                 )));
             }
-            heads.push((first.0, index));
-            state.head_units += weight(first.1);
-            indices.push(index);
-            stairs.push(Stair::from_vec(pairs));
+            heads.push((ts[0], index));
+            state.head_units += weight(first);
+            ends.push(end as u32);
+            start = end;
         }
         state.heads = Heads::from_unsorted(heads);
-        state.stairs = Registers::from_sorted(indices, stairs);
+        state.stairs = Registers::from_sorted(order, ends, times, ranks);
         Ok(state)
     }
 }
