@@ -87,92 +87,84 @@ impl Hll {
     }
 }
 
-/// A register's staircase, read in place from its run's flat arrays: `(event_time, rank)`
-/// pairs, times strictly increasing, ranks strictly decreasing (never empty).
-#[derive(Clone, Copy)]
-struct Stair<'a> {
-    times: &'a [i64],
-    ranks: &'a [u8],
+/// A register's staircase: `(event_time, rank)` pairs, times strictly increasing, ranks
+/// strictly decreasing (never empty), read in place from its run's pairs.
+type Stair<'a> = &'a [(i64, u8)];
+
+/// The first pair of `stair` after `lo` (a staircase is a few pairs: a scan).
+#[inline]
+fn first_after(stair: Stair<'_>, lo: i64) -> Option<(i64, u8)> {
+    stair.iter().find(|p| p.0 > lo).copied()
 }
 
-impl Stair<'_> {
-    #[inline]
-    fn len(&self) -> usize {
-        self.times.len()
-    }
-
-    /// The oldest pair.
-    #[inline]
-    fn head(&self) -> (i64, u8) {
-        (self.times[0], self.ranks[0])
-    }
-
-    /// The first pair after `lo` (a staircase is a few pairs: a scan).
-    #[inline]
-    fn first_after(&self, lo: i64) -> Option<(i64, u8)> {
-        let i = self.times.iter().position(|&t| t > lo)?;
-        Some((self.times[i], self.ranks[i]))
-    }
-}
-
-/// A sorted run of registers, their staircases' pairs laid end to end in two flat arrays:
-/// register `indices[j]` holds `times[s..e]` and `ranks[s..e]` with `s = ends[j - 1]` (0 for
-/// the first) and `e = ends[j]`. The indices are searched (a few cache lines of 2-byte
-/// keys) and the encoding reads all four arrays front to back, as it writes its sections:
-/// no allocation per register, and no pointer to follow per register in a state that is
-/// not in cache (stop 49: staircases of several pairs lived in allocations of their own, a
-/// cache miss each in the encoding's walk). Until stop 32 a direct index (register ->
-/// position) in no order made that walk a random one (`benchmarks/results/hll_layout_s32/`).
+/// A sorted run of registers, their staircases laid end to end in one array of pairs:
+/// `regs[j]` is register `j`'s index (high 16 bits) and one past its last pair in `pairs`
+/// (low 16 bits), so register `j` holds `pairs[end(j - 1)..end(j)]`. A lookup searches
+/// `regs` (a few cache lines) and reads `pairs` where the register's lie; the encoding reads
+/// both arrays front to back as it writes its sections. No allocation per register and no
+/// pointer to follow per register in a state that is not in cache (until stop 49 a
+/// staircase of several pairs lived in an allocation of its own, a cache miss each in the
+/// encoding's walk; until stop 32 a direct index in no order made that walk a random one:
+/// `benchmarks/results/hll_layout_s32/`). Two arrays, not one per field: an insert into a
+/// small state that is not in cache misses once per array it touches.
 struct Run {
-    indices: Vec<u16>,
-    /// One past each register's last pair. A run holds at most `RUN_MAX + 1` registers of at
-    /// most 61 pairs (ranks are distinct, at most 61 at precision 4): below `u16::MAX`.
-    ends: Vec<u16>,
-    times: Vec<i64>,
-    ranks: Vec<u8>,
+    regs: Vec<u32>,
+    pairs: Vec<(i64, u8)>,
 }
+
+/// A run holds at most `RUN_MAX + 1` registers of at most 61 pairs each (ranks are
+/// distinct, at most 61 at precision 4): its pair positions fit in `regs`' low 16 bits.
+const END_BITS: u32 = 16;
+const END_MASK: u32 = (1 << END_BITS) - 1;
 
 impl Run {
     fn new() -> Self {
         Run {
-            indices: Vec::new(),
-            ends: Vec::new(),
-            times: Vec::new(),
-            ranks: Vec::new(),
+            regs: Vec::new(),
+            pairs: Vec::new(),
         }
     }
 
     #[inline]
     fn len(&self) -> usize {
-        self.indices.len()
+        self.regs.len()
+    }
+
+    /// Register `p`'s index.
+    #[inline]
+    fn index(&self, p: usize) -> u16 {
+        (self.regs[p] >> END_BITS) as u16
     }
 
     #[inline]
     fn position(&self, index: u16) -> Result<usize, usize> {
-        self.indices.binary_search(&index)
+        self.regs
+            .binary_search_by(|w| ((w >> END_BITS) as u16).cmp(&index))
     }
 
-    /// Where register `p`'s pairs lie in `times` and `ranks`.
+    /// Where register `p`'s pairs lie in `pairs`.
     #[inline]
     fn span(&self, p: usize) -> (usize, usize) {
-        let start = if p == 0 { 0 } else { self.ends[p - 1] as usize };
-        (start, self.ends[p] as usize)
+        let start = if p == 0 {
+            0
+        } else {
+            (self.regs[p - 1] & END_MASK) as usize
+        };
+        (start, (self.regs[p] & END_MASK) as usize)
     }
 
     #[inline]
     fn stair(&self, p: usize) -> Stair<'_> {
         let (s, e) = self.span(p);
-        Stair {
-            times: &self.times[s..e],
-            ranks: &self.ranks[s..e],
-        }
+        &self.pairs[s..e]
     }
 
-    /// Move the ends of registers `p..` by `delta` pairs.
+    /// Move the ends of registers `p..` by `delta` pairs (the low bits never wrap: an end
+    /// stays within `0..=pairs.len()`).
     #[inline]
-    fn shift_ends(&mut self, p: usize, delta: isize) {
-        for end in &mut self.ends[p..] {
-            *end = (*end as isize + delta) as u16;
+    fn shift_ends(&mut self, p: usize, delta: i32) {
+        for w in &mut self.regs[p..] {
+            *w = w.wrapping_add(delta as u32);
         }
     }
 
@@ -181,11 +173,13 @@ impl Run {
         let Err(p) = self.position(index) else {
             unreachable!("register {index} is already present")
         };
-        let at = if p == 0 { 0 } else { self.ends[p - 1] as usize };
-        self.indices.insert(p, index);
-        self.times.insert(at, pair.0);
-        self.ranks.insert(at, pair.1);
-        self.ends.insert(p, at as u16);
+        let at = if p == 0 {
+            0
+        } else {
+            self.regs[p - 1] & END_MASK
+        };
+        self.regs.insert(p, (index as u32) << END_BITS | at);
+        self.pairs.insert(at as usize, pair);
         self.shift_ends(p, 1);
     }
 
@@ -193,21 +187,18 @@ impl Run {
     fn replace(&mut self, p: usize, k: usize, end: usize, pair: (i64, u8)) {
         let (s, _) = self.span(p);
         if end == k + 1 {
-            self.times[s + k] = pair.0;
-            self.ranks[s + k] = pair.1;
+            self.pairs[s + k] = pair;
             return;
         }
-        self.times.splice(s + k..s + end, [pair.0]);
-        self.ranks.splice(s + k..s + end, [pair.1]);
-        self.shift_ends(p, 1 - (end - k) as isize);
+        self.pairs.splice(s + k..s + end, [pair]);
+        self.shift_ends(p, 1 - (end - k) as i32);
     }
 
     /// Register `p`'s `drain(..k)` (it keeps at least one pair).
     fn drop_front(&mut self, p: usize, k: usize) {
         let (s, _) = self.span(p);
-        self.times.drain(s..s + k);
-        self.ranks.drain(s..s + k);
-        self.shift_ends(p, -(k as isize));
+        self.pairs.drain(s..s + k);
+        self.shift_ends(p, -(k as i32));
     }
 
     /// Remove register `index`; whether it was there.
@@ -216,48 +207,42 @@ impl Run {
             return false;
         };
         let (s, e) = self.span(p);
-        self.times.drain(s..e);
-        self.ranks.drain(s..e);
-        self.indices.remove(p);
-        self.ends.remove(p);
-        self.shift_ends(p, -((e - s) as isize));
+        self.pairs.drain(s..e);
+        self.regs.remove(p);
+        self.shift_ends(p, -((e - s) as i32));
         true
     }
 
     /// Append `other`'s registers (all above this run's).
     fn append(&mut self, other: Run) {
-        let base = self.times.len() as u16;
-        self.indices.extend(other.indices);
-        self.ends.extend(other.ends.iter().map(|end| end + base));
-        self.times.extend(other.times);
-        self.ranks.extend(other.ranks);
+        let base = self.pairs.len() as u32;
+        self.regs.extend(other.regs.iter().map(|w| w + base));
+        self.pairs.extend(other.pairs);
     }
 
     /// Split off the upper half, leaving the lower half here.
     fn split_upper(&mut self) -> Run {
         let half = self.len() / 2;
-        let cut = self.ends[half - 1];
+        let cut = self.regs[half - 1] & END_MASK;
         Run {
-            indices: self.indices.split_off(half),
-            ends: self
-                .ends
+            regs: self
+                .regs
                 .split_off(half)
                 .into_iter()
-                .map(|end| end - cut)
+                .map(|w| w - cut)
                 .collect(),
-            times: self.times.split_off(cut as usize),
-            ranks: self.ranks.split_off(cut as usize),
+            pairs: self.pairs.split_off(cut as usize),
         }
     }
 }
 
 /// Runs of at most this many registers: an insert or a removal shifts one run's tail (at most
-/// ~1.6 KiB of indices and pairs), not the whole state's, which in a sketch of thousands
+/// ~2 KiB of registers and pairs), not the whole state's, which in a sketch of thousands
 /// of registers was most of an insert (`memmove` inside `strategy_insert`, stop 45).
 const RUN_MAX: usize = 64;
 
 /// The non-empty registers' staircases in index order: one run while the state is small
-/// (most are: four vectors, no allocation per register), runs of at most [`RUN_MAX`]
+/// (most are: two vectors, no allocation per register), runs of at most [`RUN_MAX`]
 /// registers over consecutive index ranges once it holds more than that.
 enum Registers {
     One(Run),
@@ -304,16 +289,11 @@ impl Registers {
     }
 
     #[inline]
-    fn run_for(&self, index: u16) -> &Run {
-        match self {
+    fn get(&self, index: u16) -> Option<Stair<'_>> {
+        let run = match self {
             Registers::One(run) => run,
             Registers::Runs { starts, runs, .. } => &runs[Self::run_of(starts, index)],
-        }
-    }
-
-    #[inline]
-    fn get(&self, index: u16) -> Option<Stair<'_>> {
-        let run = self.run_for(index);
+        };
         run.position(index).ok().map(|p| run.stair(p))
     }
 
@@ -337,7 +317,7 @@ impl Registers {
                     let upper = run.split_upper();
                     let lower = std::mem::replace(run, Run::new());
                     *self = Registers::Runs {
-                        starts: vec![0, upper.indices[0]],
+                        starts: vec![0, upper.index(0)],
                         len: lower.len() + upper.len(),
                         runs: vec![lower, upper],
                     };
@@ -350,7 +330,7 @@ impl Registers {
                 *len += 1;
                 if run.len() > RUN_MAX {
                     let upper = run.split_upper();
-                    starts.insert(r + 1, upper.indices[0]);
+                    starts.insert(r + 1, upper.index(0));
                     runs.insert(r + 1, upper);
                 }
             }
@@ -392,23 +372,26 @@ impl Registers {
     fn sorted(&self) -> impl Iterator<Item = (u16, Stair<'_>)> {
         self.runs()
             .iter()
-            .flat_map(|run| (0..run.len()).map(move |p| (run.indices[p], run.stair(p))))
+            .flat_map(|run| (0..run.len()).map(move |p| (run.index(p), run.stair(p))))
     }
 
     /// The pairs over every register.
     fn points(&self) -> usize {
-        self.runs().iter().map(|run| run.times.len()).sum()
+        self.runs().iter().map(|run| run.pairs.len()).sum()
     }
 
-    /// From the flat sections of the encoding (`from_bytes`), checked: runs of half
-    /// [`RUN_MAX`] when many.
-    fn from_sorted(indices: Vec<u16>, ends: Vec<u32>, times: Vec<i64>, ranks: &[u8]) -> Self {
+    /// From the sections of the encoding, checked (`from_bytes`): the indices, each
+    /// register's end in `pairs`; runs of half [`RUN_MAX`] when many.
+    fn from_sorted(indices: &[u16], ends: &[u32], pairs: Vec<(i64, u8)>) -> Self {
+        let word = |index: u16, end: u32| (index as u32) << END_BITS | end;
         if indices.len() <= RUN_MAX {
             return Registers::One(Run {
-                indices,
-                ends: ends.into_iter().map(|end| end as u16).collect(),
-                times,
-                ranks: ranks.to_vec(),
+                regs: indices
+                    .iter()
+                    .zip(ends)
+                    .map(|(&i, &e)| word(i, e))
+                    .collect(),
+                pairs,
             });
         }
         let len = indices.len();
@@ -417,21 +400,14 @@ impl Registers {
         let mut starts = Vec::with_capacity(len.div_ceil(size));
         for (chunk, first) in (0..len).step_by(size).enumerate() {
             let last = (first + size).min(len);
-            let base = if first == 0 {
-                0
-            } else {
-                ends[first - 1] as usize
-            };
+            let base = if first == 0 { 0 } else { ends[first - 1] };
             let top = ends[last - 1] as usize;
             starts.push(if chunk == 0 { 0 } else { indices[first] });
             runs.push(Run {
-                indices: indices[first..last].to_vec(),
-                ends: ends[first..last]
-                    .iter()
-                    .map(|&end| (end as usize - base) as u16)
+                regs: (first..last)
+                    .map(|j| word(indices[j], ends[j] - base))
                     .collect(),
-                times: times[base..top].to_vec(),
-                ranks: ranks[base..top].to_vec(),
+                pairs: pairs[base as usize..top].to_vec(),
             });
         }
         Registers::Runs { starts, runs, len }
@@ -538,7 +514,7 @@ impl HllState {
             crate::feature::prefetch(top);
         }
         match &self.stairs {
-            Registers::One(run) => crate::feature::prefetch_slice(&run.indices, usize::MAX),
+            Registers::One(run) => crate::feature::prefetch_slice(&run.regs, usize::MAX),
             Registers::Runs { starts, .. } => crate::feature::prefetch_slice(starts, usize::MAX),
         }
     }
@@ -552,14 +528,13 @@ impl HllState {
             Registers::One(run) => {
                 if let Ok(p) = run.position(index) {
                     let (s, _) = run.span(p);
-                    crate::feature::prefetch(&run.times[s]);
-                    crate::feature::prefetch(&run.ranks[s]);
+                    crate::feature::prefetch(&run.pairs[s]);
                 }
             }
             // the run's indices (searched next) rather than the staircase
             Registers::Runs { starts, runs, .. } => {
                 let run = &runs[Registers::run_of(starts, index)];
-                crate::feature::prefetch_slice(&run.indices, usize::MAX);
+                crate::feature::prefetch_slice(&run.regs, usize::MAX);
             }
         }
     }
@@ -588,27 +563,26 @@ impl HllState {
             return;
         };
         let stair = run.stair(p);
-        let (times, ranks) = (stair.times, stair.ranks);
         // i: the first pair at or after event_time (len when none)
-        let mut i = times.len();
-        while i > 0 && times[i - 1] >= event_time {
+        let mut i = stair.len();
+        while i > 0 && stair[i - 1].0 >= event_time {
             i -= 1;
         }
         let mut end = i;
-        if i < times.len() {
-            if ranks[i] >= rank {
+        if i < stair.len() {
+            if stair[i].1 >= rank {
                 return; // dominated by a pair at least as late with at least this rank
             }
-            if times[i] == event_time {
+            if stair[i].0 == event_time {
                 end = i + 1; // same time, lower rank: dominated by the new pair
             }
         }
         // k: the first pair before i that the new one does not dominate, plus one
         let mut k = i;
-        while k > 0 && ranks[k - 1] <= rank {
+        while k > 0 && stair[k - 1].1 <= rank {
             k -= 1;
         }
-        let (old_head_time, old_rank) = stair.head();
+        let (old_head_time, old_rank) = stair[0];
         run.replace(p, k, end, (event_time, rank));
         if k == 0 {
             self.head_units = self.head_units - weight(old_rank) + weight(rank);
@@ -617,9 +591,8 @@ impl HllState {
             self.heads.push((event_time, index));
             if self.heads.len() > 2 * self.stairs.len() + 16 {
                 // mostly former heads: rebuild
-                self.heads = Heads::from_unsorted(
-                    self.stairs.sorted().map(|(j, s)| (s.times[0], j)).collect(),
-                );
+                self.heads =
+                    Heads::from_unsorted(self.stairs.sorted().map(|(j, s)| (s[0].0, j)).collect());
             }
         }
     }
@@ -635,20 +608,20 @@ impl HllState {
                 continue;
             };
             let stair = run.stair(p);
-            if stair.times[0] != t {
+            if stair[0].0 != t {
                 continue; // a former head
             }
             let mut k = 1;
-            while k < stair.len() && stair.times[k] <= bound {
+            while k < stair.len() && stair[k].0 <= bound {
                 k += 1;
             }
-            let old_rank = stair.ranks[0];
+            let old_rank = stair[0].1;
             if k == stair.len() {
                 self.stairs.remove(index);
                 self.head_units -= weight(old_rank);
             } else {
                 run.drop_front(p, k);
-                let (head_time, head_rank) = run.stair(p).head();
+                let (head_time, head_rank) = run.stair(p)[0];
                 self.head_units = self.head_units - weight(old_rank) + weight(head_rank);
                 self.heads.push((head_time, index));
             }
@@ -669,9 +642,7 @@ impl HllState {
                 if previous.replace(key) == Some(key) {
                     return None;
                 }
-                self.stairs
-                    .get(key.1)
-                    .filter(|stair| stair.times[0] == key.0)
+                self.stairs.get(key.1).filter(|stair| stair[0].0 == key.0)
             })
     }
 
@@ -688,8 +659,8 @@ impl HllState {
         let mut nonempty = self.stairs.len() as u32;
         let mut units = self.head_units;
         for stair in self.heads_at_or_before(lo) {
-            let head = weight(stair.ranks[0]);
-            match stair.first_after(lo) {
+            let head = weight(stair[0].1);
+            match first_after(stair, lo) {
                 Some(p) => units = units - head + weight(p.1),
                 None => {
                     nonempty -= 1;
@@ -710,7 +681,7 @@ impl HllState {
         }
         self.stairs
             .sorted()
-            .filter_map(|(index, stair)| stair.first_after(lo).map(|p| (index, p.1)))
+            .filter_map(|(index, stair)| first_after(stair, lo).map(|p| (index, p.1)))
             .collect()
     }
 
@@ -734,11 +705,11 @@ impl HllState {
             .find(|key| {
                 self.stairs
                     .get(key.1)
-                    .is_some_and(|stair| stair.times[0] == key.0)
+                    .is_some_and(|stair| stair[0].0 == key.0)
             })
             .map(|key| key.0);
         for stair in self.heads_at_or_before(lo) {
-            if let Some(p) = stair.first_after(lo) {
+            if let Some(p) = first_after(stair, lo) {
                 if oldest.is_none_or(|o| p.0 < o) {
                     oldest = Some(p.0);
                 }
@@ -765,20 +736,22 @@ impl HllState {
         let (times, ranks) = rest.split_at_mut(8 * points);
         let (mut r, mut q) = (0, 0); // registers and pairs written
         for run in self.stairs.runs() {
-            for (index, slot) in run.indices.iter().zip(indices[2 * r..].chunks_exact_mut(2)) {
-                slot.copy_from_slice(&index.to_be_bytes());
-            }
             let mut previous = 0;
-            for (end, count) in run.ends.iter().zip(counts[r..].iter_mut()) {
-                *count = (end - previous) as u8;
-                previous = *end;
+            for (j, &w) in run.regs.iter().enumerate() {
+                let at = 2 * (r + j);
+                indices[at..at + 2].copy_from_slice(&((w >> END_BITS) as u16).to_be_bytes());
+                counts[r + j] = ((w & END_MASK) - previous) as u8;
+                previous = w & END_MASK;
             }
-            for (time, slot) in run.times.iter().zip(times[8 * q..].chunks_exact_mut(8)) {
+            let slots = times[8 * q..]
+                .chunks_exact_mut(8)
+                .zip(ranks[q..].iter_mut());
+            for (&(time, rank), (slot, out)) in run.pairs.iter().zip(slots) {
                 slot.copy_from_slice(&time.to_be_bytes());
+                *out = rank;
             }
-            ranks[q..q + run.ranks.len()].copy_from_slice(&run.ranks);
             r += run.len();
-            q += run.times.len();
+            q += run.pairs.len();
         }
     }
 
@@ -852,7 +825,8 @@ impl HllState {
             start = end;
         }
         state.heads = Heads::from_unsorted(heads);
-        state.stairs = Registers::from_sorted(order, ends, times, ranks);
+        let pairs = times.into_iter().zip(ranks.iter().copied()).collect();
+        state.stairs = Registers::from_sorted(&order, &ends, pairs);
         Ok(state)
     }
 }
