@@ -15,9 +15,14 @@ One run:
    (:func:`recent`): the flow reads its values as of the wall clock, and with W1's own
    times (2023, ``--event-times w1``) every sliding window would be empty by then, so
    those reads would cost less than they do in production;
-3. measures two ceilings on that topic: consume-only (``consume(num_messages=10000)`` with the
+3. measures four ceilings on that topic: consume-only (``consume(num_messages=10000)`` with the
    flow's :data:`~streamfeat.kafka_io.FETCH_CONFIG`
-   over every partition, counting bytes) and consume+decode (plus ``orjson.loads``);
+   over every partition, counting bytes) and consume+decode (plus ``orjson.loads``) through
+   confluent-kafka's ``Consumer``; and, as the flow itself reads (:func:`reader_ceiling`:
+   its ``PartitionReader``, librdkafka read directly, one thread per worker), read-only and
+   read + the flow's decoder — since the flow stopped reading through ``Consumer`` (stop
+   43) it can outrun the first two, so the ratio that says what the rest of the flow costs
+   is the one to the last two;
 4. runs ``streamfeat run FEATURES --bootstrap-servers ... --stop-at-end`` on the shipped
    example features (its source pointed at the topic) in a subprocess, polling its
    ``VmHWM`` for the peak resident memory, and reads the run's own summary line for
@@ -287,6 +292,75 @@ def consume_ceiling(bootstrap: str, topic: str, partitions: int, *, decode: bool
         "seconds": round(seconds, 3),
         "events_per_s": round(count / seconds),
         "consumer_config": FETCH_CONFIG,
+        "disk_settle_seconds": settled,
+    }
+
+
+def reader_ceiling(bootstrap: str, topic: str, partitions: int, *, workers: int, decode: bool) -> dict[str, Any]:
+    """Read every record of ``topic`` once as the flow's workers read it — through
+    :class:`~streamfeat.kafka_io.PartitionReader` (librdkafka read directly where the native
+    module is built), in batches of :data:`FLOW_BATCH`, ``workers`` threads each taking
+    every ``workers``-th partition — and, with ``decode``, parse and validate each batch
+    with the flow's own decoder (:func:`~streamfeat.ingest.decode_records`, the example
+    view's source). Nothing else: the ceiling of the flow's first stages, whose ratio to
+    the flow says what the rest costs. (:func:`consume_ceiling` reads through
+    confluent-kafka's ``Consumer``, a Python object per record, which the flow does not.)"""
+    from streamfeat.ingest import decode_records
+    from streamfeat.kafka_io import PartitionReader
+    from streamfeat.loader import load_views
+
+    settled = settle_disk()
+    view = load_views(EXAMPLE_FEATURES)[0]
+    source, entity_key = view.source, view.entity.key
+    readers = [PartitionReader(bootstrap, topic, p, 0) for p in range(partitions)]
+    try:
+        ends = [reader.end_offset() for reader in readers]
+        counts = [0] * partitions
+        sizes = [0] * partitions
+        native = all(reader.native for reader in readers)
+        failures: list[BaseException] = []
+
+        def work(mine: list[int]) -> None:
+            try:
+                for p in mine:
+                    reader = readers[p]
+                    while (reader.position() or 0) < ends[p]:
+                        batch = reader.read(FLOW_BATCH, 0.1)
+                        if not batch.payloads:
+                            continue
+                        payloads = batch.payloads
+                        value_ends = getattr(payloads, "ends", None)  # PackedValues: one buffer per batch
+                        sizes[p] += int(value_ends[-1]) if value_ends is not None else sum(map(len, payloads))
+                        if decode:
+                            decode_records(source, entity_key, payloads, batch.timestamps, topic=topic, partition=p,
+                                           offsets=batch.offsets)  # fmt: skip
+                        counts[p] += len(batch.offsets)
+            except BaseException as exc:  # re-raised in the calling thread
+                failures.append(exc)
+
+        threads = [
+            threading.Thread(target=work, args=([p for p in range(partitions) if p % workers == w],))
+            for w in range(workers)
+        ]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - started
+        if failures:
+            raise failures[0]
+    finally:
+        for reader in readers:
+            reader.close()
+    count = sum(counts)
+    return {
+        "events": count,
+        "bytes": sum(sizes),
+        "seconds": round(seconds, 3),
+        "events_per_s": round(count / seconds),
+        "threads": workers,
+        "native_reader": native,
         "disk_settle_seconds": settled,
     }
 
@@ -722,7 +796,11 @@ def measure_freshness(
         from benchmarks.flow_trace import load_trace, summarize
 
         # where the time went, per flow process (benchmarks/flow_trace)
-        traced = {"trace": [summarize(load_trace(path)) if path.exists() else None for path in traces]}
+        traced = {
+            "trace": [
+                summarize(load_trace(path), late_start_ms=start_late_ms) if path.exists() else None for path in traces
+            ]
+        }
     ms = np.array(latencies) * 1000.0
     # p99 per 5 s of production: whether latency holds or grows as the state does
     window = (np.array(sent_times) - started) // 5
@@ -803,7 +881,7 @@ def markdown(r: dict[str, Any]) -> str:
         (
             "- each ceiling read and flow run starts after `sync` (`settle_disk`: the broker's log just produced and "
             "the run before's files are written back first, not during the timing); it took "
-            + ", ".join(f"{x['disk_settle_seconds']} s" for x in (c["consume_only"], c["consume_decode"], e2e)
+            + ", ".join(f"{x['disk_settle_seconds']} s" for x in (*c.values(), e2e)
                         if x.get("disk_settle_seconds") is not None)
         ),
         "",
@@ -823,11 +901,34 @@ def markdown(r: dict[str, Any]) -> str:
             f"| consume + orjson.loads (ceiling) | {c['consume_decode']['events_per_s']:,} | "
             f"{c['consume_decode']['seconds']} s |"
         ),
+        *(
+            [
+                (
+                    f"| read only, as the flow reads (ceiling) | {c['read_only']['events_per_s']:,} | "
+                    f"{c['read_only']['seconds']} s; `PartitionReader` "
+                    + ("(librdkafka read directly)" if c["read_only"]["native_reader"] else "(confluent-kafka)")
+                    + f", batches of {FLOW_BATCH:,}, {c['read_only']['threads']} threads like the flow's workers |"
+                ),
+                (
+                    f"| read + the flow's decoder (ceiling) | {c['read_decode']['events_per_s']:,} | "
+                    f"{c['read_decode']['seconds']} s; `decode_records` with the example view's source |"
+                ),
+            ]
+            if "read_only" in c
+            else []
+        ),
         (
             f"| **streamfeat run end to end** | **{e2e['events_per_s']:,}** | {e2e['flow_seconds']} s "
             f"({e2e['wall_seconds_with_startup']} s with process start-up); "
             f"{e2e['ratio_to_consume_only']:.1%} of consume-only, {e2e['ratio_to_consume_decode']:.1%} of "
-            f"consume+decode |"
+            "consume+decode"
+            + (
+                f"; {e2e['ratio_to_read_only']:.1%} of read-only and {e2e['ratio_to_read_decode']:.1%} of "
+                "read+decode as the flow reads"
+                if "ratio_to_read_only" in e2e
+                else ""
+            )
+            + " |"
         ),
         *(
             [
@@ -1021,6 +1122,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             for name, decode in (("consume_only", False), ("consume_decode", True)):
                 ceilings[name] = consume_ceiling(bootstrap, topic, args.partitions, decode=decode)
                 print(f"  {name}: {ceilings[name]['events_per_s']:,} events/s", flush=True)
+            for name, decode in (("read_only", False), ("read_decode", True)):
+                ceilings[name] = reader_ceiling(bootstrap, topic, args.partitions, workers=args.workers, decode=decode)
+                print(f"  {name} (the flow's readers, {args.workers} threads): "
+                      f"{ceilings[name]['events_per_s']:,} events/s", flush=True)  # fmt: skip
             print("streamfeat run --stop-at-end ...", flush=True)
             e2e = run_flow(bootstrap, topic, work, workers=args.workers, online=online_target, label="main")
             for name in ceilings:

@@ -17,8 +17,15 @@ def main() -> None:
     )
     parser.add_argument("trace", help="a trace file (JSON lines) written by the hook")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of Markdown")
+    parser.add_argument(
+        "--late-start-ms",
+        type=int,
+        default=0,
+        help="how late the producer started after the planned start its Kafka timestamps count from (the freshness "
+        "run's start_late_ms): taken off Kafka -> read (default 0)",
+    )
     args = parser.parse_args()
-    summary = summarize(load_trace(args.trace))
+    summary = summarize(load_trace(args.trace), late_start_ms=args.late_start_ms)
     print(json.dumps(summary, indent=2) if args.json else render(summary))
 
 

@@ -53,6 +53,19 @@ def test_each_stage_is_measured_from_the_records_of_its_batch(tmp_path):
     assert "kafka to read" in render(summary) and "garbage collection ms (1)" in render(summary)
 
 
+def test_a_late_producer_start_is_taken_off_kafka_to_read():
+    t = 1_000.0
+    records = [
+        ["read", t + 0.100, 1, 10, 1_000_000 - 50, 1_000_000],  # timestamped 150 ms before the read
+        ["hand", t + 0.120, t + 0.125, 1, 4],
+        ["wround", t + 0.131, t + 0.165, 1],
+    ]
+    # the producer started 140 ms after the planned start: the record was sent 10 ms before the read
+    stages = summarize(records, late_start_ms=140)["stages_ms"]
+    assert stages["kafka_to_read"]["p50"] == pytest.approx(10.0, abs=0.1)
+    assert stages["total"]["p50"] == pytest.approx(75.0, abs=0.1)
+
+
 def test_an_empty_trace_says_so():
     assert summarize([])["batches"] == 0
     assert render({"batches": 0}).startswith("no batch")

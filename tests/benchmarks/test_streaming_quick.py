@@ -23,14 +23,16 @@ def test_tiny_run_writes_the_report_and_cleans_up(tmp_path, kafka_bootstrap: str
     assert written["workload"]["is_w1"] and written["workload"]["events"] == 5_000
     assert written["workload"]["event_times"] == "recent" and written["workload"]["shift_days"] > 0
     assert written["produce"]["events"] == 5_000 and written["produce"]["produce_events_per_s"] > 0
-    for name in ("consume_only", "consume_decode"):
+    for name in ("consume_only", "consume_decode", "read_only", "read_decode"):
         assert written["ceilings"][name]["events"] == 5_000 and written["ceilings"][name]["events_per_s"] > 0
+    assert written["ceilings"]["read_only"]["native_reader"]  # the flow's own reader, librdkafka read directly
     e2e = written["end_to_end"]
     assert e2e["records"] == 5_000 and e2e["accepted"] + e2e["late"] + e2e["dead_letters"] == 5_000
     assert e2e["events_per_s"] > 0 and e2e["online_writes"] > 0 and e2e["peak_rss_bytes"] > 0
     assert e2e["flow_cpu_seconds"] > 0 and e2e["flow_cpu_us_per_event"] > 0  # the flow's own CPU, measured
     assert e2e["state_on_disk"]["rocksdb_bytes"] > 0 and e2e["state_on_disk"]["online_store_bytes"] > 0
     assert 0 < e2e["ratio_to_consume_only"] and 0 < e2e["ratio_to_consume_decode"]
+    assert 0 < e2e["ratio_to_read_only"] and 0 < e2e["ratio_to_read_decode"]
     assert written["memory_vs_entities"] == {"skipped": True}
     fresh = written["freshness"]
     assert fresh["status"] == "measured" and fresh["samples"] > 0 and fresh["unresolved"] == 0
