@@ -539,9 +539,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=100_000,
         metavar="N",
-        help="entity states kept in memory per process, shared by the partitions it runs (default: "
-        "100000); the others are read back from the state store when their entity is next touched. More costs "
-        "resident memory and saves reads, decoding and eviction when many entities are active",
+        help="entity states kept in memory, at most, per process (default: 100000): each partition of the topic "
+        "gets N divided by the topic's partition count, so a process running all of them holds up to N and one "
+        "of a cluster (-p/-i) its partitions' share; the others are read back from the state store when their "
+        "entity is next touched. More costs resident memory and saves reads, decoding and eviction when many "
+        "entities are active",
     )
     run.add_argument(
         "--background-publish",
