@@ -319,12 +319,15 @@ def reader_ceiling(bootstrap: str, topic: str, partitions: int, *, workers: int,
         sizes = [0] * partitions
         native = all(reader.native for reader in readers)
         failures: list[BaseException] = []
+        started = time.perf_counter()  # the threads start right after: their read is the timing
 
         def work(mine: list[int]) -> None:
             try:
                 for p in mine:
                     reader = readers[p]
                     while (reader.position() or 0) < ends[p]:
+                        if time.perf_counter() - started > 1800:
+                            raise SystemExit(f"ceiling read of {topic}/{p} stalled at {counts[p]:,} of {ends[p]:,}")
                         batch = reader.read(FLOW_BATCH, 0.1)
                         if not batch.payloads:
                             continue
@@ -342,7 +345,6 @@ def reader_ceiling(bootstrap: str, topic: str, partitions: int, *, workers: int,
             threading.Thread(target=work, args=([p for p in range(partitions) if p % workers == w],))
             for w in range(workers)
         ]
-        started = time.perf_counter()
         for thread in threads:
             thread.start()
         for thread in threads:
