@@ -168,7 +168,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _cpu_row(label: str, cpu: dict[str, Any] | None) -> str:
     if not cpu or not cpu.get("percent_of_one_core"):
-        return f"| {label} | n/a | n/a | n/a | n/a | n/a | | n/a | n/a | |"
+        return f"| {label} | n/a | n/a | n/a | n/a | n/a | n/a | | n/a | n/a | |"
 
     def shown(value: float | None) -> str:
         return "n/a" if value is None else f"{value:,.1f}"
@@ -179,7 +179,8 @@ def _cpu_row(label: str, cpu: dict[str, Any] | None) -> str:
     busy = ", ".join(shown(p) for p in machine.get("busy_percent_per_interval", []))
     return (
         f"| {label} | {shown(share.get('flow'))} | {shown(share.get('benchmark'))} | {shown(share.get('broker'))} | "
-        f"{shown(cpu.get('flow_us_per_event'))} | {shown(cpu.get('peak_rss_mb', {}).get('flow'))} | {intervals} | "
+        f"{shown(cpu.get('flow_us_per_event'))} | {shown(cpu.get('peak_rss_mb', {}).get('flow'))} | "
+        f"{shown(cpu.get('peak_rss_mb', {}).get('benchmark'))} | {intervals} | "
         f"{shown(machine.get('busy_percent_of_one_core'))} | {shown(machine.get('steal_percent_of_one_core'))} | {busy} |"
     )
 
@@ -226,10 +227,10 @@ def markdown(report: dict[str, Any]) -> str:
         "whether the cores were full, whoever filled them.",
         "",
         (
-            "| run | flow % | benchmark % | broker % | flow µs per event | flow peak RSS MB "
+            "| run | flow % | benchmark % | broker % | flow µs per event | flow peak RSS MB | benchmark peak RSS MB "
             "| flow % per 5 s of production, then the drain | machine busy % | steal % | machine busy % per 5 s |"
         ),
-        "|---|---:|---:|---:|---:|---:|---|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
     ]
     for name, variant in report["variants"].items():
         for number, run in enumerate(variant["runs"], 1):

@@ -45,7 +45,6 @@ import argparse
 import collections
 import dataclasses
 import gc
-import itertools
 import os
 import re
 import resource
@@ -56,7 +55,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,7 +70,7 @@ from benchmarks._common import REPO, RESULTS_DIR, machine, write_results
 from benchmarks.cpu_share import CpuSampler, local_broker_pids, with_descendants
 from streamfeat.kafka_io import FETCH_CONFIG
 from streamfeat.loader import EXAMPLE_FEATURES
-from streamfeat.workload import DAY_MS, W1, WorkloadSpec, generate, iter_batches
+from streamfeat.workload import DAY_MS, W1, EventBatch, WorkloadSpec, generate, iter_batches
 
 DEFAULT_EVENTS = 5_000_000
 QUICK_EVENTS = 50_000
@@ -549,6 +548,47 @@ def _compact(data: bytes) -> bytes:
     return bytes(memoryview(data))
 
 
+#: Events encoded at a time for a freshness measurement: their columns as Python objects.
+ENCODE_SLICE = 200_000
+
+
+def _encode_slice(part: EventBatch, times: np.ndarray, arrivals: np.ndarray) -> list[bytes]:
+    """The Kafka values of ``part`` with these event times and arrivals (each in an
+    allocation of its own size, :func:`_compact`)."""
+    return [
+        _compact(orjson.dumps({**record, "ts": ts, "arrival": arrival}))
+        for record, ts, arrival in zip(part.records(), times.tolist(), arrivals.tolist(), strict=True)
+    ]
+
+
+def paced_events(
+    batch: EventBatch, times: np.ndarray, arrivals: np.ndarray, watched: Collection[str], chunk: int
+) -> tuple[list[bytes], list[bytes], list[list[tuple[str, int]]]]:
+    """What a paced producer sends, prepared before its clock starts: each event's Kafka
+    value (with event time ``times[i]`` and arrival ``arrivals[i]``) and key, and per chunk
+    of ``chunk`` events the ``(user, event time)`` of the events of ``watched`` users newer
+    than every earlier event of theirs. Encoded ``ENCODE_SLICE`` events at a time: only
+    the values and keys are held as Python objects for the whole run (every column as
+    Python objects, as ``batch.records()`` makes them, held 15.6 GB at 292,000 events/s
+    for 60 s at stop 50)."""
+    events = len(batch)
+    tracked: list[list[tuple[str, int]]] = [[] for _ in range(0, events, chunk)]
+    newest: dict[str, int] = {}
+    values: list[bytes] = []
+    key_bytes: list[bytes] = []
+    for begin in range(0, events, ENCODE_SLICE):
+        end = min(begin + ENCODE_SLICE, events)
+        part, part_times = batch.slice(begin, end), times[begin:end]
+        values.extend(_encode_slice(part, part_times, arrivals[begin:end]))
+        users = part.user_ids()
+        for i, (user, ts) in enumerate(zip(users, part_times.tolist(), strict=True), start=begin):
+            if user in watched and ts > newest.get(user, -1):
+                tracked[i // chunk].append((user, ts))
+                newest[user] = ts
+        key_bytes.extend([user.encode() for user in users])
+    return values, key_bytes, tracked
+
+
 #: What the event times of a freshness measurement are (:func:`measure_freshness`).
 FRESHNESS_EVENT_TIMES = ("recent", "live", "w1")
 FRESHNESS_EVENT_TIMES_TEXT = {
@@ -625,8 +665,6 @@ def measure_freshness(
         raise ValueError(f"probe must be one of {FRESHNESS_PROBES}, not {probe!r}")
     events = max(1, int(rate * seconds))
     batch = generate(recent(W1, events) if event_times == "recent" else W1, limit=events)
-    keys = batch.user_ids()
-    times = batch.event_time.tolist()
     ids, counts = np.unique(batch.user, return_counts=True)
     sampled = {f"u{u}" for u in ids[np.argsort(-counts, kind="stable")[:sample]].tolist()}
     features = features_file(work, topic)
@@ -691,41 +729,27 @@ def measure_freshness(
                     f"the freshness flow did not start: {(work / 'flow-freshness.log').read_text()[-2000:]}"
                 )
             time.sleep(0.1)
-        stamps = batch.arrival.tolist()
         # The planned send times are baked into the values, so production starts after
         # encoding them all: the start is set from the time a first slice took to encode
         # (the run reports how late it started, `start_late_ms`, all the same).
-        first = batch.records()
-        next(first)  # the generator converts whole columns first: not part of the per-event time
         encode_started = time.monotonic()
-        encoded_probe = min(events - 1, 50_000)
-        for record in itertools.islice(first, encoded_probe):
-            _compact(orjson.dumps({**record, "arrival": 0}))
-        encode_s = (time.monotonic() - encode_started) * events / max(1, encoded_probe)
+        probe_events = min(events, 50_000)
+        head = batch.slice(0, probe_events)
+        paced_events(head, head.event_time, head.arrival, pending.keys(), max(1, int(rate * 0.01)))
+        encode_s = (time.monotonic() - encode_started) * events / probe_events
         start_ms = int(time.time() * 1000) + int(2_000 * encode_s) + 3_000
+        times, arrivals = batch.event_time, batch.arrival  # "w1": W1's own
         if event_times != "w1":
-            planned = (start_ms + np.arange(events) * (1000.0 / rate)).astype(np.int64)
+            arrivals = (start_ms + np.arange(events) * (1000.0 / rate)).astype(np.int64)
             if event_times == "live":
-                times = (planned - (batch.arrival - batch.event_time)).tolist()
-            stamps = planned.tolist()
-            values = [
-                _compact(orjson.dumps({**record, "ts": ts, "arrival": stamp}))
-                for record, ts, stamp in zip(batch.records(), times, stamps)
-            ]
-        else:
-            values = [_compact(orjson.dumps(r)) for r in batch.records()]
+                times = arrivals - (batch.arrival - batch.event_time)
         # The per-event bookkeeping happens here, before the clock starts: on a 2-core machine
         # the paced producer shares the CPU with the broker and the flow, so its loop only
         # sends and stamps the sampled events of each chunk with the chunk's send time (taken
         # before its first send, so a latency is never understated).
         chunk = max(1, int(rate * 0.01))  # one send every ~10 ms
-        tracked: list[list[tuple[str, int]]] = [[] for _ in range(0, events, chunk)]
-        newest: dict[str, int] = {}
-        for i, (user, ts) in enumerate(zip(keys, times, strict=True)):
-            if user in pending and ts > newest.get(user, -1):
-                tracked[i // chunk].append((user, ts))
-                newest[user] = ts
-        key_bytes = [user.encode() for user in keys]
+        values, key_bytes, tracked = paced_events(batch, times, arrivals, pending.keys(), chunk)
+        stamps = arrivals.tolist()
         producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG, "linger.ms": 5})
         produce = producer.produce
         # No cyclic garbage collection while the producer is paced: this process holds millions
@@ -850,6 +874,30 @@ def _trace_env(path: Path) -> dict[str, str]:
 
 def _mb(n: int | None) -> str:
     return "" if n is None else f"{n / 1e6:,.0f}"
+
+
+def _freshness_cpu_text(cpu: dict[str, Any] | None, cores: int | None, start_late_ms: int | None) -> str:
+    """Where the machine's time went during a freshness measurement: the flow's, the
+    benchmark's (its paced producer and reader) and the local broker's share of the cores.
+    Of "half the maximum", the flow gets what the other two leave: the maximum is measured
+    with the topic produced beforehand."""
+    if not cpu or not cpu.get("percent_of_one_core"):
+        return "CPU while paced: not sampled."
+
+    def shown(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:,.1f}"
+
+    share, rss = cpu["percent_of_one_core"], cpu.get("peak_rss_mb", {})
+    machine = cpu.get("machine") or {}
+    late = "" if start_late_ms is None else f" Production started {start_late_ms:,} ms after its planned start."
+    return (
+        f"CPU from production start until every measured event was seen, % of one core (the machine has {cores}): "
+        f"the flow {shown(share.get('flow'))} ({shown(cpu.get('flow_us_per_event'))} µs per event), this "
+        f"benchmark's producer and reader {shown(share.get('benchmark'))}, the broker {shown(share.get('broker'))}; "
+        f"the machine busy {shown(machine.get('busy_percent_of_one_core'))} (stolen "
+        f"{shown(machine.get('steal_percent_of_one_core'))}). Peak RSS MB: the flow {shown(rss.get('flow'))}, "
+        f"this benchmark {shown(rss.get('benchmark'))}.{late}"
+    )
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -1019,6 +1067,9 @@ def markdown(r: dict[str, Any]) -> str:
             "|---:|---:|---:|---:|---:|",
             f"| {f['samples']:,} | {f['unresolved']:,} | {f['p50_ms']} | {f['p99_ms']} | {f['max_ms']} |",
         ]
+        if f.get("p99_ms_per_5s"):
+            lines += ["", f"p99 ms per 5 s of production: {', '.join(str(p) for p in f['p99_ms_per_5s'])}"]
+        lines += ["", _freshness_cpu_text(f.get("cpu"), r["machine"]["cores"], f.get("start_late_ms"))]
     lines.append("")
     return "\n".join(lines)
 

@@ -112,6 +112,11 @@ class EventBatch:
     def __len__(self) -> int:
         return len(self.user)
 
+    def slice(self, start: int, stop: int) -> EventBatch:
+        """Events ``start`` to ``stop`` (exclusive, clipped to the batch), as a batch of
+        views of these columns (no copy)."""
+        return EventBatch(**{name: getattr(self, name)[start:stop] for name in _COLUMNS})
+
     def user_ids(self) -> list[str]:
         """User keys as strings, ``"u{index}"``."""
         return [f"u{i}" for i in self.user.tolist()]

@@ -34,6 +34,7 @@ def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kaf
             cpu = run["cpu"]
             assert cpu["window_s"] > 0 and cpu["percent_of_one_core"]["flow"] > 0 and cpu["flow_us_per_event"] > 0
             assert cpu["percent_of_one_core"]["benchmark"] > 0 and cpu["peak_rss_mb"]["flow"] > 0
+            assert cpu["peak_rss_mb"]["benchmark"] > 0
             assert len(cpu["percent_per_interval"]["flow"]) >= 2  # production, then the drain
             # the whole machine meanwhile: at least the flow's share, whoever else ran
             assert cpu["machine"]["busy_percent_of_one_core"] >= 0.5 * cpu["percent_of_one_core"]["flow"]
@@ -49,6 +50,7 @@ def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kaf
     assert "| cluster | `-w 1` | 2 | 5 |" in table
     assert "(recent event times)" in table and "the stream the end-to-end rate was measured on" in table
     assert "| run | flow % | benchmark % | broker % | flow µs per event |" in table and "| cluster run 2 |" in table
+    assert "| flow peak RSS MB | benchmark peak RSS MB |" in table
     assert "| machine busy % | steal % | machine busy % per 5 s |" in table
     after = set(AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics)
     assert not {t for t in after - before if t.startswith("bench-")}, "benchmark topics were left behind"

@@ -6,7 +6,11 @@ import json
 
 from confluent_kafka.admin import AdminClient
 
-from benchmarks.streaming import main, recent
+import orjson
+import pytest
+
+import benchmarks.streaming
+from benchmarks.streaming import main, paced_events, recent
 from streamfeat.workload import DAY_MS, W1, generate
 from tests.services.fixtures import kafka_bootstrap  # noqa: F401
 
@@ -41,6 +45,9 @@ def test_tiny_run_writes_the_report_and_cleans_up(tmp_path, kafka_bootstrap: str
     assert 0 < fresh["p50_ms"] <= fresh["p99_ms"] <= fresh["max_ms"]
     table = (tmp_path / "streaming.md").read_text()
     assert "streamfeat run end to end" in table and "Freshness" in table
+    # where the machine's time went meanwhile: the flow's share and what the producer and broker took
+    assert "this benchmark's producer and reader" in table and "p99 ms per 5 s of production" in table
+    assert fresh["cpu"]["peak_rss_mb"]["benchmark"] > 0
     after = set(AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics)
     assert not {t for t in after - before if t.startswith("bench-")}, "benchmark topics were left behind"
 
@@ -56,3 +63,22 @@ def test_recent_moves_the_stream_by_whole_days_to_end_before_now() -> None:
         newest = int(max(stream.event_time.max(), stream.arrival.max()))
         assert now - 3 * DAY_MS < newest <= now  # populated recent windows, nothing in the future
     assert recent(W1, 1_000, now_ms=W1.start_ms) == W1  # never moved backwards
+
+
+def test_paced_events_encodes_a_slice_at_a_time_as_the_whole_stream_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    batch = generate(W1, limit=1_000)
+    times, arrivals = batch.event_time + 5, batch.arrival + 7
+    users = batch.user_ids()
+    watched = set(users[::3])
+    monkeypatch.setattr(benchmarks.streaming, "ENCODE_SLICE", 64)  # slices end mid-chunk and mid-stream
+    values, keys, tracked = paced_events(batch, times, arrivals, watched, chunk=50)
+    assert keys == [user.encode() for user in users]
+    expected = [{**record, "ts": int(ts), "arrival": int(at)} for record, ts, at in zip(batch.records(), times, arrivals)]
+    assert [orjson.loads(value) for value in values] == expected
+    newest: dict[str, int] = {}
+    wanted: list[list[tuple[str, int]]] = [[] for _ in range(0, 1_000, 50)]
+    for i, (user, ts) in enumerate(zip(users, times.tolist())):
+        if user in watched and ts > newest.get(user, -1):
+            wanted[i // 50].append((user, ts))
+            newest[user] = ts
+    assert tracked == wanted and any(tracked)

@@ -178,3 +178,11 @@ def test_write_jsonl_calls_after_batch_with_the_count_so_far_and_stops_when_it_r
     assert seen == [100_000, 200_000]
     assert write_jsonl(SMALL, tmp_path / "x.jsonl", limit=5_000, after_batch=seen.append) == 5_000
     assert seen[-1] == 5_000
+
+
+def test_slice_is_the_events_in_that_range(small: EventBatch) -> None:
+    part = small.slice(10, 25)
+    assert len(part) == 15
+    for name in ("user", "merchant", "amount", "event_time", "arrival"):
+        assert (getattr(part, name) == getattr(small, name)[10:25]).all()
+    assert len(small.slice(len(small) - 3, len(small) + 100)) == 3 and len(small.slice(5, 5)) == 0
