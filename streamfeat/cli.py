@@ -483,7 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="commit state and Kafka offsets together at most this often (default: 1s; 0s = after every batch). "
         "A crash replays the records since the last commit (exactly once in effect either way). In between, an "
         "entity whose state is large is published to the online store as new values only, and its state goes out "
-        "with the commit: a heavy entity then costs one state write per commit instead of one per batch",
+        "with the commit: a heavy entity then costs one state write per commit instead of one per batch. The "
+        "topic's partitions take turns: partition p of N commits at p/N of each interval",
     )
     run.add_argument(
         "--poll-interval",

@@ -200,6 +200,8 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             publish_values=config.publish_values,
             commit_interval_ms=config.commit_interval_ms,
             large_state_bytes=config.large_state_bytes,
+            # The topic's partitions commit one after the other, spread over the interval.
+            commit_phase=(partition % max(1, partitions)) / max(1, partitions),
         )
         start = self.pipeline.next_offset(topic, partition)
         self.reader = PartitionReader(config.bootstrap, topic, partition, start, extra=config.consumer_config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import orjson
@@ -462,6 +463,39 @@ def test_commit_settings_are_checked(tmp_path):
             FeaturePipeline(VIEWS, state_store=state, commit_interval_ms=-1)
         with pytest.raises(DefinitionError, match="large_state_bytes"):
             FeaturePipeline(VIEWS, state_store=state, large_state_bytes=0)
+        for phase in (-0.1, 1, 1.5, True, "0.5"):
+            with pytest.raises(DefinitionError, match="commit_phase"):
+                FeaturePipeline(VIEWS, state_store=state, commit_interval_ms=1_000, commit_phase=phase)
+
+
+@pytest.mark.parametrize("phase", [0.0, 0.25, 0.75])
+def test_interval_commits_stay_on_their_phase_of_the_interval(tmp_path, phase):
+    """Commits fall due at (k + phase) intervals after the start, at least half an interval
+    after the last commit, however late a batch ran them: partitions started together
+    with different phases keep committing apart."""
+    ticks = Ticks()
+    ticks.now = 100.0
+    with RocksDBStateStore(tmp_path / "s") as state:
+        pipeline = FeaturePipeline(VIEWS, state_store=state, commit_interval_ms=1_000, monotonic=ticks,
+                                   commit_phase=phase)
+        commits = []
+        offset = 0
+        # batches end at irregular moments (a slow one now and then), 70 ms apart at the least
+        steps = [0.07, 0.13, 0.31, 0.07, 0.45, 0.09] * 20
+        for step in steps:
+            ticks.now += step
+            before = state.offsets()
+            pipeline.process("transactions", 0, [offset], [PAYLOADS[offset]], [ARRIVALS[offset]])
+            offset += 1
+            if state.offsets() != before:
+                commits.append(ticks.now)
+        assert len(commits) >= 10
+        first_due = 100.0 + (phase or 1.0)
+        assert commits[0] >= first_due and commits[0] - first_due < 0.46
+        for previous, current in zip(commits, commits[1:]):
+            slot = 100.0 + phase + math.floor(current - 100.0 - phase)  # the grid point it was due at
+            assert current - slot < 0.46  # the first batch after its grid point ran it
+            assert slot - previous >= 0.5  # and that point was half an interval or more after the last
 
 
 def test_a_damaged_list_of_unconfirmed_entities_is_a_clear_error(tmp_path):
