@@ -42,7 +42,6 @@ One run:
 from __future__ import annotations
 
 import argparse
-import collections
 import dataclasses
 import gc
 import os
@@ -55,7 +54,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -561,19 +560,40 @@ def _encode_slice(part: EventBatch, times: np.ndarray, arrivals: np.ndarray) -> 
     ]
 
 
+@dataclasses.dataclass(frozen=True)
+class MeasuredEvents:
+    """The events a freshness measurement times: those of the watched ``users`` newer than
+    every earlier event of their user (the stored event time reaching theirs means they,
+    not earlier ones, were applied). Per event: its user (an index into ``users``), its
+    event time and its position in the paced stream."""
+
+    users: list[str]
+    user: np.ndarray  # int64 index into users
+    event_time: np.ndarray  # int64 ms
+    position: np.ndarray  # int64
+
+    def newest(self) -> np.ndarray:
+        """Per user, the event time of its last measured event (-1: none)."""
+        newest = np.full(len(self.users), -1, dtype=np.int64)
+        np.maximum.at(newest, self.user, self.event_time)
+        return newest
+
+
 def paced_events(
-    batch: EventBatch, times: np.ndarray, arrivals: np.ndarray, watched: Collection[str], chunk: int
-) -> tuple[list[bytes], list[bytes], list[list[tuple[str, int]]]]:
+    batch: EventBatch, times: np.ndarray, arrivals: np.ndarray, watched: Sequence[str]
+) -> tuple[list[bytes], list[bytes], MeasuredEvents]:
     """What a paced producer sends, prepared before its clock starts: each event's Kafka
-    value (with event time ``times[i]`` and arrival ``arrivals[i]``) and key, and per chunk
-    of ``chunk`` events the ``(user, event time)`` of the events of ``watched`` users newer
-    than every earlier event of theirs. Encoded ``ENCODE_SLICE`` events at a time: only
-    the values and keys are held as Python objects for the whole run (every column as
-    Python objects, as ``batch.records()`` makes them, held 15.6 GB at 292,000 events/s
+    value (with event time ``times[i]`` and arrival ``arrivals[i]``) and key, and the
+    events it measures of the ``watched`` users. Encoded ``ENCODE_SLICE`` events at a time:
+    only the values and keys are held as Python objects for the whole run (every column
+    as Python objects, as ``batch.records()`` makes them, held 15.6 GB at 292,000 events/s
     for 60 s at stop 50)."""
     events = len(batch)
-    tracked: list[list[tuple[str, int]]] = [[] for _ in range(0, events, chunk)]
-    newest: dict[str, int] = {}
+    index = {user: i for i, user in enumerate(watched)}
+    newest = [-1] * len(index)
+    users_measured: list[int] = []
+    times_measured: list[int] = []
+    positions: list[int] = []
     values: list[bytes] = []
     key_bytes: list[bytes] = []
     for begin in range(0, events, ENCODE_SLICE):
@@ -582,11 +602,39 @@ def paced_events(
         values.extend(_encode_slice(part, part_times, arrivals[begin:end]))
         users = part.user_ids()
         for i, (user, ts) in enumerate(zip(users, part_times.tolist(), strict=True), start=begin):
-            if user in watched and ts > newest.get(user, -1):
-                tracked[i // chunk].append((user, ts))
-                newest[user] = ts
+            u = index.get(user)
+            if u is not None and ts > newest[u]:
+                newest[u] = ts
+                users_measured.append(u)
+                times_measured.append(ts)
+                positions.append(i)
         key_bytes.extend([user.encode() for user in users])
-    return values, key_bytes, tracked
+    measured = MeasuredEvents(
+        list(watched),
+        np.array(users_measured, dtype=np.int64),
+        np.array(times_measured, dtype=np.int64),
+        np.array(positions, dtype=np.int64),
+    )
+    return values, key_bytes, measured
+
+
+def match_polls(
+    measured: MeasuredEvents, sent: np.ndarray, poll_times: np.ndarray, seen: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each measured event's latency (seconds): the first poll whose stored event time of
+    its user reached its event time, minus ``sent[i]``, when it was handed to the producer
+    (NaN: no poll saw it). ``seen[k, u]``: the event time poll ``k`` read for user ``u``
+    (-1: none), at ``poll_times[k]``. Returns ``(latencies, sent)`` of the seen events."""
+    latency = np.full(len(measured.event_time), np.nan)
+    if len(poll_times):
+        reached = np.maximum.accumulate(seen, axis=0)  # a stored event time only moves forward
+        for u in range(len(measured.users)):
+            mine = np.flatnonzero(measured.user == u)
+            first = np.searchsorted(reached[:, u], measured.event_time[mine], side="left")
+            found = first < len(poll_times)
+            latency[mine[found]] = poll_times[first[found]] - sent[mine[found]]
+    ok = ~np.isnan(latency)
+    return latency[ok], sent[ok]
 
 
 #: What the event times of a freshness measurement are (:func:`measure_freshness`).
@@ -681,33 +729,25 @@ def measure_freshness(
     if processes > 1:  # a cluster: one `streamfeat run` per address, the partitions shared among them
         addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(processes))
         commands = [[*command, "-i", str(index), "-a", addresses] for index in range(processes)]
-    pending: dict[str, collections.deque[tuple[int, float]]] = {u: collections.deque() for u in sampled}
-    latencies: list[float] = []
-    sent_times: list[float] = []  # when each measured event was handed to the producer
+    watched = sorted(sampled)
+    # What the reader saw: when each poll ended, and each watched user's stored event time
+    # then (-1: none). Matched to the measured events after the run (match_polls): the
+    # reader and the paced loop do no per-event work, on cores they share with the flow.
+    polls: list[tuple[float, list[int]]] = []
     stop = threading.Event()
-    polls = [0]
 
     def reader() -> None:
         store = open_embedded_store(online_store_target(None, state_dir), readonly=True)
         try:
             while not stop.is_set():
-                waiting = [u for u, q in pending.items() if q]
-                if waiting:
-                    if probe == "header":  # each row's event time only
-                        seen = store.event_times(view.name, fingerprint, waiting)
-                    else:
-                        # As a feature server reads (as of now): rows whose published values
-                        # cover now come without their state bytes, which this check never needs.
-                        rows = store.get_raw(view.name, fingerprint, waiting, at=int(time.time() * 1000))
-                        seen = [None if row is None else row.event_time for row in rows]
-                    now = time.monotonic()
-                    polls[0] += 1
-                    for user, event_time in zip(waiting, seen):
-                        q = pending[user]
-                        while event_time is not None and q and q[0][0] <= event_time:
-                            sent_at = q.popleft()[1]
-                            latencies.append(now - sent_at)
-                            sent_times.append(sent_at)
+                if probe == "header":  # each row's event time only
+                    seen = store.event_times(view.name, fingerprint, watched)
+                else:
+                    # As a feature server reads (as of now): rows whose published values
+                    # cover now come without their state bytes, which this check never needs.
+                    rows = store.get_raw(view.name, fingerprint, watched, at=int(time.time() * 1000))
+                    seen = [None if row is None else row.event_time for row in rows]
+                polls.append((time.monotonic(), [-1 if t is None else t for t in seen]))
                 time.sleep(FRESHNESS_POLL_S)
         finally:
             store.close()
@@ -735,7 +775,7 @@ def measure_freshness(
         encode_started = time.monotonic()
         probe_events = min(events, 50_000)
         head = batch.slice(0, probe_events)
-        paced_events(head, head.event_time, head.arrival, pending.keys(), max(1, int(rate * 0.01)))
+        paced_events(head, head.event_time, head.arrival, watched)
         encode_s = (time.monotonic() - encode_started) * events / probe_events
         start_ms = int(time.time() * 1000) + int(2_000 * encode_s) + 3_000
         times, arrivals = batch.event_time, batch.arrival  # "w1": W1's own
@@ -745,11 +785,13 @@ def measure_freshness(
                 times = arrivals - (batch.arrival - batch.event_time)
         # The per-event bookkeeping happens here, before the clock starts: on a 2-core machine
         # the paced producer shares the CPU with the broker and the flow, so its loop only
-        # sends and stamps the sampled events of each chunk with the chunk's send time (taken
-        # before its first send, so a latency is never understated).
+        # sends and notes each chunk's send time (taken before its first send, so a latency
+        # is never understated).
         chunk = max(1, int(rate * 0.01))  # one send every ~10 ms
-        values, key_bytes, tracked = paced_events(batch, times, arrivals, pending.keys(), chunk)
+        values, key_bytes, measured = paced_events(batch, times, arrivals, watched)
         stamps = arrivals.tolist()
+        chunk_sent = [0.0] * len(range(0, events, chunk))
+        newest = measured.newest()
         producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG, "linger.ms": 5})
         produce = producer.produce
         # No cyclic garbage collection while the producer is paced: this process holds millions
@@ -778,9 +820,7 @@ def measure_freshness(
             delay = started + at / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            sent = time.monotonic()
-            for user, ts in tracked[number]:
-                pending[user].append((ts, sent))
+            chunk_sent[number] = time.monotonic()
             for i in range(at, min(at + chunk, events)):
                 # Positional — topic, value, key, partition (-1: by key), callback, on_delivery,
                 # timestamp: the keyword form parses slower (results/freshness_134000_s41/).
@@ -790,7 +830,8 @@ def measure_freshness(
         cpu.sample()
         producer.flush(60)
         drain = time.monotonic() + 60
-        while any(pending.values()) and time.monotonic() < drain:
+        # until a poll saw every watched user's last measured event (or a minute passed)
+        while time.monotonic() < drain and not (polls and (np.asarray(polls[-1][1]) >= newest).all()):
             time.sleep(0.05)
         cpu.sample()
     finally:
@@ -827,9 +868,12 @@ def measure_freshness(
                 summarize(load_trace(path), late_start_ms=start_late_ms) if path.exists() else None for path in traces
             ]
         }
-    ms = np.array(latencies) * 1000.0
+    sent_of = np.asarray(chunk_sent)[measured.position // chunk]
+    seen = np.array([row for _, row in polls], dtype=np.int64).reshape(len(polls), len(watched))
+    latencies, sent_times = match_polls(measured, sent_of, np.array([at for at, _ in polls]), seen)
+    ms = latencies * 1000.0
     # p99 per 5 s of production: whether latency holds or grows as the state does
-    window = (np.array(sent_times) - started) // 5
+    window = (sent_times - started) // 5
     by_5s = [round(float(np.percentile(ms[window == w], 99)), 1) for w in np.unique(window)]
     return {
         "status": "measured",
@@ -839,11 +883,11 @@ def measure_freshness(
         "seconds": round(produced_s, 1),
         "sampled_entities": len(sampled),
         "samples": len(latencies),
-        "unresolved": sum(len(q) for q in pending.values()),
+        "unresolved": len(measured.event_time) - len(latencies),
         "reader_poll_interval_ms": FRESHNESS_POLL_S * 1000,
         "reader_probe": probe,
         "flow_nice": nice,
-        "reader_polls": polls[0],
+        "reader_polls": len(polls),
         "p50_ms": round(float(np.percentile(ms, 50)), 1) if len(ms) else None,
         "p99_ms": round(float(np.percentile(ms, 99)), 1) if len(ms) else None,
         "max_ms": round(float(ms.max()), 1) if len(ms) else None,

@@ -6,11 +6,12 @@ import json
 
 from confluent_kafka.admin import AdminClient
 
+import numpy as np
 import orjson
 import pytest
 
 import benchmarks.streaming
-from benchmarks.streaming import main, paced_events, recent
+from benchmarks.streaming import MeasuredEvents, main, match_polls, paced_events, recent
 from streamfeat.workload import DAY_MS, W1, generate
 from tests.services.fixtures import kafka_bootstrap  # noqa: F401
 
@@ -69,16 +70,41 @@ def test_paced_events_encodes_a_slice_at_a_time_as_the_whole_stream_at_once(monk
     batch = generate(W1, limit=1_000)
     times, arrivals = batch.event_time + 5, batch.arrival + 7
     users = batch.user_ids()
-    watched = set(users[::3])
-    monkeypatch.setattr(benchmarks.streaming, "ENCODE_SLICE", 64)  # slices end mid-chunk and mid-stream
-    values, keys, tracked = paced_events(batch, times, arrivals, watched, chunk=50)
+    watched = sorted(set(users[::3]))
+    monkeypatch.setattr(benchmarks.streaming, "ENCODE_SLICE", 64)  # slices end mid-stream
+    values, keys, measured = paced_events(batch, times, arrivals, watched)
     assert keys == [user.encode() for user in users]
     expected = [{**record, "ts": int(ts), "arrival": int(at)} for record, ts, at in zip(batch.records(), times, arrivals)]
     assert [orjson.loads(value) for value in values] == expected
+    # the measured events: each watched user's events newer than all its earlier ones
     newest: dict[str, int] = {}
-    wanted: list[list[tuple[str, int]]] = [[] for _ in range(0, 1_000, 50)]
+    wanted = []
     for i, (user, ts) in enumerate(zip(users, times.tolist())):
         if user in watched and ts > newest.get(user, -1):
-            wanted[i // 50].append((user, ts))
+            wanted.append((user, ts, i))
             newest[user] = ts
-    assert tracked == wanted and any(tracked)
+    got = [(measured.users[u], ts, i) for u, ts, i in
+           zip(measured.user.tolist(), measured.event_time.tolist(), measured.position.tolist())]
+    assert got == wanted and len(got) > 100
+    assert measured.newest().tolist() == [newest.get(user, -1) for user in watched]
+
+
+def test_match_polls_times_each_event_to_the_first_poll_that_saw_its_user_reach_it() -> None:
+    measured = MeasuredEvents(
+        ["a", "b", "c"],
+        user=np.array([0, 1, 0, 1, 0]),
+        event_time=np.array([100, 50, 200, 60, 300]),
+        position=np.arange(5),
+    )
+    sent = np.array([1.0, 1.1, 1.2, 1.15, 1.4])
+    poll_times = np.array([1.05, 1.25, 1.5, 2.0])
+    seen = np.array([  # per poll, the stored event time of a, b, c (-1: none yet)
+        [-1, -1, -1],
+        [100, 60, -1],  # a's first event; b's second, and so its first, at once
+        [250, 55, -1],  # b read lower than before still counts as 60
+        [250, 60, -1],
+    ])
+    latencies, sent_seen = match_polls(measured, sent, poll_times, seen)
+    # a@100 and b@50, b@60 at poll 1, a@200 at poll 2; a@300 never seen (left out)
+    assert np.allclose(latencies, [0.25, 0.15, 0.3, 0.1]) and np.allclose(sent_seen, [1.0, 1.1, 1.2, 1.15])
+    assert len(match_polls(measured, sent, np.array([]), np.empty((0, 3), dtype=np.int64))[0]) == 0
