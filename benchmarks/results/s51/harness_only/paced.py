@@ -17,7 +17,7 @@ def cpu_of(pids):
         t += int(f[11]) + int(f[12])
     return t / os.sysconf("SC_CLK_TCK")
 broker = local_broker_pids()
-for name, cfg in [("linger5", {"linger.ms": 5})] * int(os.environ.get("REPS", "3")):
+for name, cfg in [("linger5", {"linger.ms": 5}), ("linger5-dr-errors-only", {"linger.ms": 5, "delivery.report.only.error": True})] * int(os.environ.get("REPS", "3")):
     t = "paced-" + uuid.uuid4().hex[:8]
     admin.create_topics([NewTopic(t, 4, 1)])[t].result()
     p = Producer({"bootstrap.servers": "127.0.0.1:19092", **PRODUCER_CONFIG, **cfg})
