@@ -20,6 +20,7 @@ seconds so far; PROFQ_ONLY=1 with `prof` profiles quarter PROFQ+1 only; GOAT=F w
 F of the events and sleeps 0.5 s (attach `perf record -t PID`).
 Since stop 44: APPLY_T=1 prints the main thread's CPU inside the native apply+publish.
 Since stop 45: FEATBYTES=1 (with QUARTERS=1) adds the encoded bytes so far per feature of the view (../freshness_134000_s45/).
+Since stop 51: RATE=events/s of the planned arrivals and of the simulated clock (default 134000).
 Since stop 40: VIEW=FEATURES.py runs that file's first view instead; COMMITS=1 prints the commits' wall times; WAL=0 commits without RocksDB's write-ahead log (flushing every 10 s, as `--state-wal off`)."""
 import sys, time, json, cProfile, pstats, shutil, itertools, os
 from pathlib import Path
@@ -113,6 +114,7 @@ EVENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000
 BATCH = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
 PROFILE = len(sys.argv) > 3 and sys.argv[3] == "prof"
 PARTS = 4
+RATE = int(os.environ.get("RATE", 134000))
 CAP = int(os.environ.get("CAP", 25000)); CI = int(os.environ.get("CI_MS", 1000)); LSB = int(os.environ.get("LSB", 16384))
 work = Path("/tmp/streamfeat-pipe-sim"); shutil.rmtree(work, ignore_errors=True); work.mkdir(parents=True)
 b = generate(recent(W1, EVENTS), limit=EVENTS)
@@ -120,7 +122,7 @@ keys = b.user_ids()
 import numpy as np
 BACKLOG = os.environ.get("REGIME", "fresh") == "backlog"
 now0 = int(time.time() * 1000)
-planned = (now0 + np.arange(EVENTS) * (1000.0 / 134000)).astype(np.int64).tolist()
+planned = (now0 + np.arange(EVENTS) * (1000.0 / RATE)).astype(np.int64).tolist()
 if BACKLOG:
     vals = [_compact(orjson.dumps(r)) for r in b.records()]
     stamps = b.arrival.tolist()
@@ -176,7 +178,7 @@ while done < EVENTS:
         pipes[p].process("transactions", p, range(offs[p], offs[p]+len(idx)), [vals[i] for i in idx], [stamps[i] for i in idx])
         offs[p] += len(idx)
         done += len(idx)
-        clock_t[0] = done / 134_000
+        clock_t[0] = done / RATE
 if prof: prof.disable()
 for p in pipes: p.commit(final=True)
 quarter_cpu.append(time.process_time() - qc)
