@@ -43,6 +43,7 @@ from benchmarks.streaming import (
     delete_topics,
     local_service,
     measure_freshness,
+    one_decimal,
 )
 
 DEFAULT_VARIANTS = ("commit-0s=--commit-interval 0s", "commit-1s=--commit-interval 1s")
@@ -169,10 +170,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def _cpu_row(label: str, cpu: dict[str, Any] | None) -> str:
     if not cpu or not cpu.get("percent_of_one_core"):
         return f"| {label} | n/a | n/a | n/a | n/a | n/a | n/a | | n/a | n/a | |"
-
-    def shown(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:,.1f}"
-
+    shown = one_decimal
     share = cpu["percent_of_one_core"]
     intervals = ", ".join(shown(p) for p in cpu["percent_per_interval"].get("flow", []))
     machine = cpu.get("machine") or {}

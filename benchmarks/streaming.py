@@ -920,6 +920,11 @@ def _mb(n: int | None) -> str:
     return "" if n is None else f"{n / 1e6:,.0f}"
 
 
+def one_decimal(value: float | None) -> str:
+    """A share or size as the reports show it: one decimal, thousands separated ("n/a": none)."""
+    return "n/a" if value is None else f"{value:,.1f}"
+
+
 def _freshness_cpu_text(cpu: dict[str, Any] | None, cores: int | None, start_late_ms: int | None) -> str:
     """Where the machine's time went during a freshness measurement: the flow's, the
     benchmark's (its paced producer and reader) and the local broker's share of the cores.
@@ -927,10 +932,7 @@ def _freshness_cpu_text(cpu: dict[str, Any] | None, cores: int | None, start_lat
     with the topic produced beforehand."""
     if not cpu or not cpu.get("percent_of_one_core"):
         return "CPU while paced: not sampled."
-
-    def shown(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:,.1f}"
-
+    shown = one_decimal
     share, rss = cpu["percent_of_one_core"], cpu.get("peak_rss_mb", {})
     machine = cpu.get("machine") or {}
     late = "" if start_late_ms is None else f" Production started {start_late_ms:,} ms after its planned start."
