@@ -655,6 +655,20 @@ def free_ports(count: int) -> list[int]:
     return [int(address.rsplit(":", 1)[1]) for address in free_local_addresses(count)]
 
 
+def _run_online_store(flow_args: Sequence[str]) -> tuple[list[str], str | None, Path | None]:
+    """``flow_args`` with ``{run}`` in an ``--online-store`` value replaced by a new name;
+    that value (``None``: the flow's default store); the file to remove afterwards, if named so."""
+    args = list(flow_args)
+    for index, arg in enumerate(args[:-1]):
+        if arg == "--online-store":
+            value = args[index + 1]
+            if "{run}" not in value:
+                return args, value, None
+            args[index + 1] = value = value.replace("{run}", f"run-{uuid.uuid4().hex[:12]}")
+            return args, value, Path(value)
+    return args, None, None
+
+
 def measure_freshness(
     bootstrap: str,
     topic: str,
@@ -703,6 +717,11 @@ def measure_freshness(
     ``nice``: the flow's processes start at this niceness (``nice -n``). On a small machine
     the producer, this reader and a local broker share the cores with the flow; with a
     negative value the kernel runs the flow first, as a flow on cores of its own would run.
+
+    ``--online-store PATH`` among ``flow_args`` (an embedded store's file) is where the reader
+    reads; ``{run}`` in it becomes a name new to each measurement, and such a file (with its
+    lock file) is removed afterwards: ``--online-store /dev/shm/streamfeat-{run}.lmdb`` puts
+    each run's store on tmpfs.
     """
     from streamfeat.loader import load_views
     from streamfeat.online import online_store_target, open_embedded_store
@@ -719,6 +738,7 @@ def measure_freshness(
     view = load_views(features)[0]
     fingerprint = view.fingerprint()
     state_dir = work / "state-freshness"
+    flow_args, store_target, run_store = _run_online_store(flow_args)
     command = [
         sys.executable, "-m", "streamfeat.cli", "run", str(features), "--bootstrap-servers", bootstrap,
         "-w", str(workers), "--state-dir", str(state_dir), "--batch-size", str(FLOW_BATCH), *flow_args,
@@ -737,7 +757,7 @@ def measure_freshness(
     stop = threading.Event()
 
     def reader() -> None:
-        store = open_embedded_store(online_store_target(None, state_dir), readonly=True)
+        store = open_embedded_store(online_store_target(store_target, state_dir), readonly=True)
         try:
             while not stop.is_set():
                 if probe == "header":  # each row's event time only
@@ -762,7 +782,7 @@ def measure_freshness(
     collector_was_on: bool | None = None  # set once the collector is paused for production
     try:
         deadline = time.monotonic() + 60
-        store_path = Path(online_store_target(None, state_dir))
+        store_path = Path(online_store_target(store_target, state_dir))
         while not store_path.exists():  # the partitions open the store before their readers
             if any(child.poll() is not None for child in children) or time.monotonic() > deadline:
                 raise SystemExit(
@@ -853,6 +873,9 @@ def measure_freshness(
                 child.kill()
                 child.wait()
         log.close()
+        if run_store is not None:
+            for path in (run_store, run_store.with_name(run_store.name + "-lock")):
+                path.unlink(missing_ok=True)
     if exited:
         raise SystemExit(
             f"the freshness flow exited during the run (exit code {exited[0]}): "

@@ -100,6 +100,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 publish_values=args.publish_values,
                 cache_capacity=args.cache_entities,
             )
+            for name, count in pipeline.seeded.items():
+                if count:
+                    print(f"view {name}: published its {count:,} committed states into the online store, which had "
+                          "not received this state's states", file=sys.stderr)
             collector = BatchCollector()
 
             def after_batch(summary: ReplaySummary) -> None:
@@ -465,7 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--online-store",
         metavar="PATH|redis://HOST:PORT/DB",
         help="embedded store file (default: STATE_DIR/online.lmdb, an LMDB file; a path ending in .sqlite, "
-        ".sqlite3 or .db is a SQLite file) or a Redis URL",
+        ".sqlite3 or .db is a SQLite file) or a Redis URL. A store that does not hold this state's rows (new, "
+        "flushed, or a file in memory such as /dev/shm lost at a reboot) gets every committed state at start, so "
+        "a file on tmpfs is safe: lower latency, no disk writes (docs/operations.md)",
     )
     run.add_argument(
         "--batch-size",

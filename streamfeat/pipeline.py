@@ -34,6 +34,18 @@ pipeline for the writer at every commit: measured at stop 21, 2M W1 events throu
 pipeline alone, 122,901 and 118,699 events/s without the wait, 89,679 and 81,656 with
 it. ``commit(final=True)`` (at close) waits, so a clean stop leaves nothing to publish.
 
+An online store is a copy of the committed state that the pipeline keeps current, so it
+must first hold every state the state store holds: a pipeline started on a state store
+whose states an online store never received (a new online store — a Redis database
+flushed or replaced, an embedded file deleted or kept in memory (tmpfs) across a
+reboot — or a state store built elsewhere, say by a backfill) publishes every committed
+state of each view into it, then writes a marker row there (view :data:`SEEDED_VIEW`,
+the view's fingerprint, the state store's :meth:`~streamfeat.state.store.StateStore.identity`).
+With the marker found, nothing is republished; a crash before it is written republishes
+again (rows are idempotent). Without this an entity that gets no new event would never
+reappear in a new online store. What an online store loses while it keeps the marker (a
+Redis restored from an older snapshot) this cannot see.
+
 With a commit interval, a large entity state (``large_state_bytes`` when last
 encoded) whose published values hold until well after the next commit is published
 *values-only* between commits: the online store gets its new version and values and
@@ -54,7 +66,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, cast
+from typing import Protocol, TypeVar, cast
 
 from operators.base import POS_INF
 from operators.view import ViewOperator, gc_paused
@@ -82,7 +94,13 @@ from streamfeat.online.packed import PackedRows
 from streamfeat.state.cache import EntityStateCache, decode_state
 from streamfeat.state.store import StateStore
 
-__all__ = ["BatchReport", "FeaturePipeline", "LateRecord", "PipelineError", "RejectSink"]
+__all__ = ["SEEDED_VIEW", "BatchReport", "FeaturePipeline", "LateRecord", "PipelineError", "RejectSink"]
+
+_T = TypeVar("_T")
+
+SEEDED_VIEW = "streamfeat.seeded"
+"""The online store's marker rows (module docstring): not a view name (not an identifier)."""
+_SEED_CHUNK = 10_000  # states published at a time when an online store is seeded
 
 
 class PipelineError(StreamfeatError):
@@ -243,6 +261,8 @@ class FeaturePipeline:
             self._views.setdefault(topic, []).append(_ViewRuntime(view, op, cache, fingerprint))
         self._check_views(allow_new_views)
         self._publish_unconfirmed()
+        #: view name -> states republished at start because the online store lacked them
+        self.seeded: dict[str, int] = self._seed_online_store()
 
     def _check_views(self, allow_new: bool) -> None:
         """Refuse to continue a state store for a view that has no state in it although the
@@ -307,6 +327,49 @@ class FeaturePipeline:
             self._with_retries(lambda: self.state_store.commit({}, marks, {}), "commit state")
         for runtime in self._runtimes():
             runtime.handed.clear()
+
+    def _seed_online_store(self) -> dict[str, int]:
+        """Publish every committed state of each view whose marker the online store lacks,
+        then write the markers (module docstring); how many states went out, by view."""
+        from streamfeat.state import keys as layout
+
+        store = self.online_store
+        if store is None:
+            return {}
+        identity = self.state_store.identity()
+        unseeded = [
+            runtime for runtime in self._runtimes()
+            if self._retrying(lambda r=runtime: store.get_raw(SEEDED_VIEW, r.fingerprint, [identity]),
+                              "read the online store")[0] is None
+        ]  # fmt: skip
+        seeded: dict[str, int] = {}
+        for runtime in unseeded:
+            prefix, op = layout.view_prefix(runtime.fingerprint), runtime.op
+            at = self._clock.now_ms() if self.publish_values else None
+            count = 0
+            rows: dict[str, StoredEntity] = {}
+            for key, data in self.state_store.scan(prefix):
+                entity = layout.decode_state_key(prefix, key)
+                rows[entity] = StoredEntity.of(op, decode_state(op, entity, data), at=at)
+                if len(rows) == _SEED_CHUNK:
+                    count += self._publish_seed(runtime, rows)
+                    rows = {}
+            count += self._publish_seed(runtime, rows) if rows else 0
+            seeded[runtime.view.name] = count
+        if unseeded:
+            self._with_retries(self._flush_online, "publish to the online store")  # the states before the markers
+            for runtime in unseeded:
+                marker = {identity: make_stored_entity(b"\x01", 1, 0)}
+                self._with_retries(functools.partial(store.write, SEEDED_VIEW, runtime.fingerprint, marker),
+                                   "publish to the online store")  # fmt: skip
+            self._with_retries(self._flush_online, "publish to the online store")
+        for runtime in self._runtimes():
+            runtime.handed.clear()  # all written
+        return seeded
+
+    def _publish_seed(self, runtime: _ViewRuntime, rows: dict[str, StoredEntity]) -> int:
+        self._with_retries(functools.partial(self._publish_rows, [runtime], [rows]), "publish to the online store")
+        return len(rows)
 
     def _committed_rows(self, runtime: _ViewRuntime, entities: list[str]) -> dict[str, StoredEntity]:
         """Online rows of ``entities``' committed states (those that have one)."""
@@ -710,13 +773,17 @@ class FeaturePipeline:
                 runtime.handed[:] = unconfirmed
 
     def _with_retries(self, action: Callable[[], int | None], what: str) -> int:
+        """:meth:`_retrying` for a count (``None`` counts 0)."""
+        return self._retrying(action, what) or 0
+
+    def _retrying(self, action: Callable[[], _T], what: str) -> _T:
         """Run ``action``, retrying store outages with exponential backoff for up to
         ``retry_for_s``; nothing is lost meanwhile (the batch stays applied in memory)."""
         delay = 0.05
         deadline = time.monotonic() + self.retry_for_s
         while True:
             try:
-                return action() or 0
+                return action()
             except PublishFailedError as exc:  # the background writer retried already
                 raise PipelineError(f"could not {what}: {exc}") from exc
             except (OnlineStoreError, StateStoreError, RejectSinkError) as exc:

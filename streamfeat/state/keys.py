@@ -35,6 +35,7 @@ from streamfeat.errors import StateError, StateKeyError
 __all__ = [
     "FORMAT_KEY",
     "FORMAT_VERSION",
+    "IDENTITY_KEY",
     "MAX_ENTITY_KEY_BYTES",
     "META_PREFIX",
     "OFFSET_PREFIX",
@@ -64,6 +65,7 @@ OFFSET_PREFIX = b"O"
 META_PREFIX = b"M"
 FORMAT_KEY = META_PREFIX + b"format"
 VIEW_REGISTRY_PREFIX = META_PREFIX + b"view:"
+IDENTITY_KEY = META_PREFIX + b"identity"  # a random id, made once: which store an online store was filled from
 FORMAT_VERSION = 1
 MAX_ENTITY_KEY_BYTES = 1024
 _FINGERPRINT_BYTES = 8

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -61,6 +62,12 @@ class StateStore(Protocol):
 
     def register_views(self, views: Mapping[str, str]) -> None:
         """Record (fingerprint -> view name) for :meth:`views`; idempotent."""
+        ...
+
+    def identity(self) -> str:
+        """This store's own random id (32 hex characters), made and made durable at the first
+        call and the same ever after: it tells an online store filled from this state from
+        one that was not (:class:`~streamfeat.pipeline.FeaturePipeline`)."""
         ...
 
     def size_on_disk(self) -> int:
@@ -232,6 +239,14 @@ class RocksDBStateStore:
         new = {layout.view_registry_key(fp): name.encode("utf-8") for fp, name in views.items() if known.get(fp) != name}
         if new:
             self._write(new, ())
+
+    def identity(self) -> str:
+        (stored,) = self.get_many([layout.IDENTITY_KEY])
+        if stored is None:
+            stored = uuid.uuid4().hex.encode("ascii")
+            self._write({layout.IDENTITY_KEY: stored}, ())
+            self.flush()  # durable now: without the write-ahead log, not before the next flush
+        return stored.decode("ascii")
 
     def size_on_disk(self) -> int:
         total = 0

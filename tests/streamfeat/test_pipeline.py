@@ -12,7 +12,7 @@ from streamfeat import Count, Entity, FeatureView, LastN, Lifetime, ManualClock,
 from streamfeat.errors import DefinitionError, OnlineStoreError, PublishFailedError, RejectSinkError
 from streamfeat.ingest import Reason
 from streamfeat.online import BackgroundWriter, EmbeddedStore, FeatureReader, open_embedded_store
-from streamfeat.pipeline import FeaturePipeline, PipelineError
+from streamfeat.pipeline import SEEDED_VIEW, FeaturePipeline, PipelineError
 from streamfeat.state import RocksDBStateStore
 from streamfeat.workload import WorkloadSpec, generate
 
@@ -235,8 +235,8 @@ class FlakyStore:
             raise OnlineStoreError("store briefly unavailable")
         return self.inner.write(view, fingerprint, rows)
 
-    def get_raw(self, *args):
-        return self.inner.get_raw(*args)
+    def get_raw(self, *args, **kwargs):
+        return self.inner.get_raw(*args, **kwargs)
 
     def close(self):
         self.inner.close()
@@ -300,6 +300,7 @@ def test_rows_a_writer_never_wrote_are_published_at_restart(tmp_path):
     rows the writer had not written. After a crash that lost them, a pipeline opened on
     the store publishes their committed state before anything else."""
     with RocksDBStateStore(tmp_path / "s") as state, EmbeddedStore(tmp_path / "o.db") as online:
+        FeaturePipeline(VIEWS, state_store=state, online_store=online)  # seeds it: no writes at start below
         blocked = BlockedStore(online)
         writer = BackgroundWriter(blocked)
         pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=writer)
@@ -321,6 +322,7 @@ def test_rows_a_writer_never_wrote_are_published_at_restart(tmp_path):
 
 def test_unconfirmed_entities_are_forgotten_once_written(tmp_path):
     with RocksDBStateStore(tmp_path / "s") as state, EmbeddedStore(tmp_path / "o.db") as online:
+        FeaturePipeline(VIEWS, state_store=state, online_store=online)  # seeds it: no writes at start below
         blocked = BlockedStore(online)
         with BackgroundWriter(blocked) as writer:
             pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=writer)
@@ -344,6 +346,7 @@ def test_a_background_writer_that_gave_up_stops_the_pipeline(tmp_path):
     next pipeline on the store."""
     sleeps = []
     with RocksDBStateStore(tmp_path / "s") as state, EmbeddedStore(tmp_path / "o.db") as online:
+        FeaturePipeline(VIEWS, state_store=state, online_store=online)  # seeds it: no writes at start below
         writer = BackgroundWriter(FlakyStore(online, failures=10**9), retry_for_s=0.0, sleep=sleeps.append)
         pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=writer, sleep=sleeps.append)
         with pytest.raises(PipelineError, match="background writes .* failed.*store briefly unavailable"):
@@ -506,3 +509,67 @@ def test_a_damaged_list_of_unconfirmed_entities_is_a_clear_error(tmp_path):
         state.commit({unconfirmed_key(VIEWS[0].fingerprint()): b"\xff not json"}, [], {})
         with pytest.raises(StateError, match="unconfirmed entities of view 'user_txn' is not JSON"):
             FeaturePipeline(VIEWS, state_store=state, online_store=online)
+
+
+def test_an_online_store_without_the_states_gets_them_all_at_start(tmp_path):
+    """An online store that never received this state store's states (a new one: an embedded
+    file lost with its tmpfs, a Redis flushed) gets every committed state at start, entities
+    that no later event touches too, and then a marker: the next start publishes nothing."""
+    with RocksDBStateStore(tmp_path / "s") as state:
+        with EmbeddedStore(tmp_path / "first.db") as first:
+            pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=first)
+            assert pipeline.seeded == {view.name: 0 for view in VIEWS}, "a new state: nothing to publish"
+            pipeline.process("transactions", 0, list(range(2_000)), PAYLOADS[:2_000], ARRIVALS[:2_000])
+            pipeline.commit(final=True)
+            assert FeaturePipeline(VIEWS, state_store=state, online_store=first).seeded == {}
+            before = {view.name: committed_rows(state, first)[view.name] for view in VIEWS}
+            first_rows = {view.name: first.get_raw(view.name, view.fingerprint(), sorted(before[view.name]))
+                          for view in VIEWS}  # fmt: skip
+        with EmbeddedStore(tmp_path / "second.db") as second:
+            pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=second)
+            after = committed_rows(state, second)
+            assert pipeline.seeded == {name: len(rows) for name, rows in after.items()}
+            assert all(after[name] == before[name] for name in after) and all(pipeline.seeded.values())
+            for view in VIEWS:
+                rows = second.get_raw(view.name, view.fingerprint(), sorted(before[view.name]))
+                assert [row.state for row in rows] == [row.state for row in first_rows[view.name]]
+            assert FeaturePipeline(VIEWS, state_store=state, online_store=second).seeded == {}
+            t = max(ARRIVALS[:2_000]) + 3_600_000
+            want = expected_values(PAYLOADS[:2_000], ARRIVALS[:2_000], t)
+            reader = FeatureReader(second, VIEWS)
+            for view in VIEWS:
+                got = {v.entity: v.values for v in reader.get_many(view.name, sorted(want[view.name]), at=t)}
+                assert got == want[view.name]
+
+
+class MarkerlessStore(FlakyStore):
+    """The real embedded store, failing every write of a seeding marker: a crash before it."""
+
+    def write(self, view, fingerprint, rows):
+        if view == SEEDED_VIEW:
+            raise OnlineStoreError("gone before the marker")
+        return super().write(view, fingerprint, rows)
+
+
+def test_a_seeding_cut_short_before_its_marker_is_done_again(tmp_path):
+    with RocksDBStateStore(tmp_path / "s") as state:
+        with EmbeddedStore(tmp_path / "first.db") as first:
+            pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=first)
+            pipeline.process("transactions", 0, list(range(500)), PAYLOADS[:500], ARRIVALS[:500])
+            pipeline.commit(final=True)
+        with EmbeddedStore(tmp_path / "second.db") as second:
+            with pytest.raises(PipelineError, match="gone before the marker"):
+                FeaturePipeline(VIEWS, state_store=state, online_store=MarkerlessStore(second, 0), retry_for_s=0.0)
+            again = FeaturePipeline(VIEWS, state_store=state, online_store=second)
+            assert all(again.seeded.values()) and again.seeded.keys() == {view.name for view in VIEWS}
+            assert FeaturePipeline(VIEWS, state_store=state, online_store=second).seeded == {}
+
+
+def test_the_state_stores_identity_is_made_once_and_kept(tmp_path):
+    with RocksDBStateStore(tmp_path / "s") as state:
+        made = state.identity()
+        assert len(made) == 32 and int(made, 16) >= 0 and state.identity() == made
+    with RocksDBStateStore(tmp_path / "s") as state:
+        assert state.identity() == made
+    with RocksDBStateStore(tmp_path / "other") as other:
+        assert other.identity() != made

@@ -85,3 +85,36 @@ def test_redis_stopped_and_restarted_during_ingestion(redis_url, tmp_path, backg
             if process.poll() is None:
                 process.terminate()
                 process.wait(timeout=20)
+
+
+def test_a_redis_that_lost_its_keys_gets_every_state_back_at_start(redis_url, tmp_path):  # noqa: F811
+    """The flow is down and Redis loses its keys (flushed, replaced by an empty server): the
+    next start publishes every committed state again, entities with no new event too."""
+    import uuid
+
+    import redis as redis_py
+
+    prefix = f"sf-test-{uuid.uuid4().hex[:12]}"
+    client = redis_py.Redis.from_url(redis_url)
+    try:
+        with RocksDBStateStore(tmp_path / "state") as state:
+            with RedisStore(redis_url, key_prefix=prefix) as online:
+                pipeline = FeaturePipeline(VIEWS, state_store=state, online_store=online)
+                pipeline.process("transactions", 0, list(range(3_000)), PAYLOADS[:3_000], ARRIVALS[:3_000])
+                pipeline.commit(final=True)
+            lost = list(client.scan_iter(match=prefix + ":*", count=1000))
+            assert lost and client.delete(*lost) == len(lost)
+            with RedisStore(redis_url, key_prefix=prefix) as online:
+                restarted = FeaturePipeline(VIEWS, state_store=state, online_store=online)
+                t = max(ARRIVALS[:3_000]) + 3_600_000
+                want = expected_values(PAYLOADS[:3_000], ARRIVALS[:3_000], t)
+                assert restarted.seeded == {name: len(values) for name, values in want.items()}
+                reader = FeatureReader(online, VIEWS)
+                for view in VIEWS:
+                    got = {v.entity: v.values for v in reader.get_many(view.name, sorted(want[view.name]), at=t)}
+                    assert got == want[view.name]
+    finally:
+        keys = list(client.scan_iter(match=prefix + ":*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
