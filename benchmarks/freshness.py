@@ -122,7 +122,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="append",
         type=parse_variant,
         metavar="NAME=FLAGS",
-        help=f"a name and the extra `streamfeat run` flags (repeat; default: {' and '.join(DEFAULT_VARIANTS)})",
+        help=f"a name and the extra `streamfeat run` flags (repeat; default: {' and '.join(DEFAULT_VARIANTS)}). "
+        "--online-store PATH among them is where the reader reads; {run} in PATH becomes a name new to each "
+        "measurement and that file is removed afterwards (tmpfs=\"--online-store /dev/shm/streamfeat-{run}.lmdb\")",
     )
     parser.add_argument(
         "--event-times",

@@ -91,6 +91,7 @@ KAFKA_PORT = 19292  # the benchmark's own broker (tests use 19092)
 REDIS_PORT = 16479
 KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
 REDIS_SH = REPO / "deploy" / "local" / "redis.sh"
+TMPFS = Path("/dev/shm")  # where --online embedded-tmpfs puts the embedded store's file
 PRODUCER_CONFIG = {
     "linger.ms": 20,
     "batch.size": 1_000_000,
@@ -1152,7 +1153,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--partitions", type=int, default=4, help="partitions of the topic (default 4)")
     parser.add_argument("--workers", type=int, default=2, help="streamfeat run -w (default 2, as streamfeat run)")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_EVENTS:,} events, small entity runs")
-    parser.add_argument("--online", choices=("embedded", "redis"), default="embedded", help="online store")
+    parser.add_argument(
+        "--online",
+        choices=("embedded", "embedded-tmpfs", "redis"),
+        default="embedded",
+        help="online store: embedded (the flow's default file in its state directory), embedded-tmpfs (that file "
+        "under /dev/shm, `streamfeat run --online-store /dev/shm/...`, for every run here; removed afterwards) or "
+        "redis (default: embedded)",
+    )
     parser.add_argument("--entity-events", type=int, default=None, help="events per memory-vs-entities run")
     parser.add_argument("--skip-entities", action="store_true", help="skip the memory-vs-entities runs")
     parser.add_argument("--freshness-seconds", type=float, default=None, help="paced production time for freshness")
@@ -1227,6 +1235,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         work = Path(tmp)
         bootstrap = kafka["address"]
         online_target = None if redis_info is None else redis_info["address"]
+        if args.online == "embedded-tmpfs":
+            online_target = str(TMPFS / f"streamfeat-bench-{run_id}.lmdb")
         admin = AdminClient({"bootstrap.servers": bootstrap})
 
         def new_topic(name: str) -> str:
@@ -1284,7 +1294,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     f"peak RSS {_mb(run['peak_rss_bytes'])} MB ({_mb(run['peak_rss_anon_bytes'])} MB anonymous)",
                     flush=True,
                 )
-            if args.online != "embedded":
+            if args.online == "redis":
                 freshness["reason"] = "measured only with the embedded online store"
             elif not args.skip_freshness:
                 rate = e2e["events_per_s"] / 2
@@ -1293,10 +1303,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     bootstrap, new_topic(f"bench-fresh-{run_id}"), work, rate=rate,
                     seconds=args.freshness_seconds, sample=FRESHNESS_SAMPLE, workers=args.workers,
                     event_times=args.freshness_event_times or ("recent" if args.event_times == "recent" else "w1"),
+                    flow_args=["--online-store", str(TMPFS / "streamfeat-{run}.lmdb")] if online_target else [],
                 )  # fmt: skip
                 print(f"  p50 {freshness['p50_ms']} ms, p99 {freshness['p99_ms']} ms", flush=True)
         finally:
             delete_topics(admin, topics)
+            if args.online == "embedded-tmpfs" and online_target:
+                for path in (Path(online_target), Path(online_target + "-lock")):
+                    path.unlink(missing_ok=True)
     report = {
         "benchmark": "streaming",
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),

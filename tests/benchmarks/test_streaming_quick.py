@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 import benchmarks.streaming
-from benchmarks.streaming import MeasuredEvents, main, match_polls, paced_events, recent
+from benchmarks.streaming import MeasuredEvents, _run_online_store, main, match_polls, paced_events, recent
 from streamfeat.workload import DAY_MS, W1, generate
 from tests.services.fixtures import kafka_bootstrap  # noqa: F401
 
@@ -108,3 +108,11 @@ def test_match_polls_times_each_event_to_the_first_poll_that_saw_its_user_reach_
     # a@100 and b@50, b@60 at poll 1, a@200 at poll 2; a@300 never seen (left out)
     assert np.allclose(latencies, [0.25, 0.15, 0.3, 0.1]) and np.allclose(sent_seen, [1.0, 1.1, 1.2, 1.15])
     assert len(match_polls(measured, sent, np.array([]), np.empty((0, 3), dtype=np.int64))[0]) == 0
+
+
+def test_an_online_store_flag_with_run_gets_a_new_file_per_measurement():
+    assert _run_online_store(["-w", "1"]) == (["-w", "1"], None, None)
+    assert _run_online_store(["--online-store", "/tmp/x.lmdb"]) == (["--online-store", "/tmp/x.lmdb"], "/tmp/x.lmdb", None)
+    first, second = (_run_online_store(["--online-store", "/dev/shm/s-{run}.lmdb", "-w", "2"]) for _ in range(2))
+    assert first[0][1] == first[1] == str(first[2]) and first[0][2:] == ["-w", "2"]
+    assert first[1].startswith("/dev/shm/s-run-") and "{run}" not in first[1] and first[1] != second[1]
