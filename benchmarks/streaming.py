@@ -54,7 +54,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +91,7 @@ KAFKA_PORT = 19292  # the benchmark's own broker (tests use 19092)
 REDIS_PORT = 16479
 KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
 REDIS_SH = REPO / "deploy" / "local" / "redis.sh"
+NATIVE_PRODUCER_ENV = "STREAMFEAT_BENCH_NATIVE_PRODUCER"  # 0: the paced producer calls confluent-kafka per event
 TMPFS = Path("/dev/shm")  # where --online embedded-tmpfs puts the embedded store's file
 PRODUCER_CONFIG = {
     "linger.ms": 20,
@@ -656,6 +657,29 @@ def free_ports(count: int) -> list[int]:
     return [int(address.rsplit(":", 1)[1]) for address in free_local_addresses(count)]
 
 
+def native_paced_producer(
+    config: Mapping[str, Any], topic: str, values: Sequence[bytes], keys: Sequence[bytes], stamps: np.ndarray
+) -> Any | None:
+    """The paced producer's records held by ``streamfeat._store_native.KafkaBatchProducer``
+    (``send(start, stop)`` produces a range without the GIL), or ``None`` where the native
+    module or librdkafka cannot be had (:data:`NATIVE_PRODUCER_ENV` ``=0`` too): the paced
+    loop then calls confluent-kafka's ``produce`` per event, which took 22.7 % of a core at
+    232,342 events/s (stop 52, ``results/s52/harness_threads/``) on the cores the flow uses."""
+    from streamfeat.kafka_io import _native_consumer_class, _setting_text
+
+    if os.environ.get(NATIVE_PRODUCER_ENV, "1") == "0" or _native_consumer_class() is None:
+        return None  # _native_consumer_class loads librdkafka for the native module
+    try:
+        from streamfeat._store_native import KafkaBatchProducer
+    except ImportError:
+        return None
+    settings = [(name, text) for name, value in config.items() if (text := _setting_text(value)) is not None]
+    value_ends = np.cumsum(np.fromiter(map(len, values), np.int64, len(values)))
+    key_ends = np.cumsum(np.fromiter(map(len, keys), np.int64, len(keys)))
+    return KafkaBatchProducer(settings, topic, b"".join(values), value_ends.tobytes(), b"".join(keys),
+                              key_ends.tobytes(), np.ascontiguousarray(stamps, dtype="<i8").tobytes())  # fmt: skip
+
+
 def _run_online_store(flow_args: Sequence[str]) -> tuple[list[str], str | None, Path | None]:
     """``flow_args`` with ``{run}`` in an ``--online-store`` value replaced by a new name;
     that value (``None``: the flow's default store); the file to remove afterwards, if named so."""
@@ -810,11 +834,15 @@ def measure_freshness(
         # is never understated).
         chunk = max(1, int(rate * 0.01))  # one send every ~10 ms
         values, key_bytes, measured = paced_events(batch, times, arrivals, watched)
-        stamps = arrivals.tolist()
         chunk_sent = [0.0] * len(range(0, events, chunk))
         newest = measured.newest()
-        producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG, "linger.ms": 5})
-        produce = producer.produce
+        paced_config = {"bootstrap.servers": bootstrap, **PRODUCER_CONFIG, "linger.ms": 5}
+        native = native_paced_producer(paced_config, topic, values, key_bytes, arrivals)
+        if native is not None:
+            values = key_bytes = []  # held by the native producer now
+        stamps = arrivals.tolist() if native is None else []
+        producer = Producer(paced_config) if native is None else None
+        produce = None if producer is None else producer.produce
         # No cyclic garbage collection while the producer is paced: this process holds millions
         # of objects, and full collections stopped it for 324-473 ms, four times in 30 s of
         # production (measured at stop 31), so the flow got 300 ms of events at once instead of
@@ -842,6 +870,9 @@ def measure_freshness(
             if delay > 0:
                 time.sleep(delay)
             chunk_sent[number] = time.monotonic()
+            if native is not None:
+                native.send(at, at + chunk)
+                continue
             for i in range(at, min(at + chunk, events)):
                 # Positional — topic, value, key, partition (-1: by key), callback, on_delivery,
                 # timestamp: the keyword form parses slower (results/freshness_134000_s41/).
@@ -849,7 +880,15 @@ def measure_freshness(
             producer.poll(0)
         produced_s = time.monotonic() - started
         cpu.sample()
-        producer.flush(60)
+        if native is not None:
+            in_flight = native.flush(60_000)
+            delivered, failed, why = native.deliveries()
+            native.close()
+            if failed or in_flight:
+                raise SystemExit(f"the paced producer delivered {delivered:,} of {events:,} events: {failed:,} failed "
+                                 f"({why}), {in_flight:,} still in flight after 60 s")
+        else:
+            producer.flush(60)
         drain = time.monotonic() + 60
         # until a poll saw every watched user's last measured event (or a minute passed)
         while time.monotonic() < drain and not (polls and (np.asarray(polls[-1][1]) >= newest).all()):

@@ -116,3 +116,58 @@ def test_an_online_store_flag_with_run_gets_a_new_file_per_measurement():
     first, second = (_run_online_store(["--online-store", "/dev/shm/s-{run}.lmdb", "-w", "2"]) for _ in range(2))
     assert first[0][1] == first[1] == str(first[2]) and first[0][2:] == ["-w", "2"]
     assert first[1].startswith("/dev/shm/s-run-") and "{run}" not in first[1] and first[1] != second[1]
+
+
+def test_the_native_paced_producer_sends_what_confluent_kafka_sends(kafka_bootstrap: str) -> None:  # noqa: F811
+    """Same values, keys, timestamps and partitions (by key) as confluent-kafka's ``produce``,
+    for records sent in ranges; on a real broker."""
+    import time
+    import uuid
+
+    from confluent_kafka import Consumer, Producer
+
+    from benchmarks.streaming import PRODUCER_CONFIG, create_topic, delete_topics, native_paced_producer
+
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    names = [f"bench-native-producer-{uuid.uuid4().hex[:8]}-{side}" for side in ("native", "python")]
+    for name in names:
+        create_topic(admin, name, 4)
+    rng = np.random.default_rng(52)
+    n = 3_000
+    keys = [f"u{k}".encode() for k in rng.integers(0, 500, n).tolist()]
+    values = [orjson.dumps({"i": i, "pad": "x" * int(rng.integers(0, 50))}) for i in range(n)]
+    stamps = 1_790_000_000_000 + np.arange(n, dtype=np.int64) * 7
+    config = {"bootstrap.servers": kafka_bootstrap, **PRODUCER_CONFIG, "linger.ms": 5}
+    try:
+        native = native_paced_producer(config, names[0], values, keys, stamps)
+        assert native is not None, "the native module is built in the test environment"
+        assert len(native) == n
+        for start in range(0, n, 700):  # ranges, the last one past the end
+            assert native.send(start, start + 700) == min(700, n - start)
+        assert native.flush(30_000) == 0 and native.deliveries() == (n, 0, None)
+        native.close()
+        python = Producer(config)
+        for i in range(n):
+            python.produce(names[1], values[i], keys[i], timestamp=int(stamps[i]))
+        assert python.flush(30) == 0
+
+        def read(topic: str) -> dict[int, tuple[bytes, bytes, int, int]]:
+            consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": topic, "auto.offset.reset": "earliest"})
+            consumer.subscribe([topic])
+            got: dict[int, tuple[bytes, bytes, int, int]] = {}
+            deadline = time.monotonic() + 60
+            try:
+                while len(got) < n and time.monotonic() < deadline:
+                    for message in consumer.consume(1000, 10):
+                        assert message.error() is None
+                        got[orjson.loads(message.value())["i"]] = (
+                            message.value(), message.key(), message.timestamp()[1], message.partition())
+            finally:
+                consumer.close()
+            return got
+
+        sent, expected = read(names[0]), read(names[1])
+        assert sent == expected and {value for value, *_ in sent.values()} == set(values)
+        assert [sent[i][2] for i in range(n)] == stamps.tolist()
+    finally:
+        delete_topics(admin, [*names])

@@ -490,3 +490,11 @@ fn gather(api: &Api, messages: &[*mut RdMessage]) -> Columns {
     }
     out
 }
+
+/// The path `load_librdkafka` opened, once it succeeded.
+pub(crate) fn loaded_path() -> Option<&'static str> {
+    match API.get() {
+        Some(Ok((path, _))) => Some(path.as_str()),
+        _ => None,
+    }
+}

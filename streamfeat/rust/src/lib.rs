@@ -14,6 +14,7 @@ use rusqlite::{params, Connection, TransactionBehavior};
 use std::sync::Mutex;
 
 mod kafka;
+mod kafka_producer;
 mod lmdb;
 mod records;
 
@@ -148,5 +149,6 @@ fn _store_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(records::message_layout_verified, m)?)?;
     m.add_function(wrap_pyfunction!(kafka::load_librdkafka, m)?)?;
     m.add_class::<kafka::KafkaPartitionConsumer>()?;
+    m.add_class::<kafka_producer::KafkaBatchProducer>()?;
     Ok(())
 }
