@@ -69,6 +69,7 @@ from benchmarks._common import REPO, RESULTS_DIR, machine, write_results
 from benchmarks.cpu_share import CpuSampler, local_broker_pids, with_descendants
 from streamfeat.kafka_io import FETCH_CONFIG
 from streamfeat.loader import EXAMPLE_FEATURES
+from streamfeat.online import is_redis_target
 from streamfeat.workload import DAY_MS, W1, EventBatch, WorkloadSpec, generate, iter_batches
 
 DEFAULT_EVENTS = 5_000_000
@@ -400,9 +401,13 @@ def _status_bytes(pid: int, field: str) -> int | None:
     return None
 
 
-def disk_usage(state_dir: Path) -> dict[str, int]:
-    """Bytes under ``state_dir``: RocksDB partition stores vs the embedded online store."""
+def disk_usage(state_dir: Path, online_file: str | None = None) -> dict[str, int]:
+    """Bytes under ``state_dir``: RocksDB partition stores vs the embedded online store (or
+    ``online_file``'s, an embedded store kept elsewhere: ``--online-store PATH``)."""
     rocksdb = online = other = 0
+    if online_file is not None and not is_redis_target(online_file) and Path(online_file).is_file():
+        stat = Path(online_file).stat()
+        online = min(stat.st_size, stat.st_blocks * 512)
     for path in state_dir.rglob("*"):
         if not path.is_file():
             continue
@@ -476,7 +481,7 @@ def run_flow(
         "peak_rss_anon_bytes": peak_anon or None,
         "flow_cpu_seconds": round(cpu, 2),  # start-up and shutdown included
         "flow_cpu_us_per_event": round(cpu * 1e6 / number(records), 2) if number(records) else None,
-        "state_on_disk": disk_usage(state_dir),
+        "state_on_disk": disk_usage(state_dir, online),
         "disk_settle_seconds": settled,
     }
 
