@@ -64,13 +64,13 @@ extern "C" {
 }
 
 /// The librdkafka functions used, looked up once.
-struct Api {
+pub(crate) struct Api {
     version: unsafe extern "C" fn() -> c_int,
     conf_new: unsafe extern "C" fn() -> *mut c_void,
     conf_set: unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *mut c_char, usize) -> c_int,
     conf_destroy: unsafe extern "C" fn(*mut c_void),
     new: unsafe extern "C" fn(c_int, *mut c_void, *mut c_char, usize) -> *mut c_void,
-    destroy: unsafe extern "C" fn(*mut c_void),
+    pub(crate) destroy: unsafe extern "C" fn(*mut c_void),
     poll_set_consumer: unsafe extern "C" fn(*mut c_void) -> c_int,
     queue_get_consumer: unsafe extern "C" fn(*mut c_void) -> *mut c_void,
     queue_destroy: unsafe extern "C" fn(*mut c_void),
@@ -91,49 +91,69 @@ struct Api {
 
 static API: OnceLock<Result<(String, Api), String>> = OnceLock::new();
 
+/// A shared library opened by path; never closed, so what it hands out stays valid for the
+/// life of the process.
+pub(crate) struct Library {
+    handle: *mut c_void,
+    path: String,
+}
+
+impl Library {
+    pub(crate) fn open(path: &str) -> Result<Self, String> {
+        let c_path = CString::new(path).map_err(|e| e.to_string())?;
+        // SAFETY: dlopen/dlerror as documented.
+        unsafe {
+            let handle = dlopen(c_path.as_ptr(), RTLD_NOW);
+            if handle.is_null() {
+                let why = dlerror();
+                let why = if why.is_null() { "unknown".into() } else { CStr::from_ptr(why).to_string_lossy() };
+                return Err(format!("cannot open {path}: {why}"));
+            }
+            Ok(Self { handle, path: path.to_string() })
+        }
+    }
+
+    /// The function `name` as `F`, which must be a function pointer type of its C signature.
+    ///
+    /// # Safety
+    /// `F` must match the function's declaration in the library.
+    pub(crate) unsafe fn symbol<F: Copy>(&self, name: &str) -> Result<F, String> {
+        assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*mut c_void>());
+        let c_name = CString::new(name).map_err(|e| e.to_string())?;
+        let p = dlsym(self.handle, c_name.as_ptr());
+        if p.is_null() {
+            return Err(format!("{} has no {name}", self.path));
+        }
+        Ok(std::mem::transmute_copy::<*mut c_void, F>(&p))
+    }
+}
+
 fn load(path: &str) -> Result<Api, String> {
-    let c_path = CString::new(path).map_err(|e| e.to_string())?;
-    // SAFETY: dlopen/dlsym/dlerror as documented; the handle is never closed, so the
-    // function pointers stay valid for the life of the process.
+    let lib = Library::open(path)?;
+    // SAFETY: each type below is the function's librdkafka declaration.
     unsafe {
-        let handle = dlopen(c_path.as_ptr(), RTLD_NOW);
-        if handle.is_null() {
-            let why = dlerror();
-            let why = if why.is_null() { "unknown".into() } else { CStr::from_ptr(why).to_string_lossy() };
-            return Err(format!("cannot open {path}: {why}"));
-        }
-        macro_rules! sym {
-            ($name:literal) => {{
-                let name = concat!($name, "\0");
-                let p = dlsym(handle, name.as_ptr() as *const c_char);
-                if p.is_null() {
-                    return Err(format!("{path} has no {}", $name));
-                }
-                std::mem::transmute::<*mut c_void, _>(p)
-            }};
-        }
         let api = Api {
-            version: sym!("rd_kafka_version"),
-            conf_new: sym!("rd_kafka_conf_new"),
-            conf_set: sym!("rd_kafka_conf_set"),
-            conf_destroy: sym!("rd_kafka_conf_destroy"),
-            new: sym!("rd_kafka_new"),
-            destroy: sym!("rd_kafka_destroy"),
-            poll_set_consumer: sym!("rd_kafka_poll_set_consumer"),
-            queue_get_consumer: sym!("rd_kafka_queue_get_consumer"),
-            queue_destroy: sym!("rd_kafka_queue_destroy"),
-            tpl_new: sym!("rd_kafka_topic_partition_list_new"),
-            tpl_add: sym!("rd_kafka_topic_partition_list_add"),
-            tpl_destroy: sym!("rd_kafka_topic_partition_list_destroy"),
-            assign: sym!("rd_kafka_assign"),
-            position: sym!("rd_kafka_position"),
-            consume_batch_queue: sym!("rd_kafka_consume_batch_queue"),
-            message_destroy: sym!("rd_kafka_message_destroy"),
-            message_timestamp: sym!("rd_kafka_message_timestamp"),
-            err2str: sym!("rd_kafka_err2str"),
-            get_watermark_offsets: sym!("rd_kafka_get_watermark_offsets"),
-            query_watermark_offsets: sym!("rd_kafka_query_watermark_offsets"),
-            consumer_close: sym!("rd_kafka_consumer_close"),
+            version: lib.symbol("rd_kafka_version")?,
+            conf_new: lib.symbol("rd_kafka_conf_new")?,
+            conf_set: lib.symbol("rd_kafka_conf_set")?,
+            conf_destroy: lib.symbol("rd_kafka_conf_destroy")?,
+            new: lib.symbol("rd_kafka_new")?,
+            destroy: lib.symbol("rd_kafka_destroy")?,
+            poll_set_consumer: lib.symbol("rd_kafka_poll_set_consumer")?,
+            queue_get_consumer: lib.symbol("rd_kafka_queue_get_consumer")?,
+            queue_destroy: lib.symbol("rd_kafka_queue_destroy")?,
+            tpl_new: lib.symbol("rd_kafka_topic_partition_list_new")?,
+            tpl_add: lib.symbol("rd_kafka_topic_partition_list_add")?,
+            tpl_destroy: lib.symbol("rd_kafka_topic_partition_list_destroy")?,
+            assign: lib.symbol("rd_kafka_assign")?,
+            position: lib.symbol("rd_kafka_position")?,
+            consume_batch_queue: lib.symbol("rd_kafka_consume_batch_queue")?,
+            message_destroy: lib.symbol("rd_kafka_message_destroy")?,
+            message_timestamp: lib.symbol("rd_kafka_message_timestamp")?,
+            err2str: lib.symbol("rd_kafka_err2str")?,
+            get_watermark_offsets: lib.symbol("rd_kafka_get_watermark_offsets")?,
+            query_watermark_offsets: lib.symbol("rd_kafka_query_watermark_offsets")?,
+            consumer_close: lib.symbol("rd_kafka_consumer_close")?,
         };
         // The message and topic-partition layouts above are those of librdkafka >= 1.0.
         if (api.version)() < 0x0100_0000 {
@@ -143,7 +163,46 @@ fn load(path: &str) -> Result<Api, String> {
     }
 }
 
-fn api() -> PyResult<&'static Api> {
+/// A new librdkafka client of `kind` (0 producer, 1 consumer) with `settings`; `configure`
+/// may set more on the configuration (callbacks) before the client takes it. `what` names
+/// the client in errors.
+///
+/// # Safety
+/// What `configure` does to the configuration must be valid librdkafka use.
+pub(crate) unsafe fn new_client(
+    api: &Api,
+    kind: c_int,
+    settings: &[(String, String)],
+    what: &str,
+    configure: impl FnOnce(*mut c_void),
+) -> PyResult<*mut c_void> {
+    let mut errstr = vec![0 as c_char; 512];
+    let conf = (api.conf_new)();
+    for (name, value) in settings {
+        let (n, v) = match (CString::new(name.as_str()), CString::new(value.as_str())) {
+            (Ok(n), Ok(v)) => (n, v),
+            _ => {
+                (api.conf_destroy)(conf);
+                return Err(PyValueError::new_err(format!("setting {name:?} holds a NUL byte")));
+            }
+        };
+        if (api.conf_set)(conf, n.as_ptr(), v.as_ptr(), errstr.as_mut_ptr(), errstr.len()) != CONF_OK {
+            (api.conf_destroy)(conf);
+            let why = CStr::from_ptr(errstr.as_ptr()).to_string_lossy();
+            return Err(PyValueError::new_err(format!("invalid {what} setting {name}={value}: {why}")));
+        }
+    }
+    configure(conf);
+    let rk = (api.new)(kind, conf, errstr.as_mut_ptr(), errstr.len());
+    if rk.is_null() {
+        (api.conf_destroy)(conf);
+        let why = CStr::from_ptr(errstr.as_ptr()).to_string_lossy();
+        return Err(PyValueError::new_err(format!("cannot create a Kafka {what}: {why}")));
+    }
+    Ok(rk)
+}
+
+pub(crate) fn api() -> PyResult<&'static Api> {
     match API.get() {
         Some(Ok((_, api))) => Ok(api),
         Some(Err(why)) => Err(PyOSError::new_err(why.clone())),
@@ -163,7 +222,7 @@ pub fn load_librdkafka(path: &str) -> PyResult<i64> {
     }
 }
 
-fn err_text(api: &Api, code: c_int) -> String {
+pub(crate) fn err_text(api: &Api, code: c_int) -> String {
     // SAFETY: rd_kafka_err2str returns a static string for any code.
     unsafe { CStr::from_ptr((api.err2str)(code)).to_string_lossy().into_owned() }
 }
@@ -239,31 +298,9 @@ impl KafkaPartitionConsumer {
     fn new(settings: Vec<(String, String)>, topic: &str, partition: i32, start: Option<i64>) -> PyResult<Self> {
         let api = api()?;
         let topic_c = CString::new(topic).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let mut errstr = vec![0 as c_char; 512];
-        // SAFETY: librdkafka's documented construction sequence; every pointer is checked,
-        // and the configuration is destroyed by us unless rd_kafka_new took it.
+        // SAFETY: librdkafka's documented construction sequence; every pointer is checked.
         unsafe {
-            let conf = (api.conf_new)();
-            for (name, value) in &settings {
-                let (n, v) = match (CString::new(name.as_str()), CString::new(value.as_str())) {
-                    (Ok(n), Ok(v)) => (n, v),
-                    _ => {
-                        (api.conf_destroy)(conf);
-                        return Err(PyValueError::new_err(format!("setting {name:?} holds a NUL byte")));
-                    }
-                };
-                if (api.conf_set)(conf, n.as_ptr(), v.as_ptr(), errstr.as_mut_ptr(), errstr.len()) != CONF_OK {
-                    (api.conf_destroy)(conf);
-                    let why = CStr::from_ptr(errstr.as_ptr()).to_string_lossy();
-                    return Err(PyValueError::new_err(format!("invalid consumer setting {name}={value}: {why}")));
-                }
-            }
-            let rk = (api.new)(RD_KAFKA_CONSUMER, conf, errstr.as_mut_ptr(), errstr.len());
-            if rk.is_null() {
-                (api.conf_destroy)(conf);
-                let why = CStr::from_ptr(errstr.as_ptr()).to_string_lossy();
-                return Err(PyValueError::new_err(format!("cannot create a Kafka consumer: {why}")));
-            }
+            let rk = new_client(api, RD_KAFKA_CONSUMER, &settings, "consumer", |_| ())?;
             (api.poll_set_consumer)(rk);
             let queue = (api.queue_get_consumer)(rk);
             let list = (api.tpl_new)(1);

@@ -7,15 +7,14 @@
 //! opened again by path; only its public ABI is used: `rd_kafka_produceva` and the layout
 //! of `rd_kafka_vu_t` (librdkafka >= 1.7), the producer's construction, poll and flush.
 
+use crate::kafka::{self, Library};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 const RD_KAFKA_PRODUCER: c_int = 0;
-const CONF_OK: c_int = 0;
-const RTLD_NOW: c_int = 2;
 const ERR_QUEUE_FULL: c_int = -184;
 const PARTITION_UA: i32 = -1;
 const MSG_F_COPY: c_int = 0x2;
@@ -62,80 +61,46 @@ struct RdMessage {
     // the rest of rd_kafka_message_t is not read here
 }
 
-extern "C" {
-    fn dlopen(filename: *const c_char, flags: c_int) -> *mut c_void;
-    fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
-}
-
+/// The producer's functions besides those the consumer's API holds.
 struct Api {
-    conf_new: unsafe extern "C" fn() -> *mut c_void,
-    conf_set: unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *mut c_char, usize) -> c_int,
-    conf_destroy: unsafe extern "C" fn(*mut c_void),
     conf_set_opaque: unsafe extern "C" fn(*mut c_void, *mut c_void),
     conf_set_dr_msg_cb:
         unsafe extern "C" fn(*mut c_void, unsafe extern "C" fn(*mut c_void, *const RdMessage, *mut c_void)),
-    new: unsafe extern "C" fn(c_int, *mut c_void, *mut c_char, usize) -> *mut c_void,
-    destroy: unsafe extern "C" fn(*mut c_void),
     produceva: unsafe extern "C" fn(*mut c_void, *const Vu, usize) -> *mut c_void,
     error_code: unsafe extern "C" fn(*const c_void) -> c_int,
     error_destroy: unsafe extern "C" fn(*mut c_void),
     poll: unsafe extern "C" fn(*mut c_void, c_int) -> c_int,
     flush: unsafe extern "C" fn(*mut c_void, c_int) -> c_int,
     outq_len: unsafe extern "C" fn(*mut c_void) -> c_int,
-    err2str: unsafe extern "C" fn(c_int) -> *const c_char,
 }
 
 static API: OnceLock<Result<Api, String>> = OnceLock::new();
 
 fn load(path: &str) -> Result<Api, String> {
-    let c_path = CString::new(path).map_err(|e| e.to_string())?;
-    // SAFETY: dlopen/dlsym as documented; the handle is never closed.
+    let lib = Library::open(path)?;
+    // SAFETY: each type below is the function's librdkafka declaration (rd_kafka_produceva: >= 1.7).
     unsafe {
-        let handle = dlopen(c_path.as_ptr(), RTLD_NOW);
-        if handle.is_null() {
-            return Err(format!("cannot open {path}"));
-        }
-        macro_rules! sym {
-            ($name:literal) => {{
-                let name = concat!($name, "\0");
-                let p = dlsym(handle, name.as_ptr() as *const c_char);
-                if p.is_null() {
-                    return Err(format!("{path} has no {} (librdkafka older than 1.7?)", $name));
-                }
-                std::mem::transmute::<*mut c_void, _>(p)
-            }};
-        }
         Ok(Api {
-            conf_new: sym!("rd_kafka_conf_new"),
-            conf_set: sym!("rd_kafka_conf_set"),
-            conf_destroy: sym!("rd_kafka_conf_destroy"),
-            conf_set_opaque: sym!("rd_kafka_conf_set_opaque"),
-            conf_set_dr_msg_cb: sym!("rd_kafka_conf_set_dr_msg_cb"),
-            new: sym!("rd_kafka_new"),
-            destroy: sym!("rd_kafka_destroy"),
-            produceva: sym!("rd_kafka_produceva"),
-            error_code: sym!("rd_kafka_error_code"),
-            error_destroy: sym!("rd_kafka_error_destroy"),
-            poll: sym!("rd_kafka_poll"),
-            flush: sym!("rd_kafka_flush"),
-            outq_len: sym!("rd_kafka_outq_len"),
-            err2str: sym!("rd_kafka_err2str"),
+            conf_set_opaque: lib.symbol("rd_kafka_conf_set_opaque")?,
+            conf_set_dr_msg_cb: lib.symbol("rd_kafka_conf_set_dr_msg_cb")?,
+            produceva: lib.symbol("rd_kafka_produceva")?,
+            error_code: lib.symbol("rd_kafka_error_code")?,
+            error_destroy: lib.symbol("rd_kafka_error_destroy")?,
+            poll: lib.symbol("rd_kafka_poll")?,
+            flush: lib.symbol("rd_kafka_flush")?,
+            outq_len: lib.symbol("rd_kafka_outq_len")?,
         })
     }
 }
 
-fn api() -> PyResult<&'static Api> {
-    let path = crate::kafka::loaded_path()
-        .ok_or_else(|| PyRuntimeError::new_err("load_librdkafka(path) was not called"))?;
+/// The consumer's API (construction, errors) and the producer's own.
+fn apis() -> PyResult<(&'static kafka::Api, &'static Api)> {
+    let common = kafka::api()?;
+    let path = kafka::loaded_path().ok_or_else(|| PyRuntimeError::new_err("load_librdkafka(path) was not called"))?;
     match API.get_or_init(|| load(path)) {
-        Ok(api) => Ok(api),
+        Ok(api) => Ok((common, api)),
         Err(why) => Err(PyOSError::new_err(why.clone())),
     }
-}
-
-fn err_text(api: &Api, code: c_int) -> String {
-    // SAFETY: rd_kafka_err2str returns a static string for any code.
-    unsafe { CStr::from_ptr((api.err2str)(code)).to_string_lossy().into_owned() }
 }
 
 /// Delivery outcomes, counted by librdkafka's delivery-report callback.
@@ -164,7 +129,7 @@ struct Handle(*mut c_void);
 unsafe impl Send for Handle {}
 
 fn ends_of(data: &[u8], what: &str) -> PyResult<Vec<i64>> {
-    if data.len() % 8 != 0 {
+    if !data.len().is_multiple_of(8) {
         return Err(PyValueError::new_err(format!("{what} must be 64-bit integers (a multiple of 8 bytes)")));
     }
     Ok(data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect())
@@ -199,7 +164,7 @@ impl KafkaBatchProducer {
         key_ends: &[u8],
         stamps: &[u8],
     ) -> PyResult<Self> {
-        let api = api()?;
+        let (common, api) = apis()?;
         let (value_ends, key_ends, stamps) =
             (ends_of(value_ends, "value_ends")?, ends_of(key_ends, "key_ends")?, ends_of(stamps, "stamps")?);
         let n = value_ends.len();
@@ -217,34 +182,14 @@ impl KafkaBatchProducer {
         }
         let topic_c = CString::new(topic).map_err(|e| PyValueError::new_err(e.to_string()))?;
         let deliveries = Box::new(Deliveries::default());
-        let mut errstr = vec![0 as c_char; 512];
-        // SAFETY: librdkafka's documented construction sequence; the configuration is ours
-        // to destroy unless rd_kafka_new took it; the opaque outlives the producer (Drop).
+        let opaque = &*deliveries as *const Deliveries as *mut c_void;
+        // SAFETY: the callback and the opaque are set as librdkafka documents; the opaque
+        // outlives the producer (Drop destroys the producer first).
         let rk = unsafe {
-            let conf = (api.conf_new)();
-            for (name, value) in &settings {
-                let (n, v) = match (CString::new(name.as_str()), CString::new(value.as_str())) {
-                    (Ok(n), Ok(v)) => (n, v),
-                    _ => {
-                        (api.conf_destroy)(conf);
-                        return Err(PyValueError::new_err(format!("setting {name:?} holds a NUL byte")));
-                    }
-                };
-                if (api.conf_set)(conf, n.as_ptr(), v.as_ptr(), errstr.as_mut_ptr(), errstr.len()) != CONF_OK {
-                    (api.conf_destroy)(conf);
-                    let why = CStr::from_ptr(errstr.as_ptr()).to_string_lossy();
-                    return Err(PyValueError::new_err(format!("invalid producer setting {name}={value}: {why}")));
-                }
-            }
-            (api.conf_set_dr_msg_cb)(conf, delivery_report);
-            (api.conf_set_opaque)(conf, &*deliveries as *const Deliveries as *mut c_void);
-            let rk = (api.new)(RD_KAFKA_PRODUCER, conf, errstr.as_mut_ptr(), errstr.len());
-            if rk.is_null() {
-                (api.conf_destroy)(conf);
-                let why = CStr::from_ptr(errstr.as_ptr()).to_string_lossy();
-                return Err(PyValueError::new_err(format!("cannot create a Kafka producer: {why}")));
-            }
-            rk
+            kafka::new_client(common, RD_KAFKA_PRODUCER, &settings, "producer", |conf| {
+                (api.conf_set_dr_msg_cb)(conf, delivery_report);
+                (api.conf_set_opaque)(conf, opaque);
+            })?
         };
         Ok(Self {
             handle: Mutex::new(Some(Handle(rk))),
@@ -266,7 +211,7 @@ impl KafkaBatchProducer {
     /// Hand records `start..stop` to librdkafka (waiting while its queue is full), then
     /// serve delivery reports; without the GIL. Returns how many were handed over.
     fn send(&self, py: Python<'_>, start: usize, stop: usize) -> PyResult<usize> {
-        let api = api()?;
+        let (common, api) = apis()?;
         let stop = stop.min(self.value_ends.len());
         if start >= stop {
             return Ok(0);
@@ -310,13 +255,13 @@ impl KafkaBatchProducer {
             unsafe { (api.poll)(rk, 0) };
             Ok(stop - start)
         });
-        result.map_err(|code| PyOSError::new_err(format!("cannot produce to Kafka: {}", err_text(api, code))))
+        result.map_err(|code| PyOSError::new_err(format!("cannot produce to Kafka: {}", kafka::err_text(common, code))))
     }
 
     /// Wait up to `timeout_ms` until every record handed over is delivered or failed;
     /// returns how many are still in flight.
     fn flush(&self, py: Python<'_>, timeout_ms: i32) -> PyResult<i64> {
-        let api = api()?;
+        let (_, api) = apis()?;
         let guard = self.handle.lock().unwrap_or_else(|e| e.into_inner());
         let rk = match guard.as_ref() {
             Some(h) => h.0 as usize,
@@ -331,19 +276,19 @@ impl KafkaBatchProducer {
 
     /// `(delivered, failed, first failure's text or None)` so far.
     fn deliveries(&self) -> PyResult<(u64, u64, Option<String>)> {
-        let api = api()?;
+        let common = kafka::api()?;
         let failed = self.deliveries.failed.load(Ordering::Relaxed);
-        let first = (failed > 0).then(|| err_text(api, self.deliveries.first_error.load(Ordering::Relaxed)));
+        let first = (failed > 0).then(|| kafka::err_text(common, self.deliveries.first_error.load(Ordering::Relaxed)));
         Ok((self.deliveries.delivered.load(Ordering::Relaxed), failed, first))
     }
 
     /// Free the producer without waiting for records in flight (idempotent; `flush` first).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let api = api()?;
+        let common = kafka::api()?;
         if let Some(h) = self.handle.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let rk = h.0 as usize;
             // SAFETY: taken out of the struct, so used here last.
-            py.detach(move || unsafe { (api.destroy)(rk as *mut c_void) });
+            py.detach(move || unsafe { (common.destroy)(rk as *mut c_void) });
         }
         Ok(())
     }
@@ -352,9 +297,9 @@ impl KafkaBatchProducer {
 impl Drop for KafkaBatchProducer {
     fn drop(&mut self) {
         let handle = self.handle.get_mut().unwrap_or_else(|e| e.into_inner()).take();
-        if let (Some(h), Ok(api)) = (handle, api()) {
+        if let (Some(h), Ok(common)) = (handle, kafka::api()) {
             // SAFETY: nothing else holds the handle; the deliveries box is freed after this.
-            unsafe { (api.destroy)(h.0) };
+            unsafe { (common.destroy)(h.0) };
         }
     }
 }
