@@ -204,8 +204,9 @@ class _FeaturePartition(StatefulSourcePartition[PartitionProgress, None]):
             commit_phase=(partition % max(1, partitions)) / max(1, partitions),
         )
         for name, count in self.pipeline.seeded.items():
-            _log.info("partition %s-%s: view %s: published its %d committed states into the online store, which "
-                      "had not received this state store's states", topic, partition, name, count)
+            if count:  # (a new state has none: only its marker was written)
+                _log.info("partition %s-%s: view %s: published its %d committed states into the online store, which "
+                          "had not received this state store's states", topic, partition, name, count)
         start = self.pipeline.next_offset(topic, partition)
         self.reader = PartitionReader(config.bootstrap, topic, partition, start, extra=config.consumer_config)
         self.position = start or 0
