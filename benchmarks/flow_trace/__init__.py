@@ -13,7 +13,10 @@ for a worker), **read → handed** (decoding, operators, packing
 rows, until the rows were queued for the online writer) and **handed → written** (until the end of
 the first writer round that started after that). A reader sees the rows after that, at its next
 poll. The report also gives the commits, the writer's rounds, the cyclic garbage collections (which
-stop every thread) and how long each worker thread went between two reads.
+stop every thread) and how long each worker thread went between two reads; and, for traces since
+stop 53, the workers' time per part of their work: CPU and wall time per second of the run, summed
+over the worker threads. Wall time a part took beyond its CPU time is time its thread waited — for
+the GIL (another worker holding it) or for a core.
 """
 
 from __future__ import annotations
@@ -128,6 +131,31 @@ def summarize(records: Sequence[Sequence[Any]], *, late_start_ms: int = 0) -> di
         "gc_ms": _spread((r[2] - r[1]) * 1000 for r in records if r[0] == "gc"),
         "collections": sum(1 for r in records if r[0] == "gc"),
         "per_5s_p99_ms": windows,
+        "worker_steps": _steps(records, run_s),
+    }
+
+
+def _steps(records: Sequence[Sequence[Any]], run_s: float) -> dict[str, dict[str, float]]:
+    """Per part of a worker's work (the hook's ``step`` records), in the order first seen: its
+    thread-CPU and wall ms per second of the run, summed over threads; the share of its wall time
+    spent waiting (wall minus CPU); and its calls per second."""
+    if run_s <= 0:
+        return {}
+    sums: dict[str, list[float]] = {}
+    for record in records:
+        if record[0] == "step":
+            entry = sums.setdefault(record[1], [0.0, 0.0, 0])
+            entry[0] += record[5]
+            entry[1] += record[3] - record[2]
+            entry[2] += 1
+    return {
+        name: {
+            "cpu_ms_per_s": round(cpu_s * 1000 / run_s, 1),
+            "wall_ms_per_s": round(wall_s * 1000 / run_s, 1),
+            "waiting_share": round(1 - cpu_s / wall_s, 3) if wall_s > 0 else 0.0,
+            "calls_per_s": round(calls / run_s, 1),
+        }
+        for name, (cpu_s, wall_s, calls) in sums.items()
     }
 
 
@@ -179,4 +207,20 @@ def render(summary: dict[str, Any]) -> str:
             f"| {w['from_s']} | {w['kafka_to_read_p99']:,.1f} | {w['read_to_handed_p99']:,.1f} | "
             f"{w['handed_to_written_p99']:,.1f} | {w['total_p99']:,.1f} | {w['commit_max']:,.1f} |"
         )
+    steps = summary.get("worker_steps")  # traces since stop 53
+    if steps:
+        lines += [
+            "",
+            "The workers' time per part of their work, per second of the run, summed over worker threads (the parts "
+            "of a batch are inside it; a commit is inside a batch when the batch's interval ended): waiting = wall "
+            "time beyond CPU time, for the GIL or a core.",
+            "",
+            "| part | CPU ms per s | wall ms per s | waiting | calls per s |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, step in steps.items():
+            lines.append(
+                f"| {name} | {step['cpu_ms_per_s']:,.1f} | {step['wall_ms_per_s']:,.1f} | "
+                f"{step['waiting_share']:.0%} | {step['calls_per_s']:,.1f} |"
+            )
     return "\n".join(lines)

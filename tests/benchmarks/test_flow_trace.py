@@ -89,3 +89,31 @@ def test_commit_phases_and_the_share_of_time_committing_are_reported():
     text = render(summary)
     assert "| commit: RocksDB write batch (states and offsets) ms | 150.0 |" in text
     assert "committing 25% of the run's time" in text
+
+
+def test_each_part_of_a_workers_work_gets_its_cpu_wall_and_waiting_per_second():
+    t = 1_000.0
+    records = [
+        ["read", t, 1, 10, 1_000_000, 1_000_000],
+        ["hand", t + 0.01, t + 0.02, 1, 4],
+        ["wround", t + 0.03, t + 0.04, 1],
+        ["read", t + 2.0, 1, 10, 1_002_000, 1_002_000],  # the run: 2 s from its first read to its last
+        ["step", "batch", t + 0.1, t + 0.5, 1, 0.3],  # 400 ms wall, 300 ms CPU: waited 100 ms
+        ["step", "batch", t + 1.0, t + 1.2, 2, 0.1],  # another worker: 200 ms wall, 100 ms CPU
+        ["step", "batch: decode and validate", t + 0.1, t + 0.2, 1, 0.1],  # never waited
+    ]
+    steps = summarize(records)["worker_steps"]
+    assert steps["batch"] == {"cpu_ms_per_s": 200.0, "wall_ms_per_s": 300.0, "waiting_share": pytest.approx(1 / 3, abs=1e-3),
+                              "calls_per_s": 1.0}  # fmt: skip
+    assert steps["batch: decode and validate"]["waiting_share"] == 0.0
+    assert list(steps) == ["batch", "batch: decode and validate"]  # in the order first seen
+    text = render(summarize(records))
+    assert "| batch | 200.0 | 300.0 | 33% | 1.0 |" in text
+
+
+def test_a_trace_from_before_the_steps_has_no_worker_table():
+    t = 1_000.0
+    records = [["read", t, 1, 10, 1_000_000, 1_000_000], ["hand", t + 0.01, t + 0.02, 1, 4], ["wround", t + 0.03, t + 0.04, 1]]
+    summary = summarize(records)
+    assert summary["worker_steps"] == {}
+    assert "waiting = wall" not in render(summary)

@@ -18,6 +18,9 @@ a list append. Records (times in UTC seconds, Kafka timestamps in ms):
 - ``["phase", name, start, end, thread]`` — a part of a commit (since stop 37): the state store's
   write, the cache's recency order, the reject sink's flush, ...
 - ``["gc", start, end, generation]`` — a cyclic garbage collection (it stops every thread)
+- ``["step", name, start, end, thread, cpu]`` — a part of a worker's work with the thread's CPU
+  seconds in it (since stop 53): the whole batch, the Kafka read, decoding, state reads, the operators
+  and rows, the commit... Wall time minus CPU time is what the worker waited for: the GIL, or a core.
 """
 
 from __future__ import annotations
@@ -42,13 +45,16 @@ def _install(target: str) -> None:
     records: list[list[Any]] = []
     add = records.append
     clock = time.time
+    cpu = time.thread_time
     ident = threading.get_ident
 
     read = kafka_io.PartitionReader.read
 
     def traced_read(self: Any, max_records: int, timeout_s: float) -> Any:
+        start, used = clock(), cpu()
         batch = read(self, max_records, timeout_s)
         if batch.payloads:
+            add(["step", "Kafka read", start, clock(), ident(), cpu() - used])
             stamps = [t for t in batch.timestamps if t is not None]
             add(["read", clock(), ident(), len(batch.payloads), min(stamps, default=None), batch.newest_timestamp])
         return batch
@@ -56,17 +62,21 @@ def _install(target: str) -> None:
     process = pipeline.FeaturePipeline.process
 
     def traced_process(self: Any, topic: str, partition: int, offsets: Any, payloads: Any, arrivals: Any) -> Any:
-        start = clock()
+        start, used = clock(), cpu()
         report = process(self, topic, partition, offsets, payloads, arrivals)
-        add(["proc", start, clock(), ident(), len(payloads)])
+        end = clock()
+        add(["proc", start, end, ident(), len(payloads)])
+        add(["step", "batch", start, end, ident(), cpu() - used])
         return report
 
     commit = pipeline.FeaturePipeline.commit
 
     def traced_commit(self: Any, *args: Any, **kwargs: Any) -> Any:
-        start = clock()
+        start, used = clock(), cpu()
         result = commit(self, *args, **kwargs)
-        add(["commit", start, clock(), ident()])
+        end = clock()
+        add(["commit", start, end, ident()])
+        add(["step", "commit (in a batch or not)", start, end, ident(), cpu() - used])
         return result
 
     write = background.BackgroundWriter.write
@@ -97,7 +107,28 @@ def _install(target: str) -> None:
 
         setattr(cls, name, traced)
 
+    def step(owner: Any, name: str, label: str) -> None:
+        """Time each call of ``owner.name`` (a class's method or a module's function) as a worker step."""
+        inner = getattr(owner, name)
+
+        def traced(*args: Any, **kwargs: Any) -> Any:
+            start, used = clock(), cpu()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                add(["step", label, start, clock(), ident(), cpu() - used])
+
+        setattr(owner, name, traced)
+
+    from operators import native
     from streamfeat.state import cache, store
+
+    step(pipeline, "decode_records", "batch: decode and validate")
+    step(cache.EntityStateCache, "checkout", "batch: state reads (cache, RocksDB, decoding)")
+    step(native.NativeViewOperator, "apply_publish", "batch: operators and online rows (native)")
+    step(pipeline.FeaturePipeline, "_packed_rows", "batch: rows' bookkeeping")
+    step(cache.EntityStateCache, "checkin", "batch: new states into the cache")
+    step(pipeline.FeaturePipeline, "_publish_rows", "batch: hand-off to the online writer")
 
     phase(pipeline.FeaturePipeline, "_encode_dirty", "encode what the batches did not")
     phase(cache.EntityStateCache, "pending_writes", "collect the state writes")
