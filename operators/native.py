@@ -232,6 +232,12 @@ class NativeViewOperator(ViewOperator):
     def from_bytes(self, data: bytes) -> Any:
         return self._core.from_bytes(data)
 
+    def from_bytes_many(self, blobs: list[bytes]) -> list[Any]:
+        """:meth:`from_bytes` of each blob in one call that decodes without the GIL (the
+        state cache reading back a batch's evicted entities: the process's other threads run
+        Python meanwhile). Raises as ``from_bytes`` does for the first blob that does not decode."""
+        return self._core.from_bytes_many(blobs)
+
     def release_states(self, states: list[Any]) -> int:
         """Free the contents of states that ``states`` alone holds (evicted ones) without
         the GIL; they are left empty, so drop the list right after. Returns how many."""

@@ -993,6 +993,35 @@ impl NativeView {
         Ok((PyBytes::new(py, &buf), data, values_only, large_at))
     }
 
+    /// `from_bytes` of each of `blobs` (a list of `bytes`), decoded without the GIL: a state
+    /// cache reading back a batch's evicted entities decodes them all in one call while the
+    /// process's other threads run Python. Raises as `from_bytes` does for the first blob
+    /// that does not decode (no state is returned then).
+    #[allow(clippy::wrong_self_convention)] // mirrors ViewOperator.from_bytes
+    fn from_bytes_many(&self, py: Python<'_>, blobs: &Bound<'_, PyList>) -> PyResult<Vec<NativeEntityState>> {
+        let held: Vec<Bound<'_, PyBytes>> = blobs
+            .iter()
+            .map(|blob| blob.cast_into::<PyBytes>().map_err(PyErr::from))
+            .collect::<PyResult<_>>()?;
+        /// Each blob's bytes, read without the GIL.
+        struct Slices(Vec<(*const u8, usize)>);
+        // SAFETY: the `bytes` objects are immutable and `held` keeps each alive until the
+        // call returns, after the closure below.
+        unsafe impl Send for Slices {}
+        let slices = Slices(held.iter().map(|b| (b.as_bytes().as_ptr(), b.as_bytes().len())).collect());
+        let decoded = py.detach(move || {
+            let slices = slices;
+            slices
+                .0
+                .iter()
+                // SAFETY: see `Slices`
+                .map(|&(at, len)| self.decode(unsafe { std::slice::from_raw_parts(at, len) }))
+                .collect::<Result<Vec<_>, FormatError>>()
+        });
+        drop(held);
+        decoded.map_err(|e| format_error(py, e))
+    }
+
     #[allow(clippy::wrong_self_convention)] // mirrors ViewOperator.from_bytes
     fn from_bytes(&self, py: Python<'_>, data: &[u8]) -> PyResult<NativeEntityState> {
         self.decode(data).map_err(|e| format_error(py, e))
