@@ -71,13 +71,20 @@ def test_an_empty_trace_says_so():
     assert render({"batches": 0}).startswith("no batch")
 
 
-def test_commit_phases_and_the_share_of_time_committing_are_reported():
-    t = 1_000.0
-    records = [
+def _run(t: float, seconds: float) -> list[list]:
+    """A batch read at ``t`` (handed over and written) and a last read ``seconds`` later: a run
+    of that length from its first read to its last."""
+    return [
         ["read", t, 1, 10, 1_000_000, 1_000_000],
         ["hand", t + 0.01, t + 0.02, 1, 4],
         ["wround", t + 0.03, t + 0.04, 1],
-        ["read", t + 1.0, 1, 10, 1_001_000, 1_001_000],  # the run: 1 s from its first read to its last
+        ["read", t + seconds, 1, 10, 1_000_000 + int(seconds * 1000), 1_000_000 + int(seconds * 1000)],
+    ]
+
+
+def test_commit_phases_and_the_share_of_time_committing_are_reported():
+    t = 1_000.0
+    records = _run(t, 1.0) + [
         ["commit", t + 0.2, t + 0.45, 1],
         ["phase", "RocksDB write batch (states and offsets)", t + 0.25, t + 0.40, 1],
         ["phase", "recency order and eviction", t + 0.40, t + 0.45, 1],
@@ -93,11 +100,7 @@ def test_commit_phases_and_the_share_of_time_committing_are_reported():
 
 def test_each_part_of_a_workers_work_gets_its_cpu_wall_and_waiting_per_second():
     t = 1_000.0
-    records = [
-        ["read", t, 1, 10, 1_000_000, 1_000_000],
-        ["hand", t + 0.01, t + 0.02, 1, 4],
-        ["wround", t + 0.03, t + 0.04, 1],
-        ["read", t + 2.0, 1, 10, 1_002_000, 1_002_000],  # the run: 2 s from its first read to its last
+    records = _run(t, 2.0) + [
         ["step", "batch", t + 0.1, t + 0.5, 1, 0.3],  # 400 ms wall, 300 ms CPU: waited 100 ms
         ["step", "batch", t + 1.0, t + 1.2, 2, 0.1],  # another worker: 200 ms wall, 100 ms CPU
         ["step", "batch: decode and validate", t + 0.1, t + 0.2, 1, 0.1],  # never waited
@@ -112,8 +115,6 @@ def test_each_part_of_a_workers_work_gets_its_cpu_wall_and_waiting_per_second():
 
 
 def test_a_trace_from_before_the_steps_has_no_worker_table():
-    t = 1_000.0
-    records = [["read", t, 1, 10, 1_000_000, 1_000_000], ["hand", t + 0.01, t + 0.02, 1, 4], ["wround", t + 0.03, t + 0.04, 1]]
-    summary = summarize(records)
+    summary = summarize(_run(1_000.0, 1.0))
     assert summary["worker_steps"] == {}
     assert "waiting = wall" not in render(summary)
