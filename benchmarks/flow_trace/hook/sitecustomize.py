@@ -15,8 +15,9 @@ a list append. Records (times in UTC seconds, Kafka timestamps in ms):
 - ``["hand", start, end, thread, rows]`` — ``BackgroundWriter.write`` (returns once queued)
 - ``["wround", start, end, buffers]`` — one writer round (everything queued at its start)
 - ``["commit", start, end, thread]`` — ``FeaturePipeline.commit``
-- ``["phase", name, start, end, thread]`` — a part of a commit (since stop 37): the state store's
-  write, the cache's recency order, the reject sink's flush, ...
+- ``["phase", name, start, end, thread, cpu]`` — a part of a commit (since stop 37; ``cpu``, the
+  thread's CPU seconds in it, since stop 53): the state store's write, the cache's recency order,
+  the reject sink's flush, ...
 - ``["gc", start, end, generation]`` — a cyclic garbage collection (it stops every thread)
 - ``["step", name, start, end, thread, cpu]`` — a part of a worker's work with the thread's CPU
   seconds in it (since stop 53): the whole batch, the Kafka read, decoding, state reads, the operators
@@ -94,21 +95,9 @@ def _install(target: str) -> None:
         round_(self, pending, superseded, packed)
         add(["wround", start, clock(), len(packed) + len(pending) + len(superseded)])
 
-    def phase(cls: Any, name: str, label: str) -> None:
-        """Time each call of ``cls.name`` as a commit phase ``label``."""
-        inner = getattr(cls, name)
-
-        def traced(self: Any, *args: Any, **kwargs: Any) -> Any:
-            start = clock()
-            try:
-                return inner(self, *args, **kwargs)
-            finally:
-                add(["phase", label, start, clock(), ident()])
-
-        setattr(cls, name, traced)
-
-    def step(owner: Any, name: str, label: str) -> None:
-        """Time each call of ``owner.name`` (a class's method or a module's function) as a worker step."""
+    def timed(kind: str, owner: Any, name: str, label: str) -> None:
+        """Record each call of ``owner.name`` (a class's method or a module's function) as
+        ``[kind, label, start, end, thread, cpu]``: a commit ``phase`` or a worker ``step``."""
         inner = getattr(owner, name)
 
         def traced(*args: Any, **kwargs: Any) -> Any:
@@ -116,25 +105,25 @@ def _install(target: str) -> None:
             try:
                 return inner(*args, **kwargs)
             finally:
-                add(["step", label, start, clock(), ident(), cpu() - used])
+                add([kind, label, start, clock(), ident(), cpu() - used])
 
         setattr(owner, name, traced)
 
     from operators import native
     from streamfeat.state import cache, store
 
-    step(pipeline, "decode_records", "batch: decode and validate")
-    step(cache.EntityStateCache, "checkout", "batch: state reads (cache, RocksDB, decoding)")
-    step(native.NativeViewOperator, "apply_publish", "batch: operators and online rows (native)")
-    step(pipeline.FeaturePipeline, "_packed_rows", "batch: rows' bookkeeping")
-    step(cache.EntityStateCache, "checkin", "batch: new states into the cache")
-    step(pipeline.FeaturePipeline, "_publish_rows", "batch: hand-off to the online writer")
+    timed("step", pipeline, "decode_records", "batch: decode and validate")
+    timed("step", cache.EntityStateCache, "checkout", "batch: state reads (cache, RocksDB, decoding)")
+    timed("step", native.NativeViewOperator, "apply_publish", "batch: operators and online rows (native)")
+    timed("step", pipeline.FeaturePipeline, "_packed_rows", "batch: rows' bookkeeping")
+    timed("step", cache.EntityStateCache, "checkin", "batch: new states into the cache")
+    timed("step", pipeline.FeaturePipeline, "_publish_rows", "batch: hand-off to the online writer")
 
-    phase(pipeline.FeaturePipeline, "_encode_dirty", "encode what the batches did not")
-    phase(cache.EntityStateCache, "pending_writes", "collect the state writes")
-    phase(kafka_io.KafkaRejectSink, "flush", "flush dead letters and late records")
-    phase(store.RocksDBStateStore, "commit", "RocksDB write batch (states and offsets)")
-    phase(cache.EntityStateCache, "mark_flushed", "recency order and eviction")
+    timed("phase", pipeline.FeaturePipeline, "_encode_dirty", "encode what the batches did not")
+    timed("phase", cache.EntityStateCache, "pending_writes", "collect the state writes")
+    timed("phase", kafka_io.KafkaRejectSink, "flush", "flush dead letters and late records")
+    timed("phase", store.RocksDBStateStore, "commit", "RocksDB write batch (states and offsets)")
+    timed("phase", cache.EntityStateCache, "mark_flushed", "recency order and eviction")
 
     kafka_io.PartitionReader.read = traced_read  # type: ignore[method-assign]
     pipeline.FeaturePipeline.process = traced_process  # type: ignore[method-assign]
