@@ -41,6 +41,7 @@ from benchmarks.streaming import (
     KAFKA_SH,
     create_topic,
     delete_topics,
+    keep_from_text,
     local_service,
     measure_freshness,
     one_decimal,
@@ -204,6 +205,12 @@ def markdown(report: dict[str, Any]) -> str:
             "the order flipping each round"
         ),
         f"- {FRESHNESS_EVENT_TIMES_TEXT.get(params.get('event_times', 'w1'), '')}",
+    ]
+    kept = next((r["windows_keep_events_from_s"] for v in report["variants"].values() for r in v["runs"]
+                 if r.get("windows_keep_events_from_s")), None)
+    if kept:
+        lines.append(f"- {keep_from_text(kept)}")
+    lines += [
         "",
         "| variant | flow flags | processes | niceness | p50 ms per run | p99 ms per run | median p50 | median p99 |",
         "|---|---|---:|---:|---|---|---:|---:|",

@@ -115,12 +115,48 @@ def recent(spec: WorkloadSpec, events: int, *, now_ms: int | None = None) -> Wor
     The prefix's end is estimated from the uniform event times (its spread is well under
     a day for any prefix of W1), plus a day of margin: no event time or Kafka timestamp
     lies in the future, and reads as of the wall clock see the recent windows populated,
-    as a live deployment does."""
+    as a live deployment does — by the stream's end. Sent live, most of such a prefix
+    arrives long after it happened, and an operator keeps an event only while a read as
+    of its arrival or later can include it: a window starts keeping events only once the
+    stream comes within its size of their arrival (:func:`windows_keep_events_from`)."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     prefix_days = -(-events * spec.days // spec.events)  # ceil
     end = spec.start_ms + (prefix_days + 1) * DAY_MS
     shift_days = max(0, (now_ms - end) // DAY_MS)
     return dataclasses.replace(spec, start_ms=spec.start_ms + shift_days * DAY_MS)
+
+
+def windows_keep_events_from(
+    view: Any, event_times: np.ndarray, arrivals: np.ndarray, rate: float
+) -> dict[str, float | None]:
+    """Per window size among ``view``'s sliding windows: the second of a stream sent at
+    ``rate`` from which that window keeps events — the first event that arrives less than
+    the window's size after it happened (``None``: none does). An operator drops an event
+    that no read as of its arrival or later can include (about: allowed lateness and tiles
+    move the bound a little), so before that second the window's states stay empty and the
+    flow's work per event is less than a live stream's, whose events arrive as they happen."""
+    from streamfeat.durations import format_duration
+
+    delays = np.asarray(arrivals, dtype=np.int64) - np.asarray(event_times, dtype=np.int64)
+    windows = [getattr(feature, "window", None) for feature in view.features]
+    sizes = sorted({size for window in windows if isinstance(size := getattr(window, "size", None), int)})
+    kept: dict[str, float | None] = {}
+    for size in sizes:
+        first = np.flatnonzero(delays < size)
+        kept[format_duration(size)] = round(float(first[0]) / rate, 1) if len(first) else None
+    return kept
+
+
+def keep_from_text(kept: Mapping[str, float | None] | None) -> str:
+    """:func:`windows_keep_events_from` as a report's sentence ("" without it)."""
+    if not kept:
+        return ""
+    seconds = ", ".join(f"{size} {'never' if at is None else f'from {at} s'}" for size, at in kept.items())
+    return (
+        f"Windows keep events (the flow drops an event no read as of its arrival or later can include): {seconds}. "
+        "Until a window keeps events its states stay empty, and the flow does less per event than for a live "
+        "stream, whose events arrive as they happen."
+    )
 
 
 # -- services -------------------------------------------------------------------------------
@@ -838,6 +874,7 @@ def measure_freshness(
         # sends and notes each chunk's send time (taken before its first send, so a latency
         # is never understated).
         chunk = max(1, int(rate * 0.01))  # one send every ~10 ms
+        kept_from = windows_keep_events_from(view, times, arrivals, rate)
         values, key_bytes, measured = paced_events(batch, times, arrivals, watched)
         chunk_sent = [0.0] * len(range(0, events, chunk))
         newest = measured.newest()
@@ -960,6 +997,8 @@ def measure_freshness(
         "p99_ms": round(float(np.percentile(ms, 99)), 1) if len(ms) else None,
         "max_ms": round(float(ms.max()), 1) if len(ms) else None,
         "p99_ms_per_5s": by_5s,
+        # from which second of production each window keeps events (None: never)
+        "windows_keep_events_from_s": kept_from,
         "flow_poll_interval_s": 0.02,
         "event_times": event_times,
         # how long after the planned time (the records' Kafka timestamps) production began
@@ -1174,7 +1213,10 @@ def markdown(r: dict[str, Any]) -> str:
                 f"--stop-at-end) consumes; a read-only reader polls the embedded store every "
                 f"{f['reader_poll_interval_ms']:.0f} ms for the {f['sampled_entities']} most active users; an event "
                 "counts when it is newer than its user's earlier events. "
-                + FRESHNESS_EVENT_TIMES_TEXT.get(f.get("event_times", "w1"), "")
+                + " ".join(
+                    filter(None, [FRESHNESS_EVENT_TIMES_TEXT.get(f.get("event_times", "w1"), ""),
+                                  keep_from_text(f.get("windows_keep_events_from_s"))])
+                )
             ),
             "",
             "| samples | unresolved | p50 ms | p99 ms | max ms |",

@@ -30,6 +30,9 @@ def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kaf
             assert run["event_times"] == "recent"  # the end-to-end run's stream, at a paced rate
             assert run["reader_probe"] == "header"  # the reader reads each watched row's event time only
             assert run["p99_ms_per_5s"] and max(run["p99_ms_per_5s"]) <= run["max_ms"]
+            # when each of the example's sliding windows starts keeping events: 1 000 events of a
+            # day or two ago, sent live, fall inside the 7-, 30- and 365-day windows at once
+            assert run["windows_keep_events_from_s"] == {"1h": None, "7d": 0.0, "30d": 0.0, "365d": 0.0}
             # what the flow, the benchmark and the (local) broker took of the machine meanwhile
             cpu = run["cpu"]
             assert cpu["window_s"] > 0 and cpu["percent_of_one_core"]["flow"] > 0 and cpu["flow_us_per_event"] > 0
@@ -49,6 +52,8 @@ def test_tiny_run_measures_every_variant_alternately_and_cleans_up(tmp_path, kaf
     assert "| interval | `--commit-interval 1s --large-state-bytes 1024` | 1 | 0 |" in table
     assert "| cluster | `-w 1` | 2 | 5 |" in table
     assert "(recent event times)" in table and "the stream the end-to-end rate was measured on" in table
+    assert "Windows keep events (the flow drops an event no read as of its arrival or later can include): 1h never, " \
+        "7d from 0.0 s, 30d from 0.0 s, 365d from 0.0 s." in table
     assert "| run | flow % | benchmark % | broker % | flow µs per event |" in table and "| cluster run 2 |" in table
     assert "| flow peak RSS MB | benchmark peak RSS MB |" in table
     assert "| machine busy % | steal % | machine busy % per 5 s |" in table

@@ -11,7 +11,16 @@ import orjson
 import pytest
 
 import benchmarks.streaming
-from benchmarks.streaming import MeasuredEvents, _run_online_store, main, match_polls, paced_events, recent
+from benchmarks.streaming import (
+    MeasuredEvents,
+    _run_online_store,
+    keep_from_text,
+    main,
+    match_polls,
+    paced_events,
+    recent,
+    windows_keep_events_from,
+)
 from streamfeat.workload import DAY_MS, W1, generate
 from tests.services.fixtures import kafka_bootstrap  # noqa: F401
 
@@ -64,6 +73,26 @@ def test_recent_moves_the_stream_by_whole_days_to_end_before_now() -> None:
         newest = int(max(stream.event_time.max(), stream.arrival.max()))
         assert now - 3 * DAY_MS < newest <= now  # populated recent windows, nothing in the future
     assert recent(W1, 1_000, now_ms=W1.start_ms) == W1  # never moved backwards
+
+
+def test_windows_keep_events_once_the_stream_comes_within_their_size_of_arrival() -> None:
+    """Sent live, the recent stream's events arrive long after they happened; an operator
+    drops what no read as of its arrival can include, so each window starts keeping events
+    at the first event that arrives less than its size after it happened."""
+    from streamfeat.examples.transactions import user_txn
+
+    rate = 1_000.0
+    arrivals = 2_000_000_000_000 + np.arange(50_000) * 1  # one a millisecond: 50 s of production
+    # 40 days late at the start, 2 days late at the end, linearly
+    delays = np.linspace(40 * DAY_MS, 2 * DAY_MS, len(arrivals)).astype(np.int64)
+    kept = windows_keep_events_from(user_txn, arrivals - delays, arrivals, rate)
+    assert list(kept) == ["1h", "7d", "30d", "365d"]  # the view's sliding windows, smallest first
+    assert kept["1h"] is None and kept["365d"] == 0.0
+    # 30 days late at 10/38 of the stream, 7 days late at 33/38
+    assert kept["30d"] == pytest.approx(50 * 10 / 38, abs=0.1) and kept["7d"] == pytest.approx(50 * 33 / 38, abs=0.1)
+    text = keep_from_text(kept)
+    assert "1h never, 7d from 43.4 s, 30d from 13.2 s, 365d from 0.0 s" in text
+    assert keep_from_text(None) == "" and keep_from_text({}) == ""
 
 
 def test_paced_events_encodes_a_slice_at_a_time_as_the_whole_stream_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
