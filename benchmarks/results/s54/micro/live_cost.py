@@ -29,7 +29,8 @@ states = [dict() for _ in range(4)]
 larges = [set() for _ in range(4)]
 THRESH = int(sys.argv[4]) if len(sys.argv) > 4 else 16384
 clock = time.perf_counter
-done = 0; tenth = N // int(os.environ.get("PARTS", "10"))  # stop 54: PARTS parts instead of tenths; t_acc = 0.0; n_acc = 0; out = []
+# stop 54: PARTS (env) parts of the stream instead of tenths
+done = 0; tenth = N // int(os.environ.get("PARTS", "10")); t_acc = 0.0; n_acc = 0; out = []
 now_offset = int(time.time() * 1000) - int(batch.arrival[-1])  # publish "now" as if the stream arrives in real time ending now
 big = (1 << 62)
 while any(pos[p] < len(idx_by_part[p]) for p in range(4)):
