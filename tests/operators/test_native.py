@@ -226,6 +226,23 @@ def test_apply_publish_is_apply_batch_then_publish_packed(events: list, batch: i
         assert fast.to_bytes(state) == fast.to_bytes(two[key])
 
 
+def test_publish_packed_after_a_larger_batch_packs_only_its_own_rows() -> None:
+    """The core keeps its row buffers between calls (stop 55): a call after a larger one,
+    or one of another view, packs exactly what a view that never packed anything packs."""
+    _, fast = _pair(COVERED)
+    _, other = _pair(COVERED)
+    states: dict = {}
+    keys = [f"u{i}" for i in range(300)]
+    columns = fast.columns_for({"amount": [i * 0.5 for i in range(300)], "m": [f"m{i % 7}" for i in range(300)]})
+    fast.apply_batch(states, keys, list(range(300)), list(range(300)), columns)
+    everyone = [states[key] for key in keys]
+    big = fast.publish_packed(everyone, keys, 400, None, [False] * 300, 1 << 20)
+    small = fast.publish_packed(everyone[:2], keys[:2], 400, None, [False, False], 1 << 20)
+    assert len(small[0]) < len(big[0]) // 100
+    assert small == other.publish_packed(everyone[:2], keys[:2], 400, None, [False, False], 1 << 20)
+    assert fast.publish_packed(everyone, keys, 400, None, [False] * 300, 1 << 20) == big
+
+
 def test_apply_publish_leaves_batches_it_cannot_take_to_the_general_path() -> None:
     _, fast = _pair([Count(window=Lifetime())])
     states: dict = {}
