@@ -580,6 +580,66 @@ def test_distinct_reads_agree_when_a_head_returns() -> None:
                 assert fast.next_change(state_native, t + dt) == python.next_change(state_py, t + dt), (seed, i, dt)
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 10**6), st.integers(4, 8), st.integers(0, 20))
+def test_distinct_reads_ahead_of_the_events_agree_with_the_python_state(seed: int, precision: int, lateness: int) -> None:
+    """A flow publishing as of a clock ahead of the events it applies (a replay of recent
+    history): the window's start lies after the eviction bound, so some heads lie before it,
+    and the core answers from its last read, kept up to date through the inserts until an
+    eviction or an insert moves the oldest pair after it. Reads at that clock (and now and
+    then at an earlier or later one), next changes and bytes (and a state decoded from them)
+    stay the Python operator's; the clock's lead changes now and then."""
+    python, fast = _pair([ApproxDistinct("m", window=Sliding(150), precision=precision)])
+    rng = random.Random(seed)  # seeded by hypothesis
+    state_py, state_native = python.new_state(), fast.new_state()
+    t, ahead = 0, rng.randint(20, 140)
+    for i in range(400):
+        t += rng.choice([0, 1, 1, 2, 3, 5, 20])
+        event_time = t - rng.randint(0, lateness)
+        value = str(rng.randrange(rng.choice([5, 50, 10**6])))
+        # now and then an event that arrives long after its time: the eviction bound jumps
+        # past the start of a window read as of the events
+        arrival = t + (rng.randint(100, 300) if rng.random() < 0.03 else 0)
+        python.apply(state_py, event_time, arrival, [value])
+        fast.apply(state_native, event_time, arrival, [value])
+        if rng.random() < 0.3:
+            now = t + ahead + rng.randint(0, 3)
+            reads = [now] if rng.random() < 0.8 else [now, max(t, now - rng.randint(1, 100)), now + rng.randint(1, 60)]
+            if rng.random() < 0.2:
+                reads.insert(0, t)  # as of the events
+            for at in reads:
+                assert fast.read_until(state_native, at) == python.read_until(state_py, at), (i, at)
+                assert fast.next_change(state_native, at) == python.next_change(state_py, at), (i, at)
+        if rng.random() < 0.02:
+            ahead = rng.randint(0, 149)
+        if rng.random() < 0.01:
+            data = fast.to_bytes(state_native)
+            assert data == python.to_bytes(state_py), i
+            state_native, state_py = fast.from_bytes(data), python.from_bytes(data)  # as after a restart
+    assert fast.to_bytes(state_native) == python.to_bytes(state_py)
+
+
+def test_distinct_read_again_after_an_eviction_past_it_agrees_with_the_python_state() -> None:
+    """A read as of the newest event, then an event that arrives as late as allowed: its
+    arrival moves the eviction bound past pairs that read counted, and a read as of the new
+    newest event starts before them — the core must not answer it from the read it cached
+    (the pairs it summed are gone). Values, next changes and bytes stay Python's."""
+    python, fast = _pair([ApproxDistinct("m", window=Sliding(150), precision=4)])  # allowed lateness 15
+    state_py, state_native = python.new_state(), fast.new_state()
+    for t in range(10, 200, 10):
+        python.apply(state_py, t, t, [str(t)])
+        fast.apply(state_native, t, t, [str(t)])
+    for at in (195, 196):  # windows from 45 and 46: registers with a head before them
+        assert fast.read_until(state_native, at) == python.read_until(state_py, at), at
+        assert fast.next_change(state_native, at) == python.next_change(state_py, at), at
+    python.apply(state_py, 196, 211, ["late"])  # arrives at 211: pairs up to 61 are evicted
+    fast.apply(state_native, 196, 211, ["late"])
+    for at in (196, 197, 211, 260):  # the first from 46 again
+        assert fast.read_until(state_native, at) == python.read_until(state_py, at), at
+        assert fast.next_change(state_native, at) == python.next_change(state_py, at), at
+    assert fast.to_bytes(state_native) == python.to_bytes(state_py)
+
+
 def test_threads_applying_batches_at_once_agree_with_one_thread() -> None:
     """apply_batch, publish_batch and RecordDecoder.decode work without the GIL: threads
     sharing one operator (its string-hash cache) and decoder, each with its own states, end

@@ -6,6 +6,7 @@ use crate::feature::NEG_INF;
 use blake2::digest::{Update, VariableOutput};
 use blake2::Blake2bVar;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 const HARMONIC_UNIT_SHIFT: u32 = 61;
 const VERSION: u8 = 16;
@@ -493,6 +494,119 @@ pub struct HllState {
     /// Harmonic sum of the head ranks over the non-empty registers (empty ones excluded:
     /// `Registers.units` minus their weight), kept up to date as Python keeps `units`.
     head_units: u128,
+    /// The last read's answer, kept up to date by inserts (see [`ReadCache`]).
+    read: ReadCache,
+}
+
+/// What the last read over `(lo, +inf)` found: the registers with a pair after `lo`, the
+/// harmonic sum of each one's first pair after it, and the oldest pair after it. Every read
+/// over `(lo', +inf)` with `lo <= lo' < oldest` has the same answer (no pair lies in
+/// `(lo, lo']`), so it needs no walk; inserts keep the sums for `lo` (the one register they
+/// change, whose staircase they hold anyway), and an eviction past `oldest` or an insert
+/// that drops the oldest pair clears it. Why: a flow publishes each touched entity as of
+/// the wall clock; when the events it applies are a day or more older than that (a replay
+/// of recent history, a source running behind), `lo` lies well after the eviction bound and
+/// each read walked the queue's heads up to `lo` twice (the value and the oldest pair), a
+/// `Registers::get` each — about a third of the example view's publishing cost
+/// (`benchmarks/results/s56/`). Read through `&self` (publishing shares the states), hence
+/// atomics, used with `Relaxed` ordering: a state is used by one thread at a time.
+struct ReadCache {
+    valid: AtomicBool,
+    lo: AtomicI64,
+    units_low: AtomicU64,
+    units_high: AtomicU64,
+    nonempty: AtomicU32,
+    /// The oldest pair's time after `lo`; `i64::MAX` when none.
+    oldest: AtomicI64,
+}
+
+impl ReadCache {
+    fn new() -> Self {
+        ReadCache {
+            valid: AtomicBool::new(false),
+            lo: AtomicI64::new(0),
+            units_low: AtomicU64::new(0),
+            units_high: AtomicU64::new(0),
+            nonempty: AtomicU32::new(0),
+            oldest: AtomicI64::new(i64::MAX),
+        }
+    }
+
+    /// `(nonempty, units, oldest)` over `(lo, +inf)` when the cached read answers it.
+    #[inline]
+    fn answer(&self, lo: i64) -> Option<(u32, u128, i64)> {
+        if !self.valid.load(Relaxed)
+            || lo < self.lo.load(Relaxed)
+            || lo >= self.oldest.load(Relaxed)
+        {
+            return None;
+        }
+        let units =
+            (self.units_high.load(Relaxed) as u128) << 64 | self.units_low.load(Relaxed) as u128;
+        Some((
+            self.nonempty.load(Relaxed),
+            units,
+            self.oldest.load(Relaxed),
+        ))
+    }
+
+    #[inline]
+    fn store(&self, lo: i64, nonempty: u32, units: u128, oldest: i64) {
+        self.lo.store(lo, Relaxed);
+        self.nonempty.store(nonempty, Relaxed);
+        self.units_low.store(units as u64, Relaxed);
+        self.units_high.store((units >> 64) as u64, Relaxed);
+        self.oldest.store(oldest, Relaxed);
+        self.valid.store(true, Relaxed);
+    }
+
+    /// The cached `lo` while valid (an insert updates the sums only then).
+    #[inline]
+    fn lo_if_valid(&mut self) -> Option<i64> {
+        if *self.valid.get_mut() {
+            Some(*self.lo.get_mut())
+        } else {
+            None
+        }
+    }
+
+    #[inline]
+    fn clear(&mut self) {
+        *self.valid.get_mut() = false;
+    }
+
+    /// One register's first pair after `lo` changed from `before` to `after` (`None`: it
+    /// has none); `added`: the time of a pair just added to it.
+    #[inline]
+    fn register_changed(
+        &mut self,
+        lo: i64,
+        before: Option<(i64, u8)>,
+        after: Option<(i64, u8)>,
+        added: i64,
+    ) {
+        let oldest = *self.oldest.get_mut();
+        let newer = if added > lo && added < oldest {
+            added
+        } else {
+            oldest
+        };
+        if before.is_some_and(|(t, _)| t == oldest)
+            && after.is_none_or(|(t, _)| t != oldest)
+            && newer == oldest
+        {
+            // the register lost the oldest pair after `lo`: the next oldest may lie in another
+            self.clear();
+            return;
+        }
+        let units = (*self.units_high.get_mut() as u128) << 64 | *self.units_low.get_mut() as u128;
+        let units = units - before.map_or(0, |p| weight(p.1)) + after.map_or(0, |p| weight(p.1));
+        *self.units_low.get_mut() = units as u64;
+        *self.units_high.get_mut() = (units >> 64) as u64;
+        let nonempty = self.nonempty.get_mut();
+        *nonempty = *nonempty + after.is_some() as u32 - before.is_some() as u32;
+        *self.oldest.get_mut() = newer;
+    }
 }
 
 impl HllState {
@@ -502,6 +616,7 @@ impl HllState {
             heads: Heads::new(),
             newest: NEG_INF,
             head_units: 0,
+            read: ReadCache::new(),
         }
     }
 
@@ -556,10 +671,15 @@ impl HllState {
             self.newest = event_time;
         }
         let (index, rank) = hll.register_and_rank(hash);
+        let cached = self.read.lo_if_valid();
         let Some((run, p)) = self.stairs.locate_mut(index) else {
             self.stairs.insert(index, (event_time, rank));
             self.head_units += weight(rank);
             self.heads.push((event_time, index));
+            if let Some(lo) = cached {
+                let after = (event_time > lo).then_some((event_time, rank));
+                self.read.register_changed(lo, None, after, event_time);
+            }
             return;
         };
         let stair = run.stair(p);
@@ -583,7 +703,12 @@ impl HllState {
             k -= 1;
         }
         let (old_head_time, old_rank) = stair[0];
+        let before = cached.and_then(|lo| first_after(stair, lo));
         run.replace(p, k, end, (event_time, rank));
+        if let Some(lo) = cached {
+            let after = first_after(run.stair(p), lo);
+            self.read.register_changed(lo, before, after, event_time);
+        }
         if k == 0 {
             self.head_units = self.head_units - weight(old_rank) + weight(rank);
         }
@@ -599,6 +724,10 @@ impl HllState {
 
     /// `SlidingHllStrategy.evict`: drop pairs with `event_time <= bound`.
     fn evict(&mut self, bound: i64) {
+        // pairs up to `bound` go: the cached read holds while none of them lies after its `lo`
+        if self.read.lo_if_valid().is_some() && bound >= *self.read.oldest.get_mut() {
+            self.read.clear();
+        }
         while let Some((t, index)) = self.top() {
             if t > bound {
                 break;
@@ -656,22 +785,59 @@ impl HllState {
         if lo >= self.newest || self.stairs.is_empty() {
             return 0;
         }
+        let (nonempty, units) = if self.top().is_some_and(|(t, _)| t <= lo) {
+            let (nonempty, units, _) = self.read_after(lo);
+            (nonempty, units)
+        } else {
+            // every register's head is after `lo`: the sums kept as it changes
+            (self.stairs.len() as u32, self.head_units)
+        };
+        if nonempty == 0 {
+            return 0;
+        }
+        hll.estimate(nonempty, (hll.m - nonempty) as u128 * weight(0) + units)
+    }
+
+    /// `(nonempty, units, oldest)` over `(lo, +inf)` when some head is at or before `lo`:
+    /// the registers with a pair after it, the harmonic sum of each one's first pair after
+    /// it, the oldest pair after it (`i64::MAX`: none) — from the cached read when it
+    /// answers for `lo`, else from the queue's heads up to `lo` (then cached).
+    fn read_after(&self, lo: i64) -> (u32, u128, i64) {
+        if let Some(found) = self.read.answer(lo) {
+            return found;
+        }
         let mut nonempty = self.stairs.len() as u32;
         let mut units = self.head_units;
+        let mut oldest = i64::MAX;
         for stair in self.heads_at_or_before(lo) {
             let head = weight(stair[0].1);
             match first_after(stair, lo) {
-                Some(p) => units = units - head + weight(p.1),
+                Some(p) => {
+                    units = units - head + weight(p.1);
+                    oldest = oldest.min(p.0);
+                }
                 None => {
                     nonempty -= 1;
                     units -= head;
                 }
             }
         }
-        if nonempty == 0 {
-            return 0;
+        // the oldest current head after `lo` (the registers not walked above)
+        if let Some(key) = self
+            .heads
+            .0
+            .iter()
+            .skip_while(|key| key.0 <= lo)
+            .find(|key| {
+                self.stairs
+                    .get(key.1)
+                    .is_some_and(|stair| stair[0].0 == key.0)
+            })
+        {
+            oldest = oldest.min(key.0);
         }
-        hll.estimate(nonempty, (hll.m - nonempty) as u128 * weight(0) + units)
+        self.read.store(lo, nonempty, units, oldest);
+        (nonempty, units, oldest)
     }
 
     /// The registers over `(lo, +inf)`.
@@ -692,30 +858,12 @@ impl HllState {
         if lo >= self.newest {
             return None;
         }
-        if let Some((t, _)) = self.top() {
-            if t > lo {
-                return Some(t);
-            }
+        match self.top() {
+            // (a former head's key, as Python's heap answers it)
+            Some((t, _)) if t > lo => Some(t),
+            Some(_) => Some(self.read_after(lo).2).filter(|&t| t != i64::MAX),
+            None => None,
         }
-        let mut oldest = self
-            .heads
-            .0
-            .iter()
-            .skip_while(|key| key.0 <= lo)
-            .find(|key| {
-                self.stairs
-                    .get(key.1)
-                    .is_some_and(|stair| stair[0].0 == key.0)
-            })
-            .map(|key| key.0);
-        for stair in self.heads_at_or_before(lo) {
-            if let Some(p) = first_after(stair, lo) {
-                if oldest.is_none_or(|o| p.0 < o) {
-                    oldest = Some(p.0);
-                }
-            }
-        }
-        oldest
     }
 
     /// `SlidingHllStrategy.to_bytes`: version, precision, newest, register count; u16
