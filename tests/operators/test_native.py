@@ -640,6 +640,39 @@ def test_distinct_read_again_after_an_eviction_past_it_agrees_with_the_python_st
     assert fast.to_bytes(state_native) == python.to_bytes(state_py)
 
 
+def test_threads_publishing_the_same_distinct_states_at_once_agree_with_one_thread() -> None:
+    """publish_batch reads states without the GIL, and a sliding HyperLogLog keeps its last
+    read's answer inside the state: threads publishing the same states at once, each as of
+    its own clock ahead of the events (so each read starts after some heads and the kept
+    answer changes hands), publish what one thread publishes alone at each of those clocks."""
+    import threading
+
+    _, fast = _pair([ApproxDistinct("m", window=Sliding(150), precision=8)])
+    rng = random.Random(11)  # seeded
+    states = [fast.new_state() for _ in range(40)]
+    for state in states:
+        for t in range(1, 301):
+            fast.apply(state, t, t, [str(rng.randrange(10**6))])
+    clocks = [330, 360, 390, 420]
+    alone = {at: fast.publish_batch(states, at, None, [False] * len(states)) for at in clocks}
+    failures: list[str] = []
+
+    def publish(seed: int) -> None:
+        local = random.Random(seed)  # seeded
+        for _ in range(150):
+            at = local.choice(clocks)
+            if fast.publish_batch(states, at, None, [False] * len(states)) != alone[at]:
+                failures.append(f"at {at}")
+                return
+
+    threads = [threading.Thread(target=publish, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+
+
 def test_threads_applying_batches_at_once_agree_with_one_thread() -> None:
     """apply_batch, publish_batch and RecordDecoder.decode work without the GIL: threads
     sharing one operator (its string-hash cache) and decoder, each with its own states, end

@@ -6,7 +6,10 @@ use crate::feature::NEG_INF;
 use blake2::digest::{Update, VariableOutput};
 use blake2::Blake2bVar;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 const HARMONIC_UNIT_SHIFT: u32 = 61;
 const VERSION: u8 = 16;
@@ -508,9 +511,13 @@ pub struct HllState {
 /// of recent history, a source running behind), `lo` lies well after the eviction bound and
 /// each read walked the queue's heads up to `lo` twice (the value and the oldest pair), a
 /// `Registers::get` each — about a third of the example view's publishing cost
-/// (`benchmarks/results/s56/`). Read through `&self` (publishing shares the states), hence
-/// atomics, used with `Relaxed` ordering: a state is used by one thread at a time.
+/// (`benchmarks/results/s56/`). Reads go through `&self` (publishing shares the states),
+/// hence atomics; the runtime reads a state from one thread at a time, but a caller may read
+/// one from several, so a read stores its answer under a sequence lock: a read that finds
+/// another storing, or the stamp changed while it copied the fields, walks instead.
 struct ReadCache {
+    /// Even when no read is storing, odd while one is.
+    stamp: AtomicU64,
     valid: AtomicBool,
     lo: AtomicI64,
     units_low: AtomicU64,
@@ -523,6 +530,7 @@ struct ReadCache {
 impl ReadCache {
     fn new() -> Self {
         ReadCache {
+            stamp: AtomicU64::new(0),
             valid: AtomicBool::new(false),
             lo: AtomicI64::new(0),
             units_low: AtomicU64::new(0),
@@ -535,29 +543,41 @@ impl ReadCache {
     /// `(nonempty, units, oldest)` over `(lo, +inf)` when the cached read answers it.
     #[inline]
     fn answer(&self, lo: i64) -> Option<(u32, u128, i64)> {
-        if !self.valid.load(Relaxed)
-            || lo < self.lo.load(Relaxed)
-            || lo >= self.oldest.load(Relaxed)
-        {
+        let stamp = self.stamp.load(Acquire);
+        if stamp & 1 == 1 || !self.valid.load(Relaxed) {
             return None;
         }
+        let (from, oldest) = (self.lo.load(Relaxed), self.oldest.load(Relaxed));
+        let nonempty = self.nonempty.load(Relaxed);
         let units =
             (self.units_high.load(Relaxed) as u128) << 64 | self.units_low.load(Relaxed) as u128;
-        Some((
-            self.nonempty.load(Relaxed),
-            units,
-            self.oldest.load(Relaxed),
-        ))
+        fence(Acquire);
+        if self.stamp.load(Relaxed) != stamp || lo < from || lo >= oldest {
+            return None;
+        }
+        Some((nonempty, units, oldest))
     }
 
+    /// Keep a read's answer (unless another read is storing one meanwhile).
     #[inline]
     fn store(&self, lo: i64, nonempty: u32, units: u128, oldest: i64) {
+        let stamp = self.stamp.load(Relaxed);
+        if stamp & 1 == 1
+            || self
+                .stamp
+                .compare_exchange(stamp, stamp + 1, Acquire, Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        fence(Release);
         self.lo.store(lo, Relaxed);
         self.nonempty.store(nonempty, Relaxed);
         self.units_low.store(units as u64, Relaxed);
         self.units_high.store((units >> 64) as u64, Relaxed);
         self.oldest.store(oldest, Relaxed);
         self.valid.store(true, Relaxed);
+        self.stamp.store(stamp + 2, Release);
     }
 
     /// The cached `lo` while valid (an insert updates the sums only then).
