@@ -622,8 +622,10 @@ def test_distinct_reads_ahead_of_the_events_agree_with_the_python_state(seed: in
 def test_distinct_read_again_after_an_eviction_past_it_agrees_with_the_python_state() -> None:
     """A read as of the newest event, then an event that arrives as late as allowed: its
     arrival moves the eviction bound past pairs that read counted, and a read as of the new
-    newest event starts before them — the core must not answer it from the read it cached
-    (the pairs it summed are gone). Values, next changes and bytes stay Python's."""
+    newest event starts before them (the pairs it summed are gone). Values, next changes and
+    bytes stay Python's. (The eviction also drops every queued head up to the bound, so the
+    core answers such a read from the heads kept, not from its last read; the eviction clears
+    that answer all the same, so that a kept answer is never a wrong one.)"""
     python, fast = _pair([ApproxDistinct("m", window=Sliding(150), precision=4)])  # allowed lateness 15
     state_py, state_native = python.new_state(), fast.new_state()
     for t in range(10, 200, 10):

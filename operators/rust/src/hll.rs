@@ -744,7 +744,9 @@ impl HllState {
 
     /// `SlidingHllStrategy.evict`: drop pairs with `event_time <= bound`.
     fn evict(&mut self, bound: i64) {
-        // pairs up to `bound` go: the cached read holds while none of them lies after its `lo`
+        // pairs up to `bound` go: the cached read holds while none of them lies after its `lo`.
+        // (Past that, every head up to `bound` goes too, so no read would consult it before a
+        // new one is stored; cleared all the same: a kept answer is never a wrong one.)
         if self.read.lo_if_valid().is_some() && bound >= *self.read.oldest.get_mut() {
             self.read.clear();
         }
