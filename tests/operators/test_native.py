@@ -243,6 +243,25 @@ def test_publish_packed_after_a_larger_batch_packs_only_its_own_rows() -> None:
     assert fast.publish_packed(everyone, keys, 400, None, [False] * 300, 1 << 20) == big
 
 
+def test_publish_packed_after_smaller_batches_packs_all_its_rows() -> None:
+    """A kept buffer too small for a call is replaced, not grown (stop 57): a large call
+    after small ones packs what a view that never packed anything packs."""
+    _, fast = _pair(COVERED)
+    _, other = _pair(COVERED)
+    states: dict = {}
+    keys = [f"u{i}" for i in range(300)]
+    columns = fast.columns_for({"amount": [i * 0.5 for i in range(300)], "m": [f"m{i % 7}" for i in range(300)]})
+    fast.apply_batch(states, keys, list(range(300)), list(range(300)), columns)
+    everyone = [states[key] for key in keys]
+    for n in (1, 2, 3):  # several small buffers kept
+        fast.publish_packed(everyone[:n], keys[:n], 400, None, [False] * n, 1 << 20)
+    big = fast.publish_packed(everyone, keys, 400, None, [False] * 300, 1 << 20)
+    assert big == other.publish_packed(everyone, keys, 400, None, [False] * 300, 1 << 20)
+    assert fast.publish_packed(everyone[:1], keys[:1], 400, None, [False], 1 << 20) == other.publish_packed(
+        everyone[:1], keys[:1], 400, None, [False], 1 << 20
+    )
+
+
 def test_apply_publish_leaves_batches_it_cannot_take_to_the_general_path() -> None:
     _, fast = _pair([Count(window=Lifetime())])
     states: dict = {}
