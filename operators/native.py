@@ -45,7 +45,7 @@ try:
 except ImportError:  # not built (no Rust toolchain at install): the Python operators run
     _native = None
 
-__all__ = ["NativeViewOperator", "available", "native_spec", "native_view"]
+__all__ = ["NativeViewOperator", "available", "hashed_fields", "native_spec", "native_view"]
 
 Spec = tuple[str, tuple[int, int] | None, tuple[int, int] | None]
 
@@ -263,3 +263,20 @@ def native_view(
     if _native is None or not features or any(native_spec(f, t) is None for f, t in zip(features, types, strict=True)):
         return None
     return NativeViewOperator(features, allowed_lateness=allowed_lateness, max_ahead=max_ahead, field_types=types)
+
+
+def hashed_fields(ops: Sequence[ViewOperator], entity_fields: Sequence[str]) -> frozenset[str]:
+    """The input fields of ``ops`` (the views of one source, keyed by ``entity_fields``)
+    that only native distinct counts read: their decoded columns may come as
+    ``operators._native.HashedTexts``, hashes without a Python ``str`` per value. None
+    when any view is not native (its operators read values one by one)."""
+    distinct: set[str] = set()
+    other: set[str] = set(entity_fields)
+    for op in ops:
+        if not isinstance(op, NativeViewOperator):
+            return frozenset()
+        for feature in op.features:
+            if feature.field is not None:
+                is_distinct = type(feature.aggregator) is ApproxCountDistinct
+                (distinct if is_distinct else other).add(feature.field)
+    return frozenset(distinct - other)

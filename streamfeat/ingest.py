@@ -101,7 +101,13 @@ _KINDS = {int: "int", float: "float", str: "str", bool: "bool"}
 
 
 @functools.lru_cache(maxsize=64)
-def _native_decoder(source: Source, entity_field: str, arrival_field: str | None, max_record_bytes: int) -> Any:
+def _native_decoder(
+    source: Source,
+    entity_field: str,
+    arrival_field: str | None,
+    max_record_bytes: int,
+    hashed: frozenset[str] = frozenset(),
+) -> Any:
     """The native decoder for these settings, or ``None`` (not built, turned off, or an
     entity field it does not handle)."""
     if RecordDecoder is None or os.environ.get(_NATIVE_ENV, "1").strip() == "0":
@@ -109,7 +115,9 @@ def _native_decoder(source: Source, entity_field: str, arrival_field: str | None
     if source.schema.get(entity_field) not in (str, int):
         return None
     fields = [(name, _KINDS[kind]) for name, kind in source.schema.items()]
-    return RecordDecoder(fields, entity_field, source.timestamp, arrival_field, max_record_bytes, MAX_KEY_BYTES)
+    return RecordDecoder(
+        fields, entity_field, source.timestamp, arrival_field, max_record_bytes, MAX_KEY_BYTES, sorted(hashed)
+    )
 
 
 def decode_records(
@@ -123,6 +131,7 @@ def decode_records(
     offsets: Sequence[int],
     arrival_field: str | None = None,
     max_record_bytes: int = MAX_RECORD_BYTES,
+    hashed: frozenset[str] = frozenset(),
 ) -> tuple[DecodedRecords, list[DeadLetter]]:
     """Parse and validate ``payloads`` against ``source.schema``.
 
@@ -139,8 +148,13 @@ def decode_records(
     whose answer is certain (plain valid records: no escapes, every field of its type)
     and defers every other one to the Python rules below, which stay the definition;
     the tests compare the two on random and malformed records.
+
+    ``hashed``: ``str`` fields that only native distinct counts read. The native decoder
+    hands each such column over as an ``operators._native.HashedTexts`` (the texts in one
+    buffer with their ``hash64``: no Python ``str`` per value; a read-only sequence of
+    ``str`` to any other reader); without it they stay lists.
     """
-    decoder = _native_decoder(source, entity_field, arrival_field, max_record_bytes)
+    decoder = _native_decoder(source, entity_field, arrival_field, max_record_bytes, hashed)
     if decoder is None:
         return _decode_python(source, entity_field, payloads, arrivals, topic=topic, partition=partition,
                               offsets=offsets, arrival_field=arrival_field, max_record_bytes=max_record_bytes)

@@ -69,6 +69,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, cast
 
 from operators.base import POS_INF
+from operators.native import hashed_fields
 from operators.view import ViewOperator, gc_paused
 from streamfeat.build import build_view
 from streamfeat.clock import Clock, SystemClock
@@ -259,6 +260,14 @@ class FeaturePipeline:
             fingerprint = view.fingerprint()
             cache = EntityStateCache(state_store, op, fingerprint, capacity=cache_capacity)
             self._views.setdefault(topic, []).append(_ViewRuntime(view, op, cache, fingerprint))
+        # Per topic, the fields only native distinct counts read: decoded as hashes (no str
+        # per value) when the native core applies and publishes each batch in one call.
+        self._hashed: dict[str, frozenset[str]] = {
+            topic: hashed_fields([r.op for r in runtimes], [r.view.entity.key for r in runtimes])
+            if self._packs_rows
+            else frozenset()
+            for topic, runtimes in self._views.items()
+        }
         self._check_views(allow_new_views)
         self._publish_unconfirmed()
         #: view name -> states republished at start because the online store lacked them
@@ -515,6 +524,7 @@ class FeaturePipeline:
             partition=partition,
             offsets=offsets,
             arrival_field=self.arrival_field,
+            hashed=self._hashed[topic],
         )
         report.dead_letters = dead
         too_far: set[int] = set()

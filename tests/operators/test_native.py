@@ -262,6 +262,38 @@ def test_publish_packed_after_smaller_batches_packs_all_its_rows() -> None:
     )
 
 
+@settings(max_examples=150, deadline=None)
+@given(rows, st.integers(1, 40))
+def test_distinct_inputs_decoded_as_hashes_apply_as_their_strings(events: list, batch: int) -> None:
+    """A distinct count's field decoded as texts with their hashes (``HashedTexts``, stop
+    57) gives the same results, states and rows as the list of strs, in ``apply_publish``
+    and in the general path (keys in a tuple)."""
+    from streamfeat.ingest import decode_records
+
+    _, fast = _pair(COVERED)
+    hashed, listed, general = {}, {}, {}
+    for lo in range(0, len(events), batch):
+        part = events[lo : lo + batch]
+        payloads = [orjson.dumps({"user_id": k, "ts": t, "amount": a, "m": m, "n": 0}) for k, t, _, a, m in part]
+        arrivals = [t + d for _, t, d, _, _ in part]
+        options = {"topic": "t", "partition": 0, "offsets": list(range(len(part)))}
+        decoded, dead = decode_records(SOURCE, "user_id", payloads, arrivals, hashed=frozenset({"m"}), **options)
+        assert not dead
+        plain = dict(decoded.columns, m=list(decoded.columns["m"]))
+        keys, times, arrived = decoded.keys, decoded.event_times, decoded.arrivals
+        at = max(arrivals)
+        one = fast.apply_publish(hashed, keys, times, arrived, fast.columns_for(decoded.columns), at, None, set(), 1 << 20)
+        two = fast.apply_publish(listed, keys, times, arrived, fast.columns_for(plain), at, None, set(), 1 << 20)
+        assert one is not None and two is not None
+        assert (one[0].accepted, one[0].late, one[0].too_far_ahead, one[1:]) == (
+            two[0].accepted, two[0].late, two[0].too_far_ahead, two[1:])  # fmt: skip
+        three = fast.apply_batch(general, tuple(keys), times, arrived, fast.columns_for(decoded.columns))
+        assert (three.accepted, three.late, three.too_far_ahead) == (one[0].accepted, one[0].late, one[0].too_far_ahead)
+    assert hashed.keys() == listed.keys() == general.keys()
+    for key, state in listed.items():
+        assert fast.to_bytes(hashed[key]) == fast.to_bytes(state) == fast.to_bytes(general[key])
+
+
 def test_apply_publish_leaves_batches_it_cannot_take_to_the_general_path() -> None:
     _, fast = _pair([Count(window=Lifetime())])
     states: dict = {}

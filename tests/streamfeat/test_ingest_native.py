@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from operators.aggregations.hll import hash64
 from streamfeat import Source
 from streamfeat.ingest import _decode_python, _native_decoder, decode_records
 from streamfeat.record_batch import PackedValues, Timestamps
@@ -184,6 +185,34 @@ def test_int_entity_keys_agree(rows):
     payloads = [dumps({"uid": uid, "page": page, "ts": ts}).encode() for uid, page, ts in rows]
     native, python = both(INT_KEYED, "uid", payloads, [7] * len(payloads))
     assert native == python
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.one_of(ints, texts), st.one_of(texts, ints), ints), min_size=1, max_size=8))
+def test_a_hashed_field_decodes_to_its_texts_and_their_hashes(rows):
+    """A field only distinct counts read comes as texts with their ``hash64`` (no str per
+    value): as a sequence, the same strs as without hashing, merged with deferred records too."""
+    payloads = [dumps({"uid": uid, "page": page, "ts": ts}).encode() for uid, page, ts in rows]
+    options = {"topic": "t", "partition": 1, "offsets": list(range(len(rows)))}
+    plain = canonical(*decode_records(INT_KEYED, "uid", payloads, [7] * len(rows), **options))
+    decoded, dead = decode_records(INT_KEYED, "uid", payloads, [7] * len(rows), hashed=frozenset({"page"}), **options)
+    column = decoded.columns["page"]
+    decoded.columns["page"] = list(column)
+    assert canonical(decoded, dead) == plain
+    if type(column).__name__ == "HashedTexts":  # every record decided natively
+        assert column.hash_values() == [hash64(text) for text in column]
+        assert len(column) == len(decoded.keys)
+        if len(column):
+            assert (column[0], column[-1]) == (decoded.columns["page"][0], decoded.columns["page"][-1])
+            with pytest.raises(IndexError):
+                column[len(column)]
+
+
+def test_only_str_fields_other_than_the_entity_key_are_hashed():
+    with pytest.raises(ValueError, match="hashed field"):
+        _native_decoder(INT_KEYED, "uid", None, 1 << 20, frozenset({"ts"}))
+    with pytest.raises(ValueError, match="hashed field"):
+        _native_decoder(SOURCE, "user_id", None, 1 << 20, frozenset({"user_id"}))
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,20 @@ import threading
 import orjson
 import pytest
 
-from streamfeat import Count, Entity, FeatureView, LastN, Lifetime, ManualClock, Max, Sliding, Source, Sum, build_view
+from streamfeat import (
+    ApproxDistinct,
+    Count,
+    Entity,
+    FeatureView,
+    LastN,
+    Lifetime,
+    ManualClock,
+    Max,
+    Sliding,
+    Source,
+    Sum,
+    build_view,
+)
 from streamfeat.errors import DefinitionError, OnlineStoreError, PublishFailedError, RejectSinkError
 from streamfeat.ingest import Reason
 from streamfeat.online import BackgroundWriter, EmbeddedStore, FeatureReader, open_embedded_store
@@ -116,6 +129,34 @@ def test_published_values_answer_exactly_as_the_state(tmp_path, store_file):
         got = read_all(tmp_path, t, store_file=store_file)
         for view in want:
             assert {k: v for k, v in got[view].items() if k in want[view]} == want[view], (view, t)
+
+
+@STORE_FILES
+def test_a_field_only_distinct_counts_read_is_decoded_as_hashes_with_the_same_values(tmp_path, store_file):
+    """Where the native core applies and publishes each batch (the LMDB store), a field only
+    native distinct counts read comes from the decoder as hashes (stop 57): the values
+    still equal the operators'."""
+    views = [FeatureView("user_merchants", entity=Entity("user", key="user_id"), source=SOURCE, features=[
+        ApproxDistinct("merchant_id", window=Sliding("7d")),
+        Count(window=Sliding("7d")),
+    ])]  # fmt: skip
+    packs = store_file.endswith(".lmdb")
+    with (RocksDBStateStore(tmp_path / "state") as state, open_embedded_store(tmp_path / store_file) as online):
+        pipeline = FeaturePipeline(views, state_store=state, online_store=online)
+        assert pipeline._hashed == {"transactions": frozenset({"merchant_id"}) if packs else frozenset()}
+        for offset in range(0, len(PAYLOADS), 1_000):
+            stop = min(offset + 1_000, len(PAYLOADS))
+            pipeline.process("transactions", 0, list(range(offset, stop)), PAYLOADS[offset:stop], ARRIVALS[offset:stop])
+    op = build_view(views[0])
+    states: dict = {}
+    rows = [orjson.loads(p) for p in PAYLOADS]
+    op.apply_batch(states, [r["user_id"] for r in rows], [r["ts"] for r in rows], ARRIVALS,
+                   op.columns_for({k: [r[k] for r in rows] for k in SOURCE.schema}))  # fmt: skip
+    with open_embedded_store(tmp_path / store_file, readonly=True) as online:
+        reader = FeatureReader(online, views)
+        for t in (END, END + 86_400_000):
+            got = {v.entity: v.values for v in reader.get_many("user_merchants", sorted(states), at=t)}
+            assert got == {key: op.read(state, t) for key, state in states.items()}
 
 
 def test_values_are_not_published_when_turned_off(tmp_path):

@@ -9,6 +9,7 @@
 //! Duplicate keys keep the last value, as orjson does. Anything else — malformed JSON,
 //! a missing field, a wrong type, a huge integer — is deferred, never judged here.
 
+use crate::hashed_texts::{HashedTexts, TextHashes};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyList, PyString};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -136,6 +137,10 @@ pub struct RecordDecoder {
     max_key_bytes: usize,
     /// The entity keys' Python strs of recent calls (see `Interned`).
     interned: Mutex<Interned>,
+    /// Per field: handed over as a `HashedTexts` (texts and their `hash64`), not as strs.
+    hashed: Vec<bool>,
+    /// `hash64` of the hashed fields' texts seen lately.
+    text_hashes: Mutex<TextHashes>,
 }
 
 /// Entity keys made into Python strs once and handed out again by later calls, so that
@@ -253,8 +258,11 @@ fn array_of<'py, T: Copy>(
 impl RecordDecoder {
     /// `fields`: `(name, kind)` in schema order, kind `"int"`, `"float"`, `"str"` or
     /// `"bool"`; the entity field must be `"str"` or `"int"`, the timestamp `"int"`.
+    /// `hashed`: `str` fields (not the entity's) whose column comes as a `HashedTexts`
+    /// (for fields only distinct counts read: no Python str per value).
     #[new]
-    #[pyo3(signature = (fields, entity, timestamp, arrival_field, max_record_bytes, max_key_bytes))]
+    #[pyo3(signature = (fields, entity, timestamp, arrival_field, max_record_bytes, max_key_bytes, hashed=Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         fields: Vec<(String, String)>,
         entity: &str,
@@ -262,6 +270,7 @@ impl RecordDecoder {
         arrival_field: Option<String>,
         max_record_bytes: usize,
         max_key_bytes: usize,
+        hashed: Vec<String>,
     ) -> PyResult<Self> {
         let mut names = Vec::with_capacity(fields.len() + 1);
         let mut kinds = Vec::with_capacity(fields.len() + 1);
@@ -295,6 +304,17 @@ impl RecordDecoder {
                 "the entity field must be str or int and the timestamp int".to_string(),
             ));
         }
+        let mut hashed_fields = vec![false; schema_len];
+        for name in &hashed {
+            match find(&names, name) {
+                Some(j) if kinds[j] == FieldKind::Str && j != entity_index => hashed_fields[j] = true,
+                _ => {
+                    return Err(value_error(format!(
+                        "hashed field {name:?} is not a str field of the schema (other than the entity's)"
+                    )))
+                }
+            }
+        }
         let arrival = arrival_field.map(|name| match find(&names, &name) {
             Some(i) => i,
             None => {
@@ -313,6 +333,8 @@ impl RecordDecoder {
             max_record_bytes,
             max_key_bytes,
             interned: Mutex::new(Interned::default()),
+            hashed: hashed_fields,
+            text_hashes: Mutex::new(TextHashes::default()),
         })
     }
 
@@ -407,11 +429,13 @@ impl RecordDecoder {
         // Parse and check every record without the GIL: another thread runs Python meanwhile.
         // The texts of the keys and str columns are numbered there too (each distinct text
         // once), so that under the GIL only one str is made per distinct text.
-        let (out, distinct, key_ids, column_ids) = py.detach(|| {
+        let (out, distinct, key_ids, column_ids, mut hashed) = py.detach(|| {
             let out = self.parse(texts, arrivals);
             // sized for every text distinct (a record's str key and its other str fields at
             // most): grown from empty, the table was rebuilt several times a batch
-            let strs = out.columns.iter().filter(|c| matches!(c, Column::Strs(_))).count();
+            let strs = (out.columns.iter().enumerate())
+                .filter(|(j, c)| matches!(c, Column::Strs(_)) && !self.hashed[*j])
+                .count();
             let mut texts_seen = Numbered::with_capacity(out.keys.len() * strs);
             let key_ids: Vec<usize> = out
                 .keys
@@ -426,13 +450,26 @@ impl RecordDecoder {
                 .iter()
                 .enumerate()
                 .map(|(j, column)| match column {
-                    Column::Strs(v) if j != self.entity => {
+                    Column::Strs(v) if j != self.entity && !self.hashed[j] => {
                         v.iter().map(|s| texts_seen.number(s)).collect()
                     }
                     _ => Vec::new(),
                 })
                 .collect();
-            (out, texts_seen.distinct, key_ids, column_ids)
+            let hashed: Vec<Option<HashedTexts>> = {
+                let mut cache = self.text_hashes.lock().unwrap_or_else(|e| e.into_inner());
+                out.columns
+                    .iter()
+                    .enumerate()
+                    .map(|(j, column)| match column {
+                        Column::Strs(v) if self.hashed[j] => {
+                            Some(HashedTexts::build(v.iter().copied(), &mut cache))
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            };
+            (out, texts_seen.distinct, key_ids, column_ids, hashed)
         });
         let mut is_key = vec![false; distinct.len()];
         for &id in key_ids.iter().filter(|&&id| id != usize::MAX) {
@@ -463,6 +500,12 @@ impl RecordDecoder {
                 // a str entity field: the keys (an int is taken as its text)
                 Column::Strs(_) if j == self.entity => {
                     columns.append(PyList::new(py, keys.iter().map(|k| k.clone_ref(py)))?)?
+                }
+                Column::Strs(_) if self.hashed[j] => {
+                    let texts = hashed[j]
+                        .take()
+                        .expect("a hashed column is built for each hashed field");
+                    columns.append(Bound::new(py, texts)?)?
                 }
                 Column::Strs(_) => columns.append(PyList::new(
                     py,

@@ -6,6 +6,7 @@
 mod codec;
 mod decode;
 mod feature;
+mod hashed_texts;
 mod hll;
 mod replay;
 mod text_key;
@@ -17,13 +18,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use codec::{FormatError, Reader, Writer};
 use feature::{Acc, FeatureState, Kind, ReadError, Refresh, Spec, Val, Window, NEG_INF, POS_INF};
+use hashed_texts::{cached_hash, HashedTexts, TextHashes};
 use hll::Hll;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use text_key::TextKey;
 
 /// A feature as Python describes it: (kind, tiled window `(size, tile)`, refresh `(every, lag)`).
 type SpecTuple = (String, Option<(i64, i64)>, Option<(i64, i64)>);
@@ -448,8 +449,6 @@ const HASH_CACHE_SIZE: usize = 1 << 16;
 /// No batch table of strings (values hold their own: `Val::S`).
 const NO_TEXTS: &[&str] = &[];
 
-/// `hash64` of the distinct counts' strings seen lately, for the GIL-free apply.
-type TextHashes = HashMap<TextKey, u64, foldhash::fast::RandomState>;
 
 /// One input value of feature `feature`: a float, or a string for distinct counts.
 fn input_value(
@@ -1258,12 +1257,14 @@ impl NativeView {
             None,
             Vals(Vec<Val>),
             Items(Vec<Bound<'py, PyString>>),
+            Hashed(Bound<'py, HashedTexts>),
         }
         /// The same, ready for the GIL-free loop.
         enum Ready<'a> {
             None,
             Vals(Vec<Val>),
             Strs(Vec<&'a str>),
+            Hashed(&'a HashedTexts),
         }
         let mut raw: Vec<Input<'py>> = Vec::with_capacity(columns.len());
         for (i, (column, spec)) in columns.iter().zip(self.specs.iter()).enumerate() {
@@ -1272,6 +1273,17 @@ impl NativeView {
                 continue;
             }
             let input = if let Kind::Distinct(_) = spec.kind {
+                if let Ok(texts) = column.cast::<HashedTexts>() {
+                    // texts and hashes from the decoder: no str per value
+                    if texts.get().len() != size {
+                        return Err(PyValueError::new_err(format!(
+                            "batch column of feature {i} has {} values for {size} keys",
+                            texts.get().len()
+                        )));
+                    }
+                    raw.push(Input::Hashed(texts.clone()));
+                    continue;
+                }
                 let Ok(list) = column.cast::<PyList>() else {
                     return Ok(None);
                 };
@@ -1295,7 +1307,7 @@ impl NativeView {
             let len = match &input {
                 Input::Vals(v) => v.len(),
                 Input::Items(v) => v.len(),
-                _ => size,
+                Input::Hashed(_) | Input::None => size,
             };
             if len != size {
                 return Err(PyValueError::new_err(format!(
@@ -1311,6 +1323,7 @@ impl NativeView {
                     Ready::Strs(items.iter().map(|s| s.to_str()).collect::<PyResult<_>>()?)
                 }
                 Input::Vals(v) => Ready::Vals(std::mem::take(v)),
+                Input::Hashed(texts) => Ready::Hashed(texts.get()),
                 Input::None => Ready::None,
             });
         }
@@ -1376,17 +1389,7 @@ impl NativeView {
                             v.iter()
                                 .map(|text| {
                                     let (hash, at) = *seen.entry(text).or_insert_with(|| {
-                                        let hash = match hashes.get(*text) {
-                                            Some(h) => *h,
-                                            None => {
-                                                if hashes.len() >= HASH_CACHE_SIZE {
-                                                    hashes.clear();
-                                                }
-                                                let h = Hll::hash(text);
-                                                hashes.insert(TextKey::new(text), h);
-                                                h
-                                            }
-                                        };
+                                        let hash = cached_hash(&mut hashes, text);
                                         table.push(text);
                                         (hash, (table.len() - 1) as u32)
                                     });
@@ -1394,6 +1397,19 @@ impl NativeView {
                                 })
                                 .collect(),
                         ),
+                        Ready::Hashed(texts) => {
+                            // each value's own table entry (repeats are not looked for)
+                            let base = table.len();
+                            table.extend((0..texts.len()).map(|i| texts.text(i)));
+                            Some(
+                                texts
+                                    .hashes()
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, &hash)| Val::H(hash, (base + i) as u32))
+                                    .collect(),
+                            )
+                        }
                     })
                     .collect()
             };
@@ -1633,6 +1649,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeView>()?;
     m.add_class::<NativeEntityState>()?;
     m.add_class::<decode::RecordDecoder>()?;
+    m.add_class::<HashedTexts>()?;
     m.add_class::<replay::ReplayJoin>()?;
     Ok(())
 }
