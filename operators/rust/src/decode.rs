@@ -168,7 +168,10 @@ impl Interned {
             None => PyString::new(py, text).unbind(),
         };
         if self.current.len() >= INTERN_GENERATION {
-            self.previous = std::mem::take(&mut self.current);
+            // the next generation sized for all its keys at once: grown from empty, it was
+            // rehashed 17 times, holding the GIL (1.4 % of the GIL's samples, stop 57)
+            let next = HashMap::with_capacity_and_hasher(INTERN_GENERATION, Default::default());
+            self.previous = std::mem::replace(&mut self.current, next);
         }
         self.current.insert(Box::from(text), s.clone_ref(py));
         s
