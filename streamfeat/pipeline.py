@@ -683,10 +683,9 @@ class FeaturePipeline:
             held = [entities[index] for index, _ in values_only]
             deferred.update(zip(held, [valid_until for _, valid_until in values_only]))
             self._deadline = min(self._deadline, min(until for _, until in values_only) - self.commit_interval_ms)
+            encoded.update(zip(entities, data))  # at C speed; then the held ones out again (their data is None)
             for key in held:
-                encoded.pop(key, None)  # an encoding from an earlier batch is out of date
-            if len(held) < len(entities):
-                encoded.update([(key, state) for key, state in zip(entities, data) if state is not None])
+                del encoded[key]  # and an encoding from an earlier batch is out of date
             full = set(entities).difference(held)
         if deferred and full:
             for key in deferred.keys() & full:
