@@ -226,16 +226,22 @@ def test_apply_publish_is_apply_batch_then_publish_packed(events: list, batch: i
         assert fast.to_bytes(state) == fast.to_bytes(two[key])
 
 
-def test_publish_packed_after_a_larger_batch_packs_only_its_own_rows() -> None:
-    """The core keeps its row buffers between calls (stop 55): a call after a larger one,
-    or one of another view, packs exactly what a view that never packed anything packs."""
+def _three_hundred_states() -> tuple[native.NativeViewOperator, native.NativeViewOperator, list, list[str]]:
+    """Two views of every covered shape (one to pack with, one that never packed) and the
+    states of 300 entities with one event each, with their keys."""
     _, fast = _pair(COVERED)
     _, other = _pair(COVERED)
     states: dict = {}
     keys = [f"u{i}" for i in range(300)]
     columns = fast.columns_for({"amount": [i * 0.5 for i in range(300)], "m": [f"m{i % 7}" for i in range(300)]})
     fast.apply_batch(states, keys, list(range(300)), list(range(300)), columns)
-    everyone = [states[key] for key in keys]
+    return fast, other, [states[key] for key in keys], keys
+
+
+def test_publish_packed_after_a_larger_batch_packs_only_its_own_rows() -> None:
+    """The core keeps its row buffers between calls (stop 55): a call after a larger one,
+    or one of another view, packs exactly what a view that never packed anything packs."""
+    fast, other, everyone, keys = _three_hundred_states()
     big = fast.publish_packed(everyone, keys, 400, None, [False] * 300, 1 << 20)
     small = fast.publish_packed(everyone[:2], keys[:2], 400, None, [False, False], 1 << 20)
     assert len(small[0]) < len(big[0]) // 100
@@ -246,13 +252,7 @@ def test_publish_packed_after_a_larger_batch_packs_only_its_own_rows() -> None:
 def test_publish_packed_after_smaller_batches_packs_all_its_rows() -> None:
     """A kept buffer too small for a call is replaced, not grown (stop 57): a large call
     after small ones packs what a view that never packed anything packs."""
-    _, fast = _pair(COVERED)
-    _, other = _pair(COVERED)
-    states: dict = {}
-    keys = [f"u{i}" for i in range(300)]
-    columns = fast.columns_for({"amount": [i * 0.5 for i in range(300)], "m": [f"m{i % 7}" for i in range(300)]})
-    fast.apply_batch(states, keys, list(range(300)), list(range(300)), columns)
-    everyone = [states[key] for key in keys]
+    fast, other, everyone, keys = _three_hundred_states()
     for n in (1, 2, 3):  # several small buffers kept
         fast.publish_packed(everyone[:n], keys[:n], 400, None, [False] * n, 1 << 20)
     big = fast.publish_packed(everyone, keys, 400, None, [False] * 300, 1 << 20)
