@@ -449,7 +449,6 @@ const HASH_CACHE_SIZE: usize = 1 << 16;
 /// No batch table of strings (values hold their own: `Val::S`).
 const NO_TEXTS: &[&str] = &[];
 
-
 /// One input value of feature `feature`: a float, or a string for distinct counts.
 fn input_value(
     kind: &Kind,
@@ -1272,18 +1271,13 @@ impl NativeView {
                 raw.push(Input::None);
                 continue;
             }
-            let input = if let Kind::Distinct(_) = spec.kind {
-                if let Ok(texts) = column.cast::<HashedTexts>() {
-                    // texts and hashes from the decoder: no str per value
-                    if texts.get().len() != size {
-                        return Err(PyValueError::new_err(format!(
-                            "batch column of feature {i} has {} values for {size} keys",
-                            texts.get().len()
-                        )));
-                    }
-                    raw.push(Input::Hashed(texts.clone()));
-                    continue;
+            let input = if let Ok(texts) = column.cast::<HashedTexts>() {
+                // a distinct count's texts and hashes from the decoder: no str per value
+                if !matches!(spec.kind, Kind::Distinct(_)) {
+                    return Ok(None);
                 }
+                Input::Hashed(texts.clone())
+            } else if let Kind::Distinct(_) = spec.kind {
                 let Ok(list) = column.cast::<PyList>() else {
                     return Ok(None);
                 };
@@ -1307,7 +1301,8 @@ impl NativeView {
             let len = match &input {
                 Input::Vals(v) => v.len(),
                 Input::Items(v) => v.len(),
-                Input::Hashed(_) | Input::None => size,
+                Input::Hashed(texts) => texts.get().len(),
+                Input::None => size,
             };
             if len != size {
                 return Err(PyValueError::new_err(format!(
