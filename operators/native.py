@@ -268,7 +268,7 @@ def native_view(
 def hashed_fields(ops: Sequence[ViewOperator], entity_fields: Sequence[str]) -> frozenset[str]:
     """The input fields of ``ops`` (the views of one source, keyed by ``entity_fields``)
     that only native distinct counts read: their decoded columns may come as
-    ``operators._native.HashedTexts``, hashes without a Python ``str`` per value. None
+    ``operators._native.HashedTexts``, hashes without a Python ``str`` per value. Empty
     when any view is not native (its operators read values one by one)."""
     distinct: set[str] = set()
     other: set[str] = set(entity_fields)
